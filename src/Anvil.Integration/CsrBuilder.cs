@@ -1,0 +1,483 @@
+namespace Anvil.Integration;
+
+internal sealed record Csr(int[] Indptr, int[] Indices, float[]? Weights);
+
+/// <summary>
+/// Builds pyFAI's CSR matrix (bins × pixels) for no/bbox/full splitting: per-pixel geometry in parallel,
+/// then two passes over contiguous pixel chunks (count per bin, then fill) so every bin lists its pixels in
+/// ascending order, which is pyFAI's summation order.
+/// </summary>
+internal sealed class CsrBuilder
+{
+    private readonly Geometry geometry;
+    private readonly int rows, cols, npt;
+    private readonly byte[]? mask;
+    private readonly IntegrationSettings settings;
+    private readonly PixelGeometry pg;
+    private readonly double[] centre;
+    private readonly double[]? chi;
+    private readonly float[]? cornerRadial;
+    private readonly float[]? cornerChi;
+    private readonly double[]? dpos;
+    private readonly bool[] valid;
+    private readonly double azLo, azHi;
+    private double delta;
+
+    public CsrBuilder(Geometry geometry, int rows, int cols, byte[]? mask, IntegrationSettings settings)
+    {
+        this.geometry = geometry;
+        this.rows = rows;
+        this.cols = cols;
+        this.mask = mask;
+        this.settings = settings;
+        npt = settings.Npt;
+        pg = new PixelGeometry(geometry, settings.Unit);
+        var n = rows * cols;
+        centre = new double[n];
+        Norm = new float[n];
+        valid = new bool[n];
+        var needChi = settings.AzimuthRange is not null;
+        chi = needChi ? new double[n] : null;
+        if (settings.AzimuthRange is { } az)
+        {
+            azLo = az.Lo * Math.PI / 180.0;
+            azHi = az.Hi * Math.PI / 180.0;
+        }
+
+        if (settings.Method != SplitMethod.No)
+        {
+            cornerRadial = new float[(rows + 1) * (cols + 1)];
+            if (settings.Method == SplitMethod.Full || needChi)
+            {
+                cornerChi = new float[(rows + 1) * (cols + 1)];
+            }
+
+            if (settings.Method == SplitMethod.BBox)
+            {
+                dpos = new double[n];
+            }
+        }
+    }
+
+    /// <summary>Per-pixel normalisation: polarisation · solid angle as a float32 product (1 when both are off).</summary>
+    public float[] Norm { get; }
+
+    public double Lo { get; private set; }
+    public double Hi { get; private set; }
+
+    public Csr Build()
+    {
+        ComputeGeometry();
+        ComputeRange();
+        delta = (Hi - Lo) / npt;
+        return Assemble();
+    }
+
+    private void ComputeGeometry()
+    {
+        var pol = settings.PolarizationFactor;
+        var sa = settings.CorrectSolidAngle;
+        Parallel.For(0, rows, i =>
+        {
+            var p1 = pg.CentreP1(i);
+            for (var j = 0; j < cols; j++)
+            {
+                var k = i * cols + j;
+                var p2 = pg.CentreP2(j);
+                pg.Angles(p1, p2, out var tth, out var ch);
+                centre[k] = pg.Radial(tth);
+                if (chi is not null)
+                {
+                    chi[k] = ch;
+                }
+
+                var nrm = 1f;
+                if (pol is { } f)
+                {
+                    nrm = PixelGeometry.Polarization(tth, ch, f);
+                }
+
+                if (sa)
+                {
+                    nrm = pol is null ? (float)pg.SolidAngle(p1, p2) : nrm * (float)pg.SolidAngle(p1, p2);
+                }
+
+                Norm[k] = nrm;
+            }
+        });
+        if (cornerRadial is not null)
+        {
+            var w = cols + 1;
+            Parallel.For(0, rows + 1, i =>
+            {
+                var e1 = pg.EdgeP1(i);
+                for (var j = 0; j <= cols; j++)
+                {
+                    pg.Angles(e1, pg.EdgeP2(j), out var tth, out var ch);
+                    cornerRadial[i * w + j] = (float)pg.Radial(tth);
+                    if (cornerChi is not null)
+                    {
+                        cornerChi[i * w + j] = (float)ch;
+                    }
+                }
+            });
+        }
+
+        Parallel.For(0, rows, i =>
+        {
+            for (var j = 0; j < cols; j++)
+            {
+                var k = i * cols + j;
+                if (dpos is not null)
+                {
+                    double c = centre[k], d = 0;
+                    foreach (var corner in Corners(i, j))
+                    {
+                        d = Math.Max(d, Math.Abs(cornerRadial![corner] - c));
+                    }
+
+                    dpos[k] = d;
+                }
+
+                valid[k] = (mask is null || mask[k] == 0) && InAzimuthRange(i, j, k);
+            }
+        });
+    }
+
+    // Corner order A=(i,j), B=(i+1,j), C=(i+1,j+1), D=(i,j+1) as in pyFAI's corner arrays.
+    private (int A, int B, int C, int D) CornerIndex(int i, int j)
+    {
+        var w = cols + 1;
+        return (i * w + j, (i + 1) * w + j, (i + 1) * w + j + 1, i * w + j + 1);
+    }
+
+    private int[] Corners(int i, int j)
+    {
+        var (a, b, c, d) = CornerIndex(i, j);
+        return [a, b, c, d];
+    }
+
+    private bool InAzimuthRange(int i, int j, int k)
+    {
+        if (chi is null)
+        {
+            return true;
+        }
+
+        switch (settings.Method)
+        {
+            case SplitMethod.No:
+                return chi[k] >= azLo && chi[k] <= azHi;
+            case SplitMethod.BBox:
+                {
+                    double dc = 0;
+                    foreach (var corner in Corners(i, j))
+                    {
+                        dc = Math.Max(dc, Math.Abs(cornerChi![corner] - chi[k]));
+                    }
+
+                    return chi[k] + dc >= azLo && chi[k] - dc <= azHi;
+                }
+
+            default:
+                {
+                    double lo = double.MaxValue, hi = double.MinValue;
+                    foreach (var corner in Corners(i, j))
+                    {
+                        lo = Math.Min(lo, cornerChi![corner]);
+                        hi = Math.Max(hi, cornerChi![corner]);
+                    }
+
+                    return hi >= azLo && lo <= azHi;
+                }
+        }
+    }
+
+    private void ComputeRange()
+    {
+        if (settings.RadialRange is { } range)
+        {
+            var scale = settings.Unit.Scale();
+            Lo = range.Lo / scale;
+            Hi = range.Hi / scale * Eps32;
+            return;
+        }
+
+        // Min/max over unmasked pixels: centres (no), centre ± half extent clipped at 0 (bbox), corners (full).
+        var parts = Environment.ProcessorCount * 4;
+        var mins = new double[parts];
+        var maxs = new double[parts];
+        Parallel.For(0, parts, p =>
+        {
+            double lo = double.PositiveInfinity, hi = double.NegativeInfinity;
+            for (var i = p * rows / parts; i < (p + 1) * rows / parts; i++)
+            {
+                for (var j = 0; j < cols; j++)
+                {
+                    var k = i * cols + j;
+                    if (!valid[k])
+                    {
+                        continue;
+                    }
+
+                    switch (settings.Method)
+                    {
+                        case SplitMethod.No:
+                            lo = Math.Min(lo, centre[k]);
+                            hi = Math.Max(hi, centre[k]);
+                            break;
+                        case SplitMethod.BBox:
+                            lo = Math.Min(lo, centre[k] - dpos![k]);
+                            hi = Math.Max(hi, centre[k] + dpos![k]);
+                            break;
+                        default:
+                            foreach (var corner in Corners(i, j))
+                            {
+                                lo = Math.Min(lo, cornerRadial![corner]);
+                                hi = Math.Max(hi, cornerRadial![corner]);
+                            }
+
+                            break;
+                    }
+                }
+            }
+
+            mins[p] = lo;
+            maxs[p] = hi;
+        });
+        var min = mins.Min();
+        var max = maxs.Max();
+        if (!double.IsFinite(min))
+        {
+            throw new InvalidOperationException("every pixel is masked: nothing to integrate.");
+        }
+
+        Lo = settings.Method == SplitMethod.No ? min : Math.Max(0.0, min);
+        Hi = max * Eps32;
+    }
+
+    private const double Eps32 = 1.0 + 1.0 / 8388608.0;
+
+    /// <summary>First and last bin a pixel contributes to; false when it contributes to none.</summary>
+    private bool BinSpan(int k, out int first, out int last)
+    {
+        first = last = 0;
+        if (!valid[k])
+        {
+            return false;
+        }
+
+        switch (settings.Method)
+        {
+            case SplitMethod.No:
+                {
+                    var f = (centre[k] - Lo) / delta;
+                    if (!(f > -1.0 && f < npt))
+                    {
+                        return false;
+                    }
+
+                    first = last = (int)f; // truncation toward zero, like pyFAI's C cast
+                    return true;
+                }
+
+            case SplitMethod.BBox:
+                {
+                    var f0 = (centre[k] - dpos![k] - Lo) / delta;
+                    var f1 = (centre[k] + dpos![k] - Lo) / delta;
+                    var b0 = Trunc(f0);
+                    var b1 = Trunc(f1);
+                    if (b1 < 0 || b0 >= npt)
+                    {
+                        return false;
+                    }
+
+                    first = (int)Math.Max(b0, 0);
+                    last = (int)Math.Min(b1, npt - 1);
+                    return true;
+                }
+
+            default:
+                {
+                    var (min0, max0) = FullBinExtent(k);
+                    if (max0 < 0 || min0 >= npt)
+                    {
+                        return false;
+                    }
+
+                    first = (int)Math.Max(Math.Floor(min0), 0);
+                    last = (int)Math.Min(Math.Floor(max0), npt - 1);
+                    return true;
+                }
+        }
+    }
+
+    private static long Trunc(double f) => f >= long.MaxValue ? long.MaxValue : f <= long.MinValue ? long.MinValue : (long)f;
+
+    private (double Min, double Max) FullBinExtent(int k)
+    {
+        var (a, b, c, d) = CornerIndex(k / cols, k % cols);
+        var cr = cornerRadial!;
+        double a0 = (cr[a] - Lo) / delta, b0 = (cr[b] - Lo) / delta, c0 = (cr[c] - Lo) / delta, d0 = (cr[d] - Lo) / delta;
+        return (Math.Min(Math.Min(a0, b0), Math.Min(c0, d0)), Math.Max(Math.Max(a0, b0), Math.Max(c0, d0)));
+    }
+
+    /// <summary>Coefficients of pixel k over bins first..last (bbox: overlap / extent; full: polygon area share).</summary>
+    private void Coefficients(int k, int first, int last, Span<float> w, Span<double> buffer)
+    {
+        if (first == last)
+        {
+            w[0] = 1f;
+            return;
+        }
+
+        if (settings.Method == SplitMethod.BBox)
+        {
+            var f0 = (centre[k] - dpos![k] - Lo) / delta;
+            var f1 = (centre[k] + dpos![k] - Lo) / delta;
+            var inv = 1.0 / (f1 - f0);
+            for (var b = first; b <= last; b++)
+            {
+                w[b - first] = (float)(b == first ? inv * (first + 1 - f0) : b == last ? inv * (f1 - last) : inv);
+            }
+
+            return;
+        }
+
+        FullSplit(k, first, last, w, buffer);
+    }
+
+    /// <summary>
+    /// Full splitting: the pixel is the quadrilateral ABCD in (radial bin, χ) space; the share of bin b is the area
+    /// of the polygon between x = b and x = b + 1 over its whole area, found by integrating each edge's line piecewise.
+    /// </summary>
+    private void FullSplit(int k, int first, int last, Span<float> w, Span<double> buffer)
+    {
+        var (a, b, c, d) = CornerIndex(k / cols, k % cols);
+        var cr = cornerRadial!;
+        var cc = cornerChi!;
+        var (min0, _) = FullBinExtent(k);
+        // Work relative to the pixel's lowest bin (pyFAI does the same) to keep precision.
+        var origin = Math.Floor(min0);
+        double a0 = (cr[a] - Lo) / delta - origin, b0 = (cr[b] - Lo) / delta - origin;
+        double c0 = (cr[c] - Lo) / delta - origin, d0 = (cr[d] - Lo) / delta - origin;
+        double a1 = cc[a], b1 = cc[b], c1 = cc[c], d1 = cc[d];
+        var span = last - first + 1;
+        var offset = first - (int)origin;
+        var needed = (int)Math.Floor(Math.Max(Math.Max(a0, b0), Math.Max(c0, d0))) + 1;
+        // Only pixels reaching past the radial range are wider than the clipped span the buffer was sized for.
+        var buf = needed <= buffer.Length ? buffer[..needed] : new double[needed];
+        buf.Clear();
+        Edge(buf, a0, a1, b0, b1);
+        Edge(buf, b0, b1, c0, c1);
+        Edge(buf, c0, c1, d0, d1);
+        Edge(buf, d0, d1, a0, a1);
+        var area = 0.5 * Math.Abs((c0 - a0) * (d1 - b1) - (c1 - a1) * (d0 - b0));
+        var inv = 1.0 / area;
+        for (var s = 0; s < span; s++)
+        {
+            w[s] = (float)(Math.Abs(buf[s + offset]) * inv);
+        }
+    }
+
+    /// <summary>Adds ∫ y dx of the segment (x0,y0)→(x1,y1) to the unit-wide columns it crosses (signed).</summary>
+    private static void Edge(Span<double> buf, double x0, double y0, double x1, double y1)
+    {
+        if (x0 == x1)
+        {
+            return;
+        }
+
+        var slope = (y1 - y0) / (x1 - x0);
+        var intercept = y0 - slope * x0;
+        double lo = Math.Min(x0, x1), hi = Math.Max(x0, x1);
+        var sign = x1 > x0 ? 1.0 : -1.0;
+        for (var col = (int)Math.Floor(lo); col <= (int)Math.Floor(hi) && col < buf.Length; col++)
+        {
+            var xa = Math.Max(lo, col);
+            var xb = Math.Min(hi, col + 1.0);
+            if (col < 0 || xb <= xa)
+            {
+                continue;
+            }
+
+            buf[col] += sign * 0.5 * (xb - xa) * (slope * (xb + xa) + 2 * intercept);
+        }
+    }
+
+    private Csr Assemble()
+    {
+        var n = rows * cols;
+        var chunks = Math.Min(n, Environment.ProcessorCount * 8);
+        var counts = new int[chunks][];
+        var maxSpan = new int[chunks];
+        Parallel.For(0, chunks, ch =>
+        {
+            var cnt = counts[ch] = new int[npt];
+            for (var k = (int)((long)ch * n / chunks); k < (int)((long)(ch + 1) * n / chunks); k++)
+            {
+                if (BinSpan(k, out var first, out var last))
+                {
+                    for (var b = first; b <= last; b++)
+                    {
+                        cnt[b]++;
+                    }
+
+                    maxSpan[ch] = Math.Max(maxSpan[ch], last - first + 1);
+                }
+            }
+        });
+
+        var indptr = new int[npt + 1];
+        var offsets = new int[chunks][];
+        for (var ch = 0; ch < chunks; ch++)
+        {
+            offsets[ch] = new int[npt];
+        }
+
+        long total = 0;
+        for (var b = 0; b < npt; b++)
+        {
+            indptr[b] = checked((int)total);
+            for (var ch = 0; ch < chunks; ch++)
+            {
+                offsets[ch][b] = (int)total;
+                total += counts[ch][b];
+            }
+        }
+
+        indptr[npt] = checked((int)total);
+        var indices = GC.AllocateUninitializedArray<int>((int)total);
+        var weights = settings.Method == SplitMethod.No ? null : GC.AllocateUninitializedArray<float>((int)total);
+        var widest = maxSpan.Max();
+        Parallel.For(0, chunks, ch =>
+        {
+            var off = offsets[ch];
+            var w = new float[Math.Max(1, widest)];
+            var buffer = new double[Math.Max(1, widest) + 2];
+            for (var k = (int)((long)ch * n / chunks); k < (int)((long)(ch + 1) * n / chunks); k++)
+            {
+                if (!BinSpan(k, out var first, out var last))
+                {
+                    continue;
+                }
+
+                if (weights is not null)
+                {
+                    Coefficients(k, first, last, w, buffer);
+                }
+
+                for (var b = first; b <= last; b++)
+                {
+                    var pos = off[b]++;
+                    indices[pos] = k;
+                    if (weights is not null)
+                    {
+                        weights[pos] = w[b - first];
+                    }
+                }
+            }
+        });
+        return new Csr(indptr, indices, weights);
+    }
+}
