@@ -1,0 +1,26 @@
+using Anvil.Broker.Core;
+using Anvil.Broker.Service.Grpc;
+using Anvil.Broker.Service.Options;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace Anvil.Broker.Service.Extensions;
+
+public static class BrokerServiceExtensions
+{
+    /// <summary>Registers the broker core (one per process), its options and the gRPC error mapping.</summary>
+    public static TBuilder AddBrokerServices<TBuilder>(this TBuilder builder)
+        where TBuilder : IHostApplicationBuilder
+    {
+        builder.Services.AddOptions<BrokerServiceOptions>().Bind(builder.Configuration.GetSection(BrokerServiceOptions.Section));
+        builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<BrokerMetrics>();
+        builder.Services.AddSingleton(sp => new MessageBroker(
+            sp.GetRequiredService<IOptions<BrokerServiceOptions>>().Value.ToCore(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<BrokerMetrics>()));
+        builder.Services.AddSingleton<BrokerErrorInterceptor>();
+        builder.Services.Configure<global::Grpc.AspNetCore.Server.GrpcServiceOptions>(o => o.Interceptors.Add<BrokerErrorInterceptor>());
+        return builder;
+    }
+}

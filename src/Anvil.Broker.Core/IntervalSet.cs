@@ -1,0 +1,105 @@
+namespace Anvil.Broker.Core;
+
+/// <summary>A set of ids kept as disjoint, sorted, non-adjacent ranges, so acks of a long stream stay small (§7).</summary>
+internal sealed class IntervalSet
+{
+    private readonly List<(ulong Start, ulong End)> _ranges = [];
+
+    public ulong Count { get; private set; }
+
+    public ulong Max => _ranges.Count == 0 ? 0 : _ranges[^1].End;
+
+    public bool Contains(ulong id)
+    {
+        var i = IndexOfLastStartAtOrBelow(id);
+        return i >= 0 && _ranges[i].End >= id;
+    }
+
+    /// <summary>Adds an id; false if it was present.</summary>
+    public bool Add(ulong id)
+    {
+        var i = IndexOfLastStartAtOrBelow(id);
+        if (i >= 0 && _ranges[i].End >= id)
+        {
+            return false;
+        }
+
+        var joinsLeft = i >= 0 && _ranges[i].End + 1 == id;
+        var joinsRight = i + 1 < _ranges.Count && _ranges[i + 1].Start == id + 1;
+        if (joinsLeft && joinsRight)
+        {
+            _ranges[i] = (_ranges[i].Start, _ranges[i + 1].End);
+            _ranges.RemoveAt(i + 1);
+        }
+        else if (joinsLeft)
+        {
+            _ranges[i] = (_ranges[i].Start, id);
+        }
+        else if (joinsRight)
+        {
+            _ranges[i + 1] = (id, _ranges[i + 1].End);
+        }
+        else
+        {
+            _ranges.Insert(i + 1, (id, id));
+        }
+
+        Count++;
+        return true;
+    }
+
+    /// <summary>Ascending ids in [from, to] that are not in the set; callers stop enumerating when they have enough.</summary>
+    public IEnumerable<ulong> Missing(ulong from, ulong to)
+    {
+        var id = from;
+        var i = Math.Max(0, IndexOfLastStartAtOrBelow(from));
+        while (id <= to)
+        {
+            while (i < _ranges.Count && _ranges[i].End < id)
+            {
+                i++;
+            }
+
+            if (i < _ranges.Count && _ranges[i].Start <= id)
+            {
+                if (_ranges[i].End >= to)
+                {
+                    yield break;
+                }
+
+                id = _ranges[i].End + 1;
+                continue;
+            }
+
+            yield return id;
+            if (id == to)
+            {
+                yield break;
+            }
+
+            id++;
+        }
+    }
+
+    public IReadOnlyList<(ulong Start, ulong End)> Ranges => _ranges;
+
+    private int IndexOfLastStartAtOrBelow(ulong id)
+    {
+        int lo = 0, hi = _ranges.Count - 1, found = -1;
+        while (lo <= hi)
+        {
+            var mid = (lo + hi) >>> 1;
+            if (_ranges[mid].Start <= id)
+            {
+                found = mid;
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid - 1;
+            }
+        }
+
+        return found;
+    }
+}

@@ -1,0 +1,280 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Anvil.Broker.Core;
+
+/// <summary>Normalised address: defaults applied, auto beamtime resolved.</summary>
+internal readonly record struct StreamKey(string Beamtime, string DataSource, string Stream)
+{
+    public SourceKey Source => new(Beamtime, DataSource);
+}
+
+internal readonly record struct SourceKey(string Beamtime, string DataSource);
+
+/// <summary>Request-shape checks of §2 and §6: every failure is INVALID_ARGUMENT naming the field.</summary>
+internal static class Validation
+{
+    public const int MaxMetaBytes = 64 * 1024;
+    public const int MaxHeaders = 32;
+    public const int MaxHeaderBytes = 8 * 1024;
+    public const ulong MaxId = long.MaxValue;
+
+    public static SourceKey Source(StreamAddress address, BrokerOptions options)
+    {
+        var beamtime = address.Beamtime;
+        if (beamtime == "auto")
+        {
+            if (string.IsNullOrEmpty(address.Beamline))
+            {
+                throw BrokerException.Invalid("address.beamline", "Beamtime 'auto' needs a beamline; set address.beamline or name the beamtime.");
+            }
+
+            if (!options.Beamlines.TryGetValue(address.Beamline, out var resolved))
+            {
+                throw BrokerException.Invalid("address.beamline", $"Beamline '{address.Beamline}' has no current beamtime in the broker configuration (Broker:Beamlines); name the beamtime instead.");
+            }
+
+            beamtime = resolved;
+        }
+
+        if (beamtime.Length is < 1 or > 128 || !beamtime.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-'))
+        {
+            throw BrokerException.Invalid("address.beamtime", "Beamtime must be 1–128 characters of [A-Za-z0-9._-] (or 'auto' with a beamline).");
+        }
+
+        var source = address.DataSource.Length == 0 ? "detector" : address.DataSource;
+        CheckLabel(source, "address.data_source", 1024);
+        return new SourceKey(beamtime, source);
+    }
+
+    public static StreamKey Stream(StreamAddress address, BrokerOptions options)
+    {
+        var source = Source(address, options);
+        var stream = address.Stream.Length == 0 ? "default" : address.Stream;
+        CheckLabel(stream, "address.stream", 1024);
+        return new StreamKey(source.Beamtime, source.DataSource, stream);
+    }
+
+    public static void Group(string group)
+    {
+        if (group.Length == 0)
+        {
+            throw BrokerException.Invalid("group", "A consumer group is required; use any name or NewGroupId.");
+        }
+
+        CheckLabel(group, "group", 256);
+    }
+
+    public static void StreamName(string stream, string field) => CheckLabel(stream, field, 1024);
+
+    public static void Id(ulong id, string field = "id")
+    {
+        if (id == 0)
+        {
+            throw BrokerException.Invalid(field, "Id 0 is not valid: ids start at 1.");
+        }
+
+        if (id > MaxId)
+        {
+            throw BrokerException.Invalid(field, $"Id {id} exceeds the maximum 2^63-1.");
+        }
+    }
+
+    public static TimeSpan Timeout(uint timeoutMs, BrokerOptions options)
+    {
+        var timeout = TimeSpan.FromMilliseconds(timeoutMs);
+        if (timeout > options.MaxWait)
+        {
+            throw BrokerException.Invalid("timeout_ms", $"timeout_ms {timeoutMs} exceeds the broker's max wait of {options.MaxWait.TotalMilliseconds:0} ms; poll again instead.");
+        }
+
+        return timeout;
+    }
+
+    public static void Policy(ResendPolicy? policy)
+    {
+        if (policy is { DelayMs: 0 })
+        {
+            throw BrokerException.Invalid("resend.delay_ms", "A resend policy needs delay_ms >= 1.");
+        }
+    }
+
+    public static void MessageName(string name)
+    {
+        if (name.Length == 0)
+        {
+            throw BrokerException.Invalid("name", "Message name must not be empty.");
+        }
+
+        if (Encoding.UTF8.GetByteCount(name) > 1024)
+        {
+            throw BrokerException.Invalid("name", "Message name exceeds 1024 bytes of UTF-8.");
+        }
+
+        if (name.Contains('\0', StringComparison.Ordinal))
+        {
+            throw BrokerException.Invalid("name", "Message name must not contain NUL.");
+        }
+
+        if (name.Split('/').Contains(".."))
+        {
+            throw BrokerException.Invalid("name", "Message name must not contain a '..' segment.");
+        }
+    }
+
+    /// <summary>Parses a JSON object and returns its canonical form (keys sorted, no whitespace) used for storage and duplicate identity.</summary>
+    public static string CanonicalObject(string json, string field, int maxBytes)
+    {
+        if (json.Length == 0)
+        {
+            return "{}";
+        }
+
+        if (Encoding.UTF8.GetByteCount(json) > maxBytes)
+        {
+            throw BrokerException.Invalid(field, $"{field} exceeds {maxBytes} bytes.");
+        }
+
+        JsonNode? node;
+        try
+        {
+            node = JsonNode.Parse(json);
+        }
+        catch (JsonException ex)
+        {
+            throw BrokerException.Invalid(field, $"{field} is not valid JSON: {ex.Message}");
+        }
+
+        if (node is not JsonObject obj)
+        {
+            throw BrokerException.Invalid(field, $"{field} must be a JSON object such as {{\"a\": 1}}, not {node?.GetValueKind().ToString() ?? "null"}.");
+        }
+
+        return Canonical(obj).ToJsonString();
+    }
+
+    public static void Headers(IReadOnlyDictionary<string, string> headers)
+    {
+        if (headers.Count > MaxHeaders)
+        {
+            throw BrokerException.Invalid("headers", $"At most {MaxHeaders} headers are allowed.");
+        }
+
+        var bytes = headers.Sum(h => Encoding.UTF8.GetByteCount(h.Key) + Encoding.UTF8.GetByteCount(h.Value));
+        if (bytes > MaxHeaderBytes)
+        {
+            throw BrokerException.Invalid("headers", $"Headers exceed {MaxHeaderBytes} bytes.");
+        }
+    }
+
+    /// <summary>§2.6: a FILE name must resolve inside the beamtime's data root, symlinks followed.</summary>
+    public static void FilePath(string name, string beamtime, SourceType source, BrokerOptions options)
+    {
+        if (options.DataRoot is not { Length: > 0 } template)
+        {
+            throw BrokerException.Invalid("payload_kind", "FILE references need a data root, and the broker has none configured (Broker:DataRoot).", ErrorReasons.NoDataRoot);
+        }
+
+        static BrokerException Outside(string why) =>
+            BrokerException.Invalid("name", $"FILE name {why}; give a path relative to the beamtime data root.", ErrorReasons.PathOutsideRoot);
+
+        if (name.StartsWith('/') || name.Contains('\\', StringComparison.Ordinal) || name.Contains('\0', StringComparison.Ordinal))
+        {
+            throw Outside("must not be absolute or contain backslashes or NUL");
+        }
+
+        var segments = name.Split('/');
+        if (segments.Contains(".."))
+        {
+            throw Outside("must not contain a '..' segment");
+        }
+
+        if (options.RequireSourceSubfolder)
+        {
+            var prefix = source == SourceType.Raw ? "raw" : "processed";
+            if (segments[0] != prefix)
+            {
+                throw Outside($"must lie below '{prefix}/' for a {prefix} source");
+            }
+        }
+
+        var root = Path.GetFullPath(template.Replace("{beamtime}", beamtime, StringComparison.Ordinal));
+        var realRoot = Resolve(root);
+        var candidate = Path.GetFullPath(Path.Combine(root, name));
+        if (!IsBelow(candidate, root))
+        {
+            throw Outside("resolves outside the data root");
+        }
+
+        // The deepest existing ancestor decides: a symlink on the way may point anywhere.
+        var probe = candidate;
+        while (!Path.Exists(probe) && Path.GetDirectoryName(probe) is { } parent)
+        {
+            probe = parent;
+        }
+
+        if (!IsBelow(Resolve(probe), realRoot))
+        {
+            throw Outside("resolves (through a symbolic link) outside the data root");
+        }
+    }
+
+    private static string Resolve(string path)
+    {
+        var full = Path.GetFullPath(path);
+        var parts = new List<string>();
+        var current = full;
+        while (!Path.Exists(current) && Path.GetDirectoryName(current) is { } parent)
+        {
+            parts.Insert(0, Path.GetFileName(current));
+            current = parent;
+        }
+
+        var info = Directory.Exists(current) ? (FileSystemInfo)new DirectoryInfo(current) : new FileInfo(current);
+        var resolved = ResolveAll(info.FullName);
+        return parts.Count == 0 ? resolved : Path.Combine([resolved, .. parts]);
+    }
+
+    // Resolves every symlink along an existing path, component by component.
+    private static string ResolveAll(string existing)
+    {
+        var root = Path.GetPathRoot(existing) ?? "/";
+        var result = root;
+        foreach (var part in existing[root.Length..].Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries))
+        {
+            var next = Path.Combine(result, part);
+            var info = new FileInfo(next);
+            var target = info.Exists || Directory.Exists(next)
+                ? (info.LinkTarget is not null ? info.ResolveLinkTarget(true)?.FullName : null)
+                : null;
+            result = target ?? next;
+        }
+
+        return result;
+    }
+
+    private static bool IsBelow(string path, string root) =>
+        path == root || path.StartsWith(root.TrimEnd('/') + "/", StringComparison.Ordinal);
+
+    private static JsonNode Canonical(JsonNode node) => node switch
+    {
+        JsonObject obj => new JsonObject(obj.OrderBy(p => p.Key, StringComparer.Ordinal)
+            .Select(p => KeyValuePair.Create(p.Key, p.Value is null ? null : Canonical(p.Value)))),
+        JsonArray arr => new JsonArray([.. arr.Select(v => v is null ? null : Canonical(v))]),
+        _ => node.DeepClone(),
+    };
+
+    private static void CheckLabel(string value, string field, int maxBytes)
+    {
+        if (Encoding.UTF8.GetByteCount(value) > maxBytes)
+        {
+            throw BrokerException.Invalid(field, $"{field} exceeds {maxBytes} bytes of UTF-8.");
+        }
+
+        if (value.Any(char.IsControl))
+        {
+            throw BrokerException.Invalid(field, $"{field} must not contain control characters.");
+        }
+    }
+}
