@@ -20,6 +20,7 @@ internal sealed class CsrBuilder
     private readonly float[]? cornerChi;
     private readonly double[]? dpos;
     private readonly bool[] valid;
+    private readonly bool[] unmasked;
     private readonly double azLo, azHi;
     private double delta;
 
@@ -36,6 +37,7 @@ internal sealed class CsrBuilder
         centre = new double[n];
         Norm = new float[n];
         valid = new bool[n];
+        unmasked = new bool[n];
         var needChi = settings.AzimuthRange is not null;
         chi = needChi ? new double[n] : null;
         if (settings.AzimuthRange is { } az)
@@ -139,7 +141,8 @@ internal sealed class CsrBuilder
                     dpos[k] = d;
                 }
 
-                valid[k] = (mask is null || mask[k] == 0) && InAzimuthRange(i, j, k);
+                unmasked[k] = mask is null || mask[k] == 0;
+                valid[k] = unmasked[k] && InAzimuthRange(i, j, k);
             }
         });
     }
@@ -173,7 +176,9 @@ internal sealed class CsrBuilder
                     double dc = 0;
                     foreach (var corner in Corners(i, j))
                     {
-                        dc = Math.Max(dc, Math.Abs(cornerChi![corner] - chi[k]));
+                        // Across χ = ±π the corner is 2π away on paper but next door on the detector.
+                        var diff = Math.Abs(cornerChi![corner] - chi[k]);
+                        dc = Math.Max(dc, Math.Min(diff, 2 * Math.PI - diff));
                     }
 
                     return chi[k] + dc >= azLo && chi[k] - dc <= azHi;
@@ -186,6 +191,16 @@ internal sealed class CsrBuilder
                     {
                         lo = Math.Min(lo, cornerChi![corner]);
                         hi = Math.Max(hi, cornerChi![corner]);
+                    }
+
+                    if (hi - lo > Math.PI)
+                    {
+                        (lo, hi) = (double.MaxValue, double.MinValue);
+                        foreach (var corner in Corners(i, j))
+                        {
+                            lo = Math.Min(lo, Unwrap(cornerChi![corner]));
+                            hi = Math.Max(hi, Unwrap(cornerChi![corner]));
+                        }
                     }
 
                     return hi >= azLo && lo <= azHi;
@@ -204,6 +219,7 @@ internal sealed class CsrBuilder
         }
 
         // Min/max over unmasked pixels: centres (no), centre ± half extent clipped at 0 (bbox), corners (full).
+        // The azimuth range does not narrow it (pyFAI 0.21 takes the radial range from every unmasked pixel).
         var parts = Environment.ProcessorCount * 4;
         var mins = new double[parts];
         var maxs = new double[parts];
@@ -215,7 +231,7 @@ internal sealed class CsrBuilder
                 for (var j = 0; j < cols; j++)
                 {
                     var k = i * cols + j;
-                    if (!valid[k])
+                    if (!unmasked[k])
                     {
                         continue;
                     }
@@ -362,6 +378,15 @@ internal sealed class CsrBuilder
         double a0 = (cr[a] - Lo) / delta - origin, b0 = (cr[b] - Lo) / delta - origin;
         double c0 = (cr[c] - Lo) / delta - origin, d0 = (cr[d] - Lo) / delta - origin;
         double a1 = cc[a], b1 = cc[b], c1 = cc[c], d1 = cc[d];
+        if (Math.Max(Math.Max(a1, b1), Math.Max(c1, d1)) - Math.Min(Math.Min(a1, b1), Math.Min(c1, d1)) > Math.PI)
+        {
+            // The pixel straddles χ = ±π: unwrap its negative corners by 2π, as pyFAI does, so its area stays its own.
+            a1 = Unwrap(a1);
+            b1 = Unwrap(b1);
+            c1 = Unwrap(c1);
+            d1 = Unwrap(d1);
+        }
+
         var span = last - first + 1;
         var offset = first - (int)origin;
         var needed = (int)Math.Floor(Math.Max(Math.Max(a0, b0), Math.Max(c0, d0))) + 1;
@@ -379,6 +404,8 @@ internal sealed class CsrBuilder
             w[s] = (float)(Math.Abs(buf[s + offset]) * inv);
         }
     }
+
+    private static double Unwrap(double chi) => chi < 0 ? chi + 2 * Math.PI : chi;
 
     /// <summary>Adds ∫ y dx of the segment (x0,y0)→(x1,y1) to the unit-wide columns it crosses (signed).</summary>
     private static void Edge(Span<double> buf, double x0, double y0, double x1, double y1)
