@@ -1,0 +1,180 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Anvil.Integration;
+
+namespace Anvil.Bench;
+
+/// <summary>
+/// Lambda 2M canvas (1833×1556 int16, L2.poni, the DIOPTAS mask, −1 gap strips): Anvil's engine against pyFAI 0.21
+/// on the same frame and settings, in the same run.
+/// </summary>
+internal static class IntegrateBench
+{
+    private const int Rows = 1833, Cols = 1556;
+
+    public static int Run(bool quick)
+    {
+        var root = FindRoot();
+        var lambda = Path.Combine(root, "tests", "fixtures", "lambda");
+        var geometry = PoniFile.Load(Path.Combine(lambda, "L2.poni"));
+        var mask = MaskFile.Load(Path.Combine(lambda, "l2_l1_synrh9_150m_200ms_850c_oscillation_00001_m2.mask"));
+        var frame = RealLikeFrame(geometry);
+        var work = Directory.CreateTempSubdirectory("anvil-bench-");
+        try
+        {
+            var framePath = Path.Combine(work.FullName, "frame.npy");
+            var maskPath = Path.Combine(work.FullName, "mask.npy");
+            WriteNpy(framePath, "<i2", MemoryMarshalBytes(frame));
+            WriteNpy(maskPath, "|u1", mask.Data);
+
+            var npts = new[] { 2000, 5000 };
+            var units = new[] { RadialUnit.TwoThetaDeg, RadialUnit.QNm };
+            var methods = new[] { SplitMethod.No, SplitMethod.BBox, SplitMethod.Full };
+            var seconds = quick ? 0.5 : 2.0;
+            var pyFrames = quick ? 3 : 10;
+            Console.WriteLine($"Lambda 2M canvas {Rows}×{Cols} int16, {Environment.ProcessorCount} cores, {(quick ? "quick" : "full")} run");
+            foreach (var threads in new[] { 1, 2 })
+            {
+                var cases = (from npt in npts from unit in units from method in methods select (method, unit, npt)).ToList();
+                var py = PyFai(framePath, maskPath, Path.Combine(lambda, "L2.poni"), threads, pyFrames,
+                    cases.Select(c => $"{c.method.Format()},{c.unit.Format()},{c.npt}"));
+                foreach (var (method, unit, npt) in cases)
+                {
+                    var settings = new IntegrationSettings
+                    {
+                        Npt = npt,
+                        Unit = unit,
+                        Method = method,
+                        PolarizationFactor = 0.99,
+                        ExcludeNegative = true,
+                        Threads = threads,
+                    };
+                    using var engine = IntegrationEngine.Build(geometry, Rows, Cols, mask.Data, settings);
+                    var result = engine.CreateResult();
+                    for (var w = 0; w < 20; w++)
+                    {
+                        engine.Integrate<short>(frame, result); // warm-up: JIT tiers, caches, page faults
+                    }
+
+                    var before = GC.GetAllocatedBytesForCurrentThread();
+                    var clock = Stopwatch.StartNew();
+                    var frames = 0;
+                    while (clock.Elapsed.TotalSeconds < seconds)
+                    {
+                        engine.Integrate<short>(frame, result);
+                        frames++;
+                    }
+
+                    var fps = frames / clock.Elapsed.TotalSeconds;
+                    var allocated = (GC.GetAllocatedBytesForCurrentThread() - before) / (double)frames;
+                    var name = $"{method.Format()}/{unit.Format()}/npt{npt}/{threads}t";
+                    var pyFps = py.TryGetValue($"{method.Format()},{unit.Format()},{npt}", out var p) ? p : double.NaN;
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"{name}: {fps:F0} fps, {pyFps:F1} fps, {fps / pyFps:F1} x pyFAI  (build {engine.BuildTime.TotalSeconds:F2} s, {engine.EntryCount / 1e6:F2} M entries, {allocated:F0} B/frame)"));
+                }
+            }
+        }
+        finally
+        {
+            work.Delete(recursive: true);
+        }
+
+        return 0;
+    }
+
+    /// <summary>Rings with Poisson-like noise on a background, Lambda's 12-bit range, −1 in the module gap strips.</summary>
+    private static short[] RealLikeFrame(Geometry g)
+    {
+        var frame = new short[Rows * Cols];
+        var rng = new Random(7);
+        for (var i = 0; i < Rows; i++)
+        {
+            for (var j = 0; j < Cols; j++)
+            {
+                var dy = (i + 0.5) * g.Pixel1 - g.Poni1;
+                var dx = (j + 0.5) * g.Pixel2 - g.Poni2;
+                var tth = Math.Atan2(Math.Sqrt(dx * dx + dy * dy), g.Distance) * 180 / Math.PI;
+                var ring = Math.Exp(-0.5 * Math.Pow(((tth % 1.7) - 0.85) / 0.02, 2));
+                var mean = 20 + 400 * ring;
+                var value = mean + Math.Sqrt(mean) * (rng.NextDouble() * 2 - 1) * 1.7;
+                frame[i * Cols + j] = (short)Math.Clamp(value, 0, 4095);
+            }
+        }
+
+        foreach (var start in new[] { 0, 660, 1317 })
+        {
+            for (var i = start; i < Math.Min(Rows, start + 516); i++)
+            {
+                for (var j = 772; j < 782; j++)
+                {
+                    frame[i * Cols + j] = -1;
+                }
+            }
+        }
+
+        return frame;
+    }
+
+    private static Dictionary<string, double> PyFai(string frame, string mask, string poni, int threads, int frames, IEnumerable<string> cases)
+    {
+        var script = Path.Combine(AppContext.BaseDirectory, "pyfai_bench.py");
+        var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var a in new[] { script, frame, mask, poni, threads.ToString(CultureInfo.InvariantCulture), frames.ToString(CultureInfo.InvariantCulture) }.Concat(cases))
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        var result = new Dictionary<string, double>();
+        try
+        {
+            using var process = Process.Start(psi)!;
+            string? line;
+            while ((line = process.StandardOutput.ReadLine()) is not null)
+            {
+                using var doc = JsonDocument.Parse(line);
+                result[doc.RootElement.GetProperty("case").GetString()!] = doc.RootElement.GetProperty("fps").GetDouble();
+            }
+
+            process.WaitForExit();
+        }
+        catch (System.ComponentModel.Win32Exception ex)
+        {
+            Console.Error.WriteLine($"pyFAI side skipped: {ex.Message}");
+        }
+
+        return result;
+    }
+
+    private static byte[] MemoryMarshalBytes(short[] data)
+    {
+        var bytes = new byte[data.Length * 2];
+        Buffer.BlockCopy(data, 0, bytes, 0, bytes.Length);
+        return bytes;
+    }
+
+    private static void WriteNpy(string path, string dtype, byte[] data)
+    {
+        var header = $"{{'descr': '{dtype}', 'fortran_order': False, 'shape': ({Rows}, {Cols}), }}";
+        header = header.PadRight(((header.Length + 11) / 64 + 1) * 64 - 11) + "\n";
+        using var f = File.Create(path);
+        f.Write([0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y', 1, 0]);
+        f.Write(BitConverter.GetBytes((ushort)header.Length));
+        f.Write(Encoding.ASCII.GetBytes(header));
+        f.Write(data);
+    }
+
+    private static string FindRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "global.json")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new InvalidOperationException("run from inside the repository (global.json not found).");
+    }
+}
