@@ -25,6 +25,14 @@ public static class ServiceDefaultsExtensions
     public static TBuilder AddServiceDefaults<TBuilder>(this TBuilder builder)
         where TBuilder : IHostApplicationBuilder
     {
+        // One pipeline config file (ANVIL_CONFIG), then environment variables and the command line over it.
+        if (builder.Configuration["ANVIL_CONFIG"] is { Length: > 0 } configFile)
+        {
+            builder.Configuration.AddJsonFile(Path.GetFullPath(configFile), optional: false, reloadOnChange: true);
+            builder.Configuration.AddEnvironmentVariables();
+            builder.Configuration.AddCommandLine(Environment.GetCommandLineArgs()[1..]);
+        }
+
         builder.Services.Configure<KestrelServerOptions>(o =>
             o.ConfigureEndpointDefaults(e => e.Protocols = HttpProtocols.Http2));
         builder.ConfigureOpenTelemetry();

@@ -1,0 +1,19 @@
+using Anvil.Ingest.Service.Messaging;
+using Anvil.Ingest.Service.Options;
+using Anvil.Workers;
+
+namespace Microsoft.Extensions.Hosting;
+
+/// <summary>Wiring of the ingest service.</summary>
+public static class IngestServiceExtensions
+{
+    /// <summary>Pipeline options, the broker client, the announcer and (with Ingest:Watch set) the directory watcher.</summary>
+    public static IHostApplicationBuilder AddIngestServices(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddPipelineDefaults(builder.Configuration);
+        builder.Services.Configure<IngestOptions>(builder.Configuration.GetSection(IngestOptions.Section));
+        builder.Services.AddSingleton<ChunkAnnouncer>();
+        builder.Services.AddHostedService<DirectoryWatcher>();
+        return builder;
+    }
+}

@@ -1,0 +1,90 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using Anvil.Broker.Client;
+using Anvil.Broker.V1;
+using Anvil.Pipeline;
+using Anvil.Pipeline.V1;
+
+namespace Anvil.Ingest.Service.Messaging;
+
+/// <summary>
+/// Turns "chunk file written for module k of N" into a broker dataset part (raw/&lt;acquisition&gt;, id = part + 1,
+/// substream k of N, a FILE reference below the data root) and announces each new acquisition on the control stream.
+/// </summary>
+public sealed partial class ChunkAnnouncer(BrokerClient broker, PipelineOptions options, ILogger<ChunkAnnouncer> logger)
+{
+    private readonly DataRoot dataRoot = new(options.DataRoot);
+    private readonly ConcurrentDictionary<string, Task<SendReply>> announced = new(StringComparer.Ordinal);
+    private long chunks;
+    private long finished;
+
+    public string DataRootPath => dataRoot.FullPath;
+
+    public long ChunksAnnounced => Interlocked.Read(ref chunks);
+
+    public long AcquisitionsFinished => Interlocked.Read(ref finished);
+
+    /// <summary>Validates and publishes one chunk; <see cref="ArgumentException"/> says what to fix.</summary>
+    public async Task<SendReply> AnnounceAsync(AnnounceChunkRequest request, CancellationToken cancellationToken)
+    {
+        if (!ChunkFileName.IsValidAcquisition(request.Acquisition))
+        {
+            throw new ArgumentException($"acquisition '{request.Acquisition}' must be 1–128 characters of A–Z, a–z, 0–9, '.', '_' or '-'.");
+        }
+
+        if (request.Modules is < 1 or > 1024 || request.Module < 1 || request.Module > request.Modules)
+        {
+            throw new ArgumentException($"module {request.Module} of {request.Modules}: need 1 ≤ module ≤ modules ≤ 1024.");
+        }
+
+        var relative = dataRoot.ToRelative(request.Path);
+        await announced.GetOrAdd(request.Acquisition, a => AnnounceAcquisitionAsync(a, cancellationToken));
+        var reply = await broker.SendAsync(new SendRequest
+        {
+            Address = broker.Address(PipelineStreams.Raw, request.Acquisition),
+            SourceType = SourceType.Raw,
+            Id = request.Part + 1UL,
+            Name = relative,
+            PayloadKind = PayloadKind.File,
+            Meta = JsonSerializer.Serialize(new { part = request.Part, module = request.Module, frames = request.Frames }),
+            Dataset = new DatasetPart { Substream = request.Module, Size = request.Modules },
+        }, cancellationToken);
+        Interlocked.Increment(ref chunks);
+        LogAnnounced(logger, request.Acquisition, request.Part, request.Module, relative);
+        return reply;
+    }
+
+    /// <summary>Marks the acquisition's raw stream finished after the request's chunk parts.</summary>
+    public async Task<FinishStreamReply> FinishAsync(FinishAcquisitionRequest request, CancellationToken cancellationToken)
+    {
+        if (!ChunkFileName.IsValidAcquisition(request.Acquisition))
+        {
+            throw new ArgumentException($"acquisition '{request.Acquisition}' must be 1–128 characters of A–Z, a–z, 0–9, '.', '_' or '-'.");
+        }
+
+        await announced.GetOrAdd(request.Acquisition, a => AnnounceAcquisitionAsync(a, cancellationToken));
+        var reply = await broker.FinishStreamAsync(broker.Address(PipelineStreams.Raw, request.Acquisition), request.Parts,
+            sourceType: SourceType.Raw, cancellationToken: cancellationToken);
+        Interlocked.Increment(ref finished);
+        LogFinished(logger, request.Acquisition, request.Parts);
+        return reply;
+    }
+
+    // Every worker replica follows the control stream to learn of new acquisitions. A repeated
+    // announcement (after an ingest restart) is harmless: workers start each acquisition once.
+    private Task<SendReply> AnnounceAcquisitionAsync(string acquisition, CancellationToken cancellationToken) =>
+        broker.SendAsync(new SendRequest
+        {
+            Address = broker.Address(PipelineStreams.Control, PipelineStreams.Acquisitions),
+            SourceType = SourceType.Raw,
+            AutoId = true,
+            Name = acquisition,
+            Meta = "{}",
+        }, cancellationToken);
+
+    [LoggerMessage(2001, LogLevel.Debug, "Announced {Acquisition} part {Part} module {Module}: {Path}")]
+    private static partial void LogAnnounced(ILogger logger, string acquisition, uint part, uint module, string path);
+
+    [LoggerMessage(2002, LogLevel.Information, "Acquisition {Acquisition} finished after {Parts} parts")]
+    private static partial void LogFinished(ILogger logger, string acquisition, uint parts);
+}

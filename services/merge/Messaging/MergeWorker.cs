@@ -1,0 +1,98 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Anvil.Broker.Client;
+using Anvil.Broker.V1;
+using Anvil.Pipeline;
+using Anvil.Pipeline.V1;
+using Anvil.Workers;
+using Grpc.Core;
+
+namespace Anvil.Merge.Service.Messaging;
+
+/// <summary>
+/// Worker 3: gathers the profiles of an acquisition into one NeXus file per acquisition (row = frame − 1, so
+/// frame order holds whatever order profiles arrive in) and, when the profiles stream finishes, completes it
+/// under its final name. Merge is the single writer of its files (one replica). Restarted, it rebuilds an
+/// unfinished acquisition from the broker's stored profiles (read pointer reset to 0), so nothing is lost
+/// or written twice; an acquisition whose file exists is left alone.
+/// </summary>
+public sealed partial class MergeWorker(BrokerClient broker, PipelineOptions options, ILogger<MergeWorker> logger)
+    : AcquisitionWorker(broker, options, logger)
+{
+    private readonly ConcurrentDictionary<string, (ResultFileWriter Writer, Stopwatch Clock)> writers = new(StringComparer.Ordinal);
+
+    /// <inheritdoc />
+    public override string Stage => "merge";
+
+    /// <inheritdoc />
+    protected override string Source => PipelineStreams.Profiles;
+
+    /// <summary>The final path of an acquisition's result.</summary>
+    public string ResultPath(string acquisition) => Path.Combine(Path.GetFullPath(Options.OutputDir), acquisition + ".nxs");
+
+    /// <inheritdoc />
+    protected override async Task<bool> OnStartAsync(string acquisition, CancellationToken cancellationToken)
+    {
+        if (File.Exists(ResultPath(acquisition)))
+        {
+            LogAlreadyMerged(Logger, acquisition, ResultPath(acquisition));
+            return false;
+        }
+
+        try
+        {
+            await Broker.Consumer.ResetLastReadAsync(new GroupStreamRequest
+            {
+                Address = Broker.Address(PipelineStreams.Profiles, acquisition),
+                Group = Stage,
+            }, Broker.Headers, cancellationToken: cancellationToken);
+        }
+        catch (RpcException ex) when (ex.StatusCode is StatusCode.NotFound or StatusCode.InvalidArgument)
+        {
+            // No profiles stored yet: nothing to rebuild.
+        }
+
+        writers[acquisition] = (ResultFileWriter.Create(ResultPath(acquisition)), Stopwatch.StartNew());
+        return true;
+    }
+
+    /// <inheritdoc />
+    protected override Task HandleAsync(string acquisition, Dataset delivery, CancellationToken cancellationToken)
+    {
+        var profile = Profile.Parser.ParseFrom(delivery.Parts[0].Payload);
+        writers[acquisition].Writer.Write(new FrameResult(
+            (long)profile.Frame,
+            (int)profile.FileIndex,
+            (int)profile.IndexInFile,
+            profile.M1File,
+            profile.SettingsHash,
+            profile.SettingsJson,
+            ToRow(profile.TwoTheta),
+            ToRow(profile.Requested),
+            profile.Error));
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    protected override Task OnFinishedAsync(string acquisition, ulong lastId, CancellationToken cancellationToken)
+    {
+        if (writers.TryRemove(acquisition, out var entry))
+        {
+            using var writer = entry.Writer;
+            var path = writer.Complete((long)lastId, new ResultMetadata(
+                Path.GetFullPath(Options.Poni), Options.Method, Options.Unit, Options.Npt));
+            LogMerged(Logger, acquisition, writer.FrameCount, path, entry.Clock.Elapsed.TotalSeconds);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private static CurveRow? ToRow(Curve? curve) =>
+        curve is null ? null : new CurveRow(curve.Radial.ToArray(), curve.Intensity.ToArray(), curve.Sigma.ToArray(), curve.Count.ToArray());
+
+    [LoggerMessage(5001, LogLevel.Information, "Acquisition {Acquisition} already merged into {Path}; left alone")]
+    private static partial void LogAlreadyMerged(ILogger logger, string acquisition, string path);
+
+    [LoggerMessage(5002, LogLevel.Information, "Merged {Frames} frames of {Acquisition} into {Path} ({Seconds:0.00} s)")]
+    private static partial void LogMerged(ILogger logger, string acquisition, int frames, string path, double seconds);
+}

@@ -1,0 +1,8 @@
+var builder = WebApplication.CreateBuilder(args);
+builder.AddServiceDefaults();
+builder.AddMergeServices();
+
+var app = builder.Build();
+app.MapDefaultEndpoints();
+app.MapGrpcService<Anvil.Workers.WorkerStatusService>();
+app.Run();

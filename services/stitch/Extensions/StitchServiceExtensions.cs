@@ -1,0 +1,16 @@
+using Anvil.Stitch.Service.Messaging;
+using Anvil.Workers;
+
+namespace Microsoft.Extensions.Hosting;
+
+/// <summary>Wiring of the stitch service.</summary>
+public static class StitchServiceExtensions
+{
+    /// <summary>Pipeline options, the broker client and the stitch worker.</summary>
+    public static IHostApplicationBuilder AddStitchServices(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddPipelineDefaults(builder.Configuration);
+        builder.Services.AddAcquisitionWorker<StitchWorker>();
+        return builder;
+    }
+}

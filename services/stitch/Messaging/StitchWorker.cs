@@ -1,0 +1,178 @@
+using System.Text.Json;
+using Anvil.Broker.Client;
+using Anvil.Broker.V1;
+using Anvil.Hdf5;
+using Anvil.Pipeline;
+using Anvil.Pipeline.V1;
+using Anvil.Workers;
+using Google.Protobuf;
+
+namespace Anvil.Stitch.Service.Messaging;
+
+/// <summary>
+/// Worker 1: for each chunk (a raw dataset with one part per module) waits until every module file is readable,
+/// checks the modules agree (frame count, sequence numbers), plans the stitched canvas from the files' own shapes
+/// and translations, and publishes one <see cref="FrameWorkItem"/> per frame (id = sequence number) in small
+/// batches. Work items carry file references and placements, not pixels: integrate decompresses each module
+/// chunk once, straight into its place.
+/// </summary>
+public sealed partial class StitchWorker(BrokerClient broker, PipelineOptions options, ILogger<StitchWorker> logger)
+    : AcquisitionWorker(broker, options, logger)
+{
+    private readonly DataRoot dataRoot = new(options.DataRoot);
+
+    /// <inheritdoc />
+    public override string Stage => "stitch";
+
+    /// <inheritdoc />
+    protected override string Source => PipelineStreams.Raw;
+
+    /// <inheritdoc />
+    protected override async Task HandleAsync(string acquisition, Dataset delivery, CancellationToken cancellationToken)
+    {
+        var part = (uint)(delivery.Id - 1);
+        var parts = delivery.Parts.OrderBy(p => p.DatasetSubstream).ToArray();
+        var items = await ReadChunkAsync(acquisition, part, parts, cancellationToken);
+        var address = Broker.Address(PipelineStreams.Frames, acquisition);
+        foreach (var batch in items.Chunk(Math.Max(1, Options.StitchBatch)))
+        {
+            var reply = await Broker.SendBatchAsync(batch.Select(item => new SendRequest
+            {
+                Address = address,
+                Id = item.Frame,
+                Name = $"{acquisition}/frame/{item.Frame}",
+                PayloadKind = PayloadKind.Inline,
+                Payload = item.ToByteString(),
+                Meta = "{}",
+            }).ToArray(), cancellationToken);
+            if (reply.Results.FirstOrDefault(r => r.Code != 0) is { } failed)
+            {
+                throw new InvalidOperationException($"broker refused frame {failed.Id} of {acquisition}: {failed.Reason} {failed.Message}");
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    protected override async Task OnFinishedAsync(string acquisition, ulong lastId, CancellationToken cancellationToken)
+    {
+        // Every chunk is acknowledged, so every frame is published: the last frame id is the highest stored.
+        var frames = Broker.Address(PipelineStreams.Frames, acquisition);
+        var last = await Broker.GetLastAsync(frames, cancellationToken);
+        await Broker.FinishStreamAsync(frames, last?.Id ?? 0, cancellationToken: cancellationToken);
+    }
+
+    private async Task<IReadOnlyList<FrameWorkItem>> ReadChunkAsync(string acquisition, uint part, MessageRecord[] parts, CancellationToken cancellationToken)
+    {
+        var modules = new ModuleInfo[parts.Length];
+        var errors = new List<string>();
+        for (var k = 0; k < parts.Length; k++)
+        {
+            var announced = AnnouncedFrames(parts[k].Meta);
+            try
+            {
+                modules[k] = await WaitReadableAsync(parts[k].Name, announced, cancellationToken);
+            }
+            catch (Exception ex) when (ex is Hdf5Exception or IOException or TimeoutException or InvalidDataException)
+            {
+                errors.Add($"module {k + 1} ({parts[k].Name}): {ex.Message}");
+            }
+        }
+
+        var reference = modules.FirstOrDefault(m => m is not null)
+            ?? throw new InvalidDataException($"chunk part {part} of {acquisition}: no module file is readable: {string.Join("; ", errors)}");
+        foreach (var m in modules.Where(m => m is not null))
+        {
+            if (!m.Sequence.SequenceEqual(reference.Sequence))
+            {
+                errors.Add($"{m.Path}: sequence numbers differ from {reference.Path}");
+            }
+        }
+
+        var error = string.Join("; ", errors);
+        if (error.Length > 0)
+        {
+            LogChunkFailed(Logger, acquisition, part, error);
+        }
+
+        var plan = error.Length == 0 ? StitchPlan.Create(modules.Select(m => m.Layout).ToArray()) : null;
+        var items = new List<FrameWorkItem>(reference.Sequence.Length);
+        for (var i = 0; i < reference.Sequence.Length; i++)
+        {
+            var item = new FrameWorkItem
+            {
+                Acquisition = acquisition,
+                Frame = (ulong)reference.Sequence[i],
+                FileIndex = part,
+                M1File = parts[0].Name,
+                IndexInFile = (uint)i,
+                Error = error,
+            };
+            if (plan is not null)
+            {
+                item.CanvasRows = (uint)plan.Rows;
+                item.CanvasCols = (uint)plan.Cols;
+                item.FlipVertical = plan.FlipVertical;
+                for (var k = 0; k < modules.Length; k++)
+                {
+                    var p = plan.Placements[k];
+                    item.Modules.Add(new ModuleFrameRef
+                    {
+                        Path = modules[k].Path,
+                        IndexInFile = (uint)i,
+                        RowOffset = p.RowOffset,
+                        ColOffset = p.ColOffset,
+                        Rows = (uint)p.Rows,
+                        Cols = (uint)p.Cols,
+                    });
+                }
+            }
+
+            items.Add(item);
+        }
+
+        return items;
+    }
+
+    // A detector may announce a chunk before its file is complete or while it still holds the file lock:
+    // retry opening until it holds the announced frames or the timeout passes.
+    private async Task<ModuleInfo> WaitReadableAsync(string relative, int announcedFrames, CancellationToken cancellationToken)
+    {
+        var full = dataRoot.ToFull(dataRoot.ToRelative(relative));
+        var deadline = DateTime.UtcNow + Options.ChunkReadableTimeout;
+        var delay = TimeSpan.FromMilliseconds(20);
+        while (true)
+        {
+            try
+            {
+                using var file = LambdaModuleFile.Open(full);
+                if (announcedFrames <= 0 || file.FrameCount >= announcedFrames)
+                {
+                    return new ModuleInfo(relative, new ModuleLayout(file.Rows, file.Cols, file.TranslationX, file.TranslationY), file.SequenceNumbers.ToArray());
+                }
+            }
+            catch (Exception ex) when ((ex is Hdf5Exception or IOException) && ex is not Hdf5UnsupportedFilterException && DateTime.UtcNow < deadline)
+            {
+                // Not readable yet: growing, locked or not yet visible on a network file system.
+            }
+
+            if (DateTime.UtcNow >= deadline)
+            {
+                throw new TimeoutException($"not readable with {announcedFrames} frames within {Options.ChunkReadableTimeout.TotalSeconds:0.#} s");
+            }
+
+            await Task.Delay(delay, cancellationToken);
+            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 500));
+        }
+    }
+
+    private static int AnnouncedFrames(string meta)
+    {
+        using var json = JsonDocument.Parse(string.IsNullOrEmpty(meta) ? "{}" : meta);
+        return json.RootElement.TryGetProperty("frames", out var frames) && frames.TryGetInt32(out var n) ? n : 0;
+    }
+
+    private sealed record ModuleInfo(string Path, ModuleLayout Layout, int[] Sequence);
+
+    [LoggerMessage(3001, LogLevel.Error, "Chunk part {Part} of {Acquisition} fails its frames: {Error}")]
+    private static partial void LogChunkFailed(ILogger logger, string acquisition, uint part, string error);
+}

@@ -1,0 +1,104 @@
+using System.Diagnostics;
+using Anvil.Hdf5;
+using Anvil.Integration;
+using Anvil.Pipeline;
+using Anvil.Pipeline.V1;
+
+namespace Anvil.Cli;
+
+/// <summary>What a driver did: the acquisitions it announced, their frames, and when the last frame was on disk.</summary>
+public sealed record DriverResult(IReadOnlyList<string> Acquisitions, int Frames, DateTime FirstAnnouncedUtc, DateTime LastWrittenUtc);
+
+/// <summary>
+/// Plays the detector: either writes a simulated Lambda 2M acquisition and announces each module file as it
+/// is closed (`anvil simulate`), or announces existing Lambda files as if they had just been written (`anvil replay`).
+/// </summary>
+public static class AcquisitionDriver
+{
+    /// <summary>Writes and announces a simulated acquisition below <paramref name="dataRoot"/>.</summary>
+    public static async Task<DriverResult> SimulateAsync(Ingest.IngestClient ingest, string dataRoot, Geometry geometry,
+        SimulationOptions options, TextWriter log, CancellationToken cancellationToken)
+    {
+        var simulator = new LambdaSimulator(geometry, options);
+        var first = DateTime.MinValue;
+        var parts = 0;
+        var clock = Stopwatch.StartNew();
+        await simulator.RunAsync(dataRoot, async (chunk, ct) =>
+        {
+            if (first == DateTime.MinValue)
+            {
+                first = DateTime.UtcNow;
+            }
+
+            await ingest.AnnounceChunkAsync(new AnnounceChunkRequest
+            {
+                Acquisition = chunk.Acquisition,
+                Module = (uint)chunk.Module,
+                Modules = (uint)chunk.Modules,
+                Part = (uint)chunk.Part,
+                Path = chunk.Path,
+                Frames = (uint)chunk.Frames,
+            }, cancellationToken: ct);
+            parts = Math.Max(parts, chunk.Part + 1);
+        }, cancellationToken);
+        var lastWritten = DateTime.UtcNow;
+        log.WriteLine($"simulated {options.Frames} frames of {options.Acquisition} in {clock.Elapsed.TotalSeconds:0.00} s ({options.Frames / clock.Elapsed.TotalSeconds:0} frames/s written)");
+        await ingest.FinishAcquisitionAsync(new FinishAcquisitionRequest { Acquisition = options.Acquisition, Parts = (uint)parts }, cancellationToken: cancellationToken);
+        return new DriverResult([options.Acquisition], options.Frames, first, lastWritten);
+    }
+
+    /// <summary>Announces every Lambda chunk file in <paramref name="directory"/>, part by part, then finishes each acquisition.</summary>
+    public static async Task<DriverResult> ReplayAsync(Ingest.IngestClient ingest, string directory, TextWriter log, CancellationToken cancellationToken)
+    {
+        var chunks = Directory.EnumerateFiles(directory, "*.nxs")
+            .Select(path => ChunkFileName.TryParse(Path.GetFileName(path), out var acquisition, out var module, out var part)
+                ? (Path: path, Acquisition: acquisition, Module: module, Part: part)
+                : default)
+            .Where(c => c.Path is not null)
+            .OrderBy(c => c.Acquisition, StringComparer.Ordinal).ThenBy(c => c.Part).ThenBy(c => c.Module)
+            .ToArray();
+        if (chunks.Length == 0)
+        {
+            throw new FileNotFoundException($"no Lambda chunk files (<scan>_m<k>_part<NNNNN>.nxs) in {directory}");
+        }
+
+        var first = DateTime.UtcNow;
+        var frames = 0;
+        foreach (var acquisition in chunks.GroupBy(c => c.Acquisition))
+        {
+            var modules = acquisition.Max(c => c.Module);
+            foreach (var chunk in acquisition)
+            {
+                int count;
+                using (var file = LambdaModuleFile.Open(chunk.Path))
+                {
+                    count = file.FrameCount;
+                }
+
+                if (chunk.Module == 1)
+                {
+                    frames += count;
+                }
+
+                await ingest.AnnounceChunkAsync(new AnnounceChunkRequest
+                {
+                    Acquisition = chunk.Acquisition,
+                    Module = (uint)chunk.Module,
+                    Modules = (uint)modules,
+                    Part = (uint)chunk.Part,
+                    Path = Path.GetFullPath(chunk.Path),
+                    Frames = (uint)count,
+                }, cancellationToken: cancellationToken);
+            }
+
+            await ingest.FinishAcquisitionAsync(new FinishAcquisitionRequest
+            {
+                Acquisition = acquisition.Key,
+                Parts = (uint)(acquisition.Max(c => c.Part) + 1),
+            }, cancellationToken: cancellationToken);
+            log.WriteLine($"replayed {acquisition.Key}: {acquisition.Count()} module files");
+        }
+
+        return new DriverResult(chunks.Select(c => c.Acquisition).Distinct().ToArray(), frames, first, first);
+    }
+}

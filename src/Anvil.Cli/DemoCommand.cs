@@ -1,0 +1,153 @@
+using System.Diagnostics;
+using Anvil.Integration;
+using Anvil.Pipeline;
+using Anvil.Pipeline.V1;
+using Grpc.Net.Client;
+
+namespace Anvil.Cli;
+
+/// <summary>
+/// `anvil demo`: the whole suite as separate processes on 127.0.0.1 (free ports, a fresh broker), one simulated
+/// acquisition (or a replay of a folder of Lambda files) through it, the NeXus result in the output folder,
+/// throughput and end-of-run latency printed, everything stopped.
+/// </summary>
+public static class DemoCommand
+{
+    public const string Usage = "anvil demo [--frames N] [--replay DIR] [--poni F] [--mask F] [--npt N] [--unit 2th_deg|q_nm^-1|q_A^-1] [--method no|bbox|full] [--polarization P] [--out DIR] [--rate HZ] [--config F] [--keep]";
+
+    public static async Task<int> RunAsync(CommandLine args, TextWriter log, CancellationToken cancellationToken)
+    {
+        var config = PipelineConfig.Load(args.Get("config"));
+        var replay = args.Get("replay");
+        var frames = args.GetInt("frames", 800);
+        var rate = args.GetDouble("rate", 0);
+        var keep = args.Has("keep");
+        config.Override("Poni", args.Get("poni") ?? (replay is not null ? SinglePoni(replay) : null));
+        config.Override("Mask", args.Get("mask"));
+        config.Override("Npt", args.Get("npt"));
+        config.Override("Unit", args.Get("unit"));
+        config.Override("Method", args.Get("method"));
+        config.Override("Polarization", args.Get("polarization"));
+        config.Override("OutputDir", args.Get("out") ?? "out");
+        args.RejectUnknown();
+        Validate(config);
+
+        var work = Path.Combine(Path.GetTempPath(), $"anvil-demo-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Environment.ProcessId}");
+        config.Override("DataRoot", replay is not null ? Path.GetFullPath(replay) : Path.Combine(work, "data"));
+        var output = config["OutputDir"];
+        Directory.CreateDirectory(output);
+        var before = ExistingResults(output);
+
+        log.WriteLine($"starting the suite on 127.0.0.1 (work folder {work})");
+        var clock = Stopwatch.StartNew();
+        var suite = await Suite.StartAsync(new SuiteOptions { WorkDir = work, Ports = PortPlan.Free(), Pipeline = config.Values },
+            TimeSpan.FromSeconds(60), cancellationToken);
+        var ok = false;
+        try
+        {
+            foreach (var service in suite.Services)
+            {
+                log.WriteLine($"  {service.Name,-12} {service.Address[7..]}");
+            }
+
+            log.WriteLine($"suite ready in {clock.Elapsed.TotalSeconds:0.0} s");
+            using var channel = GrpcChannel.ForAddress(suite.IngestAddress);
+            var ingest = new Ingest.IngestClient(channel);
+            var result = replay is not null
+                ? await AcquisitionDriver.ReplayAsync(ingest, replay, log, cancellationToken)
+                : await AcquisitionDriver.SimulateAsync(ingest, config["DataRoot"], PoniFile.Load(config["Poni"]),
+                    new SimulationOptions { Acquisition = $"sim_{DateTime.UtcNow:HHmmss}_00001", Frames = frames, FrameRate = rate }, log, cancellationToken);
+
+            var written = await WaitForResultsAsync(output, before, result.Acquisitions, suite, TimeSpan.FromMinutes(15), cancellationToken);
+            var done = DateTime.UtcNow;
+            var seconds = (done - result.FirstAnnouncedUtc).TotalSeconds;
+            foreach (var path in written)
+            {
+                log.WriteLine($"wrote {path}");
+            }
+
+            log.WriteLine($"frames: {result.Frames}");
+            log.WriteLine($"throughput: {result.Frames / seconds:0.0} frames/s (first chunk announced → file final, {seconds:0.00} s)");
+            log.WriteLine($"latency: {(done - result.LastWrittenUtc).TotalMilliseconds:0} ms from the last frame written to the file being final");
+            ok = true;
+            return 0;
+        }
+        finally
+        {
+            await suite.DisposeAsync();
+            if (ok && !keep)
+            {
+                Directory.Delete(work, recursive: true);
+            }
+            else
+            {
+                log.WriteLine($"service logs kept in {Path.Combine(work, "logs")}");
+            }
+        }
+    }
+
+    /// <summary>Checks settings before anything starts, so a typo fails in a second with a clear message.</summary>
+    public static void Validate(PipelineConfig config)
+    {
+        try
+        {
+            RadialUnits.Parse(config["Unit"]);
+            SplitMethods.Parse(config["Method"]);
+        }
+        catch (FormatException ex)
+        {
+            throw new UsageException(ex.Message);
+        }
+
+        if (!int.TryParse(config["Npt"], out var npt) || npt < 1)
+        {
+            throw new UsageException($"npt must be a positive integer, not '{config["Npt"]}'");
+        }
+
+        if (!File.Exists(config["Poni"]))
+        {
+            throw new UsageException($"PONI file {config["Poni"]} does not exist");
+        }
+
+        if (config.Values.TryGetValue("Mask", out var mask) && mask.Length > 0 && !File.Exists(mask.Split("::")[0]))
+        {
+            throw new UsageException($"mask file {mask} does not exist");
+        }
+    }
+
+    private static string? SinglePoni(string directory)
+    {
+        var ponis = Directory.Exists(directory) ? Directory.GetFiles(directory, "*.poni") : [];
+        return ponis.Length == 1 ? ponis[0] : null;
+    }
+
+    private static HashSet<string> ExistingResults(string output) => [.. Directory.GetFiles(output, "*.nxs")];
+
+    // Merge renames a result into place only when it is complete: a new .nxs named after the acquisition means done.
+    private static async Task<List<string>> WaitForResultsAsync(string output, HashSet<string> before, IReadOnlyList<string> acquisitions,
+        Suite suite, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var fresh = Directory.GetFiles(output, "*.nxs").Where(f => !before.Contains(f)).ToList();
+            var found = acquisitions.Select(a => fresh.FirstOrDefault(f => Path.GetFileName(f).StartsWith(a, StringComparison.Ordinal))).ToList();
+            if (found.All(f => f is not null))
+            {
+                return found!;
+            }
+
+            if (suite.Services.FirstOrDefault(s => s.Process.HasExited) is { } dead)
+            {
+                throw new InvalidOperationException($"{dead.Name} exited with code {dead.Process.ExitCode}:\n{Suite.Tail(dead)}");
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"no result for {string.Join(", ", acquisitions)} in {output} within {timeout.TotalMinutes:0} min; merge log:\n{Suite.Tail(suite.Services[^1])}");
+            }
+
+            await Task.Delay(10, cancellationToken);
+        }
+    }
+}

@@ -1,0 +1,46 @@
+using Anvil.Cli;
+
+using var cancel = new CancellationTokenSource();
+Console.CancelKeyPress += (_, e) =>
+{
+    e.Cancel = true;
+    cancel.Cancel();
+};
+
+string[] flags = ["keep"];
+var verb = args.Length > 0 ? args[0] : "help";
+try
+{
+    var line = new CommandLine(args.Skip(1).ToArray(), flags.ToHashSet());
+    return verb switch
+    {
+        "demo" => await DemoCommand.RunAsync(line, Console.Out, cancel.Token),
+        "up" => await UpCommand.RunAsync(line, Console.Out, cancel.Token),
+        "simulate" => await DriverCommands.SimulateAsync(line, Console.Out, cancel.Token),
+        "replay" => await DriverCommands.ReplayAsync(line, Console.Out, cancel.Token),
+        _ => Help(verb),
+    };
+}
+catch (UsageException ex)
+{
+    Console.Error.WriteLine($"anvil {verb}: {ex.Message}");
+    Help(verb);
+    return 2;
+}
+catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+{
+    return 130;
+}
+
+static int Help(string verb)
+{
+    Console.Error.WriteLine($"""
+        usage:
+          {DemoCommand.Usage}
+          {UpCommand.Usage}
+          {DriverCommands.SimulateUsage}
+          {DriverCommands.ReplayUsage}
+          ./anvil bench integrate|broker [--quick]
+        """);
+    return verb is "help" or "--help" or "-h" ? 0 : 2;
+}

@@ -1,0 +1,269 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using Grpc.Core;
+using Grpc.Health.V1;
+using Grpc.Net.Client;
+
+namespace Anvil.Cli;
+
+/// <summary>One running service of the suite.</summary>
+public sealed record ServiceProcess(string Name, string Address, Process Process, string LogPath);
+
+/// <summary>Ports of the suite's services.</summary>
+public sealed record PortPlan(int Broker, int Ingest, int Stitch, int Integrate, int Integrate2, int Merge)
+{
+    /// <summary>The fixed, documented defaults (README "Addresses").</summary>
+    public static PortPlan Defaults { get; } = new(5100, 5101, 5102, 5103, 5104, 5105);
+
+    /// <summary>Free loopback ports, for runs beside another suite (demo, tests).</summary>
+    public static PortPlan Free() => new(FreePort(), FreePort(), FreePort(), FreePort(), FreePort(), FreePort());
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
+
+/// <summary>What a suite runs on.</summary>
+public sealed record SuiteOptions
+{
+    /// <summary>Working folder: broker storage and service logs go below it.</summary>
+    public required string WorkDir { get; init; }
+
+    public PortPlan Ports { get; init; } = PortPlan.Defaults;
+
+    /// <summary>Pipeline settings passed to every service as <c>Pipeline__Key</c> environment variables.</summary>
+    public IReadOnlyDictionary<string, string> Pipeline { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Extra environment for every service (OTEL_* variables pass through from the caller anyway).</summary>
+    public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Integrate replicas (they share one consumer group).</summary>
+    public int IntegrateReplicas { get; init; } = 2;
+}
+
+/// <summary>
+/// Starts the five services as separate processes on 127.0.0.1 — broker, ingest, stitch, integrate (two
+/// replicas), merge — each from its own build output, with its log in the work folder; waits for every gRPC
+/// health check to answer SERVING; stops them all (SIGTERM, then kill) on dispose.
+/// </summary>
+public sealed class Suite : IAsyncDisposable
+{
+    private readonly List<ServiceProcess> services = [];
+
+    private Suite(SuiteOptions options)
+    {
+        Options = options;
+    }
+
+    public SuiteOptions Options { get; }
+
+    public IReadOnlyList<ServiceProcess> Services => services;
+
+    public string BrokerAddress => Address(Options.Ports.Broker);
+
+    public string IngestAddress => Address(Options.Ports.Ingest);
+
+    /// <summary>The repository root (the folder holding global.json), found from this assembly.</summary>
+    public static string RepoRoot { get; } = FindRepoRoot();
+
+    /// <summary>Starts every service and waits until all answer health checks.</summary>
+    public static async Task<Suite> StartAsync(SuiteOptions options, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var suite = new Suite(options);
+        try
+        {
+            Directory.CreateDirectory(Path.Combine(options.WorkDir, "logs"));
+            var p = options.Ports;
+            suite.Start("broker", "Broker", p.Broker, new()
+            {
+                ["Broker__DataDir"] = Path.Combine(options.WorkDir, "broker"),
+                ["Broker__DataRoot"] = options.Pipeline.TryGetValue("DataRoot", out var root) ? root : Path.Combine(options.WorkDir, "data"),
+            });
+            var broker = new Dictionary<string, string> { ["Pipeline__Broker"] = Address(p.Broker) };
+            suite.Start("ingest", "Ingest", p.Ingest, broker);
+            suite.Start("stitch", "Stitch", p.Stitch, broker);
+            suite.Start("integrate", "Integrate", p.Integrate, broker);
+            if (options.IntegrateReplicas > 1)
+            {
+                suite.Start("integrate-2", "Integrate", p.Integrate2, broker);
+            }
+
+            suite.Start("merge", "Merge", p.Merge, broker);
+            await suite.WaitHealthyAsync(timeout, cancellationToken);
+            return suite;
+        }
+        catch
+        {
+            await suite.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>The last lines of a service's log (for failure messages).</summary>
+    public static string Tail(ServiceProcess service, int lines = 30)
+    {
+        try
+        {
+            using var stream = new FileStream(service.LogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            using var reader = new StreamReader(stream);
+            var all = reader.ReadToEnd().Split('\n');
+            return string.Join('\n', all.TakeLast(lines));
+        }
+        catch (IOException ex)
+        {
+            return $"(no log: {ex.Message})";
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var service in services.Where(s => !s.Process.HasExited))
+        {
+            _ = Kill(service.Process.Id, 15);
+        }
+
+        foreach (var service in services)
+        {
+            using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            try
+            {
+                await service.Process.WaitForExitAsync(grace.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                service.Process.Kill(entireProcessTree: true);
+                await service.Process.WaitForExitAsync(CancellationToken.None);
+            }
+
+            service.Process.Dispose();
+        }
+
+        services.Clear();
+    }
+
+    private static string Address(int port) => $"http://127.0.0.1:{port}";
+
+    private void Start(string name, string project, int port, Dictionary<string, string> environment)
+    {
+        var dll = ServiceDll(name.StartsWith("integrate", StringComparison.Ordinal) ? "integrate" : name, project);
+        var log = Path.Combine(Options.WorkDir, "logs", name + ".log");
+        var start = new ProcessStartInfo("dotnet")
+        {
+            ArgumentList = { dll },
+            WorkingDirectory = Path.GetDirectoryName(dll)!,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.Environment["Kestrel__Endpoints__Grpc__Url"] = Address(port);
+        start.Environment["Kestrel__Endpoints__Grpc__Protocols"] = "Http2";
+        start.Environment["OTEL_SERVICE_NAME"] = System.Environment.GetEnvironmentVariable("OTEL_SERVICE_NAME") is { Length: > 0 } prefix ? $"{prefix}-{name}" : $"anvil-{name}";
+        start.Environment["DOTNET_gcServer"] = "0";
+        foreach (var (key, value) in Options.Pipeline)
+        {
+            start.Environment["Pipeline__" + key] = value;
+        }
+
+        foreach (var (key, value) in Options.Environment.Concat(environment))
+        {
+            start.Environment[key] = value;
+        }
+
+        var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {dll}");
+        var writer = new StreamWriter(new FileStream(log, FileMode.Create, FileAccess.Write, FileShare.ReadWrite)) { AutoFlush = true };
+        process.OutputDataReceived += (_, e) => Write(writer, e.Data);
+        process.ErrorDataReceived += (_, e) => Write(writer, e.Data);
+        process.Exited += (_, _) => writer.Dispose();
+        process.EnableRaisingEvents = true;
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        services.Add(new ServiceProcess(name, Address(port), process, log));
+    }
+
+    private static void Write(StreamWriter writer, string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (writer)
+        {
+            try
+            {
+                writer.WriteLine(line);
+            }
+            catch (ObjectDisposedException)
+            {
+                // The process exited while its last lines were in flight.
+            }
+        }
+    }
+
+    private async Task WaitHealthyAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        foreach (var service in services)
+        {
+            using var channel = GrpcChannel.ForAddress(service.Address);
+            var health = new Health.HealthClient(channel);
+            while (true)
+            {
+                if (service.Process.HasExited)
+                {
+                    throw new InvalidOperationException($"{service.Name} exited with code {service.Process.ExitCode} while starting:\n{Tail(service)}");
+                }
+
+                try
+                {
+                    var reply = await health.CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow.AddSeconds(2), cancellationToken: cancellationToken);
+                    if (reply.Status == HealthCheckResponse.Types.ServingStatus.Serving)
+                    {
+                        break;
+                    }
+                }
+                catch (RpcException) when (DateTime.UtcNow < deadline)
+                {
+                    // Not listening yet.
+                }
+
+                if (DateTime.UtcNow >= deadline)
+                {
+                    throw new TimeoutException($"{service.Name} at {service.Address} did not answer its health check within {timeout.TotalSeconds:0} s:\n{Tail(service)}");
+                }
+
+                await Task.Delay(50, cancellationToken);
+            }
+        }
+    }
+
+    private static string ServiceDll(string folder, string project)
+    {
+        // Services are built in the configuration this assembly was built in (…/bin/<Configuration>/net10.0/).
+        var configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
+        var dll = Path.Combine(RepoRoot, "services", folder, "bin", configuration, "net10.0", $"Anvil.{project}.Service.dll");
+        return File.Exists(dll) ? dll : throw new FileNotFoundException($"{dll} is not built; run `dotnet build src/Anvil.Cli -c {configuration}` (./anvil builds it for you).", dll);
+    }
+
+    private static string FindRepoRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "global.json")) && Directory.Exists(Path.Combine(dir.FullName, "services")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new InvalidOperationException($"No Anvil checkout (global.json + services/) above {AppContext.BaseDirectory}.");
+    }
+
+    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Kill(int pid, int signal);
+}

@@ -1,0 +1,194 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Anvil.Broker.Client;
+using Anvil.Broker.V1;
+using Anvil.Pipeline;
+using Grpc.Core;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Anvil.Workers;
+
+/// <summary>
+/// The loop every stage of the chain runs. Each instance follows the control stream in a group of its own
+/// (so every replica hears of every acquisition), then consumes the acquisition's stream in the stage's
+/// shared group (so replicas share the frames, each id once), under a resend policy: a delivery that is
+/// not acknowledged — the worker crashed — goes to another consumer after <see cref="PipelineOptions.ResendDelay"/>,
+/// and the finish flag is withheld until every delivery is acknowledged. A handler acknowledges only after
+/// its output is durably sent, so a crash anywhere loses nothing and a redelivery re-sends identical duplicates.
+/// </summary>
+public abstract partial class AcquisitionWorker : BackgroundService
+{
+    private const uint WaitMs = 2000;
+    private readonly ConcurrentDictionary<string, Task> running = new(StringComparer.Ordinal);
+    private readonly string instanceGroup;
+
+    protected AcquisitionWorker(BrokerClient broker, PipelineOptions options, ILogger logger)
+    {
+        Broker = broker;
+        Options = options;
+        Logger = logger;
+        instanceGroup = $"{Stage}-{Environment.ProcessId}-{Guid.NewGuid():N}"[..40];
+    }
+
+    /// <summary>The stage name; also the shared consumer group.</summary>
+    public abstract string Stage { get; }
+
+    /// <summary>The data source this stage consumes (raw, frames or profiles).</summary>
+    protected abstract string Source { get; }
+
+    /// <summary>Concurrent consumers per acquisition in this process.</summary>
+    protected virtual int Concurrency => 1;
+
+    protected BrokerClient Broker { get; }
+
+    protected PipelineOptions Options { get; }
+
+    protected ILogger Logger { get; }
+
+    /// <summary>Acquisitions currently being consumed by this instance.</summary>
+    public int ActiveAcquisitions => running.Count(r => !r.Value.IsCompleted);
+
+    /// <summary>Deliveries handled by this instance.</summary>
+    public long Handled => Interlocked.Read(ref handled);
+
+    private long handled;
+
+    /// <summary>Handles one delivery; returning normally acknowledges it.</summary>
+    protected abstract Task HandleAsync(string acquisition, Dataset delivery, CancellationToken cancellationToken);
+
+    /// <summary>Called once per finished acquisition, after every id up to <paramref name="lastId"/> was acknowledged.</summary>
+    protected abstract Task OnFinishedAsync(string acquisition, ulong lastId, CancellationToken cancellationToken);
+
+    /// <summary>Called before an acquisition is consumed; return false to skip it.</summary>
+    protected virtual Task<bool> OnStartAsync(string acquisition, CancellationToken cancellationToken) => Task.FromResult(true);
+
+    /// <inheritdoc />
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var control = Broker.Address(PipelineStreams.Control, PipelineStreams.Acquisitions);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                var next = await Broker.GetNextAsync(new GetNextRequest { Address = control, Group = instanceGroup, TimeoutMs = WaitMs }, stoppingToken);
+                if (next is { Outcome: ReadOutcome.Delivered, Value: { } message })
+                {
+                    var acquisition = message.Name;
+                    _ = running.GetOrAdd(acquisition, a => Task.Run(() => RunAcquisitionAsync(a, stoppingToken), stoppingToken));
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (RpcException ex)
+            {
+                Log.BrokerUnavailable(Logger, Stage, ex.Status.Detail);
+                await Task.Delay(500, stoppingToken);
+            }
+        }
+
+        await Task.WhenAll(running.Values).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+    }
+
+    private async Task RunAcquisitionAsync(string acquisition, CancellationToken stoppingToken)
+    {
+        try
+        {
+            if (!await OnStartAsync(acquisition, stoppingToken))
+            {
+                return;
+            }
+
+            var finished = await Task.WhenAll(Enumerable.Range(0, Concurrency).Select(_ => ConsumeAsync(acquisition, stoppingToken)));
+            await OnFinishedAsync(acquisition, finished.Max(), stoppingToken);
+            Log.AcquisitionFinished(Logger, Stage, acquisition, finished.Max());
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex)
+        {
+            Log.AcquisitionFailed(Logger, ex, Stage, acquisition);
+            running.TryRemove(acquisition, out _);
+        }
+    }
+
+    // Consumes until the stream is finished; returns its last id.
+    private async Task<ulong> ConsumeAsync(string acquisition, CancellationToken stoppingToken)
+    {
+        var address = Broker.Address(Source, acquisition);
+        var request = new GetNextDatasetRequest
+        {
+            Address = address,
+            Group = Stage,
+            TimeoutMs = WaitMs,
+            IncludePayload = true,
+            Resend = new ResendPolicy { DelayMs = (uint)Options.ResendDelay.TotalMilliseconds, MaxAttempts = 3 },
+        };
+        while (true)
+        {
+            ReadResult<Dataset> next;
+            try
+            {
+                next = await Broker.GetNextDatasetAsync(request, stoppingToken);
+            }
+            catch (RpcException ex) when (BrokerClient.IsTransient(ex))
+            {
+                Log.BrokerUnavailable(Logger, Stage, ex.Status.Detail);
+                await Task.Delay(500, stoppingToken);
+                continue;
+            }
+
+            switch (next.Outcome)
+            {
+                case ReadOutcome.Finished:
+                    return next.LastId;
+                case ReadOutcome.Gap:
+                    Log.Gap(Logger, Stage, acquisition, next.GapId, next.Reason);
+                    continue;
+                case ReadOutcome.EndOfStream:
+                    continue;
+            }
+
+            var delivery = next.Value!;
+            using (var activity = delivery.Parts.Count > 0 ? BrokerTelemetry.StartReceive(delivery.Parts[0], address, Stage, Broker.Options.Beamtime) : null)
+            {
+                activity?.SetTag("anvil.acquisition", acquisition);
+                try
+                {
+                    await HandleAsync(acquisition, delivery, stoppingToken);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    // Not acknowledged: the resend policy redelivers it (at most MaxAttempts times).
+                    activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
+                    Log.HandlerFailed(Logger, ex, Stage, acquisition, delivery.Id);
+                    continue;
+                }
+            }
+
+            await Broker.AcknowledgeAsync(address, Stage, delivery.Id, stoppingToken);
+            Interlocked.Increment(ref handled);
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1001, LogLevel.Warning, "{Stage}: broker unavailable ({Detail}); retrying")]
+        public static partial void BrokerUnavailable(ILogger logger, string stage, string detail);
+
+        [LoggerMessage(1002, LogLevel.Information, "{Stage}: acquisition {Acquisition} finished after id {LastId}")]
+        public static partial void AcquisitionFinished(ILogger logger, string stage, string acquisition, ulong lastId);
+
+        [LoggerMessage(1003, LogLevel.Error, "{Stage}: acquisition {Acquisition} failed")]
+        public static partial void AcquisitionFailed(ILogger logger, Exception exception, string stage, string acquisition);
+
+        [LoggerMessage(1004, LogLevel.Warning, "{Stage}: acquisition {Acquisition} has a gap at id {Id} ({Reason})")]
+        public static partial void Gap(ILogger logger, string stage, string acquisition, ulong id, string reason);
+
+        [LoggerMessage(1005, LogLevel.Error, "{Stage}: acquisition {Acquisition} id {Id} failed; left for redelivery")]
+        public static partial void HandlerFailed(ILogger logger, Exception exception, string stage, string acquisition, ulong id);
+    }
+}

@@ -1,0 +1,47 @@
+using Anvil.Broker.Client;
+using Anvil.Pipeline;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace Anvil.Workers;
+
+/// <summary>Registration shared by the chain's services: pipeline options and the broker client.</summary>
+public static class WorkerRegistration
+{
+    /// <summary>Binds <see cref="PipelineOptions"/> from the <c>Pipeline</c> section and registers a <see cref="BrokerClient"/>.</summary>
+    public static IServiceCollection AddPipelineDefaults(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.TryAddSingleton(TimeProvider.System);
+        services.Configure<PipelineOptions>(configuration.GetSection(PipelineOptions.Section));
+        services.AddSingleton(sp => sp.GetRequiredService<IOptions<PipelineOptions>>().Value);
+        services.AddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<PipelineOptions>();
+            return BrokerClient.Connect(options.Broker, new BrokerClientOptions
+            {
+                Beamtime = options.Beamtime,
+                Token = ReadToken(options.BrokerToken),
+                RetryFor = TimeSpan.FromMinutes(5),
+            });
+        });
+        return services;
+    }
+
+    /// <summary>Registers a stage worker as a hosted service and as itself (for the status service).</summary>
+    public static IServiceCollection AddAcquisitionWorker<TWorker>(this IServiceCollection services)
+        where TWorker : AcquisitionWorker
+    {
+        services.AddSingleton<TWorker>();
+        services.AddSingleton<AcquisitionWorker>(sp => sp.GetRequiredService<TWorker>());
+        services.AddHostedService(sp => sp.GetRequiredService<TWorker>());
+        return services;
+    }
+
+    // A token is given inline or as "@path" / a path to a file holding it.
+    private static string? ReadToken(string? value) =>
+        value is null or "" ? null
+        : File.Exists(value.TrimStart('@')) ? File.ReadAllText(value.TrimStart('@')).Trim()
+        : value;
+}
