@@ -33,7 +33,7 @@ public class Hdf5Exception : IOException
     /// <summary>The file, or file and object, the failed call was about.</summary>
     public string? Path { get; }
 
-    /// <summary>The HDF5 error stack's text, outermost call first; empty when the failure was detected by Anvil.</summary>
+    /// <summary>The HDF5 error stack's text, innermost (most specific) call first; empty when Anvil itself detected the failure.</summary>
     public string Hdf5Error { get; }
 }
 

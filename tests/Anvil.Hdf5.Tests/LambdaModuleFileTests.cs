@@ -155,6 +155,33 @@ public sealed class LambdaModuleFileTests
     }
 
     [Fact]
+    public async Task Open_FileHeldOpenByAWriterWithFileLock_ReadsFrames()
+    {
+        using var temp = new TempDirectory();
+        var name = "testasapo1_1009_00002_m1_part00002.nxs";
+        var path = temp.File(name);
+        File.Copy(LambdaFixtures.PathOf(name), path);
+
+        // A classic (non-SWMR) writer: h5py opens the file read-write with libhdf5's exclusive lock and keeps it open.
+        using var writer = Python.Start("import h5py, sys; f = h5py.File(sys.argv[1], 'r+', locking=True); print('open', flush=True); sys.stdin.read()", [path], fileLocking: true);
+        try
+        {
+            Assert.Equal("open", await writer.StandardOutput.ReadLineAsync().DefaultTimeout());
+
+            using var module = LambdaModuleFile.Open(path);
+            var frame = new short[module.Rows * module.Cols];
+            module.ReadFrame(9, frame);
+
+            Assert.Equal(LambdaFixtures.All[name].FrameSums[9], LambdaFixtures.Sums(frame, module.Rows, module.Cols).Sum);
+        }
+        finally
+        {
+            writer.StandardInput.Close();
+            await writer.WaitForExitAsync().DefaultTimeout();
+        }
+    }
+
+    [Fact]
     public void Open_MissingFile_ThrowsHdf5ExceptionNamingThePath()
     {
         using var temp = new TempDirectory();
