@@ -365,7 +365,7 @@ internal sealed class CsrBuilder
 
     /// <summary>
     /// Full splitting: the pixel is the quadrilateral ABCD in (radial bin, χ) space; the share of bin b is the area
-    /// of the polygon between x = b and x = b + 1 over its whole area, found by integrating each edge's line piecewise.
+    /// of the polygon between x = b and x = b + 1 over its area inside the range, found by integrating each edge's line piecewise.
     /// </summary>
     private void FullSplit(int k, int first, int last, Span<float> w, Span<double> buffer)
     {
@@ -397,8 +397,14 @@ internal sealed class CsrBuilder
         Edge(buf, b0, b1, c0, c1);
         Edge(buf, c0, c1, d0, d1);
         Edge(buf, d0, d1, a0, a1);
-        var area = 0.5 * Math.Abs((c0 - a0) * (d1 - b1) - (c1 - a1) * (d0 - b0));
-        var inv = 1.0 / area;
+        // Shares are normalised by the in-range area (pyFAI 0.21): a pixel reaching past the range still sums to 1.
+        double inRange = 0;
+        for (var s = 0; s < span; s++)
+        {
+            inRange += Math.Abs(buf[s + offset]);
+        }
+
+        var inv = 1.0 / inRange;
         for (var s = 0; s < span; s++)
         {
             w[s] = (float)(Math.Abs(buf[s + offset]) * inv);
