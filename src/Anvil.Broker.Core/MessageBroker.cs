@@ -203,11 +203,12 @@ public sealed partial class MessageBroker : IAsyncDisposable
     }
 
     /// <summary>§4.4: the highest stored id; with a group each newest id only once.</summary>
-    public Task<MessageRecord> GetLastAsync(StreamAddress address, string group, TimeSpan timeout, bool includePayload = false,
-        CancellationToken cancellationToken = default) =>
-        LastAsync(address, group, timeout, 0, datasets: false, cancellationToken)
-            .ContinueWith(t => ToMessage(t.Result.Id, t.Result.Parts.Values[0], includePayload, 0, RedeliveryReason.None),
-                cancellationToken, TaskContinuationOptions.OnlyOnRanToCompletion | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    public async Task<MessageRecord> GetLastAsync(StreamAddress address, string group, TimeSpan timeout, bool includePayload = false,
+        CancellationToken cancellationToken = default)
+    {
+        var rec = await LastAsync(address, group, timeout, 0, datasets: false, cancellationToken);
+        return ToMessage(rec.Id, rec.Parts.Values[0], includePayload, 0, RedeliveryReason.None);
+    }
 
     public async Task<DatasetRecord> GetLastDatasetAsync(StreamAddress address, string group, uint minSize, TimeSpan timeout,
         bool includePayload = false, CancellationToken cancellationToken = default) =>
@@ -553,6 +554,12 @@ public sealed partial class MessageBroker : IAsyncDisposable
             }
         }
 
+        if (m.PayloadKind == PayloadKind.File)
+        {
+            // Before the generic name check, so an escaping path is reported as PATH_OUTSIDE_ROOT.
+            Validation.FilePath(m.Name, key.Beamtime, m.SourceType, Options);
+        }
+
         Validation.MessageName(m.Name);
         var meta = Validation.CanonicalObject(m.Meta, "meta", Validation.MaxMetaBytes);
         Validation.Headers(m.Headers);
@@ -570,8 +577,6 @@ public sealed partial class MessageBroker : IAsyncDisposable
             {
                 throw BrokerException.Invalid("payload", "A FILE reference carries no inline payload; put the bytes in the file named by name.");
             }
-
-            Validation.FilePath(m.Name, key.Beamtime, m.SourceType, Options);
         }
 
         return new Prepared(meta, Crc32C.Compute(m.Payload.Span), isDataset);
