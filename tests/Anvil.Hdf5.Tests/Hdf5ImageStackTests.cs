@@ -23,6 +23,10 @@ public sealed class Hdf5ImageStackTests
             g.create_dataset("contiguous", data=(v % 256).astype("u1"))
             g.create_dataset("multiframe", data=(v - 100).astype("<i8"), chunks=(2, 10, 33), compression="gzip")
             g.create_dataset("doubles", data=((v - 100) * 0.25).astype("<f8"), chunks=(1, 20, 33), compression="gzip", shuffle=True)
+            m = g.create_dataset("masked", shape=(3, 20, 33), dtype="<i2", chunks=(1, 20, 33), compression="gzip")
+            m[0] = v[0] - 100; m[2] = v[2] - 100
+            # Frame 1 stored raw with the deflate filter marked as skipped (filter mask bit 0), as HDF5 allows.
+            m.id.write_direct_chunk((1, 0, 0), (v[1] - 100).astype("<i2").tobytes(), filter_mask=1)
             f.create_dataset("aaa/decoy", data=n.zeros((2, 2, 2), "f4"))
         """;
 
@@ -31,7 +35,7 @@ public sealed class Hdf5ImageStackTests
         var v = ((k * 131) + (r * 7) + (c * 3)) % 5000;
         return dataset switch
         {
-            "shuffled" or "multiframe" => v - 100,
+            "shuffled" or "multiframe" or "masked" => v - 100,
             "floats" => (v - 100) * 0.5f,
             "doubles" => (v - 100) * 0.25f,
             "bigendian" => v,
@@ -47,6 +51,7 @@ public sealed class Hdf5ImageStackTests
     [InlineData("bigendian", Hdf5ElementType.UInt16, false)]
     [InlineData("contiguous", Hdf5ElementType.UInt8, false)]
     [InlineData("multiframe", Hdf5ElementType.Int64, false)]
+    [InlineData("masked", Hdf5ElementType.Int16, true)]
     public void ReadFrame_EachEncoding_ReturnsThePattern(string dataset, Hdf5ElementType type, bool fastPath)
     {
         using var temp = new TempDirectory();

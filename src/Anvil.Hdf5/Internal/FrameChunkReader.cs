@@ -114,26 +114,23 @@ internal sealed unsafe class FrameChunkReader
         byte[] chunk;
         int size;
         uint mask;
-        ulong[] offset = [(ulong)frame, 0, 0];
+        var o = stackalloc ulong[] { (ulong)frame, 0, 0 };
         lock (Sync)
         {
-            fixed (ulong* o = offset)
+            if (NativeMethods.H5Dget_chunk_storage_size(dataset, o, out var stored) < 0 || stored == 0)
             {
-                if (NativeMethods.H5Dget_chunk_storage_size(dataset, o, out var stored) < 0 || stored == 0)
-                {
-                    _ = NativeMethods.H5Eclear2(Default);
-                    return false;
-                }
+                _ = NativeMethods.H5Eclear2(Default);
+                return false;
+            }
 
-                size = checked((int)stored);
-                chunk = ArrayPool<byte>.Shared.Rent(size);
-                fixed (byte* c = chunk)
+            size = checked((int)stored);
+            chunk = ArrayPool<byte>.Shared.Rent(size);
+            fixed (byte* c = chunk)
+            {
+                if (NativeMethods.H5Dread_chunk(dataset, Default, o, out mask, c) < 0)
                 {
-                    if (NativeMethods.H5Dread_chunk(dataset, Default, o, out mask, c) < 0)
-                    {
-                        ArrayPool<byte>.Shared.Return(chunk);
-                        throw Failure($"H5Dread_chunk of frame {frame}", where);
-                    }
+                    ArrayPool<byte>.Shared.Return(chunk);
+                    throw Failure($"H5Dread_chunk of frame {frame}", where);
                 }
             }
         }
@@ -169,30 +166,32 @@ internal sealed unsafe class FrameChunkReader
     /// <summary>Undoes the pipeline in reverse order, skipping the filters whose bit is set in the chunk's mask.</summary>
     private void Decode(byte[] chunk, int size, uint mask, Span<byte> destination, long frame)
     {
-        var active = new List<int>(filters.Length);
+        Span<int> active = stackalloc int[filters.Length];
+        var activeCount = 0;
         for (var i = filters.Length - 1; i >= 0; i--)
         {
             if ((mask & (1u << i)) == 0)
             {
-                active.Add(filters[i]);
+                active[activeCount++] = filters[i];
             }
         }
 
-        if (active.Count == 0)
+        active = active[..activeCount];
+        if (active.Length == 0)
         {
             RequireLength(size, frame);
             chunk.AsSpan(0, size).CopyTo(destination);
             return;
         }
 
-        byte[]? temporary = active.Count > 1 ? ArrayPool<byte>.Shared.Rent(FrameBytes) : null;
+        byte[]? temporary = active.Length > 1 ? ArrayPool<byte>.Shared.Rent(FrameBytes) : null;
         try
         {
             var source = chunk;
             var sourceLength = size;
-            for (var step = 0; step < active.Count; step++)
+            for (var step = 0; step < active.Length; step++)
             {
-                var last = step == active.Count - 1;
+                var last = step == active.Length - 1;
                 var output = last ? destination : temporary.AsSpan(0, FrameBytes);
                 if (active[step] == FilterDeflate)
                 {
