@@ -1,11 +1,10 @@
 using Anvil.Bench;
 
-return args.Length > 0 && args[0] == "integrate"
-    ? IntegrateBench.Run(args.Contains("--quick"))
-    : Usage();
-
-static int Usage()
+if (args.Length == 0 || args[0] != "integrate")
 {
-    Console.Error.WriteLine("usage: Anvil.Bench integrate [--quick]");
+    Console.Error.WriteLine("usage: Anvil.Bench integrate [--quick] [--filter TEXT] [--no-pyfai]");
     return 2;
 }
+
+var filter = Array.IndexOf(args, "--filter") is var f and >= 0 && f + 1 < args.Length ? args[f + 1] : null;
+return IntegrateBench.Run(args.Contains("--quick"), filter, !args.Contains("--no-pyfai"));

@@ -67,18 +67,13 @@ public static class AcquisitionDriver
         foreach (var acquisition in chunks.GroupBy(c => c.Acquisition))
         {
             var modules = acquisition.Max(c => c.Module);
+            // A part's frame count comes from the first of its module files that opens: a corrupt module file is
+            // still announced (with its siblings' count), so stitch fails that chunk's frames visibly.
+            var counts = acquisition.GroupBy(c => c.Part).ToDictionary(p => p.Key, p => p.Select(c => FrameCountOrNull(c.Path)).FirstOrDefault(n => n is not null) ?? 0);
+            frames += counts.Values.Sum();
             foreach (var chunk in acquisition)
             {
-                int count;
-                using (var file = LambdaModuleFile.Open(chunk.Path))
-                {
-                    count = file.FrameCount;
-                }
-
-                if (chunk.Module == 1)
-                {
-                    frames += count;
-                }
+                var count = counts[chunk.Part];
 
                 await ingest.AnnounceChunkAsync(new AnnounceChunkRequest
                 {
@@ -100,5 +95,18 @@ public static class AcquisitionDriver
         }
 
         return new DriverResult(chunks.Select(c => c.Acquisition).Distinct().ToArray(), frames, first, first);
+    }
+
+    private static int? FrameCountOrNull(string path)
+    {
+        try
+        {
+            using var file = LambdaModuleFile.Open(path);
+            return file.FrameCount;
+        }
+        catch (Hdf5Exception)
+        {
+            return null;
+        }
     }
 }

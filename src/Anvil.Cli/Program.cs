@@ -9,6 +9,11 @@ Console.CancelKeyPress += (_, e) =>
 
 string[] flags = ["keep"];
 var verb = args.Length > 0 ? args[0] : "help";
+if (args.Skip(1).Any(a => a is "--help" or "-h"))
+{
+    return Help("help");
+}
+
 try
 {
     var line = new CommandLine(args.Skip(1).ToArray(), flags.ToHashSet());

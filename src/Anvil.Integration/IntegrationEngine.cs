@@ -28,6 +28,9 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
     private readonly double[] radialCentres;
     private readonly double[] tthCentres;
     private readonly int[] partBounds;
+    private readonly int[]? binOfPixel;
+    private readonly int[] pixelBounds;
+    private readonly PartSums[] partSums;
     private readonly WorkerTeam? team;
     private readonly Lock gate = new();
 
@@ -37,6 +40,8 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
     private float* flat;
     private IntegrationResult? current;
     private FrameRules rules;
+    private bool[]? exclusionSigned;
+    private bool[]? exclusionUnsigned;
 
     private IntegrationEngine(Geometry geometry, int rows, int cols, IntegrationSettings settings, string hash, Csr csr,
         float[] baseNorm, double lo, double hi, TimeSpan buildTime)
@@ -75,6 +80,32 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
         }
 
         partBounds = SplitByEntries(indptr, Math.Max(1, settings.Threads));
+        pixelBounds = new int[settings.Threads + 1];
+        for (var p = 0; p <= settings.Threads; p++)
+        {
+            pixelBounds[p] = (int)((long)rows * cols * p / settings.Threads);
+        }
+
+        if (settings.Method == SplitMethod.No)
+        {
+            // Pixel-major copy of the no-split matrix: the 16-bit fast path streams the frame in memory order.
+            var binOf = new int[rows * cols];
+            Array.Fill(binOf, -1);
+            Parallel.For(0, npt, b =>
+            {
+                for (var j = indptr[b]; j < indptr[b + 1]; j++)
+                {
+                    binOf[indices[j]] = b;
+                }
+            });
+            binOfPixel = binOf;
+            partSums = [.. Enumerable.Range(0, settings.Threads).Select(_ => new PartSums(npt))];
+        }
+        else
+        {
+            partSums = [];
+        }
+
         team = settings.Threads > 1 ? new WorkerTeam(settings.Threads) : null;
     }
 
@@ -179,6 +210,11 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
                 }
             }
 
+            if (binOfPixel is not null && (typeof(T) == typeof(short) || typeof(T) == typeof(ushort)) && dark.IsEmpty && flat.IsEmpty)
+            {
+                MergePartSums(result);
+            }
+
             radialCentres.CopyTo(result.Radial, 0);
             tthCentres.CopyTo(result.TwoThetaDeg, 0);
         }
@@ -223,6 +259,20 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
 
     private static void Kernel<T>(IntegrationEngine e, int part) where T : unmanaged, INumberBase<T>
     {
+        if ((typeof(T) == typeof(short) || typeof(T) == typeof(ushort)) && e.dark is null && e.flat is null)
+        {
+            if (e.binOfPixel is not null)
+            {
+                PixelMajor16(e, part, typeof(T) == typeof(short));
+            }
+            else
+            {
+                Kernel16(e, part, typeof(T) == typeof(short));
+            }
+
+            return;
+        }
+
         var img = (T*)e.image;
         var dk = e.dark;
         var fl = e.flat;
@@ -306,6 +356,237 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// The common case (16-bit detector frame, no dark, no flat), about 3× faster than the generic loop: the
+    /// exclusion rules become a 64 K lookup table, no-split sums are exact integer sums (equal to pyFAI's float64
+    /// sums of the same integers), and weighted sums use two interleaved accumulators to hide add latency.
+    /// </summary>
+    private static void Kernel16(IntegrationEngine e, int part, bool signed)
+    {
+        var excluded = e.ExclusionTable(signed);
+        var result = e.current!;
+        var empty = (float)(e.Settings.Dummy ?? 0.0);
+        var any = e.rules.Any;
+        var s16 = (short*)e.image;
+        var u16 = (ushort*)e.image;
+        fixed (int* ptr = e.indptr)
+        fixed (int* ind = e.indices)
+        fixed (float* wts = e.weights)
+        fixed (float* bn = e.baseNorm)
+        fixed (bool* ex = excluded)
+        {
+            for (var b = e.partBounds[part]; b < e.partBounds[part + 1]; b++)
+            {
+                int j0 = ptr[b], j1 = ptr[b + 1];
+                var hit = false;
+                double s, v;
+                if (wts is null)
+                {
+                    long si = 0, vi = 0;
+                    for (var j = j0; j < j1; j++)
+                    {
+                        var idx = ind[j];
+                        int raw = signed ? s16[idx] : (int)u16[idx];
+                        if (any && ex[(ushort)raw])
+                        {
+                            hit = true;
+                            continue;
+                        }
+
+                        si += raw;
+                        vi += raw > 1 ? raw : 1;
+                    }
+
+                    s = si;
+                    v = vi;
+                }
+                else
+                {
+                    double sa = 0, sb = 0, va = 0, vb = 0;
+                    var j = j0;
+                    for (; j + 1 < j1; j += 2)
+                    {
+                        int ia = ind[j], ib = ind[j + 1];
+                        int ra = signed ? s16[ia] : (int)u16[ia];
+                        int rb = signed ? s16[ib] : (int)u16[ib];
+                        double wa = wts[j], wb = wts[j + 1];
+                        if (any && (ex[(ushort)ra] | ex[(ushort)rb]))
+                        {
+                            hit = true;
+                            wa = ex[(ushort)ra] ? 0 : wa;
+                            wb = ex[(ushort)rb] ? 0 : wb;
+                        }
+
+                        sa += wa * ra;
+                        sb += wb * rb;
+                        va += wa * wa * (ra > 1 ? ra : 1);
+                        vb += wb * wb * (rb > 1 ? rb : 1);
+                    }
+
+                    if (j < j1)
+                    {
+                        var ia = ind[j];
+                        int ra = signed ? s16[ia] : (int)u16[ia];
+                        if (any && ex[(ushort)ra])
+                        {
+                            hit = true;
+                        }
+                        else
+                        {
+                            double wa = wts[j];
+                            sa += wa * ra;
+                            va += wa * wa * (ra > 1 ? ra : 1);
+                        }
+                    }
+
+                    s = sa + sb;
+                    v = va + vb;
+                }
+
+                double c, n;
+                if (hit)
+                {
+                    c = 0;
+                    n = 0;
+                    for (var j = j0; j < j1; j++)
+                    {
+                        var idx = ind[j];
+                        if (ex[(ushort)(signed ? s16[idx] : (int)u16[idx])])
+                        {
+                            continue;
+                        }
+
+                        double w = wts is null ? 1.0 : wts[j];
+                        c += w;
+                        n += w * bn[idx];
+                    }
+                }
+                else
+                {
+                    c = e.preCount[b];
+                    n = e.preNorm[b];
+                }
+
+                result.SumSignal[b] = s;
+                result.SumVariance[b] = v;
+                result.SumNormalization[b] = n;
+                result.Count[b] = c;
+                result.Intensity[b] = c > 0 ? (float)(s / n) : empty;
+                result.Sigma[b] = c > 0 ? (float)(Math.Sqrt(v) / n) : empty;
+            }
+        }
+    }
+
+    /// <summary>
+    /// No-split, 16-bit frame, no dark/flat: stream the frame and the per-pixel bin index in memory order and add
+    /// into per-part integer sums (a bin-major gather misses the cache on every ring). Integer sums are exact, so
+    /// the merged result equals pyFAI's float64 sums bit for bit whatever the part boundaries. Excluded pixels are
+    /// counted per bin and their normalisation subtracted from the precomputed Σnorm (≈ 1e-16 relative).
+    /// </summary>
+    private static void PixelMajor16(IntegrationEngine e, int part, bool signed)
+    {
+        var excluded = e.ExclusionTable(signed);
+        var sums = e.partSums[part];
+        sums.Clear();
+        var any = e.rules.Any;
+        var s16 = (short*)e.image;
+        var u16 = (ushort*)e.image;
+        fixed (int* binOf = e.binOfPixel)
+        fixed (float* bn = e.baseNorm)
+        fixed (bool* ex = excluded)
+        fixed (long* sig = sums.Signal)
+        fixed (long* variance = sums.Variance)
+        {
+            for (int k = e.pixelBounds[part], end = e.pixelBounds[part + 1]; k < end; k++)
+            {
+                var b = binOf[k];
+                if (b < 0)
+                {
+                    continue;
+                }
+
+                int raw = signed ? s16[k] : (int)u16[k];
+                if (any && ex[(ushort)raw])
+                {
+                    sums.ExcludedCount[b]++;
+                    sums.ExcludedNorm[b] += bn[k];
+                    continue;
+                }
+
+                // Four interleaved copies of each bin: neighbouring pixels usually share a bin, and a single copy
+                // would chain every add through store-to-load forwarding.
+                var slot = (b << 2) | (k & 3);
+                sig[slot] += raw;
+                variance[slot] += raw > 1 ? raw : 1;
+            }
+        }
+    }
+
+    private void MergePartSums(IntegrationResult result)
+    {
+        var empty = (float)(Settings.Dummy ?? 0.0);
+        for (var b = 0; b < Settings.Npt; b++)
+        {
+            long s = 0, v = 0, excludedCount = 0;
+            double excludedNorm = 0;
+            foreach (var p in partSums)
+            {
+                for (var copy = 0; copy < 4; copy++)
+                {
+                    s += p.Signal[(b << 2) | copy];
+                    v += p.Variance[(b << 2) | copy];
+                }
+
+                excludedCount += p.ExcludedCount[b];
+                excludedNorm += p.ExcludedNorm[b];
+            }
+
+            var c = preCount[b] - excludedCount;
+            var n = excludedCount == 0 ? preNorm[b] : preNorm[b] - excludedNorm;
+            result.SumSignal[b] = s;
+            result.SumVariance[b] = v;
+            result.SumNormalization[b] = c > 0 ? n : 0;
+            result.Count[b] = c;
+            result.Intensity[b] = c > 0 ? (float)(s / n) : empty;
+            result.Sigma[b] = c > 0 ? (float)(Math.Sqrt(v) / n) : empty;
+        }
+    }
+
+    /// <summary>One part's no-split sums, allocated once per engine.</summary>
+    private sealed class PartSums(int npt)
+    {
+        public long[] Signal { get; } = new long[4 * npt];
+        public long[] Variance { get; } = new long[4 * npt];
+        public int[] ExcludedCount { get; } = new int[npt];
+        public double[] ExcludedNorm { get; } = new double[npt];
+
+        public void Clear()
+        {
+            Array.Clear(Signal);
+            Array.Clear(Variance);
+            Array.Clear(ExcludedCount);
+            Array.Clear(ExcludedNorm);
+        }
+    }
+
+    /// <summary>For 16-bit frames: excluded[(ushort)value], evaluated once per engine with the float32 rules.</summary>
+    private bool[] ExclusionTable(bool signed)
+    {
+        ref var table = ref signed ? ref exclusionSigned : ref exclusionUnsigned;
+        if (table is null)
+        {
+            var t = new bool[65536];
+            for (var k = 0; k < t.Length; k++)
+            {
+                t[k] = rules.Excluded(signed ? unchecked((short)k) : k);
+            }
+
+            table = t;
+        }
+
+        return table;
     }
 
     /// <summary>Which pixel values a frame excludes (pyFAI dummy, NaN, Anvil's detector rule), in float32 like pyFAI.</summary>

@@ -44,6 +44,7 @@ public sealed class LambdaSimulator
     private const int VirtualGapWidth = 10;
     private const double BinDeg = 0.001;
     private const int NoiseTableSize = 1 << 20;
+    private const float PoissonNormalAbove = 20;
 
     private readonly SimulationOptions options;
     private readonly StitchPlan plan = StitchPlan.Create(Lambda2M);
@@ -51,8 +52,10 @@ public sealed class LambdaSimulator
     private readonly double minTthDeg;
     private readonly int bins;
     private readonly float[] noise;
+    private readonly float[] uniform;
     private readonly float[] mean;
     private readonly float[] spread;
+    private readonly float[] zeroProbability;
 
     public LambdaSimulator(Geometry geometry, SimulationOptions options)
     {
@@ -63,6 +66,7 @@ public sealed class LambdaSimulator
         bins = (int)((tth.Max() - minTthDeg) / BinDeg) + 20;
         mean = new float[bins];
         spread = new float[bins];
+        zeroProbability = new float[bins];
         pixelBin = new int[tth.Length];
         for (var i = 0; i < tth.Length; i++)
         {
@@ -71,8 +75,10 @@ public sealed class LambdaSimulator
 
         var random = new Random(options.Seed);
         noise = new float[NoiseTableSize];
+        uniform = new float[NoiseTableSize];
         for (var i = 0; i < noise.Length; i++)
         {
+            uniform[i] = (float)random.NextDouble();
             // Box–Muller: standard normal deviates for the Poisson (√λ) noise.
             noise[i] = (float)(Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble()));
         }
@@ -115,14 +121,38 @@ public sealed class LambdaSimulator
             var lambda = Model.Intensity(reflections, minTthDeg + ((b + 0.5) * BinDeg));
             mean[b] = (float)lambda;
             spread[b] = (float)Math.Sqrt(lambda);
+            zeroProbability[b] = (float)Math.Exp(-lambda);
         }
 
+        // Poisson counts: inverse CDF from a uniform deviate for low rates (most pixels, mostly 0 as on the real
+        // detector), the normal approximation above PoissonNormalAbove.
         var offset = (int)((uint)(frame * 2654435761u) % NoiseTableSize);
         for (var i = 0; i < canvas.Length; i++)
         {
             var b = pixelBin[i];
-            var value = mean[b] + (spread[b] * noise[(i + offset) & (NoiseTableSize - 1)]);
-            canvas[i] = (short)Math.Clamp(MathF.Round(value), 0, 4095);
+            var k = (i + offset) & (NoiseTableSize - 1);
+            float value;
+            if (mean[b] < PoissonNormalAbove)
+            {
+                var u = uniform[k];
+                var p = zeroProbability[b];
+                var cdf = p;
+                var n = 0;
+                while (u > cdf && n < 60)
+                {
+                    n++;
+                    p *= mean[b] / n;
+                    cdf += p;
+                }
+
+                value = n;
+            }
+            else
+            {
+                value = MathF.Round(mean[b] + (spread[b] * noise[k]));
+            }
+
+            canvas[i] = (short)Math.Clamp(value, 0, 4095);
         }
     }
 

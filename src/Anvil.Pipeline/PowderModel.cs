@@ -16,13 +16,13 @@ public sealed class PowderModel
     private const double GoldK0Prime = 5.9;
     private static readonly (string Hkl, double Inverse, double Amplitude)[] GoldLines =
     [
-        ("111", Math.Sqrt(3), 900), ("200", 2, 450), ("220", Math.Sqrt(8), 300), ("311", Math.Sqrt(11), 320), ("222", Math.Sqrt(12), 110),
+        ("111", Math.Sqrt(3), 120), ("200", 2, 60), ("220", Math.Sqrt(8), 40), ("311", Math.Sqrt(11), 42), ("222", Math.Sqrt(12), 15),
     ];
 
     // A hexagonal high-pressure phase (d-spacings at its onset), compressing more slowly than gold.
     private static readonly (string Hkl, double D0, double Amplitude)[] NewPhaseLines =
     [
-        ("100", 2.62, 380), ("002", 2.47, 260), ("101", 2.31, 520), ("102", 1.80, 210), ("110", 1.51, 240),
+        ("100", 2.62, 50), ("002", 2.47, 35), ("101", 2.31, 70), ("102", 1.80, 28), ("110", 1.51, 32),
     ];
 
     /// <summary>Creates the model of a ramp from 0 to <paramref name="maxPressureGpa"/>.</summary>
@@ -72,7 +72,7 @@ public sealed class PowderModel
     }
 
     /// <summary>Background counts at 2θ (degrees): a slowly decaying diffuse term.</summary>
-    public static double Background(double twoThetaDeg) => 30.0 + (120.0 * Math.Exp(-twoThetaDeg / 9.0));
+    public static double Background(double twoThetaDeg) => 0.4 + (6.0 * Math.Exp(-twoThetaDeg / 6.0));
 
     /// <summary>Expected counts at 2θ for a frame's reflections.</summary>
     public double Intensity(IReadOnlyList<Reflection> reflections, double twoThetaDeg)

@@ -54,6 +54,8 @@ public static class ServiceDefaultsExtensions
     public static TBuilder ConfigureOpenTelemetry<TBuilder>(this TBuilder builder)
         where TBuilder : IHostApplicationBuilder
     {
+        // gRPC logs every non-OK status at Information; END_OF_STREAM and STREAM_FINISHED are normal answers here.
+        builder.Logging.AddFilter("Grpc.AspNetCore.Server.ServerCallHandler", LogLevel.Warning);
         builder.Logging.AddOpenTelemetry(o =>
         {
             o.IncludeFormattedMessage = true;

@@ -98,7 +98,7 @@ public sealed class ServiceTests(BrokerServerFixture fixture) : IClassFixture<Br
     {
         var request = new GetNextRequest { Address = Stream("svc-deadline"), Group = "g", TimeoutMs = 30_000 };
         var ex = await Assert.ThrowsAsync<RpcException>(() =>
-            Server.Consumer.GetNextAsync(request, deadline: DateTime.UtcNow.AddMilliseconds(400)).ResponseAsync.DefaultTimeout());
+            Server.Consumer.GetNextAsync(request, deadline: DateTime.UtcNow.AddMilliseconds(2000)).ResponseAsync.DefaultTimeout());
         var (rpc, info) = ErrorOf(ex);
         Assert.Equal(StatusCode.NotFound, rpc.StatusCode);
         Assert.Equal("END_OF_STREAM", info.Reason);

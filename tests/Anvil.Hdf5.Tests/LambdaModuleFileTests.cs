@@ -83,13 +83,17 @@ public sealed class LambdaModuleFileTests
         for (var k = 0; k < module.FrameCount; k++)
         {
             module.ReadFrame(k, frame);
-            for (var i = 0; i < frame.Length; i++)
+            var bad = -1;
+            for (var i = 0; i < frame.Length && bad < 0; i++)
             {
-                var col = i % module.Cols;
-                var inGap = col is >= 772 and <= 781;
-                Assert.True(frame[i] is >= -1 and <= 4095, $"pixel {i} = {frame[i]}");
-                Assert.True(inGap == (frame[i] == -1), $"{name} frame {k} row {i / module.Cols} col {col} = {frame[i]}");
+                var inGap = i % module.Cols is >= 772 and <= 781;
+                if (frame[i] is < -1 or > 4095 || inGap != (frame[i] == -1))
+                {
+                    bad = i;
+                }
             }
+
+            Assert.True(bad < 0, $"{name} frame {k}: pixel (row {bad / module.Cols}, col {bad % module.Cols}) = {(bad < 0 ? 0 : frame[bad])}");
         }
     }
 

@@ -7,8 +7,9 @@ namespace Anvil.Broker.Service.Grpc;
 /// <summary>Protobuf ↔ broker-core translation, nothing else.</summary>
 internal static class Mapping
 {
-    // §4.2: end the wait this long before the gRPC deadline so the caller gets the real outcome.
-    private static readonly TimeSpan DeadlineMargin = TimeSpan.FromMilliseconds(50);
+    // §4.2: end the wait before the gRPC deadline so the caller gets the real outcome. The margin covers the
+    // transport and a loaded machine: a quarter of the time left, at most this much.
+    private static readonly TimeSpan MaxDeadlineMargin = TimeSpan.FromMilliseconds(250);
 
     public static StreamAddress Address(V1.Address? address) =>
         address is null ? new StreamAddress("") : new StreamAddress(address.Beamtime, address.DataSource, address.Stream, address.Beamline);
@@ -22,7 +23,9 @@ internal static class Mapping
             return requested;
         }
 
-        var left = context.Deadline - DateTime.UtcNow - DeadlineMargin;
+        var untilDeadline = context.Deadline - DateTime.UtcNow;
+        var margin = untilDeadline / 4 < MaxDeadlineMargin ? untilDeadline / 4 : MaxDeadlineMargin;
+        var left = untilDeadline - margin;
         return left < requested ? (left > TimeSpan.Zero ? left : TimeSpan.Zero) : requested;
     }
 

@@ -1,0 +1,189 @@
+using System.Text.Json;
+using Anvil.Cli;
+using Anvil.Hdf5;
+using Anvil.Integration;
+using Anvil.Pipeline;
+using Anvil.Testing;
+
+namespace Anvil.EndToEnd.Tests;
+
+[Collection(SuiteCollection.Name)]
+public sealed class ChainTests(SuiteFixture suite)
+{
+    [Fact]
+    public async Task Replay_RealLambdaFrames_WritesEveryFrameInOrderAsTheLibraryIntegratesIt()
+    {
+        // The 50 real P02.2 frames (3 modules × 5 parts), under a name of their own in this suite's data root.
+        var folder = Path.Combine(suite.DataRoot, "real");
+        Directory.CreateDirectory(folder);
+        foreach (var file in Directory.GetFiles(TestPaths.LambdaFixtures, "*.nxs"))
+        {
+            File.Copy(file, Path.Combine(folder, Path.GetFileName(file)));
+        }
+
+        var replayed = await AcquisitionDriver.ReplayAsync(suite.Ingest, folder, TextWriter.Null, CancellationToken.None).DefaultTimeout();
+        Assert.Equal(50, replayed.Frames);
+        var result = await suite.WaitForResultAsync("testasapo1_1009_00002");
+
+        using var nxs = Hdf5File.OpenRead(result);
+        Assert.Equal([50L, suite.Npt], nxs.GetDatasetInfo("/processed/result/data").Shape);
+        Assert.Equal(suite.Poni, nxs.ReadString("/processed/process/cal_file"));
+        Assert.Equal(
+            Enumerable.Range(0, 5).Select(p => $"real/testasapo1_1009_00002_m1_part{p:D5}.nxs"),
+            nxs.ReadStrings("/processed/process/files"));
+        Assert.Equal([0L, 10, 20, 30, 40, 50], nxs.ReadDataset<long>("/processed/process/file_map"));
+        var posMap = nxs.ReadDataset<long>("/processed/process/pos_map");
+        Assert.Equal(Enumerable.Range(0, 50).SelectMany(f => new long[] { f / 10, f % 10 }), posMap);
+        Assert.Empty(nxs.ReadDataset<long>("/processed/process/failed_frames"));
+        Assert.Empty(nxs.ReadDataset<long>("/processed/process/missing_frames"));
+        AssertEvenTwoThetaAxis(nxs.ReadDataset<double>("/processed/result/binning"));
+
+        // Rows are frames in order: frame 1 and frame 50 equal what the libraries make of those frames directly.
+        var data = nxs.ReadDataset<float>("/processed/result/data");
+        foreach (var (frame, part, index) in new[] { (1, 0, 0), (37, 3, 6), (50, 4, 9) })
+        {
+            var expected = IntegrateDirectly(folder, part, index);
+            var row = data.AsSpan((frame - 1) * suite.Npt, suite.Npt);
+            Assert.Equal(expected, row.ToArray());
+        }
+    }
+
+    [Fact]
+    public async Task Simulate_CompressionRamp_RingsSitWithinOneBinOfTheTruth()
+    {
+        var acquisition = "e2e_ramp_00001";
+        var options = new SimulationOptions { Acquisition = acquisition, Frames = 60, FramesPerChunk = 10, Seed = 7 };
+        var folder = Path.Combine(suite.DataRoot, "sim");
+        var driven = await AcquisitionDriver.SimulateAsync(suite.Ingest, folder, PoniFile.Load(suite.Poni), options, TextWriter.Null, CancellationToken.None)
+            .DefaultTimeout(TimeSpan.FromMinutes(3));
+        Assert.Equal(60, driven.Frames);
+        var result = await suite.WaitForResultAsync(acquisition);
+
+        using var nxs = Hdf5File.OpenRead(result);
+        Assert.Equal([60L, suite.Npt], nxs.GetDatasetInfo("/processed/result/data").Shape);
+        var binning = nxs.ReadDataset<double>("/processed/result/binning");
+        AssertEvenTwoThetaAxis(binning);
+        var width = binning[1] - binning[0];
+        var data = nxs.ReadDataset<float>("/processed/result/data");
+        Assert.DoesNotContain(data, float.IsNaN);
+
+        // The simulator's truth: each frame's reflections (gold marker moving up in 2θ, a new phase from mid-run).
+        using var truth = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(folder, acquisition + "_truth.json")).DefaultTimeout());
+        var frames = truth.RootElement.GetProperty("frames");
+        var checkedRings = 0;
+        foreach (var frame in new[] { 1, 30, 45, 60 })
+        {
+            var row = data.AsSpan((frame - 1) * suite.Npt, suite.Npt);
+            foreach (var reflection in frames[frame - 1].GetProperty("reflections").EnumerateArray())
+            {
+                var tth = reflection.GetProperty("two_theta_deg").GetDouble();
+                if (reflection.GetProperty("amplitude").GetDouble() < 30 || tth < binning[0] + 0.2 || tth > binning[^1] - 0.2 || HasNeighbour(frames[frame - 1], tth))
+                {
+                    continue;
+                }
+
+                var peak = PeakPosition(binning, row, tth, 0.1);
+                Assert.True(Math.Abs(peak - tth) <= width,
+                    $"frame {frame} {reflection.GetProperty("phase")} {reflection.GetProperty("hkl")}: peak at {peak:F4}°, truth {tth:F4}°, bin {width:F4}°");
+                checkedRings++;
+            }
+        }
+
+        Assert.True(checkedRings >= 10, $"only {checkedRings} rings were checked");
+        Assert.Equal(Enumerable.Range(0, 60).SelectMany(f => new long[] { f / 10, f % 10 }), nxs.ReadDataset<long>("/processed/process/pos_map"));
+    }
+
+    [Fact]
+    public async Task Replay_CorruptModuleFile_FailsThatChunksFramesVisiblyAndFinishesTheRun()
+    {
+        // Same real data under another scan name; module 2 of part 2 truncated to half its size.
+        var folder = Path.Combine(suite.DataRoot, "corrupt");
+        Directory.CreateDirectory(folder);
+        foreach (var file in Directory.GetFiles(TestPaths.LambdaFixtures, "*.nxs"))
+        {
+            File.Copy(file, Path.Combine(folder, Path.GetFileName(file).Replace("testasapo1_1009_00002", "corrupt_1009_00003", StringComparison.Ordinal)));
+        }
+
+        var victim = Path.Combine(folder, ChunkFileName.Format("corrupt_1009_00003", 2, 2));
+        var bytes = await File.ReadAllBytesAsync(victim).DefaultTimeout();
+        await File.WriteAllBytesAsync(victim, bytes[..(bytes.Length / 2)]).DefaultTimeout();
+
+        await AcquisitionDriver.ReplayAsync(suite.Ingest, folder, TextWriter.Null, CancellationToken.None).DefaultTimeout();
+        var result = await suite.WaitForResultAsync("corrupt_1009_00003");
+
+        using var nxs = Hdf5File.OpenRead(result);
+        Assert.Equal(Enumerable.Range(21, 10).Select(f => (long)f), nxs.ReadDataset<long>("/processed/process/failed_frames"));
+        Assert.All(nxs.ReadStrings("/processed/process/failed_reasons"), reason => Assert.Contains("module 2", reason, StringComparison.Ordinal));
+        var data = nxs.ReadDataset<float>("/processed/result/data");
+        Assert.True(data.AsSpan(20 * suite.Npt, 10 * suite.Npt).ToArray().All(float.IsNaN), "failed frames read back as NaN rows");
+        Assert.DoesNotContain(data.AsSpan(0, 20 * suite.Npt).ToArray(), float.IsNaN);
+        Assert.DoesNotContain(data.AsSpan(30 * suite.Npt).ToArray(), float.IsNaN);
+    }
+
+    private static bool HasNeighbour(JsonElement frame, double tth) =>
+        frame.GetProperty("reflections").EnumerateArray().Count(r => Math.Abs(r.GetProperty("two_theta_deg").GetDouble() - tth) < 0.15) > 1;
+
+    private static double PeakPosition(double[] axis, ReadOnlySpan<float> row, double around, double window)
+    {
+        var best = -1;
+        for (var i = 0; i < axis.Length; i++)
+        {
+            if (Math.Abs(axis[i] - around) <= window && (best < 0 || row[i] > row[best]))
+            {
+                best = i;
+            }
+        }
+
+        return axis[best];
+    }
+
+    private static void AssertEvenTwoThetaAxis(double[] binning)
+    {
+        var step = binning[1] - binning[0];
+        Assert.True(step > 0);
+        for (var i = 1; i < binning.Length; i++)
+        {
+            Assert.Equal(step, binning[i] - binning[i - 1], 1e-9);
+        }
+
+        Assert.InRange(binning[0], 5, 40);
+    }
+
+    // What the chain must produce for one frame: the same libraries, called directly, as integrate is configured.
+    private float[] IntegrateDirectly(string folder, int part, int index)
+    {
+        var files = Enumerable.Range(1, 3)
+            .Select(m => LambdaModuleFile.Open(Path.Combine(folder, ChunkFileName.Format("testasapo1_1009_00002", m, part))))
+            .ToArray();
+        try
+        {
+            var plan = StitchPlan.Create(files.Select(f => new ModuleLayout(f.Rows, f.Cols, f.TranslationX, f.TranslationY)).ToArray());
+            Assert.Equal((1833, 1556), (plan.Rows, plan.Cols));
+            var canvas = new short[plan.Rows * plan.Cols];
+            for (var m = 0; m < files.Length; m++)
+            {
+                var module = new short[files[m].Rows * files[m].Cols];
+                files[m].ReadFrame(index, module);
+                plan.Place(m, module, canvas);
+            }
+
+            using var engine = IntegrationEngine.Build(PoniFile.Load(suite.Poni), plan.Rows, plan.Cols, plan.GapMask(), new IntegrationSettings
+            {
+                Npt = suite.Npt,
+                Method = SplitMethod.BBox,
+                PolarizationFactor = 0.99,
+                ExcludeNegative = true,
+            });
+            var result = engine.CreateResult();
+            engine.Integrate<short>(canvas, result);
+            return result.Intensity;
+        }
+        finally
+        {
+            foreach (var f in files)
+            {
+                f.Dispose();
+            }
+        }
+    }
+}

@@ -1,0 +1,86 @@
+using Anvil.Pipeline.V1;
+using Anvil.Testing;
+using Grpc.Core;
+using Grpc.Health.V1;
+using Grpc.Net.Client;
+using Grpc.Reflection.V1Alpha;
+
+namespace Anvil.EndToEnd.Tests;
+
+[Collection(SuiteCollection.Name)]
+public sealed class DiagnosticsTests(SuiteFixture suite)
+{
+    public static TheoryData<string, string> ServicesAndContracts => new()
+    {
+        { "broker", "anvil.broker.v1.Consumer" },
+        { "ingest", "anvil.pipeline.v1.Ingest" },
+        { "stitch", "anvil.pipeline.v1.WorkerStatus" },
+        { "integrate", "anvil.pipeline.v1.WorkerStatus" },
+        { "integrate-2", "anvil.pipeline.v1.WorkerStatus" },
+        { "merge", "anvil.pipeline.v1.WorkerStatus" },
+    };
+
+    [Theory]
+    [MemberData(nameof(ServicesAndContracts))]
+    public async Task Service_HealthAndReflection_ServingAndListsItsContract(string name, string contract)
+    {
+        var service = suite.Suite.Services.Single(s => s.Name == name);
+        using var channel = GrpcChannel.ForAddress(service.Address);
+
+        var health = await new Health.HealthClient(channel).CheckAsync(new HealthCheckRequest()).ResponseAsync.DefaultTimeout();
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, health.Status);
+
+        using var call = new ServerReflection.ServerReflectionClient(channel).ServerReflectionInfo();
+        await call.RequestStream.WriteAsync(new ServerReflectionRequest { ListServices = "" }).DefaultTimeout();
+        await call.RequestStream.WriteAsync(new ServerReflectionRequest { FileContainingSymbol = contract }).DefaultTimeout();
+        await call.RequestStream.CompleteAsync().DefaultTimeout();
+        Assert.True(await call.ResponseStream.MoveNext().DefaultTimeout());
+        var listed = call.ResponseStream.Current.ListServicesResponse.Service.Select(s => s.Name).ToArray();
+        Assert.Contains(contract, listed);
+        Assert.Contains("grpc.health.v1.Health", listed);
+        Assert.True(await call.ResponseStream.MoveNext().DefaultTimeout());
+        Assert.NotEmpty(call.ResponseStream.Current.FileDescriptorResponse.FileDescriptorProto);
+    }
+
+    [Theory]
+    [InlineData("/etc/passwd", "outside the data root")]
+    [InlineData("../escape.nxs", "'..'")]
+    [InlineData("", "path is empty")]
+    public async Task AnnounceChunk_PathOutsideDataRoot_InvalidArgumentSayingWhatToFix(string path, string message)
+    {
+        var ex = await Assert.ThrowsAsync<RpcException>(() => suite.Ingest.AnnounceChunkAsync(new AnnounceChunkRequest
+        {
+            Acquisition = "bad_input_00001",
+            Module = 1,
+            Modules = 3,
+            Part = 0,
+            Path = path,
+        }).ResponseAsync.DefaultTimeout());
+        Assert.Equal(StatusCode.InvalidArgument, ex.StatusCode);
+        Assert.Contains(message, ex.Status.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AnnounceChunk_ModuleOutOfRange_InvalidArgument()
+    {
+        var ex = await Assert.ThrowsAsync<RpcException>(() => suite.Ingest.AnnounceChunkAsync(new AnnounceChunkRequest
+        {
+            Acquisition = "bad_input_00002",
+            Module = 4,
+            Modules = 3,
+            Path = "x.nxs",
+        }).ResponseAsync.DefaultTimeout());
+        Assert.Equal(StatusCode.InvalidArgument, ex.StatusCode);
+        Assert.Contains("module 4 of 3", ex.Status.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task WorkerStatus_Integrate_ReportsTheSettingsItApplies()
+    {
+        var service = suite.Suite.Services.Single(s => s.Name == "integrate");
+        using var channel = GrpcChannel.ForAddress(service.Address);
+        var status = await new WorkerStatus.WorkerStatusClient(channel).GetStatusAsync(new WorkerStatusRequest()).ResponseAsync.DefaultTimeout();
+        Assert.Equal("integrate", status.Stage);
+        Assert.Contains($"\"Npt\":{suite.Npt}", status.SettingsJson, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,84 @@
+using Anvil.Cli;
+using Anvil.Pipeline.V1;
+using Anvil.Testing;
+using Grpc.Net.Client;
+
+namespace Anvil.EndToEnd.Tests;
+
+/// <summary>
+/// One suite (broker, ingest, stitch, two integrate replicas, merge — separate processes on free 127.0.0.1 ports)
+/// per test collection. Each test writes its own acquisition below the suite's data root.
+/// </summary>
+public sealed class SuiteFixture : IAsyncLifetime
+{
+    public string WorkDir { get; } = Path.Combine(Path.GetTempPath(), "anvil-e2e-" + Guid.NewGuid().ToString("N")[..8]);
+
+    public string DataRoot => Path.Combine(WorkDir, "data");
+
+    public string OutputDir => Path.Combine(WorkDir, "out");
+
+    public string Poni => Path.Combine(TestPaths.LambdaFixtures, "L2.poni");
+
+    public int Npt => 1500;
+
+    public Suite Suite { get; private set; } = null!;
+
+    public GrpcChannel IngestChannel { get; private set; } = null!;
+
+    public Ingest.IngestClient Ingest => new(IngestChannel);
+
+    public async Task InitializeAsync()
+    {
+        Directory.CreateDirectory(DataRoot);
+        Suite = await Suite.StartAsync(new SuiteOptions
+        {
+            WorkDir = WorkDir,
+            Ports = PortPlan.Free(),
+            Pipeline = new Dictionary<string, string>
+            {
+                ["DataRoot"] = DataRoot,
+                ["OutputDir"] = OutputDir,
+                ["Poni"] = Poni,
+                ["Npt"] = Npt.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                ["Unit"] = "2th_deg",
+                ["Method"] = "bbox",
+                ["Polarization"] = "0.99",
+                ["ChunkReadableTimeout"] = "00:00:03",
+            },
+        }, TimeSpan.FromSeconds(90), CancellationToken.None);
+        IngestChannel = GrpcChannel.ForAddress(Suite.IngestAddress);
+    }
+
+    /// <summary>Waits for merge to rename the acquisition's result into place.</summary>
+    public async Task<string> WaitForResultAsync(string acquisition, TimeSpan? timeout = null)
+    {
+        var path = Path.Combine(OutputDir, acquisition + ".nxs");
+        await TaskTimeoutExtensions.Until($"{path} is written", () =>
+        {
+            if (Suite.Services.FirstOrDefault(s => s.Process.HasExited) is { } dead)
+            {
+                throw new InvalidOperationException($"{dead.Name} exited:\n{Suite.Tail(dead)}");
+            }
+
+            return File.Exists(path);
+        }, timeout ?? TimeSpan.FromMinutes(3));
+        return path;
+    }
+
+    public async Task DisposeAsync()
+    {
+        IngestChannel?.Dispose();
+        if (Suite is not null)
+        {
+            await Suite.DisposeAsync();
+        }
+
+        Directory.Delete(WorkDir, recursive: true);
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class SuiteCollection : ICollectionFixture<SuiteFixture>
+{
+    public const string Name = "suite";
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every test project and prints the one line CI counts: "N passed, N failed, N skipped".
+# Exits non-zero when a test failed, `dotnet test` failed, or no test ran.
+set -uo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+results="$root/artifacts/test-results"
+rm -rf "$results"
+dotnet test "$root/Anvil.slnx" --logger trx --results-directory "$results" "$@"
+rc=$?
+python3 - "$results" "$rc" <<'PY'
+import glob, sys, xml.etree.ElementTree as ET
+passed = failed = skipped = 0
+for path in glob.glob(sys.argv[1] + "/**/*.trx", recursive=True):
+    counters = ET.parse(path).getroot().find(".//{*}Counters")
+    passed += int(counters.get("passed", 0))
+    skipped += int(counters.get("notExecuted", 0))
+    failed += sum(int(counters.get(k, 0)) for k in ("failed", "error", "timeout", "aborted"))
+print(f"{passed} passed, {failed} failed, {skipped} skipped")
+sys.exit(1 if failed or passed == 0 or sys.argv[2] != "0" else 0)
+PY
