@@ -23,6 +23,8 @@ try
         "up" => await UpCommand.RunAsync(line, Console.Out, cancel.Token),
         "simulate" => await DriverCommands.SimulateAsync(line, Console.Out, cancel.Token),
         "replay" => await DriverCommands.ReplayAsync(line, Console.Out, cancel.Token),
+        "settings" => await ControlCommands.SettingsAsync(line, Console.Out, cancel.Token),
+        "reprocess" => await ControlCommands.ReprocessAsync(line, Console.Out, cancel.Token),
         _ => Help(verb),
     };
 }
@@ -45,6 +47,8 @@ static int Help(string verb)
           {UpCommand.Usage}
           {DriverCommands.SimulateUsage}
           {DriverCommands.ReplayUsage}
+          {ControlCommands.SettingsUsage}
+          {ControlCommands.ReprocessUsage}
           ./anvil bench integrate|broker [--quick]
         """);
     return verb is "help" or "--help" or "-h" ? 0 : 2;

@@ -158,6 +158,15 @@ public sealed unsafe partial class Hdf5File : IDisposable
         }
     }
 
+    /// <summary>Renames a link (a dataset or a whole group, cheaply: no data moves); the target's parent must exist.</summary>
+    public void Move(string from, string to)
+    {
+        lock (Sync)
+        {
+            Check(NativeMethods.H5Lmove(Id, from, Id, to, Default, Default), "H5Lmove", Where(from));
+        }
+    }
+
     /// <summary>The names of a group's members in name order.</summary>
     public IReadOnlyList<string> ListChildren(string groupPath)
     {

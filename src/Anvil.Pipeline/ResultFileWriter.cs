@@ -24,9 +24,17 @@ public sealed record ResultMetadata(string CalibrationFile, string Method, strin
 /// Writes the NeXus file DIOPTAS's Batch View opens (science-and-formats.md §5): <c>/processed/result/data</c>
 /// (frames × bins, float32), <c>binning</c> (2θ degrees, evenly spaced), <c>/processed/process</c> with
 /// files, file_map, pos_map and a scalar cal_file, plus Anvil's extras (errors, counts, frame axis, settings per
-/// frame, failed frames, the operator's unit as a second NXdata). Rows go to disk as they arrive (memory stays
-/// flat for tens of thousands of frames) in a hidden temporary file that is renamed when complete, so readers
-/// never see half a file. Rows of frames that never arrived read back as NaN.
+/// frame, failed frames, the operator's unit as a second NXdata). Rows go to disk as they arrive and only a small
+/// record per frame stays in memory, so memory stays flat for tens of thousands of frames; the file is hidden
+/// under a temporary name and renamed when complete, so readers never see half a file. Rows of frames that never
+/// arrived read back as NaN.
+/// <para>
+/// A settings change during the run can change the radial axis (npt, unit, PONI, mask). Frames are grouped by
+/// axis into segments, each its own NXdata with every frame's row (NaN for frames of other segments):
+/// <c>/processed/result</c> is the segment of the last frame (the operator's latest choice, what DIOPTAS shows);
+/// earlier ones stay as <c>/processed/result_2</c>, <c>_3</c>, …; <c>process/settings_hash</c> says which
+/// settings produced each frame.
+/// </para>
 /// </summary>
 public sealed class ResultFileWriter : IDisposable
 {
@@ -35,14 +43,9 @@ public sealed class ResultFileWriter : IDisposable
     private readonly string finalPath;
     private readonly string temporaryPath;
     private readonly Hdf5File file;
-    private readonly Dictionary<long, FrameResult> frames = [];
-    private ExtendibleDataset2D<float>? data;
-    private ExtendibleDataset2D<float>? errors;
-    private ExtendibleDataset2D<float>? counts;
-    private ExtendibleDataset2D<float>? requestedData;
-    private ExtendibleDataset2D<float>? requestedErrors;
-    private double[]? binning;
-    private double[]? requestedRadial;
+    private readonly Dictionary<long, FrameRecord> frames = [];
+    private readonly Dictionary<string, string> settingsByHash = new(StringComparer.Ordinal);
+    private readonly List<Segment> segments = [];
     private bool disposed;
 
     private ResultFileWriter(string finalPath)
@@ -59,6 +62,13 @@ public sealed class ResultFileWriter : IDisposable
     /// <summary>Frames received so far (failed ones included).</summary>
     public int FrameCount => frames.Count;
 
+    /// <summary>Radial axes seen so far (more than one after a settings change that moved the axis).</summary>
+    public int SegmentCount => segments.Count;
+
+    /// <summary>The settings JSON of the newest integrated frame (those DIOPTAS will show), or null when none was integrated.</summary>
+    public string? LatestSettingsJson =>
+        frames.Where(f => f.Value.SettingsHash.Length > 0).OrderByDescending(f => f.Key).Select(f => settingsByHash[f.Value.SettingsHash]).FirstOrDefault();
+
     /// <summary>Starts a result file that becomes <paramref name="finalPath"/> when <see cref="Complete"/> is called.</summary>
     public static ResultFileWriter Create(string finalPath) => new(finalPath);
 
@@ -67,58 +77,49 @@ public sealed class ResultFileWriter : IDisposable
     {
         ObjectDisposedException.ThrowIf(disposed, this);
         ArgumentOutOfRangeException.ThrowIfLessThan(result.Frame, 1);
-        frames[result.Frame] = result;
         var row = result.Frame - 1;
-        if (result.TwoTheta is { } curve)
+        var segment = result.TwoTheta is { } curve ? SegmentFor(curve, result.Requested) : null;
+        frames[result.Frame] = new FrameRecord(result.FileIndex, result.IndexInFile, result.M1File, result.SettingsHash, result.Error);
+        if (result.SettingsHash.Length > 0)
         {
-            if (data is null)
-            {
-                var npt = curve.Intensity.Length;
-                data = file.CreateExtendible2D<float>("/processed/result/data", npt, ChunkRows, Deflate);
-                errors = file.CreateExtendible2D<float>("/processed/result/errors", npt, ChunkRows, Deflate);
-                counts = file.CreateExtendible2D<float>("/processed/result/count", npt, ChunkRows, Deflate);
-                binning = curve.Radial.ToArray();
-            }
-
-            data.WriteRow(row, curve.Intensity.Span);
-            errors!.WriteRow(row, curve.Sigma.Span);
-            counts!.WriteRow(row, curve.Count.Span);
+            settingsByHash.TryAdd(result.SettingsHash, result.SettingsJson);
         }
 
-        if (result.Requested is { } requested)
+        if (segment is null)
         {
-            if (requestedData is null)
-            {
-                var npt = requested.Intensity.Length;
-                requestedData = file.CreateExtendible2D<float>("/processed/result_requested/data", npt, ChunkRows, Deflate);
-                requestedErrors = file.CreateExtendible2D<float>("/processed/result_requested/errors", npt, ChunkRows, Deflate);
-                requestedRadial = requested.Radial.ToArray();
-            }
+            return;
+        }
 
-            requestedData.WriteRow(row, requested.Intensity.Span);
-            requestedErrors!.WriteRow(row, requested.Sigma.Span);
+        segment.LastFrame = Math.Max(segment.LastFrame, result.Frame);
+        segment.Data.WriteRow(row, result.TwoTheta!.Intensity.Span);
+        segment.Errors.WriteRow(row, result.TwoTheta.Sigma.Span);
+        segment.Counts.WriteRow(row, result.TwoTheta.Count.Span);
+        if (result.Requested is { } requested && segment.RequestedData is not null)
+        {
+            segment.RequestedData.WriteRow(row, requested.Intensity.Span);
+            segment.RequestedErrors!.WriteRow(row, requested.Sigma.Span);
         }
     }
 
     /// <summary>
     /// Writes the metadata for frames 1..<paramref name="lastFrame"/>, closes the file and renames it to its
     /// final name (or, if that exists — an earlier result is never overwritten — a numbered variant). Returns the path.
+    /// <paramref name="metadata"/> describes the settings of the frames DIOPTAS shows (<c>/processed/result</c>).
     /// </summary>
     public string Complete(long lastFrame, ResultMetadata metadata)
     {
         ObjectDisposedException.ThrowIf(disposed, this);
         var n = (int)Math.Max(lastFrame, frames.Count == 0 ? 0 : frames.Keys.Max());
-        var npt = binning?.Length ?? metadata.Npt;
-        if (data is null)
+        if (segments.Count == 0)
         {
             // Every frame failed: still a loadable file, all rows NaN.
-            data = file.CreateExtendible2D<float>("/processed/result/data", npt, ChunkRows, Deflate);
-            binning = new double[npt];
+            segments.Add(new Segment(file, "/processed/result_1", new double[metadata.Npt], null, null));
         }
 
-        if (data.Rows < n)
+        var shown = segments.MaxBy(s => s.LastFrame)!;
+        foreach (var segment in segments)
         {
-            data.WriteRow(n - 1, Enumerable.Repeat(float.NaN, npt).ToArray());
+            segment.Finish(n, metadata.Unit);
         }
 
         file.SetAttribute("/", "NX_class", "NXroot");
@@ -131,29 +132,23 @@ public sealed class ResultFileWriter : IDisposable
         file.WriteString("/processed/version", typeof(ResultFileWriter).Assembly.GetName().Version?.ToString() ?? "0");
         file.WriteString("/processed/date", DateTimeOffset.UtcNow.ToString("O"));
 
-        const string result = "/processed/result";
-        file.SetAttribute(result, "NX_class", "NXdata");
-        file.SetAttribute(result, "signal", "data");
-        file.SetAttribute(result, "axes", [".", "binning"]);
-        file.WriteDataset(result + "/binning", binning!);
-        foreach (var unitAttribute in new[] { "unit", "units" })
+        // The segment of the last frame becomes /processed/result; the others are numbered from 2 in order of appearance.
+        file.Move(shown.Group, "/processed/result");
+        if (shown.HasRequested)
         {
-            file.SetAttribute(result + "/binning", unitAttribute, "deg");
+            file.Move(shown.Group + "_requested", "/processed/result_requested");
         }
 
-        file.SetAttribute(result + "/binning", "long_name", "2θ (°)");
-        file.WriteDataset(result + "/frame", Enumerable.Range(1, n).Select(f => (long)f).ToArray());
-        if (requestedRadial is not null)
+        var number = 2;
+        foreach (var other in segments.Where(s => s != shown))
         {
-            const string requested = "/processed/result_requested";
-            file.SetAttribute(requested, "NX_class", "NXdata");
-            file.SetAttribute(requested, "signal", "data");
-            file.SetAttribute(requested, "axes", [".", "radial"]);
-            file.WriteDataset(requested + "/radial", requestedRadial);
-            foreach (var unitAttribute in new[] { "unit", "units" })
+            file.Move(other.Group, $"/processed/result_{number}");
+            if (other.HasRequested)
             {
-                file.SetAttribute(requested + "/radial", unitAttribute, metadata.Unit);
+                file.Move(other.Group + "_requested", $"/processed/result_{number}_requested");
             }
+
+            number++;
         }
 
         WriteProcess(n, metadata);
@@ -176,6 +171,22 @@ public sealed class ResultFileWriter : IDisposable
             Close();
             File.Delete(temporaryPath);
         }
+    }
+
+    private Segment SegmentFor(CurveRow twoTheta, CurveRow? requested)
+    {
+        foreach (var segment in segments)
+        {
+            if (segment.Matches(twoTheta, requested))
+            {
+                return segment;
+            }
+        }
+
+        // Written under a working name; Complete gives each segment its final name.
+        var created = new Segment(file, $"/processed/segment_{segments.Count + 1}", twoTheta.Radial.ToArray(), requested?.Radial.ToArray(), requested?.Intensity.Length);
+        segments.Add(created);
+        return created;
     }
 
     private void WriteProcess(int n, ResultMetadata metadata)
@@ -230,15 +241,15 @@ public sealed class ResultFileWriter : IDisposable
 
         // Which settings produced which frames; failed and missing frames, visibly.
         file.WriteStrings(process + "/settings_hash", hashes);
-        foreach (var (hash, json) in frames.Values.Where(f => f.SettingsHash.Length > 0).Select(f => (f.SettingsHash, f.SettingsJson)).Distinct())
+        foreach (var (hash, json) in settingsByHash)
         {
             file.WriteString($"{process}/settings/{hash}", json);
         }
 
-        var failed = frames.Values.Where(f => f.Error.Length > 0).OrderBy(f => f.Frame).ToArray();
+        var failed = frames.Where(f => f.Value.Error.Length > 0).OrderBy(f => f.Key).ToArray();
         var missing = Enumerable.Range(1, n).Where(f => !frames.ContainsKey(f)).Select(f => (long)f).ToArray();
-        file.WriteDataset(process + "/failed_frames", failed.Select(f => f.Frame).ToArray());
-        file.WriteStrings(process + "/failed_reasons", failed.Select(f => f.Error).ToArray());
+        file.WriteDataset(process + "/failed_frames", failed.Select(f => f.Key).ToArray());
+        file.WriteStrings(process + "/failed_reasons", failed.Select(f => f.Value.Error).ToArray());
         file.WriteDataset(process + "/missing_frames", missing);
     }
 
@@ -250,11 +261,111 @@ public sealed class ResultFileWriter : IDisposable
         }
 
         disposed = true;
-        data?.Dispose();
-        errors?.Dispose();
-        counts?.Dispose();
-        requestedData?.Dispose();
-        requestedErrors?.Dispose();
+        foreach (var segment in segments)
+        {
+            segment.Dispose();
+        }
+
         file.Dispose();
+    }
+
+    // What stays in memory per frame: no curves.
+    private sealed record FrameRecord(int FileIndex, int IndexInFile, string M1File, string SettingsHash, string Error);
+
+    // The frames that share one radial axis: an NXdata group written row by row.
+    private sealed class Segment : IDisposable
+    {
+        private readonly Hdf5File file;
+        private readonly double[] binning;
+        private readonly double[]? requestedRadial;
+        private bool finished;
+
+        public Segment(Hdf5File file, string group, double[] binning, double[]? requestedRadial, int? requestedNpt)
+        {
+            this.file = file;
+            this.binning = binning;
+            this.requestedRadial = requestedRadial;
+            Group = group;
+            Data = file.CreateExtendible2D<float>(group + "/data", binning.Length, ChunkRows, Deflate);
+            Errors = file.CreateExtendible2D<float>(group + "/errors", binning.Length, ChunkRows, Deflate);
+            Counts = file.CreateExtendible2D<float>(group + "/count", binning.Length, ChunkRows, Deflate);
+            if (requestedNpt is { } npt)
+            {
+                RequestedData = file.CreateExtendible2D<float>(group + "_requested/data", npt, ChunkRows, Deflate);
+                RequestedErrors = file.CreateExtendible2D<float>(group + "_requested/errors", npt, ChunkRows, Deflate);
+            }
+        }
+
+        public string Group { get; }
+
+        public long LastFrame { get; set; }
+
+        public bool HasRequested => RequestedData is not null;
+
+        public ExtendibleDataset2D<float> Data { get; }
+
+        public ExtendibleDataset2D<float> Errors { get; }
+
+        public ExtendibleDataset2D<float> Counts { get; }
+
+        public ExtendibleDataset2D<float>? RequestedData { get; }
+
+        public ExtendibleDataset2D<float>? RequestedErrors { get; }
+
+        public bool Matches(CurveRow twoTheta, CurveRow? requested) =>
+            twoTheta.Radial.Span.SequenceEqual(binning)
+            && (requested is null ? requestedRadial is null : requestedRadial is not null && requested.Radial.Span.SequenceEqual(requestedRadial));
+
+        // Pads every dataset to n rows (NaN), closes them and writes the axes and NeXus attributes.
+        public void Finish(int n, string requestedUnit)
+        {
+            foreach (var dataset in new[] { Data, Errors, Counts, RequestedData, RequestedErrors })
+            {
+                if (dataset is not null && dataset.Rows < n)
+                {
+                    dataset.WriteRow(n - 1, Enumerable.Repeat(float.NaN, dataset.Columns).ToArray());
+                }
+            }
+
+            Dispose();
+            file.SetAttribute(Group, "NX_class", "NXdata");
+            file.SetAttribute(Group, "signal", "data");
+            file.SetAttribute(Group, "axes", [".", "binning"]);
+            file.WriteDataset(Group + "/binning", binning);
+            foreach (var unitAttribute in new[] { "unit", "units" })
+            {
+                file.SetAttribute(Group + "/binning", unitAttribute, "deg");
+            }
+
+            file.SetAttribute(Group + "/binning", "long_name", "2θ (°)");
+            file.WriteDataset(Group + "/frame", Enumerable.Range(1, n).Select(f => (long)f).ToArray());
+            if (requestedRadial is not null)
+            {
+                var requested = Group + "_requested";
+                file.SetAttribute(requested, "NX_class", "NXdata");
+                file.SetAttribute(requested, "signal", "data");
+                file.SetAttribute(requested, "axes", [".", "radial"]);
+                file.WriteDataset(requested + "/radial", requestedRadial);
+                foreach (var unitAttribute in new[] { "unit", "units" })
+                {
+                    file.SetAttribute(requested + "/radial", unitAttribute, requestedUnit);
+                }
+            }
+        }
+
+        public void Dispose()
+        {
+            if (finished)
+            {
+                return;
+            }
+
+            finished = true;
+            Data.Dispose();
+            Errors.Dispose();
+            Counts.Dispose();
+            RequestedData?.Dispose();
+            RequestedErrors?.Dispose();
+        }
     }
 }

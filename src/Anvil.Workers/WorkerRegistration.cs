@@ -10,7 +10,7 @@ namespace Anvil.Workers;
 /// <summary>Registration shared by the chain's services: pipeline options and the broker client.</summary>
 public static class WorkerRegistration
 {
-    /// <summary>Binds <see cref="PipelineOptions"/> from the <c>Pipeline</c> section and registers a <see cref="BrokerClient"/>.</summary>
+    /// <summary>Binds <see cref="PipelineOptions"/> from the <c>Pipeline</c> section and registers a <see cref="BrokerClient"/> and the <see cref="SettingsStore"/>.</summary>
     public static IServiceCollection AddPipelineDefaults(this IServiceCollection services, IConfiguration configuration)
     {
         services.TryAddSingleton(TimeProvider.System);
@@ -26,6 +26,7 @@ public static class WorkerRegistration
                 RetryFor = TimeSpan.FromMinutes(5),
             });
         });
+        services.AddSingleton<SettingsStore>();
         return services;
     }
 

@@ -48,4 +48,21 @@ public static class TaskTimeoutExtensions
             await Task.Delay(20).ConfigureAwait(false);
         }
     }
+
+    /// <summary>Polls an asynchronous named condition (each try bounded by the time left) under a deadline.</summary>
+    public static async Task UntilAsync(string what, Func<Task<bool>> condition, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? DefaultLimit);
+        while (!await condition().WaitAsync(Max(deadline - DateTime.UtcNow, TimeSpan.FromMilliseconds(1))).ConfigureAwait(false))
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"Condition not met in time: {what}.");
+            }
+
+            await Task.Delay(20).ConfigureAwait(false);
+        }
+    }
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 }

@@ -7,12 +7,13 @@ namespace Microsoft.Extensions.Hosting;
 /// <summary>Wiring of the ingest service.</summary>
 public static class IngestServiceExtensions
 {
-    /// <summary>Pipeline options, the broker client, the announcer and (with Ingest:Watch set) the directory watcher.</summary>
+    /// <summary>Pipeline options, the broker client, the announcer, operator control and (with Ingest:Watch set) the directory watcher.</summary>
     public static IHostApplicationBuilder AddIngestServices(this IHostApplicationBuilder builder)
     {
         builder.Services.AddPipelineDefaults(builder.Configuration);
         builder.Services.Configure<IngestOptions>(builder.Configuration.GetSection(IngestOptions.Section));
         builder.Services.AddSingleton<ChunkAnnouncer>();
+        builder.Services.AddSingleton<Reprocessor>();
         builder.Services.AddHostedService<DirectoryWatcher>();
         return builder;
     }

@@ -17,7 +17,7 @@ namespace Anvil.Integrate.Service.Messaging;
 /// is visible in the output. Replicas share the consumer group.
 /// </summary>
 public sealed partial class IntegrateWorker(BrokerClient broker, PipelineOptions options, ModuleFileCache files, EngineCache engines,
-    IConfiguration configuration, ILogger<IntegrateWorker> logger)
+    SettingsStore settings, IConfiguration configuration, ILogger<IntegrateWorker> logger)
     : AcquisitionWorker(broker, options, logger)
 {
     private readonly ConcurrentBag<Buffers> pool = [];
@@ -50,7 +50,7 @@ public sealed partial class IntegrateWorker(BrokerClient broker, PipelineOptions
             {
                 Integrate(item, profile);
             }
-            catch (Exception ex) when (ex is Hdf5Exception or IOException or InvalidDataException)
+            catch (Exception ex) when (ex is Hdf5Exception or IOException or InvalidDataException or FormatException)
             {
                 profile.Error = ex.Message;
             }
@@ -80,8 +80,10 @@ public sealed partial class IntegrateWorker(BrokerClient broker, PipelineOptions
     {
         var plan = StitchPlan.FromPlacements((int)item.CanvasRows, (int)item.CanvasCols,
             item.Modules.Select(m => new ModulePlacement(m.RowOffset, m.ColOffset, (int)m.Rows, (int)m.Cols)).ToArray(), item.FlipVertical);
-        var set = engines.Get(plan);
-        var buffers = pool.TryTake(out var b) && b.Fits(plan, Options.Npt) ? b : new Buffers(plan, Options.Npt);
+        // Work items from before settings versions existed carry none: the configured defaults apply.
+        var set = engines.Get(plan, item.Settings ?? settings.Defaults);
+        var npt = set.TwoTheta.Settings.Npt;
+        var buffers = pool.TryTake(out var b) && b.Fits(plan, npt) ? b : new Buffers(plan, npt);
         try
         {
             for (var k = 0; k < item.Modules.Count; k++)

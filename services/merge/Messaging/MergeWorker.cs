@@ -16,7 +16,7 @@ namespace Anvil.Merge.Service.Messaging;
 /// unfinished acquisition from the broker's stored profiles (read pointer reset to 0), so nothing is lost
 /// or written twice; an acquisition whose file exists is left alone.
 /// </summary>
-public sealed partial class MergeWorker(BrokerClient broker, PipelineOptions options, ILogger<MergeWorker> logger)
+public sealed partial class MergeWorker(BrokerClient broker, PipelineOptions options, SettingsStore settings, ILogger<MergeWorker> logger)
     : AcquisitionWorker(broker, options, logger)
 {
     private readonly ConcurrentDictionary<string, (ResultFileWriter Writer, Stopwatch Clock)> writers = new(StringComparer.Ordinal);
@@ -79,8 +79,8 @@ public sealed partial class MergeWorker(BrokerClient broker, PipelineOptions opt
         if (writers.TryRemove(acquisition, out var entry))
         {
             using var writer = entry.Writer;
-            var path = writer.Complete((long)lastId, new ResultMetadata(
-                Path.GetFullPath(Options.Poni), Options.Method, Options.Unit, Options.Npt));
+            var spec = writer.LatestSettingsJson is { } json ? IntegrationSpecs.FromJson(json) : settings.Defaults;
+            var path = writer.Complete((long)lastId, new ResultMetadata(spec.Poni, spec.Method, spec.Unit, (int)spec.Npt));
             LogMerged(Logger, acquisition, writer.FrameCount, path, entry.Clock.Elapsed.TotalSeconds);
         }
 

@@ -14,9 +14,10 @@ namespace Anvil.Stitch.Service.Messaging;
 /// checks the modules agree (frame count, sequence numbers), plans the stitched canvas from the files' own shapes
 /// and translations, and publishes one <see cref="FrameWorkItem"/> per frame (id = sequence number) in small
 /// batches. Work items carry file references and placements, not pixels: integrate decompresses each module
-/// chunk once, straight into its place.
+/// chunk once, straight into its place. Each work item also carries the integration settings in force when its
+/// chunk was stitched (<see cref="SettingsStore"/>), so an operator's change applies from a chunk boundary.
 /// </summary>
-public sealed partial class StitchWorker(BrokerClient broker, PipelineOptions options, ILogger<StitchWorker> logger)
+public sealed partial class StitchWorker(BrokerClient broker, PipelineOptions options, SettingsStore settings, ILogger<StitchWorker> logger)
     : AcquisitionWorker(broker, options, logger)
 {
     private readonly DataRoot dataRoot = new(options.DataRoot);
@@ -33,6 +34,14 @@ public sealed partial class StitchWorker(BrokerClient broker, PipelineOptions op
         var part = (uint)(delivery.Id - 1);
         var parts = delivery.Parts.OrderBy(p => p.DatasetSubstream).ToArray();
         var items = await ReadChunkAsync(acquisition, part, parts, cancellationToken);
+
+        // The settings in force now apply to this whole chunk: a change takes effect at a chunk boundary.
+        var spec = await settings.CurrentAsync(acquisition, cancellationToken);
+        foreach (var item in items)
+        {
+            item.Settings = spec;
+        }
+
         var address = Broker.Address(PipelineStreams.Frames, acquisition);
         foreach (var batch in items.Chunk(Math.Max(1, Options.StitchBatch)))
         {

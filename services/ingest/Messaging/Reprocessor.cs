@@ -1,0 +1,125 @@
+using System.Text.Json;
+using Anvil.Broker.Client;
+using Anvil.Broker.V1;
+using Anvil.Pipeline;
+using Anvil.Pipeline.V1;
+using Anvil.Workers;
+using Grpc.Core;
+
+namespace Anvil.Ingest.Service.Messaging;
+
+/// <summary>
+/// Operator control: the settings in force, a validated change (for every acquisition or one), and reprocessing a
+/// finished acquisition with other settings under a new name (<c>&lt;acquisition&gt;_r&lt;k&gt;</c>, k the first
+/// unused), so an earlier result is never overwritten. Reprocessing re-announces the raw chunk datasets the broker
+/// kept, after storing the new settings for the new name, so the chain treats it as any other acquisition.
+/// </summary>
+public sealed partial class Reprocessor(BrokerClient broker, SettingsStore settings, ChunkAnnouncer announcer, PipelineOptions options,
+    ILogger<Reprocessor> logger) : IDisposable
+{
+    private readonly DataRoot dataRoot = new(options.DataRoot);
+    private readonly SemaphoreSlim naming = new(1, 1);
+
+    /// <summary>The settings in force for an acquisition ("" = for new ones).</summary>
+    public Task<IntegrationSpec> GetAsync(string acquisition, CancellationToken cancellationToken)
+    {
+        CheckAcquisition(acquisition, allowEmpty: true);
+        return settings.CurrentAsync(acquisition, cancellationToken);
+    }
+
+    /// <summary>Validates and stores a new settings version; <see cref="ArgumentException"/> says what to fix.</summary>
+    public async Task<IntegrationSpec> UpdateAsync(UpdateSettingsRequest request, CancellationToken cancellationToken)
+    {
+        CheckAcquisition(request.Acquisition, allowEmpty: true);
+        var current = await settings.CurrentAsync(request.Acquisition, cancellationToken);
+        var next = IntegrationSpecs.Apply(current, request, dataRoot);
+        var stored = await settings.PublishAsync(next, request.Acquisition, cancellationToken);
+        LogSettingsChanged(logger, request.Acquisition.Length == 0 ? "every acquisition" : request.Acquisition, stored.Version, IntegrationSpecs.ToJson(stored));
+        return stored;
+    }
+
+    /// <summary>Re-announces a finished acquisition's chunks under a new name with the requested settings.</summary>
+    public async Task<ReprocessReply> ReprocessAsync(ReprocessRequest request, CancellationToken cancellationToken)
+    {
+        CheckAcquisition(request.Acquisition, allowEmpty: false);
+        var raw = broker.Address(PipelineStreams.Raw, request.Acquisition);
+        StreamInfo info;
+        try
+        {
+            info = await broker.Consumer.GetStreamInfoAsync(new StreamInfoRequest { Address = raw }, broker.Headers, cancellationToken: cancellationToken);
+        }
+        catch (RpcException ex) when (ex.StatusCode == StatusCode.NotFound)
+        {
+            throw new ArgumentException($"acquisition '{request.Acquisition}' is unknown to the broker: give the name of an acquisition this beamtime recorded.");
+        }
+
+        if (!info.Finished)
+        {
+            throw new InvalidOperationException($"acquisition '{request.Acquisition}' is still being acquired: reprocess it once it is finished, or change the settings of the running acquisition instead.");
+        }
+
+        var changes = request.Settings?.Clone() ?? new UpdateSettingsRequest();
+        changes.Acquisition = string.Empty;
+        var spec = IntegrationSpecs.Apply(await settings.CurrentAsync(request.Acquisition, cancellationToken), changes, dataRoot);
+
+        // One rename at a time, so two concurrent requests never pick the same new name.
+        await naming.WaitAsync(cancellationToken);
+        try
+        {
+            var existing = (await broker.ListStreamsAsync(PipelineStreams.Raw, cancellationToken: cancellationToken)).Select(s => s.Name).ToHashSet(StringComparer.Ordinal);
+            var name = Enumerable.Range(1, int.MaxValue - 1).Select(k => $"{request.Acquisition}_r{k}").First(n => !existing.Contains(n));
+            CheckAcquisition(name, allowEmpty: false);
+            var stored = await settings.PublishAsync(spec, name, cancellationToken);
+            uint chunks = 0;
+            for (ulong id = 1; id <= info.LastId; id++)
+            {
+                var dataset = await broker.Consumer.GetDatasetByIdAsync(new GetByIdRequest { Address = raw, Id = id }, broker.Headers, cancellationToken: cancellationToken);
+                foreach (var part in dataset.Parts)
+                {
+                    await announcer.AnnounceAsync(new AnnounceChunkRequest
+                    {
+                        Acquisition = name,
+                        Module = part.DatasetSubstream,
+                        Modules = dataset.ExpectedSize,
+                        Part = (uint)(id - 1),
+                        Path = part.Name,
+                        Frames = AnnouncedFrames(part.Meta),
+                    }, cancellationToken);
+                }
+
+                chunks++;
+            }
+
+            await announcer.FinishAsync(new FinishAcquisitionRequest { Acquisition = name, Parts = (uint)info.LastId }, cancellationToken);
+            LogReprocessing(logger, request.Acquisition, name, chunks, IntegrationSpecs.ToJson(stored));
+            return new ReprocessReply { Acquisition = name, Chunks = chunks, Settings = stored };
+        }
+        finally
+        {
+            naming.Release();
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => naming.Dispose();
+
+    private static void CheckAcquisition(string acquisition, bool allowEmpty)
+    {
+        if (!(allowEmpty && acquisition.Length == 0) && !ChunkFileName.IsValidAcquisition(acquisition))
+        {
+            throw new ArgumentException($"acquisition '{acquisition}' must be 1–128 characters of A–Z, a–z, 0–9, '.', '_' or '-'.");
+        }
+    }
+
+    private static uint AnnouncedFrames(string meta)
+    {
+        using var json = JsonDocument.Parse(string.IsNullOrEmpty(meta) ? "{}" : meta);
+        return json.RootElement.TryGetProperty("frames", out var frames) && frames.TryGetUInt32(out var n) ? n : 0;
+    }
+
+    [LoggerMessage(2101, LogLevel.Information, "Settings for {Scope} changed to version {Version}: {Settings}")]
+    private static partial void LogSettingsChanged(ILogger logger, string scope, ulong version, string settings);
+
+    [LoggerMessage(2102, LogLevel.Information, "Reprocessing {Acquisition} as {NewName} ({Chunks} chunk parts) with {Settings}")]
+    private static partial void LogReprocessing(ILogger logger, string acquisition, string newName, uint chunks, string settings);
+}

@@ -1,0 +1,103 @@
+using Anvil.Pipeline;
+using Anvil.Pipeline.V1;
+using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Net.Client;
+
+namespace Anvil.Cli;
+
+/// <summary>`anvil settings` and `anvil reprocess`: operator control of a running suite through ingest's Control service.</summary>
+public static class ControlCommands
+{
+    public const string SettingsUsage = "anvil settings [--acquisition A] [--poni F] [--mask F|none] [--npt N] [--unit U] [--method no|bbox|full] [--polarization P|none] [--ingest http://127.0.0.1:5101]";
+    public const string ReprocessUsage = "anvil reprocess ACQUISITION [--poni F] [--mask F|none] [--npt N] [--unit U] [--method M] [--polarization P|none] [--ingest http://127.0.0.1:5101]";
+
+    private static readonly JsonFormatter Json = new(JsonFormatter.Settings.Default.WithIndentation());
+
+    /// <summary>Without changes, prints the settings in force; with any, publishes a new version and prints it.</summary>
+    public static async Task<int> SettingsAsync(CommandLine args, TextWriter log, CancellationToken cancellationToken)
+    {
+        var update = Changes(args);
+        update.Acquisition = args.Get("acquisition") ?? string.Empty;
+        var address = args.Get("ingest") ?? ServiceAddresses.Ingest;
+        args.RejectUnknown();
+        using var channel = GrpcChannel.ForAddress(address);
+        var control = new Control.ControlClient(channel);
+        var changed = update.HasPoni || update.HasMask || update.HasNpt || update.HasUnit || update.HasMethod || update.HasPolarization || update.NoPolarization;
+        var spec = await Call(() => changed
+            ? control.UpdateSettingsAsync(update, cancellationToken: cancellationToken).ResponseAsync
+            : control.GetSettingsAsync(new GetSettingsRequest { Acquisition = update.Acquisition }, cancellationToken: cancellationToken).ResponseAsync);
+        log.WriteLine(changed ? $"settings version {spec.Version} applies from the next chunk on:" : $"settings version {spec.Version}:");
+        log.WriteLine(Json.Format(spec));
+        return 0;
+    }
+
+    /// <summary>Integrates a finished acquisition again under a new name; the earlier result stays.</summary>
+    public static async Task<int> ReprocessAsync(CommandLine args, TextWriter log, CancellationToken cancellationToken)
+    {
+        var acquisition = args.Positional.FirstOrDefault() ?? throw new UsageException("give the acquisition to reprocess");
+        var request = new ReprocessRequest { Acquisition = acquisition, Settings = Changes(args) };
+        var address = args.Get("ingest") ?? ServiceAddresses.Ingest;
+        args.RejectUnknown();
+        using var channel = GrpcChannel.ForAddress(address);
+        var reply = await Call(() => new Control.ControlClient(channel).ReprocessAsync(request, cancellationToken: cancellationToken).ResponseAsync);
+        log.WriteLine($"reprocessing {acquisition} as {reply.Acquisition} ({reply.Chunks} chunk parts); its result will be {reply.Acquisition}.nxs");
+        log.WriteLine(Json.Format(reply.Settings));
+        return 0;
+    }
+
+    private static UpdateSettingsRequest Changes(CommandLine args)
+    {
+        var update = new UpdateSettingsRequest();
+        if (args.Get("poni") is { } poni)
+        {
+            update.Poni = Path.GetFullPath(poni);
+        }
+
+        if (args.Get("mask") is { } mask)
+        {
+            update.Mask = mask == "none" ? string.Empty : Path.GetFullPath(mask);
+        }
+
+        if (args.Get("npt") is not null)
+        {
+            update.Npt = (uint)args.GetInt("npt", 0);
+        }
+
+        if (args.Get("unit") is { } unit)
+        {
+            update.Unit = unit;
+        }
+
+        if (args.Get("method") is { } method)
+        {
+            update.Method = method;
+        }
+
+        if (args.Get("polarization") is { } polarization)
+        {
+            if (polarization == "none")
+            {
+                update.NoPolarization = true;
+            }
+            else
+            {
+                update.Polarization = args.GetDouble("polarization", 0);
+            }
+        }
+
+        return update;
+    }
+
+    private static async Task<T> Call<T>(Func<Task<T>> call)
+    {
+        try
+        {
+            return await call();
+        }
+        catch (RpcException ex) when (ex.StatusCode is StatusCode.InvalidArgument or StatusCode.FailedPrecondition)
+        {
+            throw new UsageException(ex.Status.Detail);
+        }
+    }
+}

@@ -1,0 +1,165 @@
+using System.Security.Cryptography;
+using Anvil.Hdf5;
+using Anvil.Pipeline;
+using Anvil.Pipeline.V1;
+using Anvil.Testing;
+using Grpc.Core;
+using Grpc.Net.Client;
+
+namespace Anvil.EndToEnd.Tests;
+
+/// <summary>Operator control through ingest's Control service: settings while a run goes on, and reprocessing.</summary>
+[Collection(SuiteCollection.Name)]
+public sealed class ControlTests(SuiteFixture suite)
+{
+    private Control.ControlClient Control => new(suite.IngestChannel);
+
+    public static TheoryData<string, string> BadUpdates => new()
+    {
+        { "npt=1", "npt 1 is out of range" },
+        { "unit=q", "unit 'q' is unknown" },
+        { "method=split", "method 'split' is unknown" },
+        { "polarization=2", "polarization 2 is out of range" },
+        { "poni=missing.poni", "does not load" },
+        { "mask=missing.mask", "does not load" },
+        { "acquisition=a/b", "acquisition 'a/b' must be" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadUpdates))]
+    public async Task UpdateSettings_BadValue_InvalidArgumentSayingWhatToFixAndNothingChanges(string change, string message)
+    {
+        var before = await Control.GetSettingsAsync(new GetSettingsRequest()).ResponseAsync.DefaultTimeout();
+        var (key, value) = (change.Split('=')[0], change.Split('=')[1]);
+        var request = key switch
+        {
+            "npt" => new UpdateSettingsRequest { Npt = uint.Parse(value, System.Globalization.CultureInfo.InvariantCulture) },
+            "unit" => new UpdateSettingsRequest { Unit = value },
+            "method" => new UpdateSettingsRequest { Method = value },
+            "polarization" => new UpdateSettingsRequest { Polarization = double.Parse(value, System.Globalization.CultureInfo.InvariantCulture) },
+            "poni" => new UpdateSettingsRequest { Poni = value },
+            "mask" => new UpdateSettingsRequest { Mask = value },
+            _ => new UpdateSettingsRequest { Acquisition = value, Npt = 100 },
+        };
+
+        var ex = await Assert.ThrowsAsync<RpcException>(() => Control.UpdateSettingsAsync(request).ResponseAsync.DefaultTimeout());
+
+        Assert.Equal(StatusCode.InvalidArgument, ex.StatusCode);
+        Assert.Contains(message, ex.Status.Detail, StringComparison.Ordinal);
+        Assert.Equal(before, await Control.GetSettingsAsync(new GetSettingsRequest()).ResponseAsync.DefaultTimeout());
+    }
+
+    [Fact]
+    public async Task UpdateSettings_MidAcquisition_AppliesFromTheNextChunkAndTheFileRecordsWhichSettingsMadeEachFrame()
+    {
+        const string acquisition = "ctl_1009_00004";
+        var folder = CopyRealFrames("ctl", acquisition);
+        using var stitch = GrpcChannel.ForAddress(suite.Suite.Services.Single(s => s.Name == "stitch").Address);
+        var status = new WorkerStatus.WorkerStatusClient(stitch);
+        var stitchedBefore = (await status.GetStatusAsync(new WorkerStatusRequest()).ResponseAsync.DefaultTimeout()).Handled;
+
+        // Parts 0 and 1 (frames 1–20) under the suite's settings ...
+        await AnnounceAsync(acquisition, folder, parts: [0, 1]);
+        await TaskTimeoutExtensions.UntilAsync("stitch published parts 0 and 1", async () =>
+            (await status.GetStatusAsync(new WorkerStatusRequest()).ResponseAsync).Handled >= stitchedBefore + 2, TimeSpan.FromMinutes(1));
+
+        // ... a running acquisition cannot be reprocessed yet ...
+        var early = await Assert.ThrowsAsync<RpcException>(() => Control.ReprocessAsync(new ReprocessRequest { Acquisition = acquisition }).ResponseAsync.DefaultTimeout());
+        Assert.Equal(StatusCode.FailedPrecondition, early.StatusCode);
+
+        // ... then the operator changes the bins for this acquisition, and parts 2–4 (frames 21–50) follow.
+        var changed = await Control.UpdateSettingsAsync(new UpdateSettingsRequest { Acquisition = acquisition, Npt = 700 }).ResponseAsync.DefaultTimeout();
+        Assert.Equal((700U, acquisition), (changed.Npt, changed.Scope));
+        Assert.True(changed.Version > 0);
+        await AnnounceAsync(acquisition, folder, parts: [2, 3, 4]);
+        await suite.Ingest.FinishAcquisitionAsync(new FinishAcquisitionRequest { Acquisition = acquisition, Parts = 5 }).ResponseAsync.DefaultTimeout();
+        var result = await suite.WaitForResultAsync(acquisition);
+
+        using var nxs = Hdf5File.OpenRead(result);
+        Assert.Equal([50L, 700], nxs.GetDatasetInfo("/processed/result/data").Shape);
+        Assert.Equal([50L, suite.Npt], nxs.GetDatasetInfo("/processed/result_2/data").Shape);
+        Assert.Equal(700, nxs.ReadDataset<long>("/processed/process/num_points")[0]);
+        var hashes = nxs.ReadStrings("/processed/process/settings_hash");
+        Assert.Single(hashes.Take(20).Distinct());
+        Assert.Single(hashes.Skip(20).Distinct());
+        Assert.NotEqual(hashes[0], hashes[20]);
+        Assert.Contains("\"npt\": 700", nxs.ReadString($"/processed/process/settings/{hashes[20]}"), StringComparison.Ordinal);
+
+        // Each frame's row is in the segment of its own settings, NaN in the other.
+        var latest = nxs.ReadDataset<float>("/processed/result/data");
+        var earlier = nxs.ReadDataset<float>("/processed/result_2/data");
+        Assert.All(latest.AsSpan(0, 20 * 700).ToArray(), v => Assert.True(float.IsNaN(v)));
+        Assert.DoesNotContain(latest.AsSpan(20 * 700).ToArray(), float.IsNaN);
+        Assert.DoesNotContain(earlier.AsSpan(0, 20 * suite.Npt).ToArray(), float.IsNaN);
+        Assert.All(earlier.AsSpan(20 * suite.Npt).ToArray(), v => Assert.True(float.IsNaN(v)));
+    }
+
+    [Fact]
+    public async Task Reprocess_FinishedAcquisition_NewNameWithNewSettingsAndTheEarlierResultUntouched()
+    {
+        const string acquisition = "rep_1009_00005";
+        var folder = CopyRealFrames("rep", acquisition);
+        await AnnounceAsync(acquisition, folder, parts: [0, 1, 2, 3, 4]);
+        await suite.Ingest.FinishAcquisitionAsync(new FinishAcquisitionRequest { Acquisition = acquisition, Parts = 5 }).ResponseAsync.DefaultTimeout();
+        var original = await suite.WaitForResultAsync(acquisition);
+        var originalHash = SHA256.HashData(await File.ReadAllBytesAsync(original).DefaultTimeout());
+
+        var reply = await Control.ReprocessAsync(new ReprocessRequest
+        {
+            Acquisition = acquisition,
+            Settings = new UpdateSettingsRequest { Npt = 800, Unit = "q_nm^-1", Method = "no" },
+        }).ResponseAsync.DefaultTimeout();
+        Assert.Equal((acquisition + "_r1", 5U), (reply.Acquisition, reply.Chunks));
+        var again = await Control.ReprocessAsync(new ReprocessRequest { Acquisition = acquisition }).ResponseAsync.DefaultTimeout();
+        Assert.Equal(acquisition + "_r2", again.Acquisition);
+
+        var reprocessed = await suite.WaitForResultAsync(reply.Acquisition);
+        await suite.WaitForResultAsync(again.Acquisition);
+        using (var nxs = Hdf5File.OpenRead(reprocessed))
+        {
+            Assert.Equal([50L, 800], nxs.GetDatasetInfo("/processed/result/data").Shape);
+            Assert.Equal([50L, 800], nxs.GetDatasetInfo("/processed/result_requested/data").Shape);
+            Assert.Equal("q_nm^-1", nxs.GetAttributeString("/processed/result_requested/radial", "units"));
+            Assert.Equal("no", nxs.ReadString("/processed/process/int_method"));
+            Assert.Equal(
+                Enumerable.Range(0, 5).Select(p => $"rep/{ChunkFileName.Format(acquisition, 1, p)}"),
+                nxs.ReadStrings("/processed/process/files"));
+            Assert.DoesNotContain(nxs.ReadDataset<float>("/processed/result/data"), float.IsNaN);
+        }
+
+        Assert.Equal(originalHash, SHA256.HashData(await File.ReadAllBytesAsync(original).DefaultTimeout()));
+        var unknown = await Assert.ThrowsAsync<RpcException>(() => Control.ReprocessAsync(new ReprocessRequest { Acquisition = "never_recorded" }).ResponseAsync.DefaultTimeout());
+        Assert.Equal(StatusCode.InvalidArgument, unknown.StatusCode);
+    }
+
+    private string CopyRealFrames(string subfolder, string acquisition)
+    {
+        var folder = Path.Combine(suite.DataRoot, subfolder);
+        Directory.CreateDirectory(folder);
+        foreach (var file in Directory.GetFiles(TestPaths.LambdaFixtures, "*.nxs"))
+        {
+            File.Copy(file, Path.Combine(folder, Path.GetFileName(file).Replace("testasapo1_1009_00002", acquisition, StringComparison.Ordinal)));
+        }
+
+        return folder;
+    }
+
+    private async Task AnnounceAsync(string acquisition, string folder, int[] parts)
+    {
+        foreach (var part in parts)
+        {
+            for (var module = 1; module <= 3; module++)
+            {
+                await suite.Ingest.AnnounceChunkAsync(new AnnounceChunkRequest
+                {
+                    Acquisition = acquisition,
+                    Module = (uint)module,
+                    Modules = 3,
+                    Part = (uint)part,
+                    Path = Path.Combine(folder, ChunkFileName.Format(acquisition, module, part)),
+                    Frames = 10,
+                }).ResponseAsync.DefaultTimeout();
+            }
+        }
+    }
+}
