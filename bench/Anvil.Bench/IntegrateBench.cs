@@ -169,7 +169,7 @@ internal static class IntegrateBench
         f.Write(data);
     }
 
-    private static string FindRoot()
+    internal static string FindRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {

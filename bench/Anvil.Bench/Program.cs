@@ -1,8 +1,13 @@
 using Anvil.Bench;
 
+if (args.Length > 0 && args[0] == "simulate")
+{
+    return SimulateBench.Run(args.Contains("--quick"));
+}
+
 if (args.Length == 0 || args[0] != "integrate")
 {
-    Console.Error.WriteLine("usage: Anvil.Bench integrate [--quick] [--filter TEXT] [--no-pyfai]");
+    Console.Error.WriteLine("usage: Anvil.Bench integrate [--quick] [--filter TEXT] [--no-pyfai] | simulate [--quick]");
     return 2;
 }
 

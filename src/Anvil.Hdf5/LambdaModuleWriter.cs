@@ -13,6 +13,13 @@ public sealed record LambdaWriterOptions
     /// <summary>gzip level of the frame chunks (the detector writes 2); 0 stores frames uncompressed.</summary>
     public int CompressionLevel { get; init; } = 2;
 
+    /// <summary>
+    /// zlib level the chunks are actually encoded at, when it should differ from <see cref="CompressionLevel"/> (the
+    /// level the file's filter records). Every level decodes the same way, so a simulator can encode faster (1)
+    /// and still write the detector's exact layout.
+    /// </summary>
+    public int? EncodeLevel { get; init; }
+
     /// <summary>detector/count_time in milliseconds.</summary>
     public double CountTimeMilliseconds { get; init; } = 100;
 
@@ -37,17 +44,19 @@ public sealed unsafe class LambdaModuleWriter : IDisposable
 {
     private readonly Hdf5File file;
     private readonly int compressionLevel;
+    private readonly int encodeLevel;
     private readonly MemoryStream compressed;
     private long data;
     private long sequenceNumbers;
     private long errorCodes;
 
-    private LambdaModuleWriter(Hdf5File file, int rows, int cols, int compressionLevel)
+    private LambdaModuleWriter(Hdf5File file, int rows, int cols, int compressionLevel, int encodeLevel)
     {
         this.file = file;
         Rows = rows;
         Cols = cols;
         this.compressionLevel = compressionLevel;
+        this.encodeLevel = compressionLevel > 0 ? Math.Clamp(encodeLevel, 1, 9) : 0;
         compressed = new MemoryStream((rows * cols * sizeof(short)) + 1024);
     }
 
@@ -76,7 +85,7 @@ public sealed unsafe class LambdaModuleWriter : IDisposable
         ArgumentOutOfRangeException.ThrowIfGreaterThan(options.CompressionLevel, 9);
 
         var file = Hdf5File.Create(path);
-        var writer = new LambdaModuleWriter(file, rows, cols, options.CompressionLevel);
+        var writer = new LambdaModuleWriter(file, rows, cols, options.CompressionLevel, options.EncodeLevel ?? options.CompressionLevel);
         try
         {
             writer.WriteLayout(translationX, translationY, options);
@@ -145,7 +154,7 @@ public sealed unsafe class LambdaModuleWriter : IDisposable
         if (compressionLevel > 0)
         {
             compressed.SetLength(0);
-            using (var zlib = new ZLibStream(compressed, new ZLibCompressionOptions { CompressionLevel = compressionLevel }, leaveOpen: true))
+            using (var zlib = new ZLibStream(compressed, new ZLibCompressionOptions { CompressionLevel = encodeLevel }, leaveOpen: true))
             {
                 zlib.Write(raw);
             }
