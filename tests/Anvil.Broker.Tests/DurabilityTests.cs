@@ -173,6 +173,69 @@ public sealed class DurabilityTests : IDisposable
         await Fails(() => Next(reopened, "g"), ErrorReasons.EndOfStream);
     }
 
+    [Fact]
+    public async Task InvalidArgument_EveryCall_LeavesTheDataDirectoryByteIdentical()
+    {
+        var root = Path.Combine(_dir.Path, "root");
+        Directory.CreateDirectory(root);
+        await using var broker = new MessageBroker(new BrokerOptions { DataDir = Path.Combine(_dir.Path, "data"), DataRoot = root, MaxInlineBytes = 64 }, _time);
+        await broker.SendIds(_address, 1, 2);
+        await broker.SendAsync(_address, Message(5, substream: 1, size: 2)).DefaultTimeout();
+        await Next(broker, "g");
+        await broker.PutStreamMetaAsync(_address, "{\"a\":1}", MetaMode.Replace).DefaultTimeout();
+        var before = Fingerprint(Path.Combine(_dir.Path, "data"));
+
+        var bad = new Func<Task>[]
+        {
+            () => broker.SendAsync(_address, Message(0)),
+            () => broker.GetByIdAsync(_address, 0, TimeSpan.Zero),
+            () => broker.AcknowledgeAsync(_address, "g", 0),
+            () => broker.SendAsync(_address, Message(1, meta: "[1]")),
+            () => broker.SendAsync(_address, Message(1, meta: "{\"other\":1}")),
+            () => broker.SendAsync(_address, Message(3, meta: "{not json")),
+            () => broker.SendAsync(_address, Message(3, payload: new byte[65])),
+            () => broker.SendAsync(_address, new OutgoingMessage { AutoId = true, Name = "x" }),
+            () => broker.SendAsync(_address, Message(5, substream: 1, size: 3)),
+            () => broker.SendAsync(_address, Message(2, substream: 1, size: 2)),
+            () => broker.SendAsync(Address("new"), Message(1, name: "a/../b")),
+            () => broker.SendAsync(Address("new"), Message(1, name: "")),
+            () => broker.SendAsync(Address("new"), new OutgoingMessage { Id = 1, Name = "../x", PayloadKind = PayloadKind.File }),
+            () => broker.SendAsync(Address("new"), new OutgoingMessage { Id = 1, Name = "/etc/passwd", PayloadKind = PayloadKind.File }),
+            () => broker.SendAsync(new StreamAddress(""), Message(1)),
+            () => broker.SendAsync(new StreamAddress("bad/beamtime"), Message(1)),
+            () => broker.SendAsync(Address("x\u0001y"), Message(1)),
+            () => broker.FinishStreamAsync(_address, 1, ""),
+            () => broker.FinishStreamAsync(_address, 5, _address.Stream),
+            () => broker.GetNextAsync(_address, "", TimeSpan.Zero),
+            () => broker.GetNextAsync(_address, "g", TimeSpan.FromMinutes(2)),
+            () => broker.GetNextAsync(_address, "g", TimeSpan.Zero, resend: new ResendPolicy(0, 1)),
+            () => broker.AcknowledgeAsync(_address, "g", 9),
+            () => broker.AcknowledgeManyAsync(_address, "g", [1, 9]),
+            () => broker.AcknowledgeManyAsync(_address, "g", [.. Enumerable.Range(1, 10_001).Select(i => (ulong)i)]),
+            () => broker.NegativeAcknowledgeAsync(_address, "g", 2, 0),
+            () => broker.SetLastReadAsync(_address, "", 1),
+            () => broker.SetLastReadAsync(_address, "g", ulong.MaxValue),
+            () => broker.PutStreamMetaAsync(_address, "[]", MetaMode.Replace),
+            () => broker.PutStreamMetaAsync(_address, "{}", MetaMode.Insert),
+            () => broker.PutStreamMetaAsync(Address("new"), "{}", MetaMode.Update, upsert: false),
+            () => broker.PutBeamtimeMetaAsync(_address, "1", MetaMode.Replace),
+            () => broker.DeleteStreamAsync(Address("new")),
+            () => broker.QueryAsync(_address, "meta.a REGEXP 'x'", 0),
+        };
+        foreach (var call in bad)
+        {
+            var ex = await Assert.ThrowsAsync<BrokerException>(call);
+            Assert.Equal(BrokerErrorCode.InvalidArgument, ex.Code);
+            Assert.False(string.IsNullOrWhiteSpace(ex.Message));
+        }
+
+        Assert.Equal(before, Fingerprint(Path.Combine(_dir.Path, "data")));
+    }
+
+    private static string Fingerprint(string dir) =>
+        string.Join("\n", Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal)
+            .Select(f => $"{Path.GetRelativePath(dir, f)} {Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(f)))}"));
+
     private MessageBroker Open(FsyncPolicy fsync = FsyncPolicy.Always, long compactBytes = 4L * 1024 * 1024) =>
         new(new BrokerOptions { DataDir = _dir.Path, Fsync = fsync, JournalCompactBytes = compactBytes }, _time);
 
