@@ -18,6 +18,8 @@ public sealed class BrokerMetrics : IDisposable
     private readonly Counter<long> _exhausted;
     private readonly Counter<long> _gaps;
     private readonly Histogram<double> _latency;
+    private readonly Histogram<double> _fsync;
+    private readonly Histogram<double> _recovery;
 
     public BrokerMetrics(IMeterFactory? meterFactory = null)
     {
@@ -31,6 +33,8 @@ public sealed class BrokerMetrics : IDisposable
         _exhausted = _meter.CreateCounter<long>("anvil.broker.redeliveries.exhausted", "{message}", "In-flight entries whose last resend expired unacknowledged.");
         _gaps = _meter.CreateCounter<long>("anvil.broker.gaps", "{gap}", "Declared gaps.");
         _latency = _meter.CreateHistogram<double>("anvil.broker.delivery.latency", "s", "Time from store to first delivery.");
+        _fsync = _meter.CreateHistogram<double>("anvil.broker.fsync.duration", "s", "One group-commit round of fsyncs.");
+        _recovery = _meter.CreateHistogram<double>("anvil.broker.recovery.duration", "s", "Startup recovery of the data directory.");
     }
 
     internal void Stored(StreamKey key, long bytes)
@@ -65,6 +69,10 @@ public sealed class BrokerMetrics : IDisposable
     internal void Exhausted(StreamKey key, string group) => _exhausted.Add(1, Tags(key, group));
 
     internal void Gap(StreamKey key, string group) => _gaps.Add(1, Tags(key, group));
+
+    internal void Fsync(double seconds) => _fsync.Record(seconds);
+
+    internal void Recovery(double seconds) => _recovery.Record(seconds);
 
     public void Dispose() => _meter.Dispose();
 

@@ -44,4 +44,7 @@ public sealed record BrokerOptions
 
     /// <summary>Segment files roll over at this size (§7).</summary>
     public long SegmentBytes { get; init; } = 64L * 1024 * 1024;
+
+    /// <summary>A group journal is compacted into a snapshot once it grows past this size (§7).</summary>
+    public long JournalCompactBytes { get; init; } = 4L * 1024 * 1024;
 }

@@ -1,3 +1,5 @@
+using Anvil.Broker.Core.Storage;
+
 namespace Anvil.Broker.Core;
 
 /// <summary>
@@ -43,12 +45,30 @@ internal sealed class GapState(ulong id, string kind, long declaredAtNs, uint mi
     public bool Resolved { get; set; }
 }
 
-/// <summary>One consumer group on one stream: the shared read pointer, acks, redeliveries and gaps (§4).</summary>
-internal sealed class GroupState
+/// <summary>
+/// One consumer group on one stream: the shared read pointer, acks, redeliveries and gaps (§4). Every change is
+/// appended to the group's journal (when the broker is durable) before the lock that made it is released.
+/// </summary>
+internal sealed class GroupState(RecordWriter writer, GroupFiles? files = null)
 {
-    private readonly SortedSet<(long Due, ulong Id)> _schedule = [];
+    public const byte OpPointer = 1;
+    public const byte OpTracked = 2;
+    public const byte OpForget = 3;
+    public const byte OpAck = 4;
+    public const byte OpGap = 5;
+    public const byte OpMarker = 6;
+    public const byte OpSetLastRead = 7;
 
-    public ulong Pointer { get; set; }
+    /// <summary>First record of every journal: the group's real name (file names are only an encoding of it).</summary>
+    public const byte OpName = 8;
+
+    /// <summary>An acknowledged range, written by snapshots.</summary>
+    public const byte OpAckRange = 9;
+
+    private readonly SortedSet<(long Due, ulong Id)> _schedule = [];
+    private GroupJournal? _journal;
+
+    public ulong Pointer { get; private set; }
 
     public IntervalSet Acks { get; } = new();
 
@@ -57,11 +77,48 @@ internal sealed class GroupState
     public SortedDictionary<ulong, GapState> Gaps { get; } = [];
 
     /// <summary>The newest id GetLast returned to this group (§4.4).</summary>
-    public ulong LastMarker { get; set; }
+    public ulong LastMarker { get; private set; }
 
     public int InFlightCount { get; private set; }
 
     public long? NextDueTicks => _schedule.Count == 0 ? null : _schedule.Min.Due;
+
+    /// <summary>The journal written since the last sync, if any; the caller syncs it before replying.</summary>
+    public GroupJournal? Dirty { get; private set; }
+
+    public GroupJournal? TakeDirty()
+    {
+        var dirty = Dirty;
+        Dirty = null;
+        return dirty;
+    }
+
+    public void Close()
+    {
+        _journal?.Dispose();
+        _journal = null;
+    }
+
+    /// <summary>Writes the whole state as journal records (a snapshot that replaces the journal, §7).</summary>
+    public void WriteSnapshot(Action<ReadOnlySpan<byte>> sink)
+    {
+        sink(writer.Reset().U8(OpPointer).U64(Pointer).Finish());
+        sink(writer.Reset().U8(OpMarker).U64(LastMarker).Finish());
+        foreach (var (start, end) in Acks.Ranges)
+        {
+            sink(writer.Reset().U8(OpAckRange).U64(start).U64(end).Finish());
+        }
+
+        foreach (var gap in Gaps.Values)
+        {
+            sink(GapRecord(gap).Finish());
+        }
+
+        foreach (var entry in Tracked.Values)
+        {
+            sink(TrackedRecord(entry).Finish());
+        }
+    }
 
     /// <summary>
     /// The earliest redelivery due at <paramref name="nowTicks"/>; entries whose last resend expired on the way are
@@ -77,6 +134,7 @@ internal sealed class GroupState
                 Unschedule(entry);
                 entry.Exhausted = true;
                 InFlightCount--;
+                WriteTracked(entry);
                 exhausted(entry);
                 continue;
             }
@@ -90,6 +148,37 @@ internal sealed class GroupState
     public bool HasPendingRedelivery => Tracked.Values.Any(t => !t.Exhausted && t.DueReason != RedeliveryReason.None && t.CanRedeliver);
 
     public int DueCount(long nowTicks) => _schedule.Count(s => s.Due <= nowTicks);
+
+    public void MovePointer(ulong value)
+    {
+        Pointer = value;
+        Write(writer.Reset().U8(OpPointer).U64(value));
+    }
+
+    public void SetMarker(ulong id)
+    {
+        LastMarker = id;
+        Write(writer.Reset().U8(OpMarker).U64(id));
+    }
+
+    public void DeclareGap(GapState gap)
+    {
+        Gaps[gap.Id] = gap;
+        WriteGap(gap);
+    }
+
+    /// <summary>Acknowledges an id: cancels its redelivery and resolves its gap record.</summary>
+    public void Ack(ulong id)
+    {
+        Acks.Add(id);
+        RemoveTracked(id);
+        if (Gaps.TryGetValue(id, out var gap))
+        {
+            gap.Resolved = true;
+        }
+
+        Write(writer.Reset().U8(OpAck).U64(id));
+    }
 
     /// <summary>Records a delivery of <paramref name="id"/> (first or repeated) under the policy in force.</summary>
     public void Delivered(ulong id, uint deliveryCount, RedeliveryReason reason, ResendPolicy? callPolicy, long nowTicks, long ticksPerMs)
@@ -108,11 +197,12 @@ internal sealed class GroupState
         if (reason == RedeliveryReason.Late && Gaps.TryGetValue(id, out var gap))
         {
             gap.Resolved = true;
+            WriteGap(gap);
         }
 
         if (policy is null)
         {
-            Tracked.Remove(id);
+            Forget(id);
             return;
         }
 
@@ -128,6 +218,7 @@ internal sealed class GroupState
         Tracked[id] = entry;
         InFlightCount++;
         Schedule(entry, RedeliveryReason.Resend, nowTicks + (policy.DelayMs * ticksPerMs));
+        WriteTracked(entry);
     }
 
     public void Nack(ulong id, long dueTicks, uint deliveredCount)
@@ -148,6 +239,7 @@ internal sealed class GroupState
         }
 
         Schedule(entry, RedeliveryReason.Nack, dueTicks);
+        WriteTracked(entry);
     }
 
     /// <summary>A late gap id (§5.4): due at once, ahead of new ids.</summary>
@@ -164,34 +256,177 @@ internal sealed class GroupState
         }
 
         Schedule(entry, RedeliveryReason.Late, nowTicks);
+        WriteTracked(entry);
     }
 
-    /// <summary>Forgets any redelivery of <paramref name="id"/> (acked, or dropped by SetLastRead).</summary>
-    public void Forget(ulong id)
+    /// <summary>An in-flight entry made due at once (its subscription ended, §4.10).</summary>
+    public void DueNow(ulong id, long nowTicks)
     {
-        if (Tracked.Remove(id, out var entry))
+        if (Tracked.TryGetValue(id, out var entry) && entry.InFlight && entry.DueReason == RedeliveryReason.Resend)
         {
             Unschedule(entry);
-            if (entry.InFlight)
-            {
-                InFlightCount--;
-            }
+            Schedule(entry, RedeliveryReason.Resend, nowTicks);
+            WriteTracked(entry);
+        }
+    }
+
+    /// <summary>Forgets any redelivery of <paramref name="id"/>.</summary>
+    public void Forget(ulong id)
+    {
+        if (RemoveTracked(id))
+        {
+            Write(writer.Reset().U8(OpForget).U64(id));
         }
     }
 
     /// <summary>§4.7: the pointer moves; redeliveries, in-flight entries and open gaps above it are dropped.</summary>
     public void SetLastRead(ulong value)
     {
+        ApplySetLastRead(value);
+        Write(writer.Reset().U8(OpSetLastRead).U64(value));
+    }
+
+    /// <summary>Rebuilds the state from a journal's records (recovery); nothing is written back.</summary>
+    public void Replay(byte[] body)
+    {
+        var r = new RecordReader(body);
+        switch (r.U8())
+        {
+            case OpPointer:
+                Pointer = r.U64();
+                break;
+            case OpTracked:
+                var id = r.U64();
+                RemoveTracked(id);
+                var entry = new Tracked(id) { DeliveryCount = r.U32() };
+                var reason = (RedeliveryReason)r.U8();
+                var due = r.I64();
+                if (r.U8() == 1)
+                {
+                    entry.Policy = new ResendPolicy(r.U32(), r.U32());
+                }
+
+                entry.ResendsLeft = r.U32();
+                entry.Exhausted = r.U8() == 1;
+                Tracked[id] = entry;
+                if (entry.InFlight)
+                {
+                    InFlightCount++;
+                }
+
+                if (reason != RedeliveryReason.None)
+                {
+                    Schedule(entry, reason, due);
+                }
+
+                break;
+            case OpForget:
+                RemoveTracked(r.U64());
+                break;
+            case OpAck:
+                var acked = r.U64();
+                Acks.Add(acked);
+                RemoveTracked(acked);
+                if (Gaps.TryGetValue(acked, out var gap))
+                {
+                    gap.Resolved = true;
+                }
+
+                break;
+            case OpGap:
+                var gapId = r.U64();
+                var kind = r.U8() == 1 ? ErrorReasons.PartialData : ErrorReasons.NoData;
+                Gaps[gapId] = new GapState(gapId, kind, r.I64(), r.U32()) { Resolved = r.U8() == 1 };
+                break;
+            case OpMarker:
+                LastMarker = r.U64();
+                break;
+            case OpSetLastRead:
+                ApplySetLastRead(r.U64());
+                break;
+            case OpAckRange:
+                var (from, to) = (r.U64(), r.U64());
+                for (var a = from; a <= to && a != 0; a++)
+                {
+                    Acks.Add(a);
+                }
+
+                break;
+            case OpName:
+                break;
+            default:
+                throw new InvalidDataException("Unknown group journal record.");
+        }
+    }
+
+    private void ApplySetLastRead(ulong value)
+    {
         Pointer = value;
         foreach (var id in Tracked.Keys.Where(id => id > value).ToList())
         {
-            Forget(id);
+            RemoveTracked(id);
         }
 
         foreach (var gap in Gaps.Values.Where(g => g.Id > value && !g.Resolved).ToList())
         {
             Gaps.Remove(gap.Id);
         }
+    }
+
+    private bool RemoveTracked(ulong id)
+    {
+        if (!Tracked.Remove(id, out var entry))
+        {
+            return false;
+        }
+
+        Unschedule(entry);
+        if (entry.InFlight)
+        {
+            InFlightCount--;
+        }
+
+        return true;
+    }
+
+    private void WriteTracked(Tracked e) => Write(TrackedRecord(e));
+
+    private RecordWriter TrackedRecord(Tracked e)
+    {
+        var w = writer.Reset().U8(OpTracked).U64(e.Id).U32(e.DeliveryCount).U8((byte)e.DueReason).I64(e.DueTicks);
+        if (e.Policy is { } policy)
+        {
+            w.U8(1).U32(policy.DelayMs).U32(policy.MaxAttempts);
+        }
+        else
+        {
+            w.U8(0);
+        }
+
+        return w.U32(e.ResendsLeft).U8(e.Exhausted ? (byte)1 : (byte)0);
+    }
+
+    private void WriteGap(GapState gap) => Write(GapRecord(gap));
+
+    private RecordWriter GapRecord(GapState gap) =>
+        writer.Reset().U8(OpGap).U64(gap.Id).U8(gap.Kind == ErrorReasons.PartialData ? (byte)1 : (byte)0)
+            .I64(gap.DeclaredAtNs).U32(gap.MinSize).U8(gap.Resolved ? (byte)1 : (byte)0);
+
+    private void Write(RecordWriter record)
+    {
+        if (files is null)
+        {
+            return;
+        }
+
+        _journal ??= files.Open();
+        _journal.Append(record.Finish());
+        if (_journal.Length > files.CompactBytes)
+        {
+            _journal = files.Compact(this, _journal);
+        }
+
+        Dirty = _journal;
     }
 
     private void Schedule(Tracked entry, RedeliveryReason reason, long dueTicks)

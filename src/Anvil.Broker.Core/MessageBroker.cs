@@ -1,6 +1,9 @@
 using System.Collections.Concurrent;
 using System.Globalization;
+using System.Runtime.ExceptionServices;
 using System.Text.Json.Nodes;
+using Anvil.Broker.Core.Storage;
+using Microsoft.Win32.SafeHandles;
 
 namespace Anvil.Broker.Core;
 
@@ -18,33 +21,62 @@ public sealed partial class MessageBroker : IAsyncDisposable
     private readonly ConcurrentDictionary<SourceKey, SourceState> _sources = new();
     private readonly TimeProvider _time;
     private readonly BrokerMetrics _metrics;
+    private readonly BrokerStorage? _storage;
+    private readonly FsyncScheduler? _fsync;
+    private volatile bool _ready;
     private int _waiters;
 
+    /// <summary>
+    /// Creates a broker. With <see cref="BrokerOptions.DataDir"/> set it is durable and replays the directory here
+    /// (calls made meanwhile get UNAVAILABLE RECOVERING); without, it keeps everything in memory.
+    /// </summary>
     public MessageBroker(BrokerOptions options, TimeProvider? time = null, BrokerMetrics? metrics = null)
     {
         Options = options;
         _time = time ?? TimeProvider.System;
         _metrics = metrics ?? new BrokerMetrics();
+        if (options.DataDir is { Length: > 0 } dir)
+        {
+            _storage = new BrokerStorage(dir);
+            _fsync = new FsyncScheduler(options.Fsync, options.FsyncInterval, _metrics);
+            Recover();
+        }
+
+        _ready = true;
     }
 
     public BrokerOptions Options { get; }
 
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    /// <summary>False while a durable broker recovers its data directory (gRPC health NOT_SERVING).</summary>
+    public bool IsReady => _ready;
+
+    public async ValueTask DisposeAsync()
+    {
+        _ready = false;
+        if (_fsync is not null)
+        {
+            await _fsync.DisposeAsync().ConfigureAwait(false);
+        }
+
+        foreach (var state in _streams.Values)
+        {
+            lock (state.Gate)
+            {
+                state.CloseFiles();
+            }
+        }
+    }
 
     // ------------------------------------------------------------------ producer (§3)
 
     /// <summary>Stores one message (§3). A failed send stores nothing.</summary>
-    public Task<SendOutcome> SendAsync(StreamAddress address, OutgoingMessage message, CancellationToken cancellationToken = default)
+    public async Task<SendOutcome> SendAsync(StreamAddress address, OutgoingMessage message, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var key = Validation.Stream(address, Options);
+        var key = StreamKeyOf(address);
         var prepared = Prepare(key, message);
         var state = State(key);
-        SendOutcome outcome;
-        lock (state.Gate)
-        {
-            outcome = Store(state, message, prepared);
-        }
+        var outcome = await Locked(state, () => Store(state, message, prepared));
 
         if (outcome.Duplicate)
         {
@@ -55,14 +87,14 @@ public sealed partial class MessageBroker : IAsyncDisposable
             _metrics.Stored(key, message.PayloadKind == PayloadKind.Inline ? message.Payload.Length : 0);
         }
 
-        return Task.FromResult(outcome);
+        return outcome;
     }
 
     /// <summary>§2.5: marks the stream finished after <paramref name="lastId"/>; returns whether it was an identical repeat.</summary>
     public Task<bool> FinishStreamAsync(StreamAddress address, ulong lastId, string nextStream, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var key = Validation.Stream(address, Options);
+        var key = StreamKeyOf(address);
         if (lastId > Validation.MaxId)
         {
             throw BrokerException.Invalid("last_id", $"last_id {lastId} exceeds the maximum 2^63-1.");
@@ -78,13 +110,13 @@ public sealed partial class MessageBroker : IAsyncDisposable
         }
 
         var state = State(key);
-        lock (state.Gate)
+        return Locked(state, () =>
         {
             if (state.Finished)
             {
                 if (state.LastId == lastId && state.NextStream == nextStream)
                 {
-                    return Task.FromResult(true);
+                    return true;
                 }
 
                 throw BrokerException.Invalid("last_id",
@@ -98,18 +130,20 @@ public sealed partial class MessageBroker : IAsyncDisposable
             }
 
             var now = _time.GetUtcNow();
-            state.Finish(lastId, nextStream, state.NextTimestamp(ToNs(now)), now.UtcTicks);
-            state.Signal();
-        }
+            var timestamp = state.NextTimestamp(ToNs(now));
+            AppendFinish(state, lastId, timestamp, nextStream);
 
-        return Task.FromResult(false);
+            state.Finish(lastId, nextStream, timestamp, now.UtcTicks);
+            state.Signal();
+            return false;
+        });
     }
 
     /// <summary>§4.8: removes the stream with its groups, gaps and metadata; false when it did not exist and that is allowed.</summary>
     public Task<bool> DeleteStreamAsync(StreamAddress address, bool errorOnNotExist = true, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var key = Validation.Stream(address, Options);
+        var key = StreamKeyOf(address);
         var state = State(key);
         lock (state.Gate)
         {
@@ -124,6 +158,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
             }
 
             state.Clear();
+            _storage?.DeleteStreamDirectory(_storage.StreamDirectory(key));
             state.Signal();
         }
 
@@ -135,12 +170,14 @@ public sealed partial class MessageBroker : IAsyncDisposable
     public Task PutBeamtimeMetaAsync(StreamAddress address, string meta, MetaMode mode, bool upsert = true, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var key = Validation.Source(address, Options);
+        var key = SourceKeyOf(address);
         var canonical = Validation.CanonicalObject(meta, "meta", 1024 * 1024);
         var state = _sources.GetOrAdd(key, _ => new SourceState());
         lock (state.Gate)
         {
-            state.Meta = MergeMeta(state.Meta, canonical, mode, upsert);
+            var merged = MergeMeta(state.Meta, canonical, mode, upsert);
+            _storage?.WriteSourceMeta(key, merged);
+            state.Meta = merged;
             state.Signal();
         }
 
@@ -150,12 +187,18 @@ public sealed partial class MessageBroker : IAsyncDisposable
     public Task PutStreamMetaAsync(StreamAddress address, string meta, MetaMode mode, bool upsert = true, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var key = Validation.Stream(address, Options);
+        var key = StreamKeyOf(address);
         var canonical = Validation.CanonicalObject(meta, "meta", 1024 * 1024);
         var state = State(key);
         lock (state.Gate)
         {
-            state.Meta = MergeMeta(state.Meta, canonical, mode, upsert);
+            var merged = MergeMeta(state.Meta, canonical, mode, upsert);
+            if (_storage is not null)
+            {
+                BrokerStorage.WriteStreamMeta(_storage.EnsureStreamDirectory(key), merged);
+            }
+
+            state.Meta = merged;
             state.Signal();
         }
 
@@ -164,7 +207,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
 
     public Task<string> GetBeamtimeMetaAsync(StreamAddress address, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
-        var key = Validation.Source(address, Options);
+        var key = SourceKeyOf(address);
         var state = _sources.GetOrAdd(key, _ => new SourceState());
         return WaitAsync(state, timeout, (_, final) => state.Meta is { } meta
             ? Step<string>.Result(meta)
@@ -173,7 +216,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
 
     public Task<string> GetStreamMetaAsync(StreamAddress address, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
-        var key = Validation.Stream(address, Options);
+        var key = StreamKeyOf(address);
         var state = State(key);
         return WaitAsync(state, timeout, (_, final) => state.Meta is { } meta
             ? Step<string>.Result(meta)
@@ -186,54 +229,55 @@ public sealed partial class MessageBroker : IAsyncDisposable
     public async Task<MessageRecord> GetNextAsync(StreamAddress address, string group, TimeSpan timeout, bool includePayload = false,
         ResendPolicy? resend = null, CancellationToken cancellationToken = default)
     {
-        var (key, state) = GroupRead(address, group, timeout, resend);
-        var (rec, count, reason) = await WaitAsync(state, timeout,
-            (now, final) => Next(state, group, datasets: false, 0, resend, now, final), cancellationToken);
-        return ToMessage(rec.Id, rec.Parts.Values[0], includePayload, count, reason);
+        var (_, state) = GroupRead(address, group, timeout, resend);
+        return await WaitAsync(state, timeout,
+            (now, final) => Next(state, group, datasets: false, 0, resend, now, final)
+                .Map(x => ToMessage(state, x.Rec.Id, x.Rec.First, includePayload, x.Count, x.Reason)), cancellationToken);
     }
 
     /// <summary>§4.5: the next readable dataset for the group.</summary>
     public async Task<DatasetRecord> GetNextDatasetAsync(StreamAddress address, string group, uint minSize, TimeSpan timeout,
         bool includePayload = false, ResendPolicy? resend = null, CancellationToken cancellationToken = default)
     {
-        var (key, state) = GroupRead(address, group, timeout, resend);
-        var (rec, count, reason) = await WaitAsync(state, timeout,
-            (now, final) => Next(state, group, datasets: true, minSize, resend, now, final), cancellationToken);
-        return ToDataset(rec, includePayload, count, reason);
+        var (_, state) = GroupRead(address, group, timeout, resend);
+        return await WaitAsync(state, timeout,
+            (now, final) => Next(state, group, datasets: true, minSize, resend, now, final)
+                .Map(x => ToDataset(state, x.Rec, includePayload, x.Count, x.Reason)), cancellationToken);
     }
 
     /// <summary>§4.4: the highest stored id; with a group each newest id only once.</summary>
     public async Task<MessageRecord> GetLastAsync(StreamAddress address, string group, TimeSpan timeout, bool includePayload = false,
         CancellationToken cancellationToken = default)
     {
-        var rec = await LastAsync(address, group, timeout, 0, datasets: false, cancellationToken);
-        return ToMessage(rec.Id, rec.Parts.Values[0], includePayload, 0, RedeliveryReason.None);
+        return await LastAsync(address, group, timeout, 0, datasets: false,
+            (state, rec) => ToMessage(state, rec.Id, rec.First, includePayload, 0, RedeliveryReason.None), cancellationToken);
     }
 
     public async Task<DatasetRecord> GetLastDatasetAsync(StreamAddress address, string group, uint minSize, TimeSpan timeout,
         bool includePayload = false, CancellationToken cancellationToken = default) =>
-        ToDataset(await LastAsync(address, group, timeout, minSize, datasets: true, cancellationToken), includePayload, 0, RedeliveryReason.None);
+        await LastAsync(address, group, timeout, minSize, datasets: true,
+            (state, rec) => ToDataset(state, rec, includePayload, 0, RedeliveryReason.None), cancellationToken);
 
     /// <summary>§4.4: one id; changes no pointer, ack or marker.</summary>
     public async Task<MessageRecord> GetByIdAsync(StreamAddress address, ulong id, TimeSpan timeout, bool includePayload = false,
         CancellationToken cancellationToken = default)
     {
-        var rec = await ByIdAsync(address, id, timeout, 0, datasets: false, cancellationToken);
-        return ToMessage(rec.Id, rec.Parts.Values[0], includePayload, 0, RedeliveryReason.None);
+        return await ByIdAsync(address, id, timeout, 0, datasets: false,
+            (state, rec) => ToMessage(state, rec.Id, rec.First, includePayload, 0, RedeliveryReason.None), cancellationToken);
     }
 
     public async Task<DatasetRecord> GetDatasetByIdAsync(StreamAddress address, ulong id, uint minSize, TimeSpan timeout,
         bool includePayload = false, CancellationToken cancellationToken = default) =>
-        ToDataset(await ByIdAsync(address, id, timeout, minSize, datasets: true, cancellationToken), includePayload, 0, RedeliveryReason.None);
+        await ByIdAsync(address, id, timeout, minSize, datasets: true,
+            (state, rec) => ToDataset(state, rec, includePayload, 0, RedeliveryReason.None), cancellationToken);
 
     /// <summary>The inline bytes of one part (substream 0 for a plain message).</summary>
     public Task<ReadOnlyMemory<byte>> GetPayloadAsync(StreamAddress address, ulong id, uint substream, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var key = Validation.Stream(address, Options);
+        var key = StreamKeyOf(address);
         Validation.Id(id);
         var state = State(key);
-        Part part;
         lock (state.Gate)
         {
             if (!state.Records.TryGetValue(id, out var rec))
@@ -243,27 +287,27 @@ public sealed partial class MessageBroker : IAsyncDisposable
             }
 
             var wanted = rec.IsDataset ? substream : 0;
-            if (!rec.Parts.TryGetValue(wanted, out part!))
+            if (!rec.TryGetPart(wanted, out var part))
             {
                 throw new BrokerException(BrokerErrorCode.NotFound, ErrorReasons.NoData,
                     rec.IsDataset ? $"Dataset {id} has no part {substream} (yet); substreams run 1..{rec.ExpectedSize}." : $"Id {id} is a plain message; ask for substream 0.",
                     Meta(("id", id), ("last_id", state.Bound)));
             }
-        }
 
-        return Task.FromResult(ReadPayload(part));
+            return Task.FromResult(part.Kind == PayloadKind.Inline ? Load(state, part).Payload : ReadOnlyMemory<byte>.Empty);
+        }
     }
 
     // ------------------------------------------------------------------ acknowledgement (§4.6, §4.7)
 
-    public Task AcknowledgeAsync(StreamAddress address, string group, ulong id, CancellationToken cancellationToken = default)
+    public async Task AcknowledgeAsync(StreamAddress address, string group, ulong id, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var key = Validation.Stream(address, Options);
+        var key = StreamKeyOf(address);
         Validation.Group(group);
         Validation.Id(id);
         var state = State(key);
-        lock (state.Gate)
+        await Locked(state, () =>
         {
             RequireStored(state, id);
             var g = state.Group(group);
@@ -272,19 +316,18 @@ public sealed partial class MessageBroker : IAsyncDisposable
                 throw BrokerException.Invalid("id", $"Id {id} is already acknowledged by group '{group}'.", ErrorReasons.AlreadyAcknowledged);
             }
 
-            Ack(g, id);
+            g.Ack(id);
             state.Signal();
-        }
-
+            return true;
+        });
         _metrics.Acked(key, group, 1);
-        return Task.CompletedTask;
     }
 
     /// <summary>Acks up to 10 000 ids; already-acked ids are reported, an unknown one fails the call with nothing changed.</summary>
-    public Task<IReadOnlyList<ulong>> AcknowledgeManyAsync(StreamAddress address, string group, IReadOnlyList<ulong> ids, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<ulong>> AcknowledgeManyAsync(StreamAddress address, string group, IReadOnlyList<ulong> ids, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var key = Validation.Stream(address, Options);
+        var key = StreamKeyOf(address);
         Validation.Group(group);
         if (ids.Count > 10_000)
         {
@@ -298,7 +341,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
 
         var state = State(key);
         var already = new List<ulong>();
-        lock (state.Gate)
+        await Locked(state, () =>
         {
             foreach (var id in ids)
             {
@@ -314,26 +357,26 @@ public sealed partial class MessageBroker : IAsyncDisposable
                 }
                 else
                 {
-                    Ack(g, id);
+                    g.Ack(id);
                 }
             }
 
             state.Signal();
-        }
-
+            return true;
+        });
         _metrics.Acked(key, group, ids.Count - already.Count);
-        return Task.FromResult<IReadOnlyList<ulong>>(already);
+        return already;
     }
 
     /// <summary>Schedules one redelivery of a delivered, unacked id at now + <paramref name="delayMs"/>.</summary>
     public Task NegativeAcknowledgeAsync(StreamAddress address, string group, ulong id, uint delayMs, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var key = Validation.Stream(address, Options);
+        var key = StreamKeyOf(address);
         Validation.Group(group);
         Validation.Id(id);
         var state = State(key);
-        lock (state.Gate)
+        return Locked(state, () =>
         {
             RequireStored(state, id);
             var g = state.Group(group);
@@ -350,15 +393,14 @@ public sealed partial class MessageBroker : IAsyncDisposable
             var count = g.Tracked.TryGetValue(id, out var t) ? t.DeliveryCount : 1;
             g.Nack(id, _time.GetUtcNow().UtcTicks + (delayMs * TicksPerMs), count);
             state.Signal();
-        }
-
-        return Task.CompletedTask;
+            return true;
+        });
     }
 
     public Task<ulong> GetLastAcknowledgedAsync(StreamAddress address, string group, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var key = Validation.Stream(address, Options);
+        var key = StreamKeyOf(address);
         Validation.Group(group);
         var state = State(key);
         lock (state.Gate)
@@ -376,7 +418,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
     {
         const int limit = 100_000;
         cancellationToken.ThrowIfCancellationRequested();
-        var key = Validation.Stream(address, Options);
+        var key = StreamKeyOf(address);
         Validation.Group(group);
         var state = State(key);
         lock (state.Gate)
@@ -408,7 +450,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
     public Task SetLastReadAsync(StreamAddress address, string group, ulong value, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var key = Validation.Stream(address, Options);
+        var key = StreamKeyOf(address);
         Validation.Group(group);
         if (value > Validation.MaxId)
         {
@@ -416,13 +458,12 @@ public sealed partial class MessageBroker : IAsyncDisposable
         }
 
         var state = State(key);
-        lock (state.Gate)
+        return Locked(state, () =>
         {
             state.Group(group).SetLastRead(value);
             state.Signal();
-        }
-
-        return Task.CompletedTask;
+            return true;
+        });
     }
 
     /// <summary>A fresh, unique 20-character group id.</summary>
@@ -434,12 +475,12 @@ public sealed partial class MessageBroker : IAsyncDisposable
         Inspect(address, s => (ulong)s.Records.Count, cancellationToken);
 
     public Task<ulong> GetCurrentDatasetCountAsync(StreamAddress address, bool includeIncomplete, CancellationToken cancellationToken = default) =>
-        Inspect(address, s => (ulong)s.Records.Values.Count(r => includeIncomplete || r.Complete), cancellationToken);
+        Inspect(address, s => (ulong)s.Records.CountDatasets(includeIncomplete), cancellationToken);
 
     public Task<IReadOnlyList<StreamInfo>> ListStreamsAsync(StreamAddress address, string from, StreamFilter filter, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var source = Validation.Source(address, Options);
+        var source = SourceKeyOf(address);
         var infos = new List<StreamInfo>();
         foreach (var state in _streams.Values.Where(s => s.Key.Source == source))
         {
@@ -500,10 +541,10 @@ public sealed partial class MessageBroker : IAsyncDisposable
     public Task<IReadOnlyList<GroupInfo>> ListGroupsAsync(StreamAddress address, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var source = Validation.Source(address, Options);
+        var source = SourceKeyOf(address);
         var states = address.Stream.Length == 0
             ? _streams.Values.Where(s => s.Key.Source == source).ToList()
-            : [State(Validation.Stream(address, Options))];
+            : [State(StreamKeyOf(address))];
         var now = _time.GetUtcNow().UtcTicks;
         var result = new List<GroupInfo>();
         foreach (var state in states.OrderBy(s => s.Key.Stream, StringComparer.Ordinal))
@@ -512,7 +553,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
             {
                 foreach (var (name, g) in state.Groups.OrderBy(p => p.Key, StringComparer.Ordinal))
                 {
-                    var above = (ulong)state.Records.Keys.Count(id => id > g.Pointer);
+                    var above = (ulong)state.Records.CountAbove(g.Pointer);
                     result.Add(new GroupInfo(state.Key.Stream, name, g.Pointer, g.Acks.Max, g.Acks.Count, (ulong)g.InFlightCount,
                         above + (ulong)g.DueCount(now), (ulong)g.Gaps.Values.Count(x => !x.Resolved)));
                 }
@@ -611,9 +652,15 @@ public sealed partial class MessageBroker : IAsyncDisposable
                 throw Conflict(key, id, "dataset");
             }
 
-            if (existing.Parts.TryGetValue(substream, out var stored))
+            if (existing.TryGetPart(substream, out var stored))
             {
-                var differing = Differences(stored, m, p);
+                var differing = Differences(state, stored, m, p);
+                if (differing.Count == 0)
+                {
+                    // The first write may still be on its way to disk: this reply waits for the same sync.
+                    state.Log?.TouchTail();
+                }
+
                 return differing.Count == 0
                     ? new SendOutcome(id, true, stored.TimestampNs)
                     : throw Conflict(key, id, string.Join(", ", differing));
@@ -621,29 +668,31 @@ public sealed partial class MessageBroker : IAsyncDisposable
         }
 
         var timestamp = state.NextTimestamp(ToNs(now));
-        var part = new Part
+        var size = m.PayloadKind == PayloadKind.Inline ? (ulong)m.Payload.Length : m.Size;
+        var part = AppendPart(state, m, id, substream, timestamp, size, p);
+        if (!p.IsDataset)
         {
-            Name = m.Name,
-            TimestampNs = timestamp,
-            Size = m.PayloadKind == PayloadKind.Inline ? (ulong)m.Payload.Length : m.Size,
-            Substream = substream,
-            Meta = p.Meta,
-            Headers = new Dictionary<string, string>(m.Headers),
-            Kind = m.PayloadKind,
-            Crc = p.Crc,
-            Payload = new PayloadRef(m.Payload.ToArray(), 0, 0, m.Payload.Length),
-        };
+            state.Records.AddPlain(id, part);
+            existing = new IdRecord(id, part);
+        }
+        else
+        {
+            if (existing is null)
+            {
+                existing = new IdRecord(id, m.DatasetSize, timestamp);
+                state.Records.AddDataset(existing);
+            }
 
-        if (existing is null)
-        {
-            existing = new IdRecord(id, p.IsDataset ? m.DatasetSize : 0, timestamp);
-            state.Records.Add(id, existing);
+            existing.AddPart(part);
         }
 
-        existing.Parts.Add(substream, part);
         state.Mode = mode;
         state.NoteStored(id, timestamp, now.UtcTicks);
-        ScheduleLate(state, existing, now.UtcTicks);
+        if (state.Groups.Count > 0)
+        {
+            ScheduleLate(state, existing, now.UtcTicks);
+        }
+
         state.Signal();
         return new SendOutcome(id, false, timestamp);
     }
@@ -661,11 +710,12 @@ public sealed partial class MessageBroker : IAsyncDisposable
         }
     }
 
-    private static List<string> Differences(Part stored, OutgoingMessage m, Prepared p)
+    private static List<string> Differences(StreamState state, in Part stored, OutgoingMessage m, Prepared p)
     {
         var size = m.PayloadKind == PayloadKind.Inline ? (ulong)m.Payload.Length : m.Size;
         var differing = new List<string>();
-        if (stored.Name != m.Name)
+        var loaded = Load(state, stored);
+        if (loaded.Name != m.Name)
         {
             differing.Add("name");
         }
@@ -675,7 +725,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
             differing.Add("size");
         }
 
-        if (stored.Meta != p.Meta)
+        if (loaded.Meta != p.Meta)
         {
             differing.Add("meta");
         }
@@ -700,7 +750,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
 
     private (StreamKey Key, StreamState State) GroupRead(StreamAddress address, string group, TimeSpan timeout, ResendPolicy? resend)
     {
-        var key = Validation.Stream(address, Options);
+        var key = StreamKeyOf(address);
         Validation.Group(group);
         CheckTimeout(timeout);
         Validation.Policy(resend);
@@ -745,7 +795,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
                         $"Group '{groupName}' has {g.InFlightCount} unacknowledged in-flight ids on stream '{s.Key.Stream}' (max {Options.MaxInFlight}); acknowledge some first.");
                 }
 
-                g.Pointer = n;
+                g.MovePointer(n);
                 g.Delivered(n, 1, RedeliveryReason.None, policy, nowTicks, TicksPerMs);
                 _metrics.Delivered(s.Key, groupName, RedeliveryReason.None, (ToNs(now) - rec.FirstTimestampNs) / 1e9);
                 return Step<(IdRecord, uint, RedeliveryReason)>.Result((rec, 1, RedeliveryReason.None));
@@ -763,8 +813,8 @@ public sealed partial class MessageBroker : IAsyncDisposable
             }
 
             // §5.2: declare the gap so the group is not stuck; the id comes later with reason LATE.
-            g.Pointer = n;
-            g.Gaps[n] = new GapState(n, rec is null ? ErrorReasons.NoData : ErrorReasons.PartialData, ToNs(now), minSize);
+            g.MovePointer(n);
+            g.DeclareGap(new GapState(n, rec is null ? ErrorReasons.NoData : ErrorReasons.PartialData, ToNs(now), minSize));
             _metrics.Gap(s.Key, groupName);
             if (rec is null)
             {
@@ -773,7 +823,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
                     Meta(("id", n), ("last_id", s.Bound)));
             }
 
-            throw PartialData(rec);
+            throw PartialData(s, rec);
         }
 
         if (s.Finished && g.Pointer >= s.LastId && !g.HasPendingRedelivery)
@@ -784,9 +834,10 @@ public sealed partial class MessageBroker : IAsyncDisposable
         return final ? throw EndOfStream(s, null) : Step<(IdRecord, uint, RedeliveryReason)>.Wait(g.NextDueTicks);
     }
 
-    private Task<IdRecord> LastAsync(StreamAddress address, string group, TimeSpan timeout, uint minSize, bool datasets, CancellationToken ct)
+    private Task<T> LastAsync<T>(StreamAddress address, string group, TimeSpan timeout, uint minSize, bool datasets, Func<StreamState, IdRecord, T> convert,
+        CancellationToken ct)
     {
-        var key = Validation.Stream(address, Options);
+        var key = StreamKeyOf(address);
         if (group.Length > 0)
         {
             Validation.Group(group);
@@ -807,11 +858,11 @@ public sealed partial class MessageBroker : IAsyncDisposable
 
                 if (!datasets || rec.Readable(minSize))
                 {
-                    g?.LastMarker = rec.Id;
-                    return Step<IdRecord>.Result(rec);
+                    g?.SetMarker(rec.Id);
+                    return Step<T>.Result(convert(state, rec));
                 }
 
-                return final ? throw PartialData(rec) : Step<IdRecord>.Wait(null);
+                return final ? throw PartialData(state, rec) : Step<T>.Wait(null);
             }
 
             if (g is not null && state.Finished)
@@ -819,13 +870,14 @@ public sealed partial class MessageBroker : IAsyncDisposable
                 throw StreamFinished(state);
             }
 
-            return final ? throw EndOfStream(state, null) : Step<IdRecord>.Wait(null);
+            return final ? throw EndOfStream(state, null) : Step<T>.Wait(null);
         }, ct);
     }
 
-    private Task<IdRecord> ByIdAsync(StreamAddress address, ulong id, TimeSpan timeout, uint minSize, bool datasets, CancellationToken ct)
+    private Task<T> ByIdAsync<T>(StreamAddress address, ulong id, TimeSpan timeout, uint minSize, bool datasets, Func<StreamState, IdRecord, T> convert,
+        CancellationToken ct)
     {
-        var key = Validation.Stream(address, Options);
+        var key = StreamKeyOf(address);
         Validation.Id(id);
         CheckTimeout(timeout);
         var state = State(key);
@@ -840,7 +892,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
 
                 if (!datasets || rec.Readable(minSize))
                 {
-                    return Step<IdRecord>.Result(rec);
+                    return Step<T>.Result(convert(state, rec));
                 }
             }
 
@@ -851,12 +903,12 @@ public sealed partial class MessageBroker : IAsyncDisposable
 
             if (!final)
             {
-                return Step<IdRecord>.Wait(null);
+                return Step<T>.Wait(null);
             }
 
             if (rec is not null)
             {
-                throw PartialData(rec);
+                throw PartialData(state, rec);
             }
 
             if (id < state.Highest || (state.Finished && id <= state.LastId))
@@ -896,6 +948,9 @@ public sealed partial class MessageBroker : IAsyncDisposable
                 ct.ThrowIfCancellationRequested();
                 Task changed;
                 DateTimeOffset wake;
+                Step<T> step;
+                List<SafeFileHandle>? dirty = null;
+                ExceptionDispatchInfo? failure = null;
                 lock (state.Gate)
                 {
                     if (state.Generation != generation && state is StreamState deleted)
@@ -904,14 +959,34 @@ public sealed partial class MessageBroker : IAsyncDisposable
                     }
 
                     var now = _time.GetUtcNow();
-                    var step = attempt(now, now >= deadline);
-                    if (step.Done)
+                    try
                     {
-                        return step.Value!;
+                        step = attempt(now, now >= deadline);
+                    }
+                    catch (BrokerException ex)
+                    {
+                        // A declared gap moves the pointer and then fails the call: the change is synced first.
+                        failure = ExceptionDispatchInfo.Capture(ex);
+                        step = default;
+                    }
+                    finally
+                    {
+                        dirty = (state as StreamState)?.TakeDirty();
                     }
 
                     changed = state.Changed;
                     wake = step.WakeTicks is { } ticks && ticks < deadline.UtcTicks ? new DateTimeOffset(ticks, TimeSpan.Zero) : deadline;
+                }
+
+                if (dirty is not null)
+                {
+                    await Sync(dirty).ConfigureAwait(false);
+                }
+
+                failure?.Throw();
+                if (step.Done)
+                {
+                    return step.Value!;
                 }
 
                 var delay = wake - _time.GetUtcNow();
@@ -946,12 +1021,18 @@ public sealed partial class MessageBroker : IAsyncDisposable
         }
     }
 
-    private StreamState State(StreamKey key) => _streams.GetOrAdd(key, k => new StreamState(k));
+    private StreamState State(StreamKey key)
+    {
+        var state = _streams.GetOrAdd(key, NewState);
+        return state.Unavailable is { } why
+            ? throw new BrokerException(BrokerErrorCode.Unavailable, ErrorReasons.StorageUnavailable, $"{why} The stream cannot be served until an operator repairs or deletes it.")
+            : state;
+    }
 
     private Task<T> Inspect<T>(StreamAddress address, Func<StreamState, T> read, CancellationToken ct)
     {
         ct.ThrowIfCancellationRequested();
-        var key = Validation.Stream(address, Options);
+        var key = StreamKeyOf(address);
         var state = State(key);
         lock (state.Gate)
         {
@@ -964,16 +1045,6 @@ public sealed partial class MessageBroker : IAsyncDisposable
         if (!state.Records.ContainsKey(id))
         {
             throw BrokerException.Invalid("id", $"Id {id} is not stored in stream '{state.Key.Stream}'; only stored ids can be acknowledged.", ErrorReasons.UnknownId);
-        }
-    }
-
-    private static void Ack(GroupState g, ulong id)
-    {
-        g.Acks.Add(id);
-        g.Forget(id);
-        if (g.Gaps.TryGetValue(id, out var gap))
-        {
-            gap.Resolved = true;
         }
     }
 
@@ -990,15 +1061,16 @@ public sealed partial class MessageBroker : IAsyncDisposable
     private static StreamInfo Info(StreamState s) =>
         new(s.Key.Stream, s.Bound, s.CreatedNs, s.LastNs, s.Finished, s.NextStream);
 
-    private static ReadOnlyMemory<byte> ReadPayload(Part part) => part.Payload.Bytes ?? ReadOnlyMemory<byte>.Empty;
+    private static MessageRecord ToMessage(StreamState state, ulong id, in Part p, bool includePayload, uint count, RedeliveryReason reason)
+    {
+        var loaded = Load(state, p);
+        return new(id, loaded.Name, p.TimestampNs, p.Size, p.Substream, loaded.Meta, loaded.Headers, p.Kind,
+            includePayload && p.Kind == PayloadKind.Inline ? loaded.Payload : ReadOnlyMemory<byte>.Empty, count, reason);
+    }
 
-    private static MessageRecord ToMessage(ulong id, Part p, bool includePayload, uint count, RedeliveryReason reason) =>
-        new(id, p.Name, p.TimestampNs, p.Size, p.Substream, p.Meta, p.Headers, p.Kind,
-            includePayload && p.Kind == PayloadKind.Inline ? ReadPayload(p) : ReadOnlyMemory<byte>.Empty, count, reason);
-
-    private static DatasetRecord ToDataset(IdRecord rec, bool includePayload, uint count, RedeliveryReason reason) =>
+    private static DatasetRecord ToDataset(StreamState state, IdRecord rec, bool includePayload, uint count, RedeliveryReason reason) =>
         new(rec.Id, rec.IsDataset ? rec.ExpectedSize : 1,
-            [.. rec.Parts.Values.Select(p => ToMessage(rec.Id, p, includePayload, count, reason))], count, reason);
+            [.. rec.Parts.Select(p => ToMessage(state, rec.Id, p, includePayload, count, reason))], count, reason);
 
     private static string MergeMeta(string? stored, string given, MetaMode mode, bool upsert)
     {
@@ -1029,10 +1101,10 @@ public sealed partial class MessageBroker : IAsyncDisposable
         BrokerException.Invalid("address.stream", $"Id {id} of stream '{s.Key.Stream}' is a dataset; read it with the dataset calls.", ErrorReasons.IsDataset,
             Meta(("id", id)));
 
-    private static BrokerException PartialData(IdRecord rec) =>
+    private static BrokerException PartialData(StreamState state, IdRecord rec) =>
         new(BrokerErrorCode.FailedPrecondition, ErrorReasons.PartialData,
-            $"Dataset {rec.Id} has {rec.Parts.Count} of {rec.ExpectedSize} parts; the missing ones never arrived in time (lower min_size to accept partial datasets).",
-            Meta(("id", rec.Id), ("expected_size", rec.ExpectedSize)), partialDataset: ToDataset(rec, includePayload: false, 0, RedeliveryReason.None));
+            $"Dataset {rec.Id} has {rec.PartCount} of {rec.ExpectedSize} parts; the missing ones never arrived in time (lower min_size to accept partial datasets).",
+            Meta(("id", rec.Id), ("expected_size", rec.ExpectedSize)), partialDataset: ToDataset(state, rec, includePayload: false, 0, RedeliveryReason.None));
 
     private static BrokerException EndOfStream(StreamState s, ulong? waitingFor)
     {
@@ -1084,4 +1156,6 @@ internal readonly record struct Step<T>(bool Done, T? Value, long? WakeTicks)
     public static Step<T> Result(T value) => new(true, value, null);
 
     public static Step<T> Wait(long? wakeTicks) => new(false, default, wakeTicks);
+
+    public Step<TOut> Map<TOut>(Func<T, TOut> convert) => Done ? Step<TOut>.Result(convert(Value!)) : Step<TOut>.Wait(WakeTicks);
 }

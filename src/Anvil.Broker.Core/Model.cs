@@ -114,3 +114,6 @@ public sealed record GapInfo(ulong Id, string Kind, long DeclaredAtNs, bool Reso
 /// <summary>A group's position on one stream, for operators.</summary>
 public sealed record GroupInfo(string Stream, string Group, ulong Pointer, ulong LastAcknowledged, ulong Acknowledged,
     ulong InFlight, ulong Backlog, ulong GapsOpen);
+
+/// <summary>The outcome of a Query (§4.9): matching records without payloads, and whether more matched.</summary>
+public sealed record QueryResult(IReadOnlyList<MessageRecord> Records, bool Truncated);

@@ -1,3 +1,6 @@
+using Anvil.Broker.Core.Storage;
+using Microsoft.Win32.SafeHandles;
+
 namespace Anvil.Broker.Core;
 
 /// <summary>
@@ -38,53 +41,110 @@ internal enum IdMode
     Auto,
 }
 
-/// <summary>One stored part (a plain message is the single part 0 of its id).</summary>
-internal sealed class Part
-{
-    public required string Name { get; init; }
-
-    public required long TimestampNs { get; init; }
-
-    public required ulong Size { get; init; }
-
-    public required uint Substream { get; init; }
-
-    public required string Meta { get; init; }
-
-    public required IReadOnlyDictionary<string, string> Headers { get; init; }
-
-    public required PayloadKind Kind { get; init; }
-
-    public required uint Crc { get; init; }
-
-    /// <summary>Where the inline payload lives: in memory, or in a segment of the stream's log.</summary>
-    public required PayloadRef Payload { get; init; }
-}
-
-/// <summary>Inline bytes held in memory (no data directory) or a location in a log segment.</summary>
-internal readonly record struct PayloadRef(byte[]? Bytes, int Segment, long Offset, int Length)
-{
-    public static PayloadRef Empty { get; } = new([], 0, 0, 0);
-}
+/// <summary>
+/// One stored part as the in-memory index keeps it: the figures reads and duplicate checks need without touching
+/// disk, plus where its whole record lies in the stream's log. Name, metadata, headers and payload are read back
+/// from the log on demand (§7 bounded memory).
+/// </summary>
+internal readonly record struct Part(long TimestampNs, ulong Size, uint Substream, PayloadKind Kind, uint Crc, int Segment, long Offset, int Length);
 
 /// <summary>Everything stored under one id: a plain message or the parts of a dataset (§2.4).</summary>
-internal sealed class IdRecord(ulong id, uint expectedSize, long firstTimestampNs)
+internal sealed class IdRecord
 {
-    public ulong Id { get; } = id;
+    private readonly SortedList<uint, Part>? _parts;
+    private readonly Part _single;
+
+    /// <summary>A plain message (one part, substream 0).</summary>
+    public IdRecord(ulong id, Part single)
+    {
+        Id = id;
+        _single = single;
+        FirstTimestampNs = single.TimestampNs;
+    }
+
+    /// <summary>An empty dataset of <paramref name="expectedSize"/> parts.</summary>
+    public IdRecord(ulong id, uint expectedSize, long firstTimestampNs)
+    {
+        Id = id;
+        ExpectedSize = expectedSize;
+        FirstTimestampNs = firstTimestampNs;
+        _parts = [];
+    }
+
+    public ulong Id { get; }
 
     /// <summary>N for a dataset, 0 for a plain message.</summary>
-    public uint ExpectedSize { get; } = expectedSize;
+    public uint ExpectedSize { get; }
 
-    public long FirstTimestampNs { get; } = firstTimestampNs;
-
-    public SortedList<uint, Part> Parts { get; } = [];
+    public long FirstTimestampNs { get; }
 
     public bool IsDataset => ExpectedSize > 0;
 
-    public bool Complete => !IsDataset || Parts.Count == ExpectedSize;
+    public int PartCount => _parts?.Count ?? 1;
+
+    public Part First => _parts is null ? _single : _parts.Values[0];
+
+    public IEnumerable<Part> Parts => _parts is null ? [_single] : _parts.Values;
+
+    public bool Complete => !IsDataset || PartCount == ExpectedSize;
+
+    public bool TryGetPart(uint substream, out Part part)
+    {
+        if (_parts is null)
+        {
+            part = _single;
+            return substream == 0;
+        }
+
+        return _parts.TryGetValue(substream, out part);
+    }
+
+    public void AddPart(Part part) => _parts!.Add(part.Substream, part);
 
     /// <summary>§4.5: complete, or holding at least <paramref name="minSize"/> parts when that is positive.</summary>
-    public bool Readable(uint minSize) => Complete || (minSize > 0 && Parts.Count >= minSize);
+    public bool Readable(uint minSize) => Complete || (minSize > 0 && PartCount >= minSize);
+}
+
+/// <summary>
+/// The compact id → record index of one stream: plain messages as bare <see cref="Part"/> values (about 70 bytes
+/// each), datasets as <see cref="IdRecord"/> objects.
+/// </summary>
+internal sealed class RecordIndex
+{
+    private readonly Dictionary<ulong, Part> _plain = [];
+    private readonly Dictionary<ulong, IdRecord> _datasets = [];
+
+    public int Count => _plain.Count + _datasets.Count;
+
+    public bool ContainsKey(ulong id) => _plain.ContainsKey(id) || _datasets.ContainsKey(id);
+
+    public bool TryGetValue(ulong id, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out IdRecord? record)
+    {
+        if (_plain.TryGetValue(id, out var part))
+        {
+            record = new IdRecord(id, part);
+            return true;
+        }
+
+        return _datasets.TryGetValue(id, out record);
+    }
+
+    public IdRecord this[ulong id] => TryGetValue(id, out var record) ? record : throw new KeyNotFoundException($"Id {id} is not stored.");
+
+    public void AddPlain(ulong id, Part part) => _plain.Add(id, part);
+
+    public void AddDataset(IdRecord record) => _datasets.Add(record.Id, record);
+
+    public int CountDatasets(bool includeIncomplete) => _plain.Count + _datasets.Values.Count(r => includeIncomplete || r.Complete);
+
+    public int CountAbove(ulong pointer) => _plain.Keys.Count(id => id > pointer) + _datasets.Keys.Count(id => id > pointer);
+
+    public void Clear()
+    {
+        _plain.Clear();
+        _datasets.Clear();
+        _plain.TrimExcess();
+    }
 }
 
 /// <summary>One stream: its records, finish flag, metadata and consumer groups, all under one lock.</summary>
@@ -97,7 +157,7 @@ internal sealed class StreamState(StreamKey key) : Waitable
 
     public IdMode Mode { get; set; }
 
-    public Dictionary<ulong, IdRecord> Records { get; } = [];
+    public RecordIndex Records { get; } = new();
 
     public ulong Highest { get; private set; }
 
@@ -115,6 +175,18 @@ internal sealed class StreamState(StreamKey key) : Waitable
 
     public Dictionary<string, GroupState> Groups { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>The stream's log once anything was written.</summary>
+    public RecordLog? Log { get; set; }
+
+    /// <summary>Reused under <see cref="Waitable.Gate"/> to frame log and journal records without allocating.</summary>
+    public RecordWriter Writer { get; } = new();
+
+    /// <summary>The journal files of a group by name (durable brokers only).</summary>
+    public Func<string, GroupFiles>? GroupFiles { get; set; }
+
+    /// <summary>A sealed segment failed its check at recovery: the stream refuses every call (§7).</summary>
+    public string? Unavailable { get; set; }
+
     public bool Exists => Records.Count > 0 || Finished;
 
     /// <summary>The §4.3 bound: the finish's last id, else the highest stored id.</summary>
@@ -124,7 +196,7 @@ internal sealed class StreamState(StreamKey key) : Waitable
     {
         if (!Groups.TryGetValue(name, out var group))
         {
-            group = new GroupState();
+            group = new GroupState(Writer, GroupFiles?.Invoke(name));
             Groups.Add(name, group);
         }
 
@@ -185,9 +257,42 @@ internal sealed class StreamState(StreamKey key) : Waitable
         return nowTicks;
     }
 
+    /// <summary>Files written under the lock since the last call; the caller syncs them before replying.</summary>
+    public List<SafeFileHandle>? TakeDirty()
+    {
+        List<SafeFileHandle>? dirty = null;
+        if (Log is { Dirty.Count: > 0 } log)
+        {
+            dirty = [.. log.Dirty];
+            log.Dirty.Clear();
+        }
+
+        foreach (var group in Groups.Values)
+        {
+            if (group.TakeDirty() is { } journal)
+            {
+                (dirty ??= []).Add(journal.Handle);
+            }
+        }
+
+        return dirty;
+    }
+
+    /// <summary>Closes the stream's files (deletion, shutdown).</summary>
+    public void CloseFiles()
+    {
+        Log?.Dispose();
+        Log = null;
+        foreach (var group in Groups.Values)
+        {
+            group.Close();
+        }
+    }
+
     /// <summary>§4.8 deletion: forget everything; the name restarts at id 1.</summary>
     public void Clear()
     {
+        CloseFiles();
         Records.Clear();
         Groups.Clear();
         _missingSince.Clear();

@@ -1,5 +1,6 @@
 using Anvil.Broker.Core;
 using Anvil.Broker.Service.Grpc;
+using Anvil.Broker.Service.Messaging;
 using Anvil.Broker.Service.Options;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -19,6 +20,7 @@ public static class BrokerServiceExtensions
             sp.GetRequiredService<IOptions<BrokerServiceOptions>>().Value.ToCore(),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<BrokerMetrics>()));
+        builder.Services.AddHostedService<BrokerStartup>();
         builder.Services.AddSingleton<BrokerErrorInterceptor>();
         builder.Services.Configure<global::Grpc.AspNetCore.Server.GrpcServiceOptions>(o => o.Interceptors.Add<BrokerErrorInterceptor>());
         return builder;

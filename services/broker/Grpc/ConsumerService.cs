@@ -123,6 +123,14 @@ public sealed class ConsumerService(MessageBroker broker) : V1.Consumer.Consumer
         return reply;
     }
 
+    public override async Task<V1.QueryReply> Query(V1.QueryRequest request, ServerCallContext context)
+    {
+        var result = await broker.QueryAsync(Mapping.Address(request.Address), request.Expression, request.MaxResults, context.CancellationToken);
+        var reply = new V1.QueryReply { Truncated = result.Truncated };
+        reply.Records.Add(result.Records.Select(Mapping.ToProto));
+        return reply;
+    }
+
     public override async Task<V1.ListGroupsReply> ListGroups(V1.ListGroupsRequest request, ServerCallContext context)
     {
         var groups = await broker.ListGroupsAsync(Mapping.Address(request.Address), context.CancellationToken);

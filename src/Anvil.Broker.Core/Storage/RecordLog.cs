@@ -1,0 +1,147 @@
+using Microsoft.Win32.SafeHandles;
+
+namespace Anvil.Broker.Core.Storage;
+
+/// <summary>
+/// Where a stream's framed records live: segment files on disk (durable broker) or byte arrays in memory (a broker
+/// without a data directory). The in-memory index keeps only (segment, offset, length) per part, so names, metadata,
+/// headers and payloads are read back from here on demand (§7 bounded memory).
+/// </summary>
+internal abstract class RecordLog : IDisposable
+{
+    /// <summary>Segments written since the owner last synced them.</summary>
+    public HashSet<SafeFileHandle> Dirty { get; } = [];
+
+    /// <summary>Appends one framed record; returns where it starts.</summary>
+    public abstract (int Segment, long Offset) Append(ReadOnlySpan<byte> record);
+
+    /// <summary>Reads <paramref name="length"/> bytes at a location returned by <see cref="Append"/>.</summary>
+    public abstract byte[] Read(int segment, long offset, int length);
+
+    /// <summary>Marks the newest segment dirty (a duplicate reply waits for the first write's sync).</summary>
+    public abstract void TouchTail();
+
+    public abstract void Dispose();
+}
+
+/// <summary>A broker without a data directory: each record is its own array.</summary>
+internal sealed class MemoryLog : RecordLog
+{
+    private readonly List<byte[]> _records = [];
+
+    public override (int Segment, long Offset) Append(ReadOnlySpan<byte> record)
+    {
+        _records.Add(record.ToArray());
+        return (0, _records.Count - 1);
+    }
+
+    public override byte[] Read(int segment, long offset, int length) => _records[(int)offset];
+
+    public override void TouchTail()
+    {
+    }
+
+    public override void Dispose() => _records.Clear();
+}
+
+/// <summary>
+/// One stream's append-only segment files (§7), rolled at <see cref="BrokerOptions.SegmentBytes"/>. Appends go
+/// straight to the OS (no user-space buffer), so a reply after an append survives a kill -9 of the broker.
+/// </summary>
+internal sealed class FileLog : RecordLog
+{
+    private readonly List<(SafeFileHandle Handle, long Length)> _segments = [];
+    private readonly long _segmentBytes;
+    private readonly string _directory;
+
+    private FileLog(string directory, long segmentBytes)
+    {
+        _directory = directory;
+        _segmentBytes = segmentBytes;
+    }
+
+    public static string SegmentPath(string directory, int number) => Path.Combine(directory, $"seg-{number:D6}.log");
+
+    /// <summary>Opens the (already verified) segments of <paramref name="directory"/>, creating the first if none.</summary>
+    public static FileLog Open(string directory, long segmentBytes)
+    {
+        var log = new FileLog(directory, segmentBytes);
+        for (var number = 0; File.Exists(SegmentPath(directory, number)); number++)
+        {
+            var handle = File.OpenHandle(SegmentPath(directory, number), FileMode.Open, FileAccess.ReadWrite, FileShare.Read);
+            log._segments.Add((handle, RandomAccess.GetLength(handle)));
+        }
+
+        if (log._segments.Count == 0)
+        {
+            log.AddSegment();
+        }
+
+        return log;
+    }
+
+    public override (int Segment, long Offset) Append(ReadOnlySpan<byte> record)
+    {
+        if (_segments[^1].Length > 0 && _segments[^1].Length + record.Length > _segmentBytes)
+        {
+            AddSegment();
+        }
+
+        var index = _segments.Count - 1;
+        var (handle, length) = _segments[index];
+        RandomAccess.Write(handle, record, length);
+        _segments[index] = (handle, length + record.Length);
+        Dirty.Add(handle);
+        return (index, length);
+    }
+
+    public override byte[] Read(int segment, long offset, int length)
+    {
+        var bytes = new byte[length];
+        var read = RandomAccess.Read(_segments[segment].Handle, bytes, offset);
+        return read == length ? bytes : throw new IOException($"Short read in segment {segment} at {offset}.");
+    }
+
+    public override void TouchTail() => Dirty.Add(_segments[^1].Handle);
+
+    public override void Dispose()
+    {
+        foreach (var (handle, _) in _segments)
+        {
+            handle.Dispose();
+        }
+
+        _segments.Clear();
+    }
+
+    private void AddSegment()
+    {
+        if (_segments.Count > 0)
+        {
+            // The sealed segment must be on disk before records land in the next one.
+            RandomAccess.FlushToDisk(_segments[^1].Handle);
+        }
+
+        var handle = File.OpenHandle(SegmentPath(_directory, _segments.Count), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read);
+        _segments.Add((handle, 0));
+        BrokerStorage.SyncDirectory(_directory);
+    }
+}
+
+/// <summary>Append-only journal of one group's state changes on one stream (§7).</summary>
+internal sealed class GroupJournal(SafeFileHandle handle, long length) : IDisposable
+{
+    private long _length = length;
+
+    public SafeFileHandle Handle { get; } = handle;
+
+    public long Length => _length;
+
+    public void Append(ReadOnlySpan<byte> record)
+    {
+        RandomAccess.Write(Handle, record, _length);
+        _length += record.Length;
+    }
+
+    public void Dispose() => Handle.Dispose();
+}

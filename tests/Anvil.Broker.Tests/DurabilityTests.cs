@@ -1,0 +1,244 @@
+using Anvil.Broker.Core;
+using Anvil.Testing;
+using static Anvil.Broker.Tests.BrokerTestHelpers;
+
+namespace Anvil.Broker.Tests;
+
+/// <summary>§7 and checklist items 26, 29: what a durable broker brings back after it is reopened on the same data directory.</summary>
+public sealed class DurabilityTests : IDisposable
+{
+    private static readonly ResendPolicy Resend = new(DelayMs: 1000, MaxAttempts: 3);
+    private readonly TempDir _dir = new();
+    private readonly ManualTimeProvider _time = new();
+    private readonly StreamAddress _address = Address();
+
+    public void Dispose() => _dir.Dispose();
+
+    [Theory]
+    [InlineData(FsyncPolicy.Always)]
+    [InlineData(FsyncPolicy.Interval)]
+    public async Task Reopen_AfterSendsAndGroupChanges_RestoresRecordsPointersAcksAndRedeliveries(FsyncPolicy fsync)
+    {
+        await using (var broker = Open(fsync))
+        {
+            for (ulong id = 1; id <= 6; id++)
+            {
+                if (id != 4)
+                {
+                    await broker.SendAsync(_address, Message(id, meta: $"{{\"n\":{id}}}", payload: [(byte)id, 9, 9])).DefaultTimeout();
+                }
+            }
+
+            await broker.SendAsync(_address, Message(10, substream: 1, size: 2)).DefaultTimeout();
+            await broker.PutStreamMetaAsync(_address, "{\"scan\":1}", MetaMode.Replace).DefaultTimeout();
+            await broker.PutBeamtimeMetaAsync(_address, "{\"pi\":\"x\"}", MetaMode.Replace).DefaultTimeout();
+            Assert.Equal(1UL, (await Next(broker, "g", Resend)).Id);
+            Assert.Equal(2UL, (await Next(broker, "g", Resend)).Id);
+            Assert.Equal(3UL, (await Next(broker, "g")).Id);
+            await broker.AcknowledgeAsync(_address, "g", 1).DefaultTimeout();
+            await broker.NegativeAcknowledgeAsync(_address, "g", 3, 5000).DefaultTimeout();
+
+            // Id 2's resend deadline passes first; then id 4, missing, is declared a gap (the grace has passed).
+            _time.Advance(TimeSpan.FromSeconds(2));
+            Assert.Equal(2UL, (await Next(broker, "g", Resend)).Id);
+            await Fails(() => Next(broker, "g"), ErrorReasons.NoData);
+            await broker.SetLastReadAsync(_address, "other", 5).DefaultTimeout();
+            await broker.FinishStreamAsync(_address, 10, "next").DefaultTimeout();
+        }
+
+        await using (var broker = Open(fsync))
+        {
+            var record = await broker.GetByIdAsync(_address, 5, TimeSpan.Zero, includePayload: true).DefaultTimeout();
+            Assert.Equal("frame_00005", record.Name);
+            Assert.Equal("{\"n\":5}", record.Meta);
+            Assert.Equal(new byte[] { 5, 9, 9 }, record.Payload.ToArray());
+            Assert.Equal(6UL, await broker.GetCurrentSizeAsync(_address).DefaultTimeout());
+            Assert.Equal("{\"scan\":1}", await broker.GetStreamMetaAsync(_address, TimeSpan.Zero).DefaultTimeout());
+            Assert.Equal("{\"pi\":\"x\"}", await broker.GetBeamtimeMetaAsync(_address, TimeSpan.Zero).DefaultTimeout());
+            var info = await broker.GetStreamInfoAsync(_address).DefaultTimeout();
+            Assert.True(info.Finished);
+            Assert.Equal("next", info.NextStream);
+            Assert.Equal(1UL, await broker.GetLastAcknowledgedAsync(_address, "g").DefaultTimeout());
+            var gaps = await broker.ListGapsAsync(_address, "g").DefaultTimeout();
+            Assert.Equal(4UL, Assert.Single(gaps).Id);
+
+            // The pointer is past the gap: 5 comes next; 3 only when its nack is due; 2 when its resend deadline passes.
+            Assert.Equal(5UL, (await Next(broker, "g")).Id);
+            _time.Advance(TimeSpan.FromSeconds(5));
+            var redelivered = new[] { await Next(broker, "g"), await Next(broker, "g") }.OrderBy(m => m.Id).ToArray();
+            Assert.Equal([2UL, 3UL], redelivered.Select(m => m.Id));
+            Assert.Equal(RedeliveryReason.Resend, redelivered[0].RedeliveryReason);
+            Assert.Equal(3u, redelivered[0].DeliveryCount);
+            Assert.Equal(RedeliveryReason.Nack, redelivered[1].RedeliveryReason);
+            Assert.Equal(6UL, (await Next(broker, "other")).Id);
+
+            // A late id declared a gap before the restart is still delivered LATE.
+            await broker.SendAsync(_address, Message(4)).DefaultTimeout();
+            var late = await Next(broker, "g");
+            Assert.Equal((4UL, RedeliveryReason.Late), (late.Id, late.RedeliveryReason));
+        }
+    }
+
+    [Fact]
+    public async Task Reopen_WithTornTail_CutsItAndKeepsEarlierRecords()
+    {
+        await using (var broker = Open())
+        {
+            await broker.SendIds(_address, 1, 2, 3);
+        }
+
+        var segment = Directory.EnumerateFiles(_dir.Path, "seg-000000.log", SearchOption.AllDirectories).Single();
+        var length = new FileInfo(segment).Length;
+        using (var file = File.OpenHandle(segment, FileMode.Open, FileAccess.ReadWrite))
+        {
+            RandomAccess.SetLength(file, length - 3);
+        }
+
+        await using (var broker = Open())
+        {
+            Assert.Equal(2UL, await broker.GetCurrentSizeAsync(_address).DefaultTimeout());
+            Assert.Equal("frame_00002", (await broker.GetByIdAsync(_address, 2, TimeSpan.Zero)).Name);
+            await Fails(() => broker.GetByIdAsync(_address, 3, TimeSpan.Zero), ErrorReasons.EndOfStream);
+
+            // The cut tail is reused: id 3 can be sent again and survives another restart.
+            await broker.SendIds(_address, 3);
+        }
+
+        await using (var again = Open())
+        {
+            Assert.Equal(3UL, await again.GetCurrentSizeAsync(_address).DefaultTimeout());
+        }
+    }
+
+    [Fact]
+    public async Task Reopen_WithBitFlipInLastRecord_CutsItAndKeepsEarlierRecords()
+    {
+        await using (var broker = Open())
+        {
+            await broker.SendIds(_address, 1, 2, 3);
+        }
+
+        var segment = Directory.EnumerateFiles(_dir.Path, "seg-000000.log", SearchOption.AllDirectories).Single();
+        var bytes = await File.ReadAllBytesAsync(segment);
+        bytes[^2] ^= 0x10;
+        await File.WriteAllBytesAsync(segment, bytes);
+
+        await using var reopened = Open();
+        Assert.Equal(2UL, await reopened.GetCurrentSizeAsync(_address).DefaultTimeout());
+        Assert.Equal("frame_00001", (await reopened.GetByIdAsync(_address, 1, TimeSpan.Zero)).Name);
+    }
+
+    [Fact]
+    public async Task DeleteStream_ThenReopen_StreamStaysGoneAndIdsRestartAtOne()
+    {
+        await using (var broker = Open())
+        {
+            await broker.SendIds(_address, 1, 2);
+            await Next(broker, "g");
+            await broker.PutStreamMetaAsync(_address, "{}", MetaMode.Replace).DefaultTimeout();
+            Assert.True(await broker.DeleteStreamAsync(_address).DefaultTimeout());
+            await broker.SendIds(_address, 1);
+        }
+
+        await using var reopened = Open();
+        Assert.Equal(1UL, await reopened.GetCurrentSizeAsync(_address).DefaultTimeout());
+        Assert.Equal(1UL, (await Next(reopened, "g")).Id);
+        await Fails(() => reopened.GetStreamMetaAsync(_address, TimeSpan.Zero), ErrorReasons.NoData);
+    }
+
+    [Fact]
+    public async Task GroupJournal_PastCompactionSize_IsSnapshottedAndReplaysTheSameState()
+    {
+        const int count = 400;
+        await using (var broker = Open(compactBytes: 4096))
+        {
+            await broker.SendIds(_address, [.. Enumerable.Range(1, count).Select(i => (ulong)i)]);
+            for (var i = 1; i <= count; i++)
+            {
+                var m = await Next(broker, "g", Resend);
+                if (m.Id % 3 != 0)
+                {
+                    await broker.AcknowledgeAsync(_address, "g", m.Id).DefaultTimeout();
+                }
+            }
+        }
+
+        var journal = Directory.EnumerateFiles(_dir.Path, "*.journal", SearchOption.AllDirectories).Single();
+        Assert.True(new FileInfo(journal).Length < 16_384, $"journal is {new FileInfo(journal).Length} bytes: it was not compacted");
+
+        await using var reopened = Open(compactBytes: 4096);
+        var unacked = await reopened.GetUnacknowledgedAsync(_address, "g", 0, 0).DefaultTimeout();
+        Assert.Equal(Enumerable.Range(1, count).Where(i => i % 3 == 0).Select(i => (ulong)i), unacked.Entries.Select(e => e.Id));
+        Assert.All(unacked.Entries, e => Assert.Equal(1u, e.DeliveryCount));
+        await Fails(() => Next(reopened, "g"), ErrorReasons.EndOfStream);
+    }
+
+    [Fact]
+    public async Task InvalidArgument_EveryCall_LeavesTheDataDirectoryByteIdentical()
+    {
+        var root = Path.Combine(_dir.Path, "root");
+        Directory.CreateDirectory(root);
+        await using var broker = new MessageBroker(new BrokerOptions { DataDir = Path.Combine(_dir.Path, "data"), DataRoot = root, MaxInlineBytes = 64 }, _time);
+        await broker.SendIds(_address, 1, 2);
+        await broker.SendAsync(_address, Message(5, substream: 1, size: 2)).DefaultTimeout();
+        await Next(broker, "g");
+        await broker.PutStreamMetaAsync(_address, "{\"a\":1}", MetaMode.Replace).DefaultTimeout();
+        var before = Fingerprint(Path.Combine(_dir.Path, "data"));
+
+        var bad = new Func<Task>[]
+        {
+            () => broker.SendAsync(_address, Message(0)),
+            () => broker.GetByIdAsync(_address, 0, TimeSpan.Zero),
+            () => broker.AcknowledgeAsync(_address, "g", 0),
+            () => broker.SendAsync(_address, Message(1, meta: "[1]")),
+            () => broker.SendAsync(_address, Message(1, meta: "{\"other\":1}")),
+            () => broker.SendAsync(_address, Message(3, meta: "{not json")),
+            () => broker.SendAsync(_address, Message(3, payload: new byte[65])),
+            () => broker.SendAsync(_address, new OutgoingMessage { AutoId = true, Name = "x" }),
+            () => broker.SendAsync(_address, Message(5, substream: 1, size: 3)),
+            () => broker.SendAsync(_address, Message(2, substream: 1, size: 2)),
+            () => broker.SendAsync(Address("new"), Message(1, name: "a/../b")),
+            () => broker.SendAsync(Address("new"), Message(1, name: "")),
+            () => broker.SendAsync(Address("new"), new OutgoingMessage { Id = 1, Name = "../x", PayloadKind = PayloadKind.File }),
+            () => broker.SendAsync(Address("new"), new OutgoingMessage { Id = 1, Name = "/etc/passwd", PayloadKind = PayloadKind.File }),
+            () => broker.SendAsync(new StreamAddress(""), Message(1)),
+            () => broker.SendAsync(new StreamAddress("bad/beamtime"), Message(1)),
+            () => broker.SendAsync(Address("x\u0001y"), Message(1)),
+            () => broker.FinishStreamAsync(_address, 1, ""),
+            () => broker.FinishStreamAsync(_address, 5, _address.Stream),
+            () => broker.GetNextAsync(_address, "", TimeSpan.Zero),
+            () => broker.GetNextAsync(_address, "g", TimeSpan.FromMinutes(2)),
+            () => broker.GetNextAsync(_address, "g", TimeSpan.Zero, resend: new ResendPolicy(0, 1)),
+            () => broker.AcknowledgeAsync(_address, "g", 9),
+            () => broker.AcknowledgeManyAsync(_address, "g", [1, 9]),
+            () => broker.AcknowledgeManyAsync(_address, "g", [.. Enumerable.Range(1, 10_001).Select(i => (ulong)i)]),
+            () => broker.NegativeAcknowledgeAsync(_address, "g", 2, 0),
+            () => broker.SetLastReadAsync(_address, "", 1),
+            () => broker.SetLastReadAsync(_address, "g", ulong.MaxValue),
+            () => broker.PutStreamMetaAsync(_address, "[]", MetaMode.Replace),
+            () => broker.PutStreamMetaAsync(_address, "{}", MetaMode.Insert),
+            () => broker.PutStreamMetaAsync(Address("new"), "{}", MetaMode.Update, upsert: false),
+            () => broker.PutBeamtimeMetaAsync(_address, "1", MetaMode.Replace),
+            () => broker.DeleteStreamAsync(Address("new")),
+            () => broker.QueryAsync(_address, "meta.a REGEXP 'x'", 0),
+        };
+        foreach (var call in bad)
+        {
+            var ex = await Assert.ThrowsAsync<BrokerException>(call);
+            Assert.Equal(BrokerErrorCode.InvalidArgument, ex.Code);
+            Assert.False(string.IsNullOrWhiteSpace(ex.Message));
+        }
+
+        Assert.Equal(before, Fingerprint(Path.Combine(_dir.Path, "data")));
+    }
+
+    private static string Fingerprint(string dir) =>
+        string.Join("\n", Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal)
+            .Select(f => $"{Path.GetRelativePath(dir, f)} {Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(f)))}"));
+
+    private MessageBroker Open(FsyncPolicy fsync = FsyncPolicy.Always, long compactBytes = 4L * 1024 * 1024) =>
+        new(new BrokerOptions { DataDir = _dir.Path, Fsync = fsync, JournalCompactBytes = compactBytes }, _time);
+
+    private static Task<MessageRecord> Next(MessageBroker broker, string group, ResendPolicy? resend = null) =>
+        broker.GetNextAsync(Address(), group, TimeSpan.Zero, resend: resend).DefaultTimeout();
+}
