@@ -1,10 +1,13 @@
 using Anvil.Bench;
 
-if (args.Length == 0 || args[0] != "integrate")
+switch (args.Length > 0 ? args[0] : string.Empty)
 {
-    Console.Error.WriteLine("usage: Anvil.Bench integrate [--quick] [--filter TEXT] [--no-pyfai]");
-    return 2;
+    case "integrate":
+        var filter = Array.IndexOf(args, "--filter") is var f and >= 0 && f + 1 < args.Length ? args[f + 1] : null;
+        return IntegrateBench.Run(args.Contains("--quick"), filter, !args.Contains("--no-pyfai"));
+    case "broker":
+        return await BrokerBench.RunAsync(args.Contains("--quick"));
+    default:
+        Console.Error.WriteLine("usage: Anvil.Bench integrate [--quick] [--filter TEXT] [--no-pyfai]\n       Anvil.Bench broker [--quick]");
+        return 2;
 }
-
-var filter = Array.IndexOf(args, "--filter") is var f and >= 0 && f + 1 < args.Length ? args[f + 1] : null;
-return IntegrateBench.Run(args.Contains("--quick"), filter, !args.Contains("--no-pyfai"));
