@@ -33,6 +33,13 @@ internal static class BrokerBench
             using var client = BrokerClient.Connect(broker.Address, new BrokerClientOptions { Beamtime = Beamtime, Token = broker.Token });
             using var r = await RespClient.ConnectAsync(redis.Port);
 
+            // Warm-up (JIT, connections, pools) on both sides, not measured.
+            await ProduceAnvil(client, "warm", 2 * Batch * 10);
+            await client.FinishStreamAsync(client.Address(string.Empty, "warm"), 2 * Batch * 10);
+            await ConsumeAnvil(client, "warm", "w", 1, 2 * Batch * 10);
+            await ProduceRedis(r, "warm", 2 * Batch * 10);
+            await ConsumeRedis(redis.Port, "warm", "w", 1, 2 * Batch * 10);
+
             var ours = await Measure(broker.Cpu, () => broker.Cpu, () => ProduceAnvil(client, "s", count));
             var theirs = await Measure(redis.Cpu, () => redis.Cpu, () => ProduceRedis(r, "s", count));
             Report("produce (batched)", count, ours, theirs);
@@ -59,13 +66,16 @@ internal static class BrokerBench
         }
     }
 
-    private readonly record struct Run(double Seconds, double ServerCpu);
+    private readonly record struct Run(double Seconds, double ServerCpu, double ClientCpu);
 
     private static async Task<Run> Measure(TimeSpan cpuBefore, Func<TimeSpan> cpu, Func<Task> body)
     {
+        var self = Process.GetCurrentProcess();
+        var clientBefore = self.TotalProcessorTime;
         var clock = Stopwatch.StartNew();
         await body();
-        return new Run(clock.Elapsed.TotalSeconds, (cpu() - cpuBefore).TotalSeconds);
+        self.Refresh();
+        return new Run(clock.Elapsed.TotalSeconds, (cpu() - cpuBefore).TotalSeconds, (self.TotalProcessorTime - clientBefore).TotalSeconds);
     }
 
     private static void Report(string name, int count, Run ours, Run theirs)
@@ -73,7 +83,7 @@ internal static class BrokerBench
         var a = count / ours.Seconds;
         var b = count / theirs.Seconds;
         Console.WriteLine($"{name}: {a:0} msg/s, {b:0} msg/s, {a / b:0.00} x Redis");
-        Console.WriteLine($"  server CPU: anvil {ours.ServerCpu:0.00} s ({count / Math.Max(ours.ServerCpu, 1e-3):0} msg per CPU-s), redis {theirs.ServerCpu:0.00} s ({count / Math.Max(theirs.ServerCpu, 1e-3):0} msg per CPU-s)");
+        Console.WriteLine($"  CPU s server/client: anvil {ours.ServerCpu:0.00}/{ours.ClientCpu:0.00} ({count / Math.Max(ours.ServerCpu, 1e-3):0} msg per server CPU-s), redis {theirs.ServerCpu:0.00}/{theirs.ClientCpu:0.00} ({count / Math.Max(theirs.ServerCpu, 1e-3):0} msg per server CPU-s)");
     }
 
     private static string MakeMeta()

@@ -46,43 +46,68 @@ public sealed partial class ConsumerService
         var cancellationToken = expiry.Token;
         using var subscription = subscriptions.Add(Key(request.Address, request.Group), (int)request.Prefetch);
         var completed = false;
+
+        // Look-ahead batching: a delivery is held until the next pull (without waiting) says whether more follow; then
+        // it goes out buffered (more follow) or flushed (caught up). A backlog leaves in large HTTP/2 writes, a lone
+        // message at once.
+        V1.SubscribeItem? held = null;
         try
         {
             while (true)
             {
-                await subscription.AcquireAsync(cancellationToken);
+                if (held is not null && !subscription.TryAcquire())
+                {
+                    await responseStream.WriteAsync(held, cancellationToken);
+                    held = null;
+                }
+
+                if (held is null)
+                {
+                    await subscription.AcquireAsync(cancellationToken);
+                }
+
+                var timeout = held is null ? wait : TimeSpan.Zero;
                 V1.SubscribeItem item;
-                ulong delivered;
                 try
                 {
                     if (request.Datasets)
                     {
-                        var dataset = await broker.GetNextDatasetAsync(address, request.Group, request.MinSize, wait, request.IncludePayload, policy, cancellationToken);
+                        var dataset = await broker.GetNextDatasetAsync(address, request.Group, request.MinSize, timeout, request.IncludePayload, policy, cancellationToken);
                         item = new V1.SubscribeItem { Dataset = Mapping.ToProto(dataset) };
-                        delivered = dataset.Id;
+                        subscription.Delivered(dataset.Id);
                     }
                     else
                     {
-                        var message = await broker.GetNextAsync(address, request.Group, wait, request.IncludePayload, policy, cancellationToken);
+                        var message = await broker.GetNextAsync(address, request.Group, timeout, request.IncludePayload, policy, cancellationToken);
                         item = new V1.SubscribeItem { Message = Mapping.ToProto(message) };
-                        delivered = message.Id;
+                        subscription.Delivered(message.Id);
                     }
                 }
                 catch (BrokerException ex) when (ex.Reason == ErrorReasons.EndOfStream)
                 {
                     subscription.Return();
+                    if (held is not null)
+                    {
+                        await responseStream.WriteAsync(held, cancellationToken);
+                        held = null;
+                    }
+
                     continue;
                 }
                 catch (BrokerException ex) when (ex.Reason is ErrorReasons.NoData or ErrorReasons.PartialData)
                 {
                     // A declared gap (§5): the pointer moved past it; the call goes on.
                     subscription.Return();
+                    await WriteHeldAsync(responseStream, held, cancellationToken);
+                    held = null;
                     await responseStream.WriteAsync(new V1.SubscribeItem { Gap = Gap(ex) }, cancellationToken);
                     continue;
                 }
                 catch (BrokerException ex) when (ex.Reason == ErrorReasons.StreamFinished)
                 {
                     subscription.Return();
+                    await WriteHeldAsync(responseStream, held, cancellationToken);
+                    held = null;
                     await responseStream.WriteAsync(new V1.SubscribeItem
                     {
                         Finished = new V1.Finished
@@ -95,8 +120,8 @@ public sealed partial class ConsumerService
                     return;
                 }
 
-                subscription.Delivered(delivered);
-                await responseStream.WriteAsync(item, cancellationToken);
+                await WriteHeldAsync(responseStream, held, cancellationToken);
+                held = item;
             }
         }
         catch (OperationCanceledException) when (expiry.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
@@ -118,6 +143,27 @@ public sealed partial class ConsumerService
         address?.DataSource is { Length: > 0 } source ? source : "detector",
         address?.Stream is { Length: > 0 } stream ? stream : "default",
         group);
+
+    private static readonly WriteOptions Buffered = new(WriteFlags.BufferHint);
+
+    // Writes a held item without flushing: the write that follows it flushes both.
+    private static async Task WriteHeldAsync(IServerStreamWriter<V1.SubscribeItem> stream, V1.SubscribeItem? held, CancellationToken cancellationToken)
+    {
+        if (held is null)
+        {
+            return;
+        }
+
+        stream.WriteOptions = Buffered;
+        try
+        {
+            await stream.WriteAsync(held, cancellationToken);
+        }
+        finally
+        {
+            stream.WriteOptions = null;
+        }
+    }
 
     private static V1.Gap Gap(BrokerException ex)
     {

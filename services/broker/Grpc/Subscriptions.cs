@@ -75,6 +75,9 @@ public sealed class Subscriptions
         /// <summary>Waits for one unit of credit.</summary>
         public Task AcquireAsync(CancellationToken cancellationToken) => credit.WaitAsync(cancellationToken);
 
+        /// <summary>Takes one unit of credit if one is free at once.</summary>
+        public bool TryAcquire() => credit.Wait(0);
+
         /// <summary>Gives back a unit that produced no delivery (a gap, an empty wait).</summary>
         public void Return() => credit.Release();
 
