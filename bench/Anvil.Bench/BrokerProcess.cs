@@ -25,7 +25,7 @@ internal sealed class BrokerProcess : IDisposable
     /// <summary>A read/write token for the benchmark's beamtime.</summary>
     public string Token { get; }
 
-    public const string Fsync = "fsync interval 10 ms (group commit), segment log + group journal";
+    public const string Fsync = "Broker:Fsync=interval, FsyncIntervalMs=10 (group commit)";
 
     public TimeSpan Cpu
     {
