@@ -13,6 +13,7 @@ namespace Anvil.Broker.Client;
 /// </summary>
 public sealed class BrokerClient : IDisposable
 {
+    private static readonly WriteOptions Buffered = new(WriteFlags.BufferHint);
     private readonly GrpcChannel? ownedChannel;
     private readonly Producer.ProducerClient producer;
     private readonly Consumer.ConsumerClient consumer;
@@ -95,9 +96,17 @@ public sealed class BrokerClient : IDisposable
             var reply = await RetryAsync(async () =>
             {
                 using var call = producer.SendBatch(headers, cancellationToken: cancellationToken);
-                foreach (var request in requests)
+
+                // Buffer all but the last message: one flush per batch, not one HTTP/2 write per message.
+                call.RequestStream.WriteOptions = Buffered;
+                for (var i = 0; i < requests.Count; i++)
                 {
-                    await call.RequestStream.WriteAsync(request, cancellationToken);
+                    if (i == requests.Count - 1)
+                    {
+                        call.RequestStream.WriteOptions = WriteOptions.Default;
+                    }
+
+                    await call.RequestStream.WriteAsync(requests[i], cancellationToken);
                 }
 
                 await call.RequestStream.CompleteAsync();

@@ -25,6 +25,7 @@ try
         "replay" => await DriverCommands.ReplayAsync(line, Console.Out, cancel.Token),
         "settings" => await ControlCommands.SettingsAsync(line, Console.Out, cancel.Token),
         "reprocess" => await ControlCommands.ReprocessAsync(line, Console.Out, cancel.Token),
+        "broker" => await BrokerCommand.RunAsync(line, Console.Out, cancel.Token),
         _ => Help(verb),
     };
 }
@@ -49,7 +50,8 @@ static int Help(string verb)
           {DriverCommands.ReplayUsage}
           {ControlCommands.SettingsUsage}
           {ControlCommands.ReprocessUsage}
-          ./anvil bench integrate|broker [--quick]
+          {BrokerCommand.Usage}
+          ./anvil bench integrate|broker|simulate [--quick]
         """);
     return verb is "help" or "--help" or "-h" ? 0 : 2;
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using Anvil.Broker.Auth;
 using Grpc.Core;
 using Grpc.Health.V1;
 using Grpc.Net.Client;
@@ -68,6 +69,12 @@ public sealed class Suite : IAsyncDisposable
 
     public string IngestAddress => Address(Options.Ports.Ingest);
 
+    /// <summary>The token every pipeline service uses (read, write and writeraw on the suite's beamtime).</summary>
+    public string BrokerToken { get; private set; } = string.Empty;
+
+    /// <summary>The broker's signing secret file (in the work folder, readable by the owner only).</summary>
+    public string BrokerSecretFile => Path.Combine(Options.WorkDir, "broker.secret");
+
     /// <summary>The repository root (the folder holding global.json), found from this assembly.</summary>
     public static string RepoRoot { get; } = FindRepoRoot();
 
@@ -79,12 +86,15 @@ public sealed class Suite : IAsyncDisposable
         {
             Directory.CreateDirectory(Path.Combine(options.WorkDir, "logs"));
             var p = options.Ports;
+            var tokenFile = suite.PrepareAuth();
             suite.Start("broker", "Broker", p.Broker, new()
             {
                 ["Broker__DataDir"] = Path.Combine(options.WorkDir, "broker"),
                 ["Broker__DataRoot"] = options.Pipeline.TryGetValue("DataRoot", out var root) ? root : Path.Combine(options.WorkDir, "data"),
+                ["Broker__Auth__Enabled"] = "true",
+                ["Broker__Auth__SecretFile"] = suite.BrokerSecretFile,
             });
-            var broker = new Dictionary<string, string> { ["Pipeline__Broker"] = Address(p.Broker) };
+            var broker = new Dictionary<string, string> { ["Pipeline__Broker"] = Address(p.Broker), ["Pipeline__BrokerToken"] = tokenFile };
             suite.Start("ingest", "Ingest", p.Ingest, broker);
             suite.Start("stitch", "Stitch", p.Stitch, broker);
             suite.Start("integrate", "Integrate", p.Integrate, broker);
@@ -149,6 +159,33 @@ public sealed class Suite : IAsyncDisposable
 
     private static string Address(int port) => $"http://127.0.0.1:{port}";
 
+    // §8 for the suite: a signing secret for the run (kept across `anvil up` restarts in its work folder, as the broker's
+    // data is) and one token for the pipeline services, passed as a file so it never shows in a process listing.
+    private string PrepareAuth()
+    {
+        if (!File.Exists(BrokerSecretFile))
+        {
+            WriteOwnerOnly(BrokerSecretFile, SigningKeys.NewSecret() + "\n");
+        }
+
+        var beamtime = Options.Pipeline.TryGetValue("Beamtime", out var b) && b.Length > 0 ? b : "demo";
+        BrokerToken = new BrokerTokens(SigningKeys.Parse(File.ReadAllText(BrokerSecretFile))).Mint(beamtime, BrokerAccess.Any, TimeSpan.FromDays(30));
+        var tokenFile = Path.Combine(Options.WorkDir, "pipeline.token");
+        WriteOwnerOnly(tokenFile, BrokerToken + "\n");
+        return tokenFile;
+    }
+
+    private static void WriteOwnerOnly(string path, string text)
+    {
+        File.WriteAllText(path, string.Empty);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+
+        File.WriteAllText(path, text);
+    }
+
     private void Start(string name, string project, int port, Dictionary<string, string> environment)
     {
         var dll = ServiceDll(name.StartsWith("integrate", StringComparison.Ordinal) ? "integrate" : name, project);
@@ -170,6 +207,8 @@ public sealed class Suite : IAsyncDisposable
             start.Environment["Pipeline__" + key] = value;
         }
 
+        // The suite's secret comes from its file; an inherited ANVIL_BROKER_SECRET would make the broker refuse to start.
+        start.Environment.Remove(SigningKeys.EnvironmentVariable);
         foreach (var (key, value) in Options.Environment.Concat(environment))
         {
             start.Environment[key] = value;

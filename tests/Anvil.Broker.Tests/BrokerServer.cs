@@ -53,6 +53,9 @@ public sealed class BrokerServer : IAsyncDisposable
         {
             ["Kestrel:Endpoints:Grpc:Url"] = "http://127.0.0.1:0",
             ["Broker:DataDir"] = dataDir.Path,
+
+            // Auth has its own tests (AuthTests), which turn it on with a secret file.
+            ["Broker:Auth:Enabled"] = "false",
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
         {

@@ -9,7 +9,7 @@ namespace Anvil.Broker.Service.Extensions;
 
 public static class BrokerServiceExtensions
 {
-    /// <summary>Registers the broker core (one per process), its options and the gRPC error mapping.</summary>
+    /// <summary>Registers the broker core (one per process), its options, auth (§8), subscriptions and the gRPC error mapping.</summary>
     public static TBuilder AddBrokerServices<TBuilder>(this TBuilder builder)
         where TBuilder : IHostApplicationBuilder
     {
@@ -22,7 +22,17 @@ public static class BrokerServiceExtensions
             sp.GetRequiredService<BrokerMetrics>()));
         builder.Services.AddHostedService<BrokerStartup>();
         builder.Services.AddSingleton<BrokerErrorInterceptor>();
-        builder.Services.Configure<global::Grpc.AspNetCore.Server.GrpcServiceOptions>(o => o.Interceptors.Add<BrokerErrorInterceptor>());
+        builder.Services.AddSingleton<BrokerAuth>();
+        builder.Services.AddSingleton<AuthInterceptor>();
+        builder.Services.AddSingleton<Subscriptions>();
+        builder.Services.AddHostedService<BrokerAuthStartup>();
+
+        // The error interceptor is outermost, so auth failures become rich statuses like every other broker error.
+        builder.Services.Configure<global::Grpc.AspNetCore.Server.GrpcServiceOptions>(o =>
+        {
+            o.Interceptors.Add<BrokerErrorInterceptor>();
+            o.Interceptors.Add<AuthInterceptor>();
+        });
         return builder;
     }
 }

@@ -4,7 +4,7 @@ using Grpc.Core;
 namespace Anvil.Broker.Service.Grpc;
 
 /// <summary>anvil.broker.v1.Consumer (§4): translation only; errors become statuses in <see cref="BrokerErrorInterceptor"/>.</summary>
-public sealed class ConsumerService(MessageBroker broker) : V1.Consumer.ConsumerBase
+public sealed partial class ConsumerService(MessageBroker broker, Subscriptions subscriptions, BrokerAuth auth) : V1.Consumer.ConsumerBase
 {
     public override async Task<V1.MessageRecord> GetNext(V1.GetNextRequest request, ServerCallContext context) =>
         Mapping.ToProto(await broker.GetNextAsync(Mapping.Address(request.Address), request.Group,
@@ -36,12 +36,14 @@ public sealed class ConsumerService(MessageBroker broker) : V1.Consumer.Consumer
     public override async Task<V1.AckReply> Acknowledge(V1.AckRequest request, ServerCallContext context)
     {
         await broker.AcknowledgeAsync(Mapping.Address(request.Address), request.Group, request.Id, context.CancellationToken);
+        subscriptions.Settle(Key(request.Address, request.Group), [request.Id]);
         return new V1.AckReply();
     }
 
     public override async Task<V1.AckManyReply> AcknowledgeMany(V1.AckManyRequest request, ServerCallContext context)
     {
         var already = await broker.AcknowledgeManyAsync(Mapping.Address(request.Address), request.Group, request.Ids, context.CancellationToken);
+        subscriptions.Settle(Key(request.Address, request.Group), request.Ids);
         var reply = new V1.AckManyReply();
         reply.AlreadyAcknowledged.Add(already);
         return reply;
@@ -50,6 +52,7 @@ public sealed class ConsumerService(MessageBroker broker) : V1.Consumer.Consumer
     public override async Task<V1.NackReply> NegativeAcknowledge(V1.NackRequest request, ServerCallContext context)
     {
         await broker.NegativeAcknowledgeAsync(Mapping.Address(request.Address), request.Group, request.Id, request.DelayMs, context.CancellationToken);
+        subscriptions.Settle(Key(request.Address, request.Group), [request.Id]);
         return new V1.NackReply();
     }
 

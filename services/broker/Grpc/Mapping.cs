@@ -77,7 +77,11 @@ internal static class Mapping
             DeliveryCount = m.DeliveryCount,
             RedeliveryReason = Reason(m.RedeliveryReason),
         };
-        proto.Headers.Add(m.Headers.ToDictionary());
+        foreach (var (key, value) in m.Headers)
+        {
+            proto.Headers.Add(key, value);
+        }
+
         return proto;
     }
 

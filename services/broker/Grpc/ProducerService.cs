@@ -4,7 +4,7 @@ using Grpc.Core;
 namespace Anvil.Broker.Service.Grpc;
 
 /// <summary>anvil.broker.v1.Producer (§3): translation only; errors become statuses in <see cref="BrokerErrorInterceptor"/>.</summary>
-public sealed class ProducerService(MessageBroker broker) : V1.Producer.ProducerBase
+public sealed class ProducerService(MessageBroker broker, BrokerAuth auth) : V1.Producer.ProducerBase
 {
     public override async Task<V1.SendReply> Send(V1.SendRequest request, ServerCallContext context)
     {
@@ -12,14 +12,16 @@ public sealed class ProducerService(MessageBroker broker) : V1.Producer.Producer
         return new V1.SendReply { Id = outcome.Id, Duplicate = outcome.Duplicate, TimestampNs = outcome.TimestampNs };
     }
 
-    /// <summary>Each message is stored on its own, in arrival order; a bad one fails alone (§3).</summary>
+    /// <summary>Each message is stored on its own, in arrival order; a bad or foreign one fails alone (§3, §8).</summary>
     public override async Task<V1.SendBatchReply> SendBatch(IAsyncStreamReader<V1.SendRequest> requestStream, ServerCallContext context)
     {
         var reply = new V1.SendBatchReply();
+        var principal = BrokerAuth.PrincipalOf(context);
         await foreach (var request in requestStream.ReadAllAsync(context.CancellationToken))
         {
             try
             {
+                auth.Authorize(principal, request.Address, request.SourceType == V1.SourceType.Raw ? Auth.BrokerAccess.WriteRaw : Auth.BrokerAccess.Write, context.Method);
                 var outcome = await broker.SendAsync(Mapping.Address(request.Address), Mapping.Message(request), context.CancellationToken);
                 reply.Results.Add(new V1.SendResult { Id = outcome.Id, Duplicate = outcome.Duplicate, TimestampNs = outcome.TimestampNs });
             }

@@ -32,6 +32,9 @@ public sealed class BrokerServiceOptions
 
     public int FsyncIntervalMs { get; set; } = 10;
 
+    /// <summary>Token checks (§8).</summary>
+    public BrokerAuthOptions Auth { get; set; } = new();
+
     public BrokerOptions ToCore() => new()
     {
         DataDir = DataDir,

@@ -1,0 +1,64 @@
+namespace Anvil.Broker.Auth;
+
+/// <summary>The access types of a token (§8); a call needs one of the types it lists, none implies another.</summary>
+[Flags]
+public enum BrokerAccess
+{
+    None = 0,
+    Read = 1,
+    Write = 2,
+    WriteRaw = 4,
+
+    /// <summary>Any one of the three suffices (stream listing, metadata reads).</summary>
+    Any = Read | Write | WriteRaw,
+}
+
+/// <summary>Parsing and printing of access lists such as <c>read,write</c>.</summary>
+public static class BrokerAccessNames
+{
+    /// <summary>Parses a comma-separated list of <c>read</c>, <c>write</c>, <c>writeraw</c>.</summary>
+    public static BrokerAccess Parse(string text)
+    {
+        var access = BrokerAccess.None;
+        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            access |= One(part) ?? throw new FormatException($"unknown access type '{part}'; use read, write or writeraw (comma-separated)");
+        }
+
+        return access != BrokerAccess.None ? access : throw new FormatException("name at least one access type: read, write or writeraw");
+    }
+
+    /// <summary>One access name, or null when unknown.</summary>
+    public static BrokerAccess? One(string name) => name switch
+    {
+        "read" => BrokerAccess.Read,
+        "write" => BrokerAccess.Write,
+        "writeraw" => BrokerAccess.WriteRaw,
+        _ => null,
+    };
+
+    /// <summary>The names of the set flags, in the order read, write, writeraw.</summary>
+    public static IReadOnlyList<string> Names(BrokerAccess access)
+    {
+        var names = new List<string>(3);
+        if (access.HasFlag(BrokerAccess.Read))
+        {
+            names.Add("read");
+        }
+
+        if (access.HasFlag(BrokerAccess.Write))
+        {
+            names.Add("write");
+        }
+
+        if (access.HasFlag(BrokerAccess.WriteRaw))
+        {
+            names.Add("writeraw");
+        }
+
+        return names;
+    }
+
+    /// <summary>How the reply names what is required, e.g. <c>write|writeraw</c>.</summary>
+    public static string Describe(BrokerAccess required) => string.Join('|', Names(required));
+}
