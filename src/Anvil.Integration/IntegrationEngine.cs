@@ -24,7 +24,6 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
     /// <summary>Chunks of the tiled matrix summed separately, then added in order: results do not depend on threads.</summary>
     private const int DefaultChunks = 8;
 
-    private readonly int[] indptr;
     private readonly TiledMatrix tiled;
     private readonly float[] baseNorm;
     private readonly double[] preCount;
@@ -48,26 +47,29 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
     private bool[]? exclusionUnsigned;
     private (bool Known, ValueRange? Range) keptSigned, keptUnsigned;
 
-    private IntegrationEngine(Geometry geometry, int rows, int cols, IntegrationSettings settings, string hash, Csr csr,
-        float[] baseNorm, double lo, double hi, TimeSpan buildTime)
+    private IntegrationEngine(Geometry geometry, int rows, int cols, IntegrationSettings settings, string hash, TiledMatrix matrix,
+        float[] baseNorm, double lo, double hi, TimeSpan buildTime, List<(string Phase, TimeSpan Time)> phases)
     {
         var clock = Stopwatch.StartNew();
+        var phase = Stopwatch.StartNew();
         Geometry = geometry;
         Rows = rows;
         Cols = cols;
         Settings = settings;
         Hash = hash;
-        indptr = csr.Indptr;
+        tiled = matrix;
         this.baseNorm = baseNorm;
         RadialMin = lo;
         RadialMax = hi;
         var npt = settings.Npt;
         preCount = new double[npt];
         preNorm = new double[npt];
-        Parallel.For(0, npt, b => SumStatic(csr, b, out preCount[b], out preNorm[b]));
-        EntryCount = csr.Indices.Length;
+        StaticSums();
+        EntryCount = matrix.EntryCount;
+        phases.Add(("per-bin sums", phase.Elapsed));
+        phase.Restart();
         var chunks = Math.Max(DefaultChunks, settings.Threads);
-        tiled = TiledMatrix.From(csr, rows, cols, chunks);
+        matrix.SetChunks(chunks);
         chunkSums = [.. Enumerable.Range(0, chunks).Select(_ => new ChunkSums(npt))];
 
         // numpy.linspace(lo + δ/2, hi − δ/2, npt): k·step + start, the last point set to stop exactly.
@@ -98,13 +100,12 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
             // streams the frame and this array in memory order, 2 bytes each.
             var binOf = new ushort[rows * cols];
             Array.Fill(binOf, (ushort)npt);
-            var ind = csr.Indices;
-            var ptr = csr.Indptr;
-            Parallel.For(0, npt, b =>
+            Parallel.For(0, matrix.SegBin.Length, g =>
             {
-                for (var j = ptr[b]; j < ptr[b + 1]; j++)
+                var origin = matrix.SegTile[g] * matrix.TilePixels;
+                for (var j = matrix.SegStart[g]; j < matrix.SegStart[g + 1]; j++)
                 {
-                    binOf[ind[j]] = (ushort)b;
+                    binOf[origin + matrix.Local[j]] = (ushort)matrix.SegBin[g];
                 }
             });
             binOfPixel = binOf;
@@ -115,6 +116,8 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
             partSums = [];
         }
 
+        phases.Add(("pixel map", phase.Elapsed));
+        BuildPhases = string.Join(", ", phases.Select(p => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{p.Phase} {p.Time.TotalMilliseconds:F0} ms")));
         BuildTime = buildTime + clock.Elapsed;
         team = settings.Threads > 1 ? new WorkerTeam(settings.Threads) : null;
     }
@@ -137,6 +140,9 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
     public int EntryCount { get; }
 
     public TimeSpan BuildTime { get; }
+
+    /// <summary>Where <see cref="BuildTime"/> went, phase by phase (wall clock, ms).</summary>
+    public string BuildPhases { get; }
 
     /// <summary>Bin centres in the settings' unit.</summary>
     public ReadOnlySpan<double> Radial => radialCentres;
@@ -161,8 +167,8 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
         var clock = Stopwatch.StartNew();
         var hash = settings.ComputeHash(geometry, mask);
         var builder = new CsrBuilder(geometry, rows, cols, mask.IsEmpty ? null : mask.ToArray(), settings);
-        var csr = builder.Build();
-        return new IntegrationEngine(geometry, rows, cols, settings, hash, csr, builder.Norm, builder.Lo, builder.Hi, clock.Elapsed);
+        var matrix = builder.Build();
+        return new IntegrationEngine(geometry, rows, cols, settings, hash, matrix, builder.Norm, builder.Lo, builder.Hi, clock.Elapsed, builder.Phases);
     }
 
     /// <summary>
@@ -253,18 +259,32 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
         PixelMajor16,
     }
 
-    private void SumStatic(Csr csr, int b, out double count, out double norm)
+    /// <summary>Σw and Σw·norm per bin with every pixel kept: per segment in parallel, then added band by band.</summary>
+    private void StaticSums()
     {
-        double c = 0, s = 0;
-        for (var j = csr.Indptr[b]; j < csr.Indptr[b + 1]; j++)
+        var m = tiled;
+        var segments = m.SegBin.Length;
+        var count = new double[segments];
+        var norm = new double[segments];
+        Parallel.For(0, segments, g =>
         {
-            double w = csr.Weights is null ? 1.0 : csr.Weights[j];
-            c += w;
-            s += w * baseNorm[csr.Indices[j]];
-        }
+            double c = 0, s = 0;
+            var origin = m.SegTile[g] * m.TilePixels;
+            for (var j = m.SegStart[g]; j < m.SegStart[g + 1]; j++)
+            {
+                double w = m.Weights is null ? 1.0 : m.Weights[j];
+                c += w;
+                s += w * baseNorm[origin + m.Local[j]];
+            }
 
-        count = c;
-        norm = s;
+            count[g] = c;
+            norm[g] = s;
+        });
+        for (var g = 0; g < segments; g++)
+        {
+            preCount[m.SegBin[g]] += count[g];
+            preNorm[m.SegBin[g]] += norm[g];
+        }
     }
 
     /// <summary>The chunks a part (thread) sums: a fixed split of the fixed chunks.</summary>
@@ -606,7 +626,7 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
                         }
                     }
 
-                    if (entries == indptr[b + 1] - indptr[b])
+                    if (entries == tiled.EntriesPerBin[b])
                     {
                         (cnt, n) = (0, 0);
                     }
