@@ -23,6 +23,7 @@ try
         "up" => await UpCommand.RunAsync(line, Console.Out, cancel.Token),
         "simulate" => await DriverCommands.SimulateAsync(line, Console.Out, cancel.Token),
         "replay" => await DriverCommands.ReplayAsync(line, Console.Out, cancel.Token),
+        "integrate" => await IntegrateCommand.RunAsync(line, Console.Out, cancel.Token),
         _ => Help(verb),
     };
 }
@@ -45,6 +46,7 @@ static int Help(string verb)
           {UpCommand.Usage}
           {DriverCommands.SimulateUsage}
           {DriverCommands.ReplayUsage}
+          {IntegrateCommand.Usage}
           ./anvil bench integrate|broker [--quick]
         """);
     return verb is "help" or "--help" or "-h" ? 0 : 2;
