@@ -69,14 +69,18 @@ internal static class IntegrateBench
                         frames++;
                     }
 
+                    var allocated = (GC.GetAllocatedBytesForCurrentThread() - before) / (double)frames;
                     var fps = frames / clock.Elapsed.TotalSeconds;
                     // Frames per CPU-second: robust when other work shares the machine (wall-clock fps is not).
                     var cpuFps = frames / (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds;
-                    var allocated = (GC.GetAllocatedBytesForCurrentThread() - before) / (double)frames;
                     var name = $"{method.Format()}/{unit.Format()}/npt{npt}/{threads}t";
                     var pyFps = py.TryGetValue($"{method.Format()},{unit.Format()},{npt}", out var p) ? p : double.NaN;
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                         $"{name}: {fps:F0} fps, {pyFps:F1} fps, {fps / pyFps:F1} x pyFAI  ({cpuFps:F0} frames/CPU-s, build {engine.BuildTime.TotalSeconds:F2} s, {engine.EntryCount / 1e6:F2} M entries, {allocated:F0} B/frame)"));
+                    if (Environment.GetEnvironmentVariable("ANVIL_BENCH_PHASES") is "1")
+                    {
+                        Console.WriteLine($"  build phases: {engine.BuildPhases}");
+                    }
                 }
             }
         }

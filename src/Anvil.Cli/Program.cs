@@ -26,6 +26,7 @@ try
         "settings" => await ControlCommands.SettingsAsync(line, Console.Out, cancel.Token),
         "reprocess" => await ControlCommands.ReprocessAsync(line, Console.Out, cancel.Token),
         "broker" => await BrokerCommand.RunAsync(line, Console.Out, cancel.Token),
+        "integrate" => await IntegrateCommand.RunAsync(line, Console.Out, cancel.Token),
         _ => Help(verb),
     };
 }
@@ -51,6 +52,7 @@ static int Help(string verb)
           {ControlCommands.SettingsUsage}
           {ControlCommands.ReprocessUsage}
           {BrokerCommand.Usage}
+          {IntegrateCommand.Usage}
           ./anvil bench integrate|broker|simulate [--quick]
         """);
     return verb is "help" or "--help" or "-h" ? 0 : 2;

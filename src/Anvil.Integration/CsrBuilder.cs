@@ -1,7 +1,5 @@
 namespace Anvil.Integration;
 
-internal sealed record Csr(int[] Indptr, int[] Indices, float[]? Weights);
-
 /// <summary>
 /// Builds pyFAI's CSR matrix (bins × pixels) for no/bbox/full splitting: per-pixel geometry in parallel,
 /// then two passes over contiguous pixel chunks (count per bin, then fill) so every bin lists its pixels in
@@ -67,12 +65,22 @@ internal sealed class CsrBuilder
     public double Lo { get; private set; }
     public double Hi { get; private set; }
 
-    public Csr Build()
+    /// <summary>Wall-clock time of each build phase, for <see cref="IntegrationEngine.BuildPhases"/>.</summary>
+    public List<(string Phase, TimeSpan Time)> Phases { get; } = [];
+
+    public TiledMatrix Build()
     {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         ComputeGeometry();
+        Phases.Add(("pixel geometry", clock.Elapsed));
+        clock.Restart();
         ComputeRange();
         delta = (Hi - Lo) / npt;
-        return Assemble();
+        Phases.Add(("radial range", clock.Elapsed));
+        clock.Restart();
+        var matrix = Assemble();
+        Phases.Add(("matrix", clock.Elapsed));
+        return matrix;
     }
 
     private void ComputeGeometry()
@@ -86,17 +94,17 @@ internal sealed class CsrBuilder
             {
                 var k = i * cols + j;
                 var p2 = pg.CentreP2(j);
-                pg.Angles(p1, p2, out var tth, out var ch);
+                pg.TwoTheta(p1, p2, out var tth, out var cos2Tth, out var cos2Chi);
                 centre[k] = pg.Radial(tth);
                 if (chi is not null)
                 {
-                    chi[k] = ch;
+                    pg.Angles(p1, p2, out _, out chi[k]);
                 }
 
                 var nrm = 1f;
                 if (pol is { } f)
                 {
-                    nrm = PixelGeometry.Polarization(tth, ch, f);
+                    nrm = PixelGeometry.Polarization(cos2Tth, cos2Chi, f);
                 }
 
                 if (sa)
@@ -115,11 +123,16 @@ internal sealed class CsrBuilder
                 var e1 = pg.EdgeP1(i);
                 for (var j = 0; j <= cols; j++)
                 {
-                    pg.Angles(e1, pg.EdgeP2(j), out var tth, out var ch);
-                    cornerRadial[i * w + j] = (float)pg.Radial(tth);
                     if (cornerChi is not null)
                     {
+                        pg.Angles(e1, pg.EdgeP2(j), out var tth, out var ch);
+                        cornerRadial[i * w + j] = (float)pg.Radial(tth);
                         cornerChi[i * w + j] = (float)ch;
+                    }
+                    else
+                    {
+                        pg.TwoTheta(e1, pg.EdgeP2(j), out var tth, out _, out _);
+                        cornerRadial[i * w + j] = (float)pg.Radial(tth);
                     }
                 }
             });
@@ -438,16 +451,22 @@ internal sealed class CsrBuilder
         }
     }
 
-    private Csr Assemble()
+    /// <summary>
+    /// Two passes over bands of rows (count per bin, then fill), straight into the tiled layout: within a band each
+    /// bin's pixels come out ascending, as in pyFAI's CSR rows.
+    /// </summary>
+    private TiledMatrix Assemble()
     {
+        var tileRows = TiledMatrix.RowsPerTile(cols);
+        var tilePixels = tileRows * cols;
+        var tiles = (rows + tileRows - 1) / tileRows;
         var n = rows * cols;
-        var chunks = Math.Min(n, Environment.ProcessorCount * 8);
-        var counts = new int[chunks][];
-        var maxSpan = new int[chunks];
-        Parallel.For(0, chunks, ch =>
+        var counts = new int[tiles][];
+        var maxSpan = new int[tiles];
+        Parallel.For(0, tiles, t =>
         {
-            var cnt = counts[ch] = new int[npt];
-            for (var k = (int)((long)ch * n / chunks); k < (int)((long)(ch + 1) * n / chunks); k++)
+            var cnt = counts[t] = new int[npt];
+            for (int k = t * tilePixels, end = Math.Min(n, (t + 1) * tilePixels); k < end; k++)
             {
                 if (BinSpan(k, out var first, out var last))
                 {
@@ -456,39 +475,48 @@ internal sealed class CsrBuilder
                         cnt[b]++;
                     }
 
-                    maxSpan[ch] = Math.Max(maxSpan[ch], last - first + 1);
+                    maxSpan[t] = Math.Max(maxSpan[t], last - first + 1);
                 }
             }
         });
 
-        var indptr = new int[npt + 1];
-        var offsets = new int[chunks][];
-        for (var ch = 0; ch < chunks; ch++)
-        {
-            offsets[ch] = new int[npt];
-        }
-
+        // Segments band by band, bins ascending; counts[t][b] becomes the next free entry of segment (t, b).
+        var entriesPerBin = new int[npt];
+        var segBin = new List<int>();
+        var segTile = new List<int>();
+        var segStart = new List<int>();
         long total = 0;
-        for (var b = 0; b < npt; b++)
+        for (var t = 0; t < tiles; t++)
         {
-            indptr[b] = checked((int)total);
-            for (var ch = 0; ch < chunks; ch++)
+            var cnt = counts[t];
+            for (var b = 0; b < npt; b++)
             {
-                offsets[ch][b] = (int)total;
-                total += counts[ch][b];
+                if (cnt[b] == 0)
+                {
+                    continue;
+                }
+
+                segBin.Add(b);
+                segTile.Add(t);
+                segStart.Add(checked((int)total));
+                entriesPerBin[b] += cnt[b];
+                var c = cnt[b];
+                cnt[b] = (int)total;
+                total += c;
             }
         }
 
-        indptr[npt] = checked((int)total);
-        var indices = GC.AllocateUninitializedArray<int>((int)total);
+        segStart.Add(checked((int)total));
+        var local = GC.AllocateUninitializedArray<ushort>((int)total);
         var weights = settings.Method == SplitMethod.No ? null : GC.AllocateUninitializedArray<float>((int)total);
-        var widest = maxSpan.Max();
-        Parallel.For(0, chunks, ch =>
+        var widest = Math.Max(1, maxSpan.Max());
+        Parallel.For(0, tiles, t =>
         {
-            var off = offsets[ch];
-            var w = new float[Math.Max(1, widest)];
-            var buffer = new double[Math.Max(1, widest) + 2];
-            for (var k = (int)((long)ch * n / chunks); k < (int)((long)(ch + 1) * n / chunks); k++)
+            var off = counts[t];
+            var w = new float[widest];
+            var buffer = new double[widest + 2];
+            var origin = t * tilePixels;
+            for (int k = origin, end = Math.Min(n, (t + 1) * tilePixels); k < end; k++)
             {
                 if (!BinSpan(k, out var first, out var last))
                 {
@@ -503,7 +531,7 @@ internal sealed class CsrBuilder
                 for (var b = first; b <= last; b++)
                 {
                     var pos = off[b]++;
-                    indices[pos] = k;
+                    local[pos] = (ushort)(k - origin);
                     if (weights is not null)
                     {
                         weights[pos] = w[b - first];
@@ -511,6 +539,6 @@ internal sealed class CsrBuilder
                 }
             }
         });
-        return new Csr(indptr, indices, weights);
+        return new TiledMatrix(tileRows, tilePixels, [.. segBin], [.. segTile], [.. segStart], local, weights, entriesPerBin);
     }
 }

@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Numerics;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Anvil.Integration;
 
@@ -19,16 +21,17 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
 {
     private const double Eps32 = 1.0 + 1.0 / 8388608.0; // pyFAI's calc_upper_bound: max · (1 + 2⁻²³)
 
-    private readonly int[] indptr;
-    private readonly int[] indices;
-    private readonly float[]? weights;
+    /// <summary>Chunks of the tiled matrix summed separately, then added in order: results do not depend on threads.</summary>
+    private const int DefaultChunks = 8;
+
+    private readonly TiledMatrix tiled;
     private readonly float[] baseNorm;
     private readonly double[] preCount;
     private readonly double[] preNorm;
     private readonly double[] radialCentres;
     private readonly double[] tthCentres;
-    private readonly int[] partBounds;
-    private readonly int[]? binOfPixel;
+    private readonly ChunkSums[] chunkSums;
+    private readonly ushort[]? binOfPixel;
     private readonly int[] pixelBounds;
     private readonly PartSums[] partSums;
     private readonly WorkerTeam? team;
@@ -38,30 +41,36 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
     private void* image;
     private float* dark;
     private float* flat;
-    private IntegrationResult? current;
     private FrameRules rules;
+    private ValueRange range;
     private bool[]? exclusionSigned;
     private bool[]? exclusionUnsigned;
+    private (bool Known, ValueRange? Range) keptSigned, keptUnsigned;
 
-    private IntegrationEngine(Geometry geometry, int rows, int cols, IntegrationSettings settings, string hash, Csr csr,
-        float[] baseNorm, double lo, double hi, TimeSpan buildTime)
+    private IntegrationEngine(Geometry geometry, int rows, int cols, IntegrationSettings settings, string hash, TiledMatrix matrix,
+        float[] baseNorm, double lo, double hi, TimeSpan buildTime, List<(string Phase, TimeSpan Time)> phases)
     {
+        var clock = Stopwatch.StartNew();
+        var phase = Stopwatch.StartNew();
         Geometry = geometry;
         Rows = rows;
         Cols = cols;
         Settings = settings;
         Hash = hash;
-        indptr = csr.Indptr;
-        indices = csr.Indices;
-        weights = csr.Weights;
+        tiled = matrix;
         this.baseNorm = baseNorm;
         RadialMin = lo;
         RadialMax = hi;
-        BuildTime = buildTime;
         var npt = settings.Npt;
         preCount = new double[npt];
         preNorm = new double[npt];
-        Parallel.For(0, npt, b => SumStatic(b, out preCount[b], out preNorm[b]));
+        StaticSums();
+        EntryCount = matrix.EntryCount;
+        phases.Add(("per-bin sums", phase.Elapsed));
+        phase.Restart();
+        var chunks = Math.Max(DefaultChunks, settings.Threads);
+        matrix.SetChunks(chunks);
+        chunkSums = [.. Enumerable.Range(0, chunks).Select(_ => new ChunkSums(npt))];
 
         // numpy.linspace(lo + δ/2, hi − δ/2, npt): k·step + start, the last point set to stop exactly.
         var delta = (hi - lo) / npt;
@@ -79,23 +88,24 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
             tthCentres[k] = pg.TwoThetaDeg(c);
         }
 
-        partBounds = SplitByEntries(indptr, Math.Max(1, settings.Threads));
         pixelBounds = new int[settings.Threads + 1];
         for (var p = 0; p <= settings.Threads; p++)
         {
             pixelBounds[p] = (int)((long)rows * cols * p / settings.Threads);
         }
 
-        if (settings.Method == SplitMethod.No)
+        if (settings.Method == SplitMethod.No && npt < ushort.MaxValue)
         {
-            // Pixel-major copy of the no-split matrix: the 16-bit fast path streams the frame in memory order.
-            var binOf = new int[rows * cols];
-            Array.Fill(binOf, -1);
-            Parallel.For(0, npt, b =>
+            // Pixel-major bin of each pixel (npt = "no bin", a sink the merge ignores): the 16-bit no-split path
+            // streams the frame and this array in memory order, 2 bytes each.
+            var binOf = new ushort[rows * cols];
+            Array.Fill(binOf, (ushort)npt);
+            Parallel.For(0, matrix.SegBin.Length, g =>
             {
-                for (var j = indptr[b]; j < indptr[b + 1]; j++)
+                var origin = matrix.SegTile[g] * matrix.TilePixels;
+                for (var j = matrix.SegStart[g]; j < matrix.SegStart[g + 1]; j++)
                 {
-                    binOf[indices[j]] = b;
+                    binOf[origin + matrix.Local[j]] = (ushort)matrix.SegBin[g];
                 }
             });
             binOfPixel = binOf;
@@ -106,6 +116,9 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
             partSums = [];
         }
 
+        phases.Add(("pixel map", phase.Elapsed));
+        BuildPhases = string.Join(", ", phases.Select(p => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{p.Phase} {p.Time.TotalMilliseconds:F0} ms")));
+        BuildTime = buildTime + clock.Elapsed;
         team = settings.Threads > 1 ? new WorkerTeam(settings.Threads) : null;
     }
 
@@ -124,9 +137,12 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
     public double RadialMax { get; }
 
     /// <summary>Stored matrix entries (pixels for no-split, pixel fractions otherwise).</summary>
-    public int EntryCount => indices.Length;
+    public int EntryCount { get; }
 
     public TimeSpan BuildTime { get; }
+
+    /// <summary>Where <see cref="BuildTime"/> went, phase by phase (wall clock, ms).</summary>
+    public string BuildPhases { get; }
 
     /// <summary>Bin centres in the settings' unit.</summary>
     public ReadOnlySpan<double> Radial => radialCentres;
@@ -151,8 +167,8 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
         var clock = Stopwatch.StartNew();
         var hash = settings.ComputeHash(geometry, mask);
         var builder = new CsrBuilder(geometry, rows, cols, mask.IsEmpty ? null : mask.ToArray(), settings);
-        var csr = builder.Build();
-        return new IntegrationEngine(geometry, rows, cols, settings, hash, csr, builder.Norm, builder.Lo, builder.Hi, clock.Elapsed);
+        var matrix = builder.Build();
+        return new IntegrationEngine(geometry, rows, cols, settings, hash, matrix, builder.Norm, builder.Lo, builder.Hi, clock.Elapsed, builder.Phases);
     }
 
     /// <summary>
@@ -181,6 +197,13 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
 
         lock (gate)
         {
+            var sixteen = (typeof(T) == typeof(short) || typeof(T) == typeof(ushort)) && dark.IsEmpty && flat.IsEmpty;
+            rules = FrameRules.For<T>(Settings);
+            var path = !sixteen ? Path.Generic
+                : binOfPixel is not null ? Path.PixelMajor16
+                : KeptRange(typeof(T) == typeof(short)) is { } kept ? Path.Tiled16
+                : Path.Generic;
+            range = path == Path.Tiled16 ? KeptRange(typeof(T) == typeof(short))!.Value : default;
             fixed (T* img = frame)
             fixed (float* d = dark)
             fixed (float* f = flat)
@@ -188,17 +211,21 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
                 image = img;
                 this.dark = dark.IsEmpty ? null : d;
                 this.flat = flat.IsEmpty ? null : f;
-                current = result;
-                rules = FrameRules.For<T>(Settings);
+                delegate*<IntegrationEngine, int, void> body = path switch
+                {
+                    Path.PixelMajor16 => &PixelMajor16,
+                    Path.Tiled16 => &Tiled16,
+                    _ => &Generic<T>,
+                };
                 try
                 {
                     if (team is null)
                     {
-                        Kernel<T>(this, 0);
+                        body(this, 0);
                     }
                     else
                     {
-                        team.Run(&Kernel<T>, this);
+                        team.Run(body, this);
                     }
                 }
                 finally
@@ -206,13 +233,16 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
                     image = null;
                     this.dark = null;
                     this.flat = null;
-                    current = null;
                 }
             }
 
-            if (binOfPixel is not null && (typeof(T) == typeof(short) || typeof(T) == typeof(ushort)) && dark.IsEmpty && flat.IsEmpty)
+            if (path == Path.PixelMajor16)
             {
                 MergePartSums(result);
+            }
+            else
+            {
+                MergeChunkSums(result, path == Path.Generic);
             }
 
             radialCentres.CopyTo(result.Radial, 0);
@@ -222,260 +252,485 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
 
     public void Dispose() => team?.Dispose();
 
-    private void SumStatic(int b, out double count, out double norm)
+    private enum Path
     {
-        double c = 0, s = 0;
-        for (var j = indptr[b]; j < indptr[b + 1]; j++)
-        {
-            double w = weights is null ? 1.0 : weights[j];
-            c += w;
-            s += w * baseNorm[indices[j]];
-        }
-
-        count = c;
-        norm = s;
+        Generic,
+        Tiled16,
+        PixelMajor16,
     }
 
-    private static int[] SplitByEntries(int[] indptr, int parts)
+    /// <summary>Σw and Σw·norm per bin with every pixel kept: per segment in parallel, then added band by band.</summary>
+    private void StaticSums()
     {
-        var npt = indptr.Length - 1;
-        var bounds = new int[parts + 1];
-        bounds[parts] = npt;
-        var total = (long)indptr[npt];
-        var b = 0;
-        for (var p = 1; p < parts; p++)
+        var m = tiled;
+        var segments = m.SegBin.Length;
+        var count = new double[segments];
+        var norm = new double[segments];
+        Parallel.For(0, segments, g =>
         {
-            var target = total * p / parts;
-            while (b < npt && indptr[b] < target)
+            double c = 0, s = 0;
+            var origin = m.SegTile[g] * m.TilePixels;
+            for (var j = m.SegStart[g]; j < m.SegStart[g + 1]; j++)
             {
-                b++;
+                double w = m.Weights is null ? 1.0 : m.Weights[j];
+                c += w;
+                s += w * baseNorm[origin + m.Local[j]];
             }
 
-            bounds[p] = b;
+            count[g] = c;
+            norm[g] = s;
+        });
+        for (var g = 0; g < segments; g++)
+        {
+            preCount[m.SegBin[g]] += count[g];
+            preNorm[m.SegBin[g]] += norm[g];
         }
-
-        return bounds;
     }
 
-    private static void Kernel<T>(IntegrationEngine e, int part) where T : unmanaged, INumberBase<T>
+    /// <summary>The chunks a part (thread) sums: a fixed split of the fixed chunks.</summary>
+    private (int First, int End) ChunksOf(int part) =>
+        (tiled.Chunks * part / Settings.Threads, tiled.Chunks * (part + 1) / Settings.Threads);
+
+    /// <summary>
+    /// Any frame type, dark, flat: per segment Σw·(raw − dark), Σw²·max(raw, 1), Σw, Σw·flat·norm over the pixels the
+    /// rules keep, in float64 like pyFAI.
+    /// </summary>
+    private static void Generic<T>(IntegrationEngine e, int part) where T : unmanaged, INumberBase<T>
     {
-        if ((typeof(T) == typeof(short) || typeof(T) == typeof(ushort)) && e.dark is null && e.flat is null)
-        {
-            if (e.binOfPixel is not null)
-            {
-                PixelMajor16(e, part, typeof(T) == typeof(short));
-            }
-            else
-            {
-                Kernel16(e, part, typeof(T) == typeof(short));
-            }
-
-            return;
-        }
-
         var img = (T*)e.image;
         var dk = e.dark;
         var fl = e.flat;
         var r = e.rules;
-        var result = e.current!;
-        var empty = (float)(e.Settings.Dummy ?? 0.0);
-        fixed (int* ptr = e.indptr)
-        fixed (int* ind = e.indices)
-        fixed (float* wts = e.weights)
+        var m = e.tiled;
+        var (first, end) = e.ChunksOf(part);
+        fixed (int* segStart = m.SegStart)
+        fixed (int* segBin = m.SegBin)
+        fixed (int* segTile = m.SegTile)
+        fixed (ushort* local = m.Local)
+        fixed (float* wts = m.Weights)
         fixed (float* bn = e.baseNorm)
         {
-            var weighted = e.weights is not null;
-            for (var b = e.partBounds[part]; b < e.partBounds[part + 1]; b++)
+            for (var c = first; c < end; c++)
             {
-                double s = 0, v = 0;
-                var hit = false;
-                int j0 = ptr[b], j1 = ptr[b + 1];
-                for (var j = j0; j < j1; j++)
+                var sums = e.chunkSums[c];
+                sums.Clear(withCounts: true);
+                fixed (double* sS = sums.Signal)
+                fixed (double* sV = sums.Variance)
+                fixed (double* sC = sums.Count)
+                fixed (double* sN = sums.Norm)
                 {
-                    var idx = ind[j];
-                    var raw = float.CreateTruncating(img[idx]);
-                    if (r.Any && r.Excluded(raw))
+                    for (int g = m.ChunkBounds[c], gEnd = m.ChunkBounds[c + 1]; g < gEnd; g++)
                     {
-                        hit = true;
-                        continue;
-                    }
-
-                    var sig = dk is null ? raw : raw - dk[idx];
-                    var variance = raw > 1f ? raw : 1f;
-                    if (weighted)
-                    {
-                        double w = wts[j];
-                        s += w * sig;
-                        v += w * w * variance;
-                    }
-                    else
-                    {
-                        s += sig;
-                        v += variance;
-                    }
-                }
-
-                double c, n;
-                if (hit || fl is not null)
-                {
-                    c = 0;
-                    n = 0;
-                    for (var j = j0; j < j1; j++)
-                    {
-                        var idx = ind[j];
-                        if (r.Any && r.Excluded(float.CreateTruncating(img[idx])))
+                        double s = 0, v = 0, cnt = 0, n = 0;
+                        var origin = segTile[g] * m.TilePixels;
+                        for (int j = segStart[g], j1 = segStart[g + 1]; j < j1; j++)
                         {
-                            continue;
+                            var idx = origin + local[j];
+                            var raw = float.CreateTruncating(img[idx]);
+                            if (r.Any && r.Excluded(raw))
+                            {
+                                continue;
+                            }
+
+                            var sig = dk is null ? raw : raw - dk[idx];
+                            var variance = raw > 1f ? raw : 1f;
+                            double w = wts is null ? 1.0 : wts[j];
+                            var nrm = fl is null ? bn[idx] : fl[idx] * bn[idx];
+                            s += w * sig;
+                            v += w * w * variance;
+                            cnt += w;
+                            n += w * nrm;
                         }
 
-                        double w = weighted ? wts[j] : 1.0;
-                        var nrm = fl is null ? bn[idx] : fl[idx] * bn[idx];
-                        c += w;
-                        n += w * nrm;
+                        var bin = segBin[g];
+                        sS[bin] += s;
+                        sV[bin] += v;
+                        sC[bin] += cnt;
+                        sN[bin] += n;
                     }
-                }
-                else
-                {
-                    c = e.preCount[b];
-                    n = e.preNorm[b];
-                }
-
-                result.SumSignal[b] = s;
-                result.SumVariance[b] = v;
-                result.SumNormalization[b] = n;
-                result.Count[b] = c;
-                if (c > 0)
-                {
-                    result.Intensity[b] = (float)(s / n);
-                    result.Sigma[b] = (float)(Math.Sqrt(v) / n);
-                }
-                else
-                {
-                    result.Intensity[b] = empty;
-                    result.Sigma[b] = empty;
                 }
             }
         }
     }
 
     /// <summary>
-    /// The common case (16-bit detector frame, no dark, no flat), about 3× faster than the generic loop: the
-    /// exclusion rules become a 64 K lookup table, no-split sums are exact integer sums (equal to pyFAI's float64
-    /// sums of the same integers), and weighted sums use two interleaved accumulators to hide add latency.
+    /// 16-bit frame, no dark or flat, exclusion rules that keep one contiguous range of values (Lambda: 0 ≤ v &lt;
+    /// saturation): eight entries at a time, coefficients zeroed for excluded values, products and sums in float64
+    /// (exact products; only the summation order differs from pyFAI's). Σw and Σw·norm come precomputed per bin; an
+    /// excluded pixel's share is subtracted (rare: most gap pixels are masked and never appear in the matrix).
     /// </summary>
-    private static void Kernel16(IntegrationEngine e, int part, bool signed)
+    private static void Tiled16(IntegrationEngine e, int part)
     {
-        var excluded = e.ExclusionTable(signed);
-        var result = e.current!;
-        var empty = (float)(e.Settings.Dummy ?? 0.0);
-        var any = e.rules.Any;
-        var s16 = (short*)e.image;
-        var u16 = (ushort*)e.image;
-        fixed (int* ptr = e.indptr)
-        fixed (int* ind = e.indices)
-        fixed (float* wts = e.weights)
-        fixed (float* bn = e.baseNorm)
-        fixed (bool* ex = excluded)
+        var m = e.tiled;
+        var signed = e.rules.Signed;
+        var (first, end) = e.ChunksOf(part);
+        var lo = e.range.Lo;
+        var hi = e.range.Hi;
+        var simd = Avx2.IsSupported && Fma.IsSupported;
+        fixed (int* segStart = m.SegStart)
+        fixed (int* segBin = m.SegBin)
+        fixed (int* segTile = m.SegTile)
+        fixed (ushort* local = m.Local)
+        fixed (float* wts = m.Weights)
         {
-            for (var b = e.partBounds[part]; b < e.partBounds[part + 1]; b++)
+            for (var c = first; c < end; c++)
             {
-                int j0 = ptr[b], j1 = ptr[b + 1];
-                var hit = false;
-                double s, v;
-                if (wts is null)
+                var sums = e.chunkSums[c];
+                sums.Clear(withCounts: false);
+                fixed (double* sS = sums.Signal)
+                fixed (double* sV = sums.Variance)
                 {
-                    long si = 0, vi = 0;
-                    for (var j = j0; j < j1; j++)
+                    for (int g = m.ChunkBounds[c], gEnd = m.ChunkBounds[c + 1]; g < gEnd; g++)
                     {
-                        var idx = ind[j];
-                        int raw = signed ? s16[idx] : (int)u16[idx];
-                        if (any && ex[(ushort)raw])
+                        var origin = segTile[g] * m.TilePixels;
+                        int j0 = segStart[g], j1 = segStart[g + 1];
+                        var bin = segBin[g];
+                        double s, v;
+                        bool bad;
+                        if (signed)
                         {
-                            hit = true;
-                            continue;
-                        }
-
-                        si += raw;
-                        vi += raw > 1 ? raw : 1;
-                    }
-
-                    s = si;
-                    v = vi;
-                }
-                else
-                {
-                    double sa = 0, sb = 0, va = 0, vb = 0;
-                    var j = j0;
-                    for (; j + 1 < j1; j += 2)
-                    {
-                        int ia = ind[j], ib = ind[j + 1];
-                        int ra = signed ? s16[ia] : (int)u16[ia];
-                        int rb = signed ? s16[ib] : (int)u16[ib];
-                        double wa = wts[j], wb = wts[j + 1];
-                        if (any && (ex[(ushort)ra] | ex[(ushort)rb]))
-                        {
-                            hit = true;
-                            wa = ex[(ushort)ra] ? 0 : wa;
-                            wb = ex[(ushort)rb] ? 0 : wb;
-                        }
-
-                        sa += wa * ra;
-                        sb += wb * rb;
-                        va += wa * wa * (ra > 1 ? ra : 1);
-                        vb += wb * wb * (rb > 1 ? rb : 1);
-                    }
-
-                    if (j < j1)
-                    {
-                        var ia = ind[j];
-                        int ra = signed ? s16[ia] : (int)u16[ia];
-                        if (any && ex[(ushort)ra])
-                        {
-                            hit = true;
+                            var img = (short*)e.image + origin;
+                            if (wts is null)
+                            {
+                                SegmentUnweighted(img, local, j0, j1, lo, hi, out s, out v, out bad);
+                            }
+                            else if (simd)
+                            {
+                                SegmentAvx2(img, local, wts, j0, j1, lo, hi, out s, out v, out bad);
+                            }
+                            else
+                            {
+                                SegmentScalar(img, local, wts, j0, j1, lo, hi, out s, out v, out bad);
+                            }
                         }
                         else
                         {
-                            double wa = wts[j];
-                            sa += wa * ra;
-                            va += wa * wa * (ra > 1 ? ra : 1);
+                            var img = (ushort*)e.image + origin;
+                            if (wts is null)
+                            {
+                                SegmentUnweighted(img, local, j0, j1, lo, hi, out s, out v, out bad);
+                            }
+                            else if (simd)
+                            {
+                                SegmentAvx2(img, local, wts, j0, j1, lo, hi, out s, out v, out bad);
+                            }
+                            else
+                            {
+                                SegmentScalar(img, local, wts, j0, j1, lo, hi, out s, out v, out bad);
+                            }
                         }
-                    }
 
-                    s = sa + sb;
-                    v = va + vb;
-                }
-
-                double c, n;
-                if (hit)
-                {
-                    c = 0;
-                    n = 0;
-                    for (var j = j0; j < j1; j++)
-                    {
-                        var idx = ind[j];
-                        if (ex[(ushort)(signed ? s16[idx] : (int)u16[idx])])
+                        sS[bin] += s;
+                        sV[bin] += v;
+                        if (bad)
                         {
-                            continue;
+                            e.AddExcluded(sums, origin, local, wts, j0, j1, bin, lo, hi);
                         }
-
-                        double w = wts is null ? 1.0 : wts[j];
-                        c += w;
-                        n += w * bn[idx];
                     }
                 }
-                else
-                {
-                    c = e.preCount[b];
-                    n = e.preNorm[b];
-                }
-
-                result.SumSignal[b] = s;
-                result.SumVariance[b] = v;
-                result.SumNormalization[b] = n;
-                result.Count[b] = c;
-                result.Intensity[b] = c > 0 ? (float)(s / n) : empty;
-                result.Sigma[b] = c > 0 ? (float)(Math.Sqrt(v) / n) : empty;
             }
+        }
+    }
+
+    private static int Raw<TPixel>(TPixel* img, int offset) where TPixel : unmanaged =>
+        typeof(TPixel) == typeof(short) ? ((short*)img)[offset] : ((ushort*)img)[offset];
+
+    private static void SegmentUnweighted<TPixel>(TPixel* img, ushort* local, int j0, int j1, int lo, int hi,
+        out double s, out double v, out bool bad) where TPixel : unmanaged
+    {
+        long si = 0, vi = 0;
+        var span = (uint)(hi - lo);
+        var excluded = false;
+        for (var j = j0; j < j1; j++)
+        {
+            var raw = Raw(img, local[j]);
+            if ((uint)(raw - lo) > span)
+            {
+                excluded = true;
+                continue;
+            }
+
+            si += raw;
+            vi += raw > 1 ? raw : 1;
+        }
+
+        s = si;
+        v = vi;
+        bad = excluded;
+    }
+
+    private static void SegmentScalar<TPixel>(TPixel* img, ushort* local, float* wts, int j0, int j1, int lo, int hi,
+        out double s, out double v, out bool bad) where TPixel : unmanaged
+    {
+        double sa = 0, sb = 0, va = 0, vb = 0;
+        var span = (uint)(hi - lo);
+        var excluded = false;
+        var j = j0;
+        for (; j + 1 < j1; j += 2)
+        {
+            int ra = Raw(img, local[j]), rb = Raw(img, local[j + 1]);
+            double wa = wts[j], wb = wts[j + 1];
+            if ((uint)(ra - lo) > span)
+            {
+                excluded = true;
+                wa = 0;
+            }
+
+            if ((uint)(rb - lo) > span)
+            {
+                excluded = true;
+                wb = 0;
+            }
+
+            sa += wa * ra;
+            sb += wb * rb;
+            va += wa * wa * (ra > 1 ? ra : 1);
+            vb += wb * wb * (rb > 1 ? rb : 1);
+        }
+
+        if (j < j1)
+        {
+            var ra = Raw(img, local[j]);
+            if ((uint)(ra - lo) > span)
+            {
+                excluded = true;
+            }
+            else
+            {
+                double wa = wts[j];
+                sa += wa * ra;
+                va += wa * wa * (ra > 1 ? ra : 1);
+            }
+        }
+
+        s = sa + sb;
+        v = va + vb;
+        bad = excluded;
+    }
+
+    /// <summary>
+    /// Eight entries per step: scalar loads of the 16-bit pixels (faster than vpgatherdd here), the validity test,
+    /// float64 conversion and fused multiply-adds in 256-bit vectors, four accumulator chains.
+    /// </summary>
+    private static void SegmentAvx2<TPixel>(TPixel* img, ushort* local, float* wts, int j0, int j1, int lo, int hi,
+        out double s, out double v, out bool bad) where TPixel : unmanaged
+    {
+        var sa = Vector256<double>.Zero;
+        var sb = sa;
+        var va = sa;
+        var vb = sa;
+        var invalid = Vector256<int>.Zero;
+        var below = Vector256.Create(lo - 1);
+        var above = Vector256.Create(hi + 1);
+        var one = Vector256.Create(1);
+        var j = j0;
+        for (; j + 7 < j1; j += 8)
+        {
+            var raw = Vector256.Create(
+                Raw(img, local[j]), Raw(img, local[j + 1]), Raw(img, local[j + 2]), Raw(img, local[j + 3]),
+                Raw(img, local[j + 4]), Raw(img, local[j + 5]), Raw(img, local[j + 6]), Raw(img, local[j + 7]));
+            var valid = Avx2.CompareGreaterThan(raw, below) & Avx2.CompareGreaterThan(above, raw);
+            invalid |= ~valid;
+            var w = Avx.And(Avx.LoadVector256(wts + j), valid.AsSingle());
+            var wLo = Avx.ConvertToVector256Double(w.GetLower());
+            var wHi = Avx.ConvertToVector256Double(w.GetUpper());
+            var variance = Avx2.Max(raw, one);
+            sa = Fma.MultiplyAdd(wLo, Avx.ConvertToVector256Double(raw.GetLower()), sa);
+            sb = Fma.MultiplyAdd(wHi, Avx.ConvertToVector256Double(raw.GetUpper()), sb);
+            va = Fma.MultiplyAdd(wLo * wLo, Avx.ConvertToVector256Double(variance.GetLower()), va);
+            vb = Fma.MultiplyAdd(wHi * wHi, Avx.ConvertToVector256Double(variance.GetUpper()), vb);
+        }
+
+        double st = Vector256.Sum(sa + sb), vt = Vector256.Sum(va + vb);
+        var excluded = invalid != Vector256<int>.Zero;
+        var span = (uint)(hi - lo);
+        for (; j < j1; j++)
+        {
+            var raw = Raw(img, local[j]);
+            if ((uint)(raw - lo) > span)
+            {
+                excluded = true;
+                continue;
+            }
+
+            double w = wts[j];
+            st += w * raw;
+            vt += w * w * (raw > 1 ? raw : 1);
+        }
+
+        s = st;
+        v = vt;
+        bad = excluded;
+    }
+
+    /// <summary>Rare path: the share of Σw and Σw·norm that a segment's excluded pixels take out of its bin.</summary>
+    private void AddExcluded(ChunkSums sums, int origin, ushort* local, float* wts, int j0, int j1, int bin, int lo, int hi)
+    {
+        var span = (uint)(hi - lo);
+        for (var j = j0; j < j1; j++)
+        {
+            var idx = origin + local[j];
+            var raw = rules.Signed ? ((short*)image)[idx] : (int)((ushort*)image)[idx];
+            if ((uint)(raw - lo) > span)
+            {
+                double w = wts is null ? 1.0 : wts[j];
+                sums.MarkExcluded(bin, w, w * baseNorm[idx]);
+            }
+        }
+    }
+
+    /// <summary>Adds the chunks in order; bins with excluded pixels (or every bin, for the generic path) get Σw and Σw·norm from the frame.</summary>
+    private void MergeChunkSums(IntegrationResult result, bool countsSummed)
+    {
+        var empty = (float)(Settings.Dummy ?? 0.0);
+        var anyExcluded = false;
+        foreach (var c in chunkSums)
+        {
+            anyExcluded |= c.AnyExcluded;
+        }
+
+        for (var b = 0; b < Settings.Npt; b++)
+        {
+            double s = 0, v = 0, cnt, n;
+            foreach (var c in chunkSums)
+            {
+                s += c.Signal[b];
+                v += c.Variance[b];
+            }
+
+            if (countsSummed)
+            {
+                cnt = 0;
+                n = 0;
+                foreach (var c in chunkSums)
+                {
+                    cnt += c.Count[b];
+                    n += c.Norm[b];
+                }
+            }
+            else
+            {
+                cnt = preCount[b];
+                n = preNorm[b];
+                if (anyExcluded)
+                {
+                    long entries = 0;
+                    double exCount = 0, exNorm = 0;
+                    foreach (var c in chunkSums)
+                    {
+                        if (c.AnyExcluded)
+                        {
+                            entries += c.ExcludedEntries[b];
+                            exCount += c.Count[b];
+                            exNorm += c.Norm[b];
+                        }
+                    }
+
+                    if (entries == tiled.EntriesPerBin[b])
+                    {
+                        (cnt, n) = (0, 0);
+                    }
+                    else if (entries > 0)
+                    {
+                        cnt -= exCount;
+                        n -= exNorm;
+                    }
+                }
+            }
+
+            result.SumSignal[b] = s;
+            result.SumVariance[b] = v;
+            result.SumNormalization[b] = n;
+            result.Count[b] = cnt;
+            result.Intensity[b] = cnt > 0 ? (float)(s / n) : empty;
+            result.Sigma[b] = cnt > 0 ? (float)(Math.Sqrt(v) / n) : empty;
+        }
+    }
+
+    /// <summary>One chunk's per-bin sums, allocated once per engine.</summary>
+    private sealed class ChunkSums(int npt)
+    {
+        public double[] Signal { get; } = new double[npt];
+        public double[] Variance { get; } = new double[npt];
+
+        /// <summary>Σw (generic path) or the excluded Σw (16-bit path).</summary>
+        public double[] Count { get; } = new double[npt];
+
+        /// <summary>Σw·norm (generic path) or the excluded Σw·norm (16-bit path).</summary>
+        public double[] Norm { get; } = new double[npt];
+
+        public int[] ExcludedEntries { get; } = new int[npt];
+        public bool AnyExcluded { get; private set; }
+
+        public void Clear(bool withCounts)
+        {
+            Array.Clear(Signal);
+            Array.Clear(Variance);
+            if (withCounts || AnyExcluded)
+            {
+                Array.Clear(Count);
+                Array.Clear(Norm);
+                Array.Clear(ExcludedEntries);
+                AnyExcluded = false;
+            }
+        }
+
+        public void MarkExcluded(int bin, double w, double wn)
+        {
+            AnyExcluded = true;
+            ExcludedEntries[bin]++;
+            Count[bin] += w;
+            Norm[bin] += wn;
+        }
+    }
+
+    /// <summary>The one contiguous range of 16-bit values the rules keep; null when they keep none or several.</summary>
+    private ValueRange? KeptRange(bool signed)
+    {
+        ref var kept = ref signed ? ref keptSigned : ref keptUnsigned;
+        if (!kept.Known)
+        {
+            kept = (true, ValueRange.From(ExclusionTable(signed), signed, rules.Any));
+        }
+
+        return kept.Range;
+    }
+
+    /// <summary>For 16-bit frames: an inclusive range of kept values.</summary>
+    private readonly record struct ValueRange(int Lo, int Hi)
+    {
+        public static ValueRange? From(bool[] excluded, bool signed, bool any)
+        {
+            int min = signed ? short.MinValue : 0, max = signed ? short.MaxValue : ushort.MaxValue;
+            if (!any)
+            {
+                return new ValueRange(min, max);
+            }
+
+            int lo = int.MaxValue, hi = int.MinValue;
+            for (var v = min; v <= max; v++)
+            {
+                if (!excluded[(ushort)v])
+                {
+                    lo = Math.Min(lo, v);
+                    hi = Math.Max(hi, v);
+                }
+            }
+
+            if (lo > hi)
+            {
+                return null;
+            }
+
+            for (var v = lo; v <= hi; v++)
+            {
+                if (excluded[(ushort)v])
+                {
+                    return null;
+                }
+            }
+
+            return new ValueRange(lo, hi);
         }
     }
 
@@ -485,15 +740,26 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
     /// the merged result equals pyFAI's float64 sums bit for bit whatever the part boundaries. Excluded pixels are
     /// counted per bin and their normalisation subtracted from the precomputed Σnorm (≈ 1e-16 relative).
     /// </summary>
-    private static void PixelMajor16(IntegrationEngine e, int part, bool signed)
+    private static void PixelMajor16(IntegrationEngine e, int part)
     {
-        var excluded = e.ExclusionTable(signed);
+        if (e.rules.Signed)
+        {
+            PixelMajor16((short*)e.image, e, part);
+        }
+        else
+        {
+            PixelMajor16((ushort*)e.image, e, part);
+        }
+    }
+
+    private static void PixelMajor16<TPixel>(TPixel* img, IntegrationEngine e, int part) where TPixel : unmanaged
+    {
+        var excluded = e.ExclusionTable(typeof(TPixel) == typeof(short));
         var sums = e.partSums[part];
         sums.Clear();
         var any = e.rules.Any;
-        var s16 = (short*)e.image;
-        var u16 = (ushort*)e.image;
-        fixed (int* binOf = e.binOfPixel)
+        var npt = e.Settings.Npt;
+        fixed (ushort* binOf = e.binOfPixel)
         fixed (float* bn = e.baseNorm)
         fixed (bool* ex = excluded)
         fixed (long* sig = sums.Signal)
@@ -501,14 +767,9 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
         {
             for (int k = e.pixelBounds[part], end = e.pixelBounds[part + 1]; k < end; k++)
             {
-                var b = binOf[k];
-                if (b < 0)
-                {
-                    continue;
-                }
-
-                int raw = signed ? s16[k] : (int)u16[k];
-                if (any && ex[(ushort)raw])
+                int b = binOf[k];
+                var raw = Raw(img, k);
+                if (any && ex[(ushort)raw] && b != npt)
                 {
                     sums.ExcludedCount[b]++;
                     sums.ExcludedNorm[b] += bn[k];
@@ -516,7 +777,7 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
                 }
 
                 // Four interleaved copies of each bin: neighbouring pixels usually share a bin, and a single copy
-                // would chain every add through store-to-load forwarding.
+                // would chain every add through store-to-load forwarding. Pixels in no bin add into the sink bin npt.
                 var slot = (b << 2) | (k & 3);
                 sig[slot] += raw;
                 variance[slot] += raw > 1 ? raw : 1;
@@ -557,8 +818,8 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
     /// <summary>One part's no-split sums, allocated once per engine.</summary>
     private sealed class PartSums(int npt)
     {
-        public long[] Signal { get; } = new long[4 * npt];
-        public long[] Variance { get; } = new long[4 * npt];
+        public long[] Signal { get; } = new long[4 * (npt + 1)];
+        public long[] Variance { get; } = new long[4 * (npt + 1)];
         public int[] ExcludedCount { get; } = new int[npt];
         public double[] ExcludedNorm { get; } = new double[npt];
 
@@ -605,9 +866,12 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
             saturation = s.SaturationValue.HasValue;
             saturationValue = (float)(s.SaturationValue ?? 0);
             Any = nan || dummy || negative || saturation;
+            Signed = signed;
         }
 
         public bool Any { get; }
+
+        public bool Signed { get; }
 
         public static FrameRules For<T>(IntegrationSettings s) where T : INumberBase<T> =>
             new(s, typeof(T) == typeof(float) || typeof(T) == typeof(double) || typeof(T) == typeof(Half),

@@ -67,3 +67,39 @@ public static class MaskFile
         return new Mask(rows, cols, data);
     }
 }
+
+/// <summary>Reads a 2-D image (dark, flat, mask) from TIFF, NumPy <c>.npy</c> or EDF as float64 values, row-major.</summary>
+public static class ImageFile
+{
+    public static (int Rows, int Cols, double[] Pixels) Load(string path)
+    {
+        var extension = Path.GetExtension(path).ToLowerInvariant();
+        try
+        {
+            switch (extension)
+            {
+                case ".mask" or ".tif" or ".tiff":
+                    return TiffReader.Read(File.ReadAllBytes(path));
+                case ".edf":
+                    return EdfReader.Read(File.ReadAllBytes(path));
+                case ".npy":
+                    {
+                        var array = NpyFile.Read(path);
+                        if (array.Shape.Length != 2)
+                        {
+                            throw new FormatException($"an image must be 2-D, this array has shape ({string.Join(", ", array.Shape)}).");
+                        }
+
+                        return (array.Shape[0], array.Shape[1], array.ToDoubles());
+                    }
+
+                default:
+                    throw new FormatException($"unknown image format '{extension}' (use .tif, .npy or .edf).");
+            }
+        }
+        catch (FormatException ex) when (!ex.Message.StartsWith(path, StringComparison.Ordinal))
+        {
+            throw new FormatException($"{path}: {ex.Message}", ex);
+        }
+    }
+}

@@ -52,6 +52,25 @@ internal readonly struct PixelGeometry
         chi = Math.Atan2(t1, t2);
     }
 
+    /// <summary>
+    /// 2θ (rad) and the two factors polarisation needs, without χ's atan2: cos²2θ = t3²/|t|² and
+    /// cos 2χ = (t2² − t1²)/(t1² + t2²) (1 on the beam axis, where pyFAI's χ is atan2(0, 0) = 0).
+    /// </summary>
+    public void TwoTheta(double p1, double p2, out double tth, out double cos2Tth, out double cos2Chi)
+    {
+        var l = distance;
+        var t1 = p1 * c2 * c3 + p2 * (c3 * s1 * s2 - c1 * s3) - l * (c1 * c3 * s2 + s1 * s3);
+        var t2 = p1 * c2 * s3 + p2 * (c1 * c3 + s1 * s2 * s3) - l * (-c3 * s1 + c1 * s2 * s3);
+        var t3 = p1 * s2 - p2 * c2 * s1 + l * c1 * c2;
+        var r2 = t1 * t1 + t2 * t2;
+        tth = Math.Atan2(Math.Sqrt(r2), t3);
+        cos2Tth = t3 * t3 / (r2 + t3 * t3);
+        cos2Chi = r2 > 0 ? (t2 * t2 - t1 * t1) / r2 : 1.0;
+    }
+
+    public static float Polarization(double cos2Tth, double cos2Chi, double factor) =>
+        (float)(0.5 * (1.0 + cos2Tth - factor * cos2Chi * (1.0 - cos2Tth)));
+
     /// <summary>The internal radial value (2θ in rad or q in nm⁻¹) of a 2θ.</summary>
     public double Radial(double tth) => q ? qFactor * Math.Sin(tth / 2.0) : tth;
 
@@ -59,14 +78,7 @@ internal readonly struct PixelGeometry
     public double SolidAngle(double p1, double p2)
     {
         var cosa = distance / Math.Sqrt(distance * distance + p1 * p1 + p2 * p2);
-        return Math.Pow(cosa, 3);
-    }
-
-    public static float Polarization(double tth, double chi, double factor)
-    {
-        var c = Math.Cos(tth);
-        var c2t = c * c;
-        return (float)(0.5 * (1.0 + c2t - factor * Math.Cos(2.0 * (chi + 0.0)) * (1.0 - c2t)));
+        return cosa * cosa * cosa;
     }
 
     /// <summary>2θ in degrees of an internal radial value.</summary>

@@ -1,0 +1,91 @@
+using Anvil.Cli;
+using Anvil.Hdf5;
+using Anvil.Integration;
+using Anvil.Pipeline;
+using Anvil.Testing;
+
+namespace Anvil.EndToEnd.Tests;
+
+/// <summary>`anvil integrate` in-process on the real Lambda chunks: no services involved.</summary>
+public sealed class IntegrateCommandTests : IDisposable
+{
+    private readonly DirectoryInfo work = Directory.CreateTempSubdirectory("anvil-integrate-");
+
+    [Fact]
+    public async Task Integrate_LambdaModuleOneFiles_StitchesSiblingsAndWritesEveryFrame()
+    {
+        var lambda = TestPaths.LambdaFixtures;
+        var m1 = new[] { 0, 1 }.Select(p => Path.Combine(lambda, $"testasapo1_1009_00002_m1_part{p:D5}.nxs")).ToArray();
+        var mask = Path.Combine(lambda, "l2_l1_synrh9_150m_200ms_850c_oscillation_00001_m2.mask");
+        var poni = Path.Combine(lambda, "L2.poni");
+        var outPath = Path.Combine(work.FullName, "out.nxs");
+        const int npt = 400;
+        var line = new CommandLine([.. m1, "--poni", poni, "--mask", mask, "--npt", $"{npt}", "--method", "no", "--unit", "q_nm^-1", "--out", outPath],
+            new HashSet<string>());
+        var exit = await IntegrateCommand.RunAsync(line, TextWriter.Null, CancellationToken.None).DefaultTimeout();
+        Assert.Equal(0, exit);
+
+        using var nxs = Hdf5File.OpenRead(outPath);
+        Assert.Equal([20L, npt], nxs.GetDatasetInfo("/processed/result/data").Shape);
+        Assert.Equal([20L, npt], nxs.GetDatasetInfo("/processed/result_requested/data").Shape);
+        Assert.Equal(m1, nxs.ReadStrings("/processed/process/files"));
+        Assert.Equal([0L, 10, 20], nxs.ReadDataset<long>("/processed/process/file_map"));
+        Assert.Equal(Enumerable.Range(0, 20).SelectMany(f => new long[] { f / 10, f % 10 }), nxs.ReadDataset<long>("/processed/process/pos_map"));
+        Assert.Equal("no", nxs.ReadString("/processed/process/int_method"));
+        Assert.Equal("q_nm^-1", nxs.ReadString("/processed/process/int_unit"));
+        var hashes = nxs.ReadStrings("/processed/process/settings_hash");
+        Assert.Single(hashes.Distinct());
+        Assert.Contains("\"unit\":\"q_nm^-1\"", nxs.ReadString($"/processed/process/settings/{hashes[0]}"), StringComparison.Ordinal);
+
+        // Independent check of stitching and exclusion: with no splitting, Σ count over bins of frame f is the
+        // number of kept pixels — module pixels ≥ 0 landing on canvas pixels the DIOPTAS mask leaves open.
+        var counts = nxs.ReadDataset<float>("/processed/result/count");
+        var userMask = MaskFile.Load(mask);
+        foreach (var (part, index) in new[] { (0, 0), (1, 3) })
+        {
+            var files = Enumerable.Range(1, 3).Select(m => LambdaModuleFile.Open(Path.Combine(lambda, $"testasapo1_1009_00002_m{m}_part{part:D5}.nxs"))).ToArray();
+            try
+            {
+                var plan = StitchPlan.Create([.. files.Select(f => new ModuleLayout(f.Rows, f.Cols, f.TranslationX, f.TranslationY))]);
+                long kept = 0;
+                for (var m = 0; m < files.Length; m++)
+                {
+                    var frame = new short[files[m].Rows * files[m].Cols];
+                    files[m].ReadFrame(index, frame);
+                    var p = plan.Placements[m];
+                    for (var r = 0; r < p.Rows; r++)
+                    {
+                        for (var c = 0; c < p.Cols; c++)
+                        {
+                            if (frame[(r * p.Cols) + c] >= 0 && userMask.Data[(plan.CanvasRow(m, r) * plan.Cols) + p.ColOffset + c] == 0)
+                            {
+                                kept++;
+                            }
+                        }
+                    }
+                }
+
+                var row = (part * 10) + index;
+                var total = counts.AsSpan(row * npt, npt).ToArray().Sum(v => (double)v);
+                Assert.Equal(kept, total);
+            }
+            finally
+            {
+                foreach (var f in files)
+                {
+                    f.Dispose();
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Integrate_UnknownMethod_FailsWithUsage()
+    {
+        var line = new CommandLine(["x.nxs", "--poni", "p.poni", "--method", "splitpixel", "--out", "o.nxs"], new HashSet<string>());
+        var ex = await Assert.ThrowsAsync<UsageException>(() => IntegrateCommand.RunAsync(line, TextWriter.Null, CancellationToken.None)).DefaultTimeout();
+        Assert.Contains("no, bbox or full", ex.Message, StringComparison.Ordinal);
+    }
+
+    public void Dispose() => work.Delete(recursive: true);
+}
