@@ -20,6 +20,8 @@ public static class BrokerServiceExtensions
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<BrokerMetrics>()));
         builder.Services.AddSingleton<BrokerErrorInterceptor>();
+        builder.Services.AddSingleton<Telemetry.BacklogGauge>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<Telemetry.BacklogGauge>());
         builder.Services.Configure<global::Grpc.AspNetCore.Server.GrpcServiceOptions>(o => o.Interceptors.Add<BrokerErrorInterceptor>());
         return builder;
     }

@@ -9,6 +9,7 @@ public sealed class ProducerService(MessageBroker broker) : V1.Producer.Producer
     public override async Task<V1.SendReply> Send(V1.SendRequest request, ServerCallContext context)
     {
         var outcome = await broker.SendAsync(Mapping.Address(request.Address), Mapping.Message(request), context.CancellationToken);
+        BrokerTracing.Stored(request, new V1.SendResult { Duplicate = outcome.Duplicate });
         return new V1.SendReply { Id = outcome.Id, Duplicate = outcome.Duplicate, TimestampNs = outcome.TimestampNs };
     }
 
@@ -22,6 +23,7 @@ public sealed class ProducerService(MessageBroker broker) : V1.Producer.Producer
             {
                 var outcome = await broker.SendAsync(Mapping.Address(request.Address), Mapping.Message(request), context.CancellationToken);
                 reply.Results.Add(new V1.SendResult { Id = outcome.Id, Duplicate = outcome.Duplicate, TimestampNs = outcome.TimestampNs });
+                BrokerTracing.Stored(request, reply.Results[^1]);
             }
             catch (BrokerException ex) when (ex.Code is not (BrokerErrorCode.Unavailable or BrokerErrorCode.Internal))
             {
@@ -32,6 +34,7 @@ public sealed class ProducerService(MessageBroker broker) : V1.Producer.Producer
                     Message = ex.Message,
                     Reason = ex.Reason,
                 });
+                BrokerTracing.Stored(request, error: ex.Message);
             }
         }
 
