@@ -83,12 +83,16 @@ public sealed class BrokerClient : IDisposable
     public async Task<SendBatchReply> SendBatchAsync(IReadOnlyList<SendRequest> requests, CancellationToken cancellationToken = default)
     {
         var activities = new List<Activity>(requests.Count);
+        var parent = Activity.Current;
         foreach (var request in requests)
         {
             if (BrokerTelemetry.StartPublish(request, Options.Beamtime) is { } activity)
             {
                 activities.Add(activity);
             }
+
+            // One publish span per message, all siblings under the caller's span (not each the child of the last).
+            Activity.Current = parent;
         }
 
         try

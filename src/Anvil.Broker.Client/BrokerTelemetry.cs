@@ -52,11 +52,11 @@ public static class BrokerTelemetry
         });
     }
 
-    /// <summary>Starts a CONSUMER span as a child of the context in the record's headers.</summary>
-    public static Activity? StartReceive(MessageRecord record, Address address, string group, string beamtime)
+    /// <summary>Starts a CONSUMER span as a child of the context in the record's headers (with links to other parts' contexts).</summary>
+    public static Activity? StartReceive(MessageRecord record, Address address, string group, string beamtime, IEnumerable<ActivityLink>? links = null)
     {
         var parent = Extract(record.Headers);
-        var activity = Source.StartActivity($"{address.Stream} receive", ActivityKind.Consumer, parent);
+        var activity = Source.StartActivity($"{address.Stream} receive", ActivityKind.Consumer, parent, links: links);
         if (activity is not null)
         {
             Tag(activity, address, beamtime);

@@ -13,7 +13,7 @@ namespace Anvil.Cli;
 /// </summary>
 public static class DemoCommand
 {
-    public const string Usage = "anvil demo [--frames N] [--replay DIR] [--poni F] [--mask F] [--npt N] [--unit 2th_deg|q_nm^-1|q_A^-1] [--method no|bbox|full] [--polarization P] [--out DIR] [--rate HZ] [--config F] [--keep]";
+    public const string Usage = "anvil demo [--frames N] [--replay DIR] [--poni F] [--mask F] [--npt N] [--unit 2th_deg|q_nm^-1|q_A^-1] [--method no|bbox|full] [--polarization P] [--out DIR] [--rate HZ] [--config F] [--tracing on|off] [--keep]";
 
     public static async Task<int> RunAsync(CommandLine args, TextWriter log, CancellationToken cancellationToken)
     {
@@ -22,6 +22,12 @@ public static class DemoCommand
         var frames = args.GetInt("frames", 800);
         var rate = args.GetDouble("rate", 0);
         var keep = args.Has("keep");
+        var tracing = args.Get("tracing");
+        if (tracing is not (null or "on" or "off"))
+        {
+            throw new UsageException($"--tracing takes on or off, not '{tracing}'");
+        }
+
         config.Override("Poni", args.Get("poni") ?? (replay is not null ? SinglePoni(replay) : null));
         config.Override("Mask", args.Get("mask"));
         config.Override("Npt", args.Get("npt"));
@@ -40,7 +46,8 @@ public static class DemoCommand
 
         log.WriteLine($"starting the suite on 127.0.0.1 (work folder {work})");
         var clock = Stopwatch.StartNew();
-        var suite = await Suite.StartAsync(new SuiteOptions { WorkDir = work, Ports = PortPlan.Free(), Pipeline = config.Values },
+        using var sink = tracing == "on" && string.IsNullOrEmpty(Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT")) ? new OtlpSink() : null;
+        var suite = await Suite.StartAsync(new SuiteOptions { WorkDir = work, Ports = PortPlan.Free(), Pipeline = config.Values, Environment = TracingEnvironment(tracing, sink) },
             TimeSpan.FromSeconds(60), cancellationToken);
         var ok = false;
         try
@@ -69,6 +76,12 @@ public static class DemoCommand
             log.WriteLine($"frames: {result.Frames}");
             log.WriteLine($"throughput: {result.Frames / seconds:0.0} frames/s (first chunk announced → file final, {seconds:0.00} s)");
             log.WriteLine($"latency: {(done - result.LastWrittenUtc).TotalMilliseconds:0} ms from the last frame written to the file being final");
+            log.WriteLine($"cpu: {result.Frames / SuiteCpuSeconds(suite):0.0} frames per CPU-second of the services{(tracing is null ? "" : $" (tracing {tracing})")}");
+            if (sink is not null)
+            {
+                log.WriteLine($"otlp sink {sink.Endpoint}: {sink.Requests} exports, {sink.Bytes / 1024.0:0} KiB so far");
+            }
+
             ok = true;
             return 0;
         }
@@ -114,6 +127,36 @@ public static class DemoCommand
             throw new UsageException($"mask file {mask} does not exist");
         }
     }
+
+    // --tracing on: every span sampled and exported over OTLP/HTTP (to the caller's OTEL_EXPORTER_OTLP_ENDPOINT, or to
+    // an in-process sink); off: OTEL_SDK_DISABLED, no telemetry at all. Without the flag the caller's OTEL_* apply.
+    private static Dictionary<string, string> TracingEnvironment(string? tracing, OtlpSink? sink) => tracing switch
+    {
+        "off" => new() { ["OTEL_SDK_DISABLED"] = "true" },
+        "on" => new()
+        {
+            ["OTEL_SDK_DISABLED"] = "false",
+            ["OTEL_TRACES_SAMPLER"] = "always_on",
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = sink?.Endpoint ?? Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT")!,
+            ["OTEL_EXPORTER_OTLP_PROTOCOL"] = sink is not null ? "http/protobuf" : Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_PROTOCOL") ?? "grpc",
+        },
+        _ => [],
+    };
+
+    // User + system CPU time of the suite's processes so far (read before they stop).
+    private static double SuiteCpuSeconds(Suite suite) =>
+        suite.Services.Sum(s =>
+        {
+            try
+            {
+                s.Process.Refresh();
+                return s.Process.TotalProcessorTime.TotalSeconds;
+            }
+            catch (InvalidOperationException)
+            {
+                return 0;
+            }
+        });
 
     private static string? SinglePoni(string directory)
     {

@@ -10,7 +10,11 @@ using Grpc.Net.Client;
 namespace Anvil.Cli;
 
 /// <summary>One running service of the suite.</summary>
-public sealed record ServiceProcess(string Name, string Address, Process Process, string LogPath);
+public sealed record ServiceProcess(string Name, string Address, Process Process, string LogPath)
+{
+    /// <summary>The service's Prometheus scrape URL (HTTP/1.1), when OTEL_EXPORTER_PROMETHEUS_PORT was given.</summary>
+    public string? MetricsUrl { get; init; }
+}
 
 /// <summary>Ports of the suite's services.</summary>
 public sealed record PortPlan(int Broker, int Ingest, int Stitch, int Integrate, int Integrate2, int Merge)
@@ -202,6 +206,7 @@ public sealed class Suite : IAsyncDisposable
         start.Environment["Kestrel__Endpoints__Grpc__Protocols"] = "Http2";
         start.Environment["OTEL_SERVICE_NAME"] = System.Environment.GetEnvironmentVariable("OTEL_SERVICE_NAME") is { Length: > 0 } prefix ? $"{prefix}-{name}" : $"anvil-{name}";
         start.Environment["DOTNET_gcServer"] = "0";
+        var metricsUrl = PrometheusPort(name) is { } metricsPort ? $"{Address(metricsPort)}/metrics" : null;
         foreach (var (key, value) in Options.Pipeline)
         {
             start.Environment["Pipeline__" + key] = value;
@@ -214,6 +219,12 @@ public sealed class Suite : IAsyncDisposable
             start.Environment[key] = value;
         }
 
+        if (metricsUrl is not null)
+        {
+            start.Environment["OTEL_EXPORTER_PROMETHEUS_HOST"] = "127.0.0.1";
+            start.Environment["OTEL_EXPORTER_PROMETHEUS_PORT"] = new Uri(metricsUrl).Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
         var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {dll}");
         var writer = new StreamWriter(new FileStream(log, FileMode.Create, FileAccess.Write, FileShare.ReadWrite)) { AutoFlush = true };
         process.OutputDataReceived += (_, e) => Write(writer, e.Data);
@@ -222,7 +233,20 @@ public sealed class Suite : IAsyncDisposable
         process.EnableRaisingEvents = true;
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        services.Add(new ServiceProcess(name, Address(port), process, log));
+        services.Add(new ServiceProcess(name, Address(port), process, log) { MetricsUrl = metricsUrl });
+    }
+
+    // OTEL_EXPORTER_PROMETHEUS_PORT (from the options or the caller's environment) is the first of six consecutive
+    // scrape ports, one per service in start order: broker, ingest, stitch, integrate, integrate-2, merge.
+    private int? PrometheusPort(string name)
+    {
+        var value = Options.Environment.TryGetValue("OTEL_EXPORTER_PROMETHEUS_PORT", out var v) ? v : System.Environment.GetEnvironmentVariable("OTEL_EXPORTER_PROMETHEUS_PORT");
+        if (!int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var first) || first is < 1 or > 65530)
+        {
+            return null;
+        }
+
+        return first + Array.IndexOf(["broker", "ingest", "stitch", "integrate", "integrate-2", "merge"], name);
     }
 
     private static void Write(StreamWriter writer, string? line)

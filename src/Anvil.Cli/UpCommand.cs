@@ -27,7 +27,7 @@ public static class UpCommand
         await using var suite = await Suite.StartAsync(new SuiteOptions { WorkDir = work, Pipeline = config.Values }, TimeSpan.FromSeconds(60), stop.Token);
         foreach (var service in suite.Services)
         {
-            log.WriteLine($"{service.Name,-12} {service.Address[7..]}");
+            log.WriteLine($"{service.Name,-12} {service.Address[7..]}{(service.MetricsUrl is { } metrics ? $"  metrics {metrics}" : "")}");
         }
 
         log.WriteLine($"data root {config["DataRoot"]}, results in {config["OutputDir"]}, logs in {Path.Combine(work, "logs")}");

@@ -1,4 +1,6 @@
+using Anvil.ServiceDefaults.Telemetry;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -48,29 +50,52 @@ public static class ServiceDefaultsExtensions
     }
 
     /// <summary>
-    /// Traces, metrics and logs through OpenTelemetry, configured only by the standard OTEL_*
-    /// variables: no exporter unless OTEL_EXPORTER_OTLP_ENDPOINT is set.
+    /// Traces, metrics and logs through OpenTelemetry, configured only by the standard OTEL_* variables:
+    /// OTLP export only when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set (protocol, headers, batch delay and
+    /// service name from the other OTEL_EXPORTER_OTLP_* / OTEL_BSP_* / OTEL_SERVICE_NAME variables), head
+    /// sampling from <c>OTEL_TRACES_SAMPLER</c>/<c>_ARG</c> with errored spans always kept (<see cref="TraceSampling"/>),
+    /// Prometheus text on its own HTTP/1.1 port when <c>OTEL_EXPORTER_PROMETHEUS_PORT</c> is set, and nothing at
+    /// all when <c>OTEL_SDK_DISABLED=true</c>. Logs carry the current trace and span ids (console scopes, OTLP records).
     /// </summary>
     public static TBuilder ConfigureOpenTelemetry<TBuilder>(this TBuilder builder)
         where TBuilder : IHostApplicationBuilder
     {
         // gRPC logs every non-OK status at Information; END_OF_STREAM and STREAM_FINISHED are normal answers here.
         builder.Logging.AddFilter("Grpc.AspNetCore.Server.ServerCallHandler", LogLevel.Warning);
+        builder.Logging.Configure(o => o.ActivityTrackingOptions = ActivityTrackingOptions.TraceId | ActivityTrackingOptions.SpanId);
+        builder.Logging.AddSimpleConsole(o => o.IncludeScopes = true);
+        if (string.Equals(builder.Configuration["OTEL_SDK_DISABLED"], "true", StringComparison.OrdinalIgnoreCase))
+        {
+            return builder;
+        }
+
         builder.Logging.AddOpenTelemetry(o =>
         {
             o.IncludeFormattedMessage = true;
             o.IncludeScopes = true;
         });
         var serviceName = builder.Configuration["OTEL_SERVICE_NAME"] ?? builder.Environment.ApplicationName;
+        var prometheus = PrometheusEndpoint.FromConfiguration(builder.Configuration);
         var otel = builder.Services.AddOpenTelemetry()
             .ConfigureResource(r => r.AddService(serviceName))
             .WithTracing(t => t
+                .SetSampler(TraceSampling.FromConfiguration(builder.Configuration))
                 .AddSource(AnvilTelemetryNames)
-                .AddAspNetCoreInstrumentation(o => o.Filter = ctx =>
-                    !ctx.Request.Path.StartsWithSegments("/grpc.health.v1.Health", StringComparison.Ordinal)))
-            .WithMetrics(m => m
-                .AddMeter(AnvilTelemetryNames)
-                .AddAspNetCoreInstrumentation());
+                .AddAspNetCoreInstrumentation(o => o.Filter = TraceRequest)
+                .AddProcessor(new KeepErroredSpansProcessor()))
+            .WithMetrics(m =>
+            {
+                m.AddMeter(AnvilTelemetryNames).AddAspNetCoreInstrumentation();
+                if (prometheus is not null)
+                {
+                    m.AddPrometheusExporter();
+                }
+            });
+        if (prometheus is not null)
+        {
+            prometheus.AddKestrelEndpoint(builder.Configuration);
+        }
+
         if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
         {
             otel.UseOtlpExporter();
@@ -79,7 +104,7 @@ public static class ServiceDefaultsExtensions
         return builder;
     }
 
-    /// <summary>Maps the gRPC health service and (unless Anvil:Reflection is false) reflection.</summary>
+    /// <summary>Maps the gRPC health service, reflection (unless Anvil:Reflection is false) and the Prometheus scrape endpoint.</summary>
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {
         app.MapGrpcHealthChecksService();
@@ -88,8 +113,25 @@ public static class ServiceDefaultsExtensions
             app.MapGrpcReflectionService();
         }
 
+        if (!string.Equals(app.Configuration["OTEL_SDK_DISABLED"], "true", StringComparison.OrdinalIgnoreCase) &&
+            PrometheusEndpoint.FromConfiguration(app.Configuration) is { } prometheus)
+        {
+            // Only on the metrics port: the gRPC endpoint is HTTP/2-only (h2c), a Prometheus scrape is HTTP/1.1.
+            app.UseOpenTelemetryPrometheusScrapingEndpoint(ctx =>
+                ctx.Connection.LocalPort == prometheus.Port && ctx.Request.Path == "/metrics");
+        }
+
         return app;
     }
+
+    // Server spans for the RPCs that carry a frame's story. Health and reflection are probes; the broker's own RPCs
+    // (long polls, acks, sends) would each be a one-span trace: the broker instead writes a store and a deliver span
+    // per message into the message's own trace (services/broker/README.md), and RPC latency stays in the metrics.
+    private static bool TraceRequest(HttpContext context) =>
+        !context.Request.Path.StartsWithSegments("/grpc.health.v1.Health", StringComparison.Ordinal) &&
+        !context.Request.Path.StartsWithSegments("/grpc.reflection.v1.ServerReflection", StringComparison.Ordinal) &&
+        !context.Request.Path.StartsWithSegments("/grpc.reflection.v1alpha.ServerReflection", StringComparison.Ordinal) &&
+        !context.Request.Path.Value!.StartsWith("/anvil.broker.v1.", StringComparison.Ordinal);
 
     /// <summary>A configuration value that must be present; fails fast naming the key.</summary>
     public static string GetRequired(this IConfiguration configuration, string key) =>

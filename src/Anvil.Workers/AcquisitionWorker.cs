@@ -147,15 +147,19 @@ public abstract partial class AcquisitionWorker : BackgroundService
                     return next.LastId;
                 case ReadOutcome.Gap:
                     Log.Gap(Logger, Stage, acquisition, next.GapId, next.Reason);
+                    PipelineTelemetry.CountGap(Stage);
                     continue;
                 case ReadOutcome.EndOfStream:
                     continue;
             }
 
             var delivery = next.Value!;
-            using (var activity = delivery.Parts.Count > 0 ? BrokerTelemetry.StartReceive(delivery.Parts[0], address, Stage, Broker.Options.Beamtime) : null)
+            var started = Stopwatch.GetTimestamp();
+            PipelineTelemetry.CountReceived(Stage, (int)delivery.DeliveryCount);
+            using (var activity = StartReceive(delivery, address))
             {
-                activity?.SetTag("anvil.acquisition", acquisition);
+                activity?.SetTag(PipelineTelemetry.Acquisition, acquisition);
+                activity?.SetTag(PipelineTelemetry.Stage, Stage);
                 try
                 {
                     await HandleAsync(acquisition, delivery, stoppingToken);
@@ -163,15 +167,40 @@ public abstract partial class AcquisitionWorker : BackgroundService
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
                     // Not acknowledged: the resend policy redelivers it (at most MaxAttempts times).
-                    activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
+                    PipelineTelemetry.RecordError(activity, ex.Message, ex);
+                    PipelineTelemetry.CountError(Stage, "handler");
                     Log.HandlerFailed(Logger, ex, Stage, acquisition, delivery.Id);
                     continue;
                 }
             }
 
+            PipelineTelemetry.RecordDuration(Stage, Stopwatch.GetElapsedTime(started));
+
             await Broker.AcknowledgeAsync(address, Stage, delivery.Id, stoppingToken);
             Interlocked.Increment(ref handled);
         }
+    }
+
+    // The consumer span of a delivery: child of the first part's producer context; a dataset's other parts (the other
+    // detector modules of a chunk, each announced in its own trace) are linked.
+    private Activity? StartReceive(Dataset delivery, Address address)
+    {
+        if (delivery.Parts.Count == 0)
+        {
+            return null;
+        }
+
+        List<ActivityLink>? links = null;
+        for (var i = 1; i < delivery.Parts.Count; i++)
+        {
+            var context = BrokerTelemetry.Extract(delivery.Parts[i].Headers);
+            if (context != default)
+            {
+                (links ??= []).Add(new ActivityLink(context));
+            }
+        }
+
+        return BrokerTelemetry.StartReceive(delivery.Parts[0], address, Stage, Broker.Options.Beamtime, links);
     }
 
     private static partial class Log

@@ -42,6 +42,53 @@ public sealed class DiagnosticsTests(SuiteFixture suite)
         Assert.NotEmpty(call.ResponseStream.Current.FileDescriptorResponse.FileDescriptorProto);
     }
 
+    public static TheoryData<string> ServiceNames => new() { "broker", "ingest", "stitch", "integrate", "integrate-2", "merge" };
+
+    // What grpcurl's `list` and `describe` do, through a reflection client: every listed service resolves to a file
+    // descriptor that declares it, with its methods and their request and response types (README "Diagnose with grpcurl").
+    [Theory]
+    [MemberData(nameof(ServiceNames))]
+    public async Task Reflection_ListAndDescribe_EveryServiceResolvesWithItsMethods(string name)
+    {
+        var service = suite.Suite.Services.Single(s => s.Name == name);
+        using var channel = GrpcChannel.ForAddress(service.Address);
+        using var call = new ServerReflection.ServerReflectionClient(channel).ServerReflectionInfo();
+        await call.RequestStream.WriteAsync(new ServerReflectionRequest { ListServices = "" }).DefaultTimeout();
+        Assert.True(await call.ResponseStream.MoveNext().DefaultTimeout());
+        var listed = call.ResponseStream.Current.ListServicesResponse.Service.Select(s => s.Name).ToArray();
+        Assert.Contains("grpc.health.v1.Health", listed);
+        Assert.Contains("grpc.reflection.v1.ServerReflection", listed);
+
+        foreach (var listedService in listed)
+        {
+            await call.RequestStream.WriteAsync(new ServerReflectionRequest { FileContainingSymbol = listedService }).DefaultTimeout();
+            Assert.True(await call.ResponseStream.MoveNext().DefaultTimeout());
+            var reply = call.ResponseStream.Current;
+            Assert.Equal(ServerReflectionResponse.MessageResponseOneofCase.FileDescriptorResponse, reply.MessageResponseCase);
+            var files = reply.FileDescriptorResponse.FileDescriptorProto.Select(b => Google.Protobuf.Reflection.FileDescriptorProto.Parser.ParseFrom(b)).ToArray();
+            var file = files.Single(f => f.Service.Any(s => $"{f.Package}.{s.Name}" == listedService));
+            var declared = file.Service.Single(s => $"{file.Package}.{s.Name}" == listedService);
+            Assert.NotEmpty(declared.Method);
+
+            // Every request and response type of the service is a message in the returned file or one it imports.
+            var messages = files.SelectMany(f => f.MessageType.Select(m => $".{f.Package}.{m.Name}")).ToHashSet();
+            foreach (var method in declared.Method)
+            {
+                foreach (var type in new[] { method.InputType, method.OutputType })
+                {
+                    if (!messages.Contains(type))
+                    {
+                        await call.RequestStream.WriteAsync(new ServerReflectionRequest { FileContainingSymbol = type.TrimStart('.') }).DefaultTimeout();
+                        Assert.True(await call.ResponseStream.MoveNext().DefaultTimeout());
+                        Assert.Equal(ServerReflectionResponse.MessageResponseOneofCase.FileDescriptorResponse, call.ResponseStream.Current.MessageResponseCase);
+                    }
+                }
+            }
+        }
+
+        await call.RequestStream.CompleteAsync().DefaultTimeout();
+    }
+
     [Theory]
     [InlineData("/etc/passwd", "outside the data root")]
     [InlineData("../escape.nxs", "'..'")]

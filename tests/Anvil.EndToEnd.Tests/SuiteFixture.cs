@@ -1,4 +1,5 @@
 using Anvil.Cli;
+using Anvil.EndToEnd.Tests.Otlp;
 using Anvil.Pipeline.V1;
 using Anvil.Testing;
 using Grpc.Net.Client;
@@ -27,6 +28,9 @@ public sealed class SuiteFixture : IAsyncLifetime
 
     public Ingest.IngestClient Ingest => new(IngestChannel);
 
+    /// <summary>Where every service of the suite exports traces, metrics and logs (OTLP/HTTP).</summary>
+    public OtlpReceiver Otlp { get; } = new();
+
     public async Task InitializeAsync()
     {
         Directory.CreateDirectory(DataRoot);
@@ -34,6 +38,10 @@ public sealed class SuiteFixture : IAsyncLifetime
         {
             WorkDir = WorkDir,
             Ports = PortPlan.Free(),
+            Environment = new Dictionary<string, string>(Otlp.Environment())
+            {
+                ["OTEL_EXPORTER_PROMETHEUS_PORT"] = FreeConsecutivePorts(6).ToString(System.Globalization.CultureInfo.InvariantCulture),
+            },
             Pipeline = new Dictionary<string, string>
             {
                 ["DataRoot"] = DataRoot,
@@ -73,7 +81,40 @@ public sealed class SuiteFixture : IAsyncLifetime
             await Suite.DisposeAsync();
         }
 
+        Otlp.Dispose();
+
         Directory.Delete(WorkDir, recursive: true);
+    }
+
+    // The suite gives service k the Prometheus port first + k: find a run of free ones.
+    private static int FreeConsecutivePorts(int count)
+    {
+        for (var attempt = 0; attempt < 50; attempt++)
+        {
+            var first = Random.Shared.Next(20000, 60000);
+            var listeners = new List<System.Net.Sockets.TcpListener>();
+            try
+            {
+                for (var i = 0; i < count; i++)
+                {
+                    var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, first + i);
+                    l.Start();
+                    listeners.Add(l);
+                }
+
+                return first;
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+                // Taken: try another run.
+            }
+            finally
+            {
+                listeners.ForEach(l => l.Stop());
+            }
+        }
+
+        throw new InvalidOperationException($"no {count} consecutive free loopback ports found");
     }
 }
 

@@ -6,13 +6,21 @@ namespace Anvil.Broker.Service.Grpc;
 /// <summary>anvil.broker.v1.Consumer (§4): translation only; errors become statuses in <see cref="BrokerErrorInterceptor"/>.</summary>
 public sealed partial class ConsumerService(MessageBroker broker, Subscriptions subscriptions, BrokerAuth auth) : V1.Consumer.ConsumerBase
 {
-    public override async Task<V1.MessageRecord> GetNext(V1.GetNextRequest request, ServerCallContext context) =>
-        Mapping.ToProto(await broker.GetNextAsync(Mapping.Address(request.Address), request.Group,
+    public override async Task<V1.MessageRecord> GetNext(V1.GetNextRequest request, ServerCallContext context)
+    {
+        var record = Mapping.ToProto(await broker.GetNextAsync(Mapping.Address(request.Address), request.Group,
             Mapping.Timeout(request.TimeoutMs, context, broker), request.IncludePayload, Mapping.Policy(request.Resend), context.CancellationToken));
+        BrokerTracing.Delivered(request.Address, request.Group, record);
+        return record;
+    }
 
-    public override async Task<V1.Dataset> GetNextDataset(V1.GetNextDatasetRequest request, ServerCallContext context) =>
-        Mapping.ToProto(await broker.GetNextDatasetAsync(Mapping.Address(request.Address), request.Group, request.MinSize,
+    public override async Task<V1.Dataset> GetNextDataset(V1.GetNextDatasetRequest request, ServerCallContext context)
+    {
+        var dataset = Mapping.ToProto(await broker.GetNextDatasetAsync(Mapping.Address(request.Address), request.Group, request.MinSize,
             Mapping.Timeout(request.TimeoutMs, context, broker), request.IncludePayload, Mapping.Policy(request.Resend), context.CancellationToken));
+        BrokerTracing.Delivered(request.Address, request.Group, dataset);
+        return dataset;
+    }
 
     public override async Task<V1.MessageRecord> GetLast(V1.GetLastRequest request, ServerCallContext context) =>
         Mapping.ToProto(await broker.GetLastAsync(Mapping.Address(request.Address), request.Group,

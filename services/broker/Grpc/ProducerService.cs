@@ -9,6 +9,7 @@ public sealed class ProducerService(MessageBroker broker, BrokerAuth auth) : V1.
     public override async Task<V1.SendReply> Send(V1.SendRequest request, ServerCallContext context)
     {
         var outcome = await broker.SendAsync(Mapping.Address(request.Address), Mapping.Message(request), context.CancellationToken);
+        BrokerTracing.Stored(request, new V1.SendResult { Duplicate = outcome.Duplicate });
         return new V1.SendReply { Id = outcome.Id, Duplicate = outcome.Duplicate, TimestampNs = outcome.TimestampNs };
     }
 
@@ -24,6 +25,7 @@ public sealed class ProducerService(MessageBroker broker, BrokerAuth auth) : V1.
                 auth.Authorize(principal, request.Address, request.SourceType == V1.SourceType.Raw ? Auth.BrokerAccess.WriteRaw : Auth.BrokerAccess.Write, context.Method);
                 var outcome = await broker.SendAsync(Mapping.Address(request.Address), Mapping.Message(request), context.CancellationToken);
                 reply.Results.Add(new V1.SendResult { Id = outcome.Id, Duplicate = outcome.Duplicate, TimestampNs = outcome.TimestampNs });
+                BrokerTracing.Stored(request, reply.Results[^1]);
             }
             catch (BrokerException ex) when (ex.Code is not (BrokerErrorCode.Unavailable or BrokerErrorCode.Internal))
             {
@@ -34,6 +36,7 @@ public sealed class ProducerService(MessageBroker broker, BrokerAuth auth) : V1.
                     Message = ex.Message,
                     Reason = ex.Reason,
                 });
+                BrokerTracing.Stored(request, error: ex.Message);
             }
         }
 

@@ -27,6 +27,31 @@ public sealed partial class ChunkAnnouncer(BrokerClient broker, PipelineOptions 
     /// <summary>Validates and publishes one chunk; <see cref="ArgumentException"/> says what to fix.</summary>
     public async Task<SendReply> AnnounceAsync(AnnounceChunkRequest request, CancellationToken cancellationToken)
     {
+        // The chunk's journey starts here: this span (a child of the driver's call, if it sent a traceparent) is the
+        // parent of the raw message's producer span, whose context the broker message carries on to stitch.
+        using var activity = PipelineTelemetry.Source.StartActivity("ingest chunk");
+        activity?.SetTag(PipelineTelemetry.Stage, "ingest");
+        activity?.SetTag(PipelineTelemetry.Acquisition, request.Acquisition);
+        activity?.SetTag(PipelineTelemetry.ChunkPart, request.Part);
+        activity?.SetTag(PipelineTelemetry.Module, request.Module);
+        activity?.SetTag(PipelineTelemetry.Modules, request.Modules);
+        PipelineTelemetry.CountReceived("ingest");
+        try
+        {
+            var reply = await AnnounceCheckedAsync(request, cancellationToken);
+            activity?.SetTag("messaging.message.id", reply.Id);
+            return reply;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            PipelineTelemetry.RecordError(activity, ex.Message, ex);
+            PipelineTelemetry.CountError("ingest", ex is ArgumentException ? "invalid" : "broker");
+            throw;
+        }
+    }
+
+    private async Task<SendReply> AnnounceCheckedAsync(AnnounceChunkRequest request, CancellationToken cancellationToken)
+    {
         if (!ChunkFileName.IsValidAcquisition(request.Acquisition))
         {
             throw new ArgumentException($"acquisition '{request.Acquisition}' must be 1–128 characters of A–Z, a–z, 0–9, '.', '_' or '-'.");
@@ -50,6 +75,11 @@ public sealed partial class ChunkAnnouncer(BrokerClient broker, PipelineOptions 
             Dataset = new DatasetPart { Substream = request.Module, Size = request.Modules },
         }, cancellationToken);
         Interlocked.Increment(ref chunks);
+        PipelineTelemetry.CountPublished("ingest");
+        if (request.Module == 1)
+        {
+            PipelineTelemetry.CountFrames("ingest", (int)request.Frames);
+        }
         LogAnnounced(logger, request.Acquisition, request.Part, request.Module, relative);
         return reply;
     }

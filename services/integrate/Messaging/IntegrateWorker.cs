@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using Anvil.Broker.Client;
 using Anvil.Broker.V1;
 using Anvil.Hdf5;
@@ -35,6 +36,10 @@ public sealed partial class IntegrateWorker(BrokerClient broker, PipelineOptions
     protected override async Task HandleAsync(string acquisition, Dataset delivery, CancellationToken cancellationToken)
     {
         var item = FrameWorkItem.Parser.ParseFrom(delivery.Parts[0].Payload);
+        var span = Activity.Current;
+        span?.SetTag(PipelineTelemetry.Frame, item.Frame);
+        span?.SetTag(PipelineTelemetry.ChunkPart, item.FileIndex);
+        span?.SetTag(PipelineTelemetry.Modules, item.Modules.Count);
         var profile = new Profile
         {
             Acquisition = acquisition,
@@ -48,7 +53,10 @@ public sealed partial class IntegrateWorker(BrokerClient broker, PipelineOptions
         {
             try
             {
+                using var work = PipelineTelemetry.Source.StartActivity("integrate frame");
+                work?.SetTag(PipelineTelemetry.Frame, item.Frame);
                 Integrate(item, profile);
+                work?.SetTag(PipelineTelemetry.SettingsHash, profile.SettingsHash);
             }
             catch (Exception ex) when (ex is Hdf5Exception or IOException or InvalidDataException or FormatException)
             {
@@ -56,9 +64,12 @@ public sealed partial class IntegrateWorker(BrokerClient broker, PipelineOptions
             }
         }
 
+        span?.SetTag(PipelineTelemetry.SettingsHash, profile.SettingsHash);
         if (profile.Error.Length > 0)
         {
             LogFrameFailed(Logger, acquisition, item.Frame, profile.Error);
+            PipelineTelemetry.RecordError(span, profile.Error);
+            PipelineTelemetry.CountError(Stage, "frame");
         }
 
         await Broker.SendAsync(new SendRequest
@@ -70,6 +81,8 @@ public sealed partial class IntegrateWorker(BrokerClient broker, PipelineOptions
             Payload = profile.ToByteString(),
             Meta = $"{{\"settings_hash\":\"{profile.SettingsHash}\",\"failed\":{(profile.Error.Length > 0 ? "true" : "false")}}}",
         }, cancellationToken);
+        PipelineTelemetry.CountPublished(Stage);
+        PipelineTelemetry.CountFrames(Stage);
     }
 
     /// <inheritdoc />

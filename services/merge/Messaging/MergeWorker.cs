@@ -60,6 +60,14 @@ public sealed partial class MergeWorker(BrokerClient broker, PipelineOptions opt
     protected override Task HandleAsync(string acquisition, Dataset delivery, CancellationToken cancellationToken)
     {
         var profile = Profile.Parser.ParseFrom(delivery.Parts[0].Payload);
+        Activity.Current?.SetTag(PipelineTelemetry.Frame, profile.Frame);
+        Activity.Current?.SetTag(PipelineTelemetry.SettingsHash, profile.SettingsHash);
+        if (profile.Error.Length > 0)
+        {
+            // The frame failed upstream; merge records it as failed, and the span keeps the trace.
+            PipelineTelemetry.RecordError(Activity.Current, profile.Error);
+        }
+
         writers[acquisition].Writer.Write(new FrameResult(
             (long)profile.Frame,
             (int)profile.FileIndex,
@@ -70,6 +78,7 @@ public sealed partial class MergeWorker(BrokerClient broker, PipelineOptions opt
             ToRow(profile.TwoTheta),
             ToRow(profile.Requested),
             profile.Error));
+        PipelineTelemetry.CountFrames(Stage);
         return Task.CompletedTask;
     }
 

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 using Anvil.Broker.Client;
 using Anvil.Broker.V1;
@@ -33,6 +34,8 @@ public sealed partial class StitchWorker(BrokerClient broker, PipelineOptions op
     {
         var part = (uint)(delivery.Id - 1);
         var parts = delivery.Parts.OrderBy(p => p.DatasetSubstream).ToArray();
+        Activity.Current?.SetTag(PipelineTelemetry.ChunkPart, part);
+        Activity.Current?.SetTag(PipelineTelemetry.Modules, parts.Length);
         var items = await ReadChunkAsync(acquisition, part, parts, cancellationToken);
 
         // The settings in force now apply to this whole chunk: a change takes effect at a chunk boundary.
@@ -45,20 +48,48 @@ public sealed partial class StitchWorker(BrokerClient broker, PipelineOptions op
         var address = Broker.Address(PipelineStreams.Frames, acquisition);
         foreach (var batch in items.Chunk(Math.Max(1, Options.StitchBatch)))
         {
-            var reply = await Broker.SendBatchAsync(batch.Select(item => new SendRequest
-            {
-                Address = address,
-                Id = item.Frame,
-                Name = $"{acquisition}/frame/{item.Frame}",
-                PayloadKind = PayloadKind.Inline,
-                Payload = item.ToByteString(),
-                Meta = "{}",
-            }).ToArray(), cancellationToken);
+            var reply = await Broker.SendBatchAsync(batch.Select(item => FrameRequest(address, item)).ToArray(), cancellationToken);
             if (reply.Results.FirstOrDefault(r => r.Code != 0) is { } failed)
             {
                 throw new InvalidOperationException($"broker refused frame {failed.Id} of {acquisition}: {failed.Reason} {failed.Message}");
             }
+
+            PipelineTelemetry.CountPublished(Stage, batch.Length);
         }
+
+        PipelineTelemetry.CountFrames(Stage, items.Count);
+    }
+
+    // Fan-out: one chunk becomes many frames. Each frame gets a span of its own, a child of this chunk's receive span,
+    // and its context goes into the frame message's headers, so the frame's journey downstream hangs below it.
+    private static SendRequest FrameRequest(Address address, FrameWorkItem item)
+    {
+        var request = new SendRequest
+        {
+            Address = address,
+            Id = item.Frame,
+            Name = $"{item.Acquisition}/frame/{item.Frame}",
+            PayloadKind = PayloadKind.Inline,
+            Payload = item.ToByteString(),
+            Meta = "{}",
+        };
+        using var frame = PipelineTelemetry.Source.StartActivity("stitch frame");
+        if (frame is not null)
+        {
+            frame.SetTag(PipelineTelemetry.Stage, "stitch");
+            frame.SetTag(PipelineTelemetry.Acquisition, item.Acquisition);
+            frame.SetTag(PipelineTelemetry.Frame, item.Frame);
+            frame.SetTag(PipelineTelemetry.ChunkPart, item.FileIndex);
+            frame.SetTag(PipelineTelemetry.Modules, item.Modules.Count);
+            if (item.Error.Length > 0)
+            {
+                PipelineTelemetry.RecordError(frame, item.Error);
+            }
+
+            BrokerTelemetry.Inject(frame, request.Headers);
+        }
+
+        return request;
     }
 
     /// <inheritdoc />
@@ -101,6 +132,8 @@ public sealed partial class StitchWorker(BrokerClient broker, PipelineOptions op
         if (error.Length > 0)
         {
             LogChunkFailed(Logger, acquisition, part, error);
+            PipelineTelemetry.RecordError(Activity.Current, error);
+            PipelineTelemetry.CountError(Stage, "frame");
         }
 
         var plan = error.Length == 0 ? StitchPlan.Create(modules.Select(m => m.Layout).ToArray()) : null;
