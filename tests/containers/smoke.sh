@@ -9,14 +9,14 @@
 #   6. replays the same chunk files through the in-process suite (./anvil demo --replay) and compares the two
 #      results with h5py (compare_nexus.py);
 #   7. tears everything down: compose down -v, dockerd stopped by its PID, work folder removed.
-# Prints image sizes, the compose start-up time and the total duration. Environment: SMOKE_FRAMES (default 96),
-# SMOKE_KEEP=1 keeps the work folder.
+# Prints image sizes, the compose start-up time and the total duration. Environment: SMOKE_FRAMES (default 64),
+# SMOKE_KEEP=1 keeps the work folder, SMOKE_REUSE_PUBLISH=1 reuses artifacts/publish (development only).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 t0=$(date +%s)
-frames=${SMOKE_FRAMES:-96}
+frames=${SMOKE_FRAMES:-64}
 docker=/usr/bin/docker   # Debian's 20.10 client (a preinstalled newer client may lack BuildKit without buildx)
 project=anvil-smoke
 step() { echo "== [$(( $(date +%s) - t0 )) s] $*"; }
@@ -77,29 +77,38 @@ step "base images"
 DOCKER="$docker" tests/containers/base-images.sh
 
 step "publish on the host (Release)"
-rm -rf artifacts/publish
-for s in broker ingest stitch integrate merge; do
-  project_file=$(ls services/$s/*.csproj)
-  dotnet publish "$project_file" -c Release -o "artifacts/publish/$s" -nologo -v quiet -p:UseAppHost=false
-done
-dotnet publish tools/Anvil.HealthProbe/Anvil.HealthProbe.csproj -c Release -o artifacts/publish/anvil-health -nologo -v quiet -p:UseAppHost=false
+if [ "${SMOKE_REUSE_PUBLISH:-0}" = 1 ] && [ -d artifacts/publish/anvil-health ]; then
+  echo "reusing artifacts/publish (SMOKE_REUSE_PUBLISH=1)"
+else
+  rm -rf artifacts/publish
+  for s in broker ingest stitch integrate merge; do
+    project_file=$(ls services/$s/*.csproj)
+    dotnet publish "$project_file" -c Release -o "artifacts/publish/$s" -nologo -v quiet -p:UseAppHost=false
+  done
+  dotnet publish tools/Anvil.HealthProbe/Anvil.HealthProbe.csproj -c Release -o artifacts/publish/anvil-health -nologo -v quiet -p:UseAppHost=false
+fi
 
 step "build images"
 for s in broker ingest stitch integrate merge; do
+  # The broker needs no HDF5; the others get the stand-in that carries Debian's libhdf5-103-1 (base-images.sh).
+  runtime=$([ $s = broker ] && echo localhost/dotnet-aspnet:10.0 || echo localhost/dotnet-aspnet-hdf5:10.0)
   DOCKER_BUILDKIT=1 "$docker" build --network=host -q -f "services/$s/Dockerfile" \
-    --build-arg RUNTIME_IMAGE=localhost/dotnet-aspnet:10.0 --build-arg APP_SOURCE=prebuilt \
+    --build-arg RUNTIME_IMAGE=$runtime --build-arg APP_SOURCE=prebuilt \
     -t "anvil/$s:$ANVIL_TAG" . >/dev/null
 done
 "$docker" image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E "^anvil/|^localhost/"
 
-step "compose config"
-compose config -q
+step "compose config (docker-compose 1.29 checks every file combination)"
+for files in "compose.yaml" "compose.yaml compose.override.yaml" "compose.yaml compose.override.yaml compose.auth.yaml" \
+             "compose.yaml compose.ci.yaml"; do
+  docker-compose $(printf -- '-f %s ' $files) config -q
+done
 
 step "compose up"
 mkdir -p "$ANVIL_DATA" "$ANVIL_RESULTS"
 chown 1654:1654 "$ANVIL_RESULTS"
 # Free loopback ports for the six endpoints.
-read -r CI_BROKER_PORT CI_INGEST_PORT CI_STITCH_PORT CI_INTEGRATE_PORT CI_INTEGRATE2_PORT CI_MERGE_PORT < <(python3 - <<'PY'
+read -r CI_BROKER_PORT CI_INGEST_PORT CI_STITCH_PORT CI_INTEGRATE_PORT CI_INTEGRATE2_PORT CI_MERGE_PORT < <(/usr/bin/python3 - <<'PY'
 import socket
 socks = [socket.socket() for _ in range(6)]
 for s in socks:
@@ -124,7 +133,7 @@ while :; do
   if [ "$(date +%s)" -ge $deadline ]; then echo "not healthy after 180 s:$unhealthy"; exit 1; fi
   sleep 0.5
 done
-up_seconds=$(python3 -c "import time; print(f'{time.time() - $up_start:.1f}')")
+up_seconds=$(/usr/bin/python3 -c "import time; print(f'{time.time() - $up_start:.1f}')")
 echo "compose up → all $(compose ps -q | wc -l) containers healthy in $up_seconds s"
 "$docker" ps --format '{{.Names}} {{.Status}}'
 if [ -n "$("$docker" network ls -q --filter driver=bridge)" ]; then echo "a bridge network exists; the overlay must not create one"; exit 1; fi
@@ -143,7 +152,7 @@ step "the same chunk files through the in-process suite"
 ./anvil demo --replay "$ANVIL_DATA" --poni config/L2.poni --out "$work/reference"
 
 step "compare"
-python3 tests/containers/compare_nexus.py "$ANVIL_RESULTS/$acq.nxs" "$work/reference/$acq.nxs" "$frames"
+/usr/bin/python3 tests/containers/compare_nexus.py "$ANVIL_RESULTS/$acq.nxs" "$work/reference/$acq.nxs" "$frames"
 
 step "compose down"
 compose down -v --remove-orphans
