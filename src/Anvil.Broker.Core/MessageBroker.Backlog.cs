@@ -19,7 +19,7 @@ public sealed partial class MessageBroker
             {
                 foreach (var (name, g) in state.Groups)
                 {
-                    var above = (ulong)state.Records.Keys.Count(id => id > g.Pointer);
+                    var above = (ulong)state.Records.CountAbove(g.Pointer);
                     result.Add(new BacklogEntry(state.Key.Beamtime, state.Key.DataSource, state.Key.Stream, name,
                         above + (ulong)g.DueCount(now), (ulong)g.InFlightCount));
                 }
