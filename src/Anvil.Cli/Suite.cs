@@ -14,6 +14,15 @@ public sealed record ServiceProcess(string Name, string Address, Process Process
 {
     /// <summary>The service's Prometheus scrape URL (HTTP/1.1), when OTEL_EXPORTER_PROMETHEUS_PORT was given.</summary>
     public string? MetricsUrl { get; init; }
+
+    /// <summary>How often the supervisor restarted it after it died.</summary>
+    public int Restarts { get; init; }
+
+    /// <summary>Exit code of the last process that died, if any.</summary>
+    public int? LastExitCode { get; init; }
+
+    /// <summary>When this process was started (UTC).</summary>
+    public DateTime StartedUtc { get; init; } = DateTime.UtcNow;
 }
 
 /// <summary>Ports of the suite's services.</summary>
@@ -59,6 +68,8 @@ public sealed record SuiteOptions
 public sealed class Suite : IAsyncDisposable
 {
     private readonly List<ServiceProcess> services = [];
+    private readonly Dictionary<string, (string Project, int Port, Dictionary<string, string> Environment)> launches = new(StringComparer.Ordinal);
+    private readonly Lock servicesGate = new();
 
     private Suite(SuiteOptions options)
     {
@@ -67,7 +78,16 @@ public sealed class Suite : IAsyncDisposable
 
     public SuiteOptions Options { get; }
 
-    public IReadOnlyList<ServiceProcess> Services => services;
+    public IReadOnlyList<ServiceProcess> Services
+    {
+        get
+        {
+            lock (servicesGate)
+            {
+                return services.ToArray();
+            }
+        }
+    }
 
     public string BrokerAddress => Address(Options.Ports.Broker);
 
@@ -134,15 +154,53 @@ public sealed class Suite : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Keeps the suite alive until cancelled: a service that dies (a crash, an OOM kill, an operator's kill -9) is
+    /// restarted on its port with its settings and its log continued, and it resumes from the broker, which keeps
+    /// every unacknowledged delivery for it. More than <paramref name="maxRestartsPerMinute"/> deaths of one service
+    /// within a minute end the supervision with an exception naming it and its last log lines.
+    /// </summary>
+    public async Task SuperviseAsync(TextWriter log, CancellationToken cancellationToken, int maxRestartsPerMinute = 5)
+    {
+        var deaths = new Dictionary<string, Queue<DateTime>>(StringComparer.Ordinal);
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            foreach (var dead in Services.Where(s => s.Process.HasExited))
+            {
+                var recent = deaths.TryGetValue(dead.Name, out var q) ? q : deaths[dead.Name] = new Queue<DateTime>();
+                recent.Enqueue(DateTime.UtcNow);
+                while (recent.Peek() < DateTime.UtcNow.AddMinutes(-1))
+                {
+                    recent.Dequeue();
+                }
+
+                if (recent.Count > maxRestartsPerMinute)
+                {
+                    throw new InvalidOperationException($"{dead.Name} died {recent.Count} times within a minute (last exit code {dead.Process.ExitCode}); giving up:\n{Tail(dead)}");
+                }
+
+                log.WriteLine($"{dead.Name} exited with code {dead.Process.ExitCode}; restarting it (restart {dead.Restarts + 1}). Last lines:\n{Tail(dead, 10)}");
+                var (project, port, environment) = launches[dead.Name];
+                var restarted = Start(dead.Name, project, port, environment, dead);
+                dead.Process.Dispose();
+                await WaitHealthyAsync(restarted, DateTime.UtcNow.AddSeconds(60), TimeSpan.FromSeconds(60), cancellationToken);
+                log.WriteLine($"{dead.Name} is serving again at {restarted.Address[7..]}");
+            }
+
+            await Task.Delay(250, cancellationToken);
+        }
+    }
+
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
-        foreach (var service in services.Where(s => !s.Process.HasExited))
+        var running = Services;
+        foreach (var service in running.Where(s => !s.Process.HasExited))
         {
             _ = Kill(service.Process.Id, 15);
         }
 
-        foreach (var service in services)
+        foreach (var service in running)
         {
             using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(5));
             try
@@ -158,7 +216,10 @@ public sealed class Suite : IAsyncDisposable
             service.Process.Dispose();
         }
 
-        services.Clear();
+        lock (servicesGate)
+        {
+            services.Clear();
+        }
     }
 
     private static string Address(int port) => $"http://127.0.0.1:{port}";
@@ -190,8 +251,9 @@ public sealed class Suite : IAsyncDisposable
         File.WriteAllText(path, text);
     }
 
-    private void Start(string name, string project, int port, Dictionary<string, string> environment)
+    private ServiceProcess Start(string name, string project, int port, Dictionary<string, string> environment, ServiceProcess? previous = null)
     {
+        launches[name] = (project, port, environment);
         var dll = ServiceDll(name.StartsWith("integrate", StringComparison.Ordinal) ? "integrate" : name, project);
         var log = Path.Combine(Options.WorkDir, "logs", name + ".log");
         var start = new ProcessStartInfo("dotnet")
@@ -226,14 +288,33 @@ public sealed class Suite : IAsyncDisposable
         }
 
         var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {dll}");
-        var writer = new StreamWriter(new FileStream(log, FileMode.Create, FileAccess.Write, FileShare.ReadWrite)) { AutoFlush = true };
+        var writer = new StreamWriter(new FileStream(log, previous is null ? FileMode.Create : FileMode.Append, FileAccess.Write, FileShare.ReadWrite)) { AutoFlush = true };
         process.OutputDataReceived += (_, e) => Write(writer, e.Data);
         process.ErrorDataReceived += (_, e) => Write(writer, e.Data);
         process.Exited += (_, _) => writer.Dispose();
         process.EnableRaisingEvents = true;
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        services.Add(new ServiceProcess(name, Address(port), process, log) { MetricsUrl = metricsUrl });
+        var started = new ServiceProcess(name, Address(port), process, log)
+        {
+            MetricsUrl = metricsUrl,
+            Restarts = previous is null ? 0 : previous.Restarts + 1,
+            LastExitCode = previous?.Process.ExitCode,
+        };
+        lock (servicesGate)
+        {
+            var index = services.FindIndex(s => s.Name == name);
+            if (index < 0)
+            {
+                services.Add(started);
+            }
+            else
+            {
+                services[index] = started;
+            }
+        }
+
+        return started;
     }
 
     // OTEL_EXPORTER_PROMETHEUS_PORT (from the options or the caller's environment) is the first of six consecutive
@@ -272,37 +353,42 @@ public sealed class Suite : IAsyncDisposable
     private async Task WaitHealthyAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
         var deadline = DateTime.UtcNow + timeout;
-        foreach (var service in services)
+        foreach (var service in Services)
         {
-            using var channel = GrpcChannel.ForAddress(service.Address);
-            var health = new Health.HealthClient(channel);
-            while (true)
+            await WaitHealthyAsync(service, deadline, timeout, cancellationToken);
+        }
+    }
+
+    private static async Task WaitHealthyAsync(ServiceProcess service, DateTime deadline, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var channel = GrpcChannel.ForAddress(service.Address);
+        var health = new Health.HealthClient(channel);
+        while (true)
+        {
+            if (service.Process.HasExited)
             {
-                if (service.Process.HasExited)
-                {
-                    throw new InvalidOperationException($"{service.Name} exited with code {service.Process.ExitCode} while starting:\n{Tail(service)}");
-                }
-
-                try
-                {
-                    var reply = await health.CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow.AddSeconds(2), cancellationToken: cancellationToken);
-                    if (reply.Status == HealthCheckResponse.Types.ServingStatus.Serving)
-                    {
-                        break;
-                    }
-                }
-                catch (RpcException) when (DateTime.UtcNow < deadline)
-                {
-                    // Not listening yet.
-                }
-
-                if (DateTime.UtcNow >= deadline)
-                {
-                    throw new TimeoutException($"{service.Name} at {service.Address} did not answer its health check within {timeout.TotalSeconds:0} s:\n{Tail(service)}");
-                }
-
-                await Task.Delay(50, cancellationToken);
+                throw new InvalidOperationException($"{service.Name} exited with code {service.Process.ExitCode} while starting:\n{Tail(service)}");
             }
+
+            try
+            {
+                var reply = await health.CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow.AddSeconds(2), cancellationToken: cancellationToken);
+                if (reply.Status == HealthCheckResponse.Types.ServingStatus.Serving)
+                {
+                    return;
+                }
+            }
+            catch (RpcException) when (DateTime.UtcNow < deadline)
+            {
+                // Not listening yet.
+            }
+
+            if (DateTime.UtcNow >= deadline)
+            {
+                throw new TimeoutException($"{service.Name} at {service.Address} did not answer its health check within {timeout.TotalSeconds:0} s:\n{Tail(service)}");
+            }
+
+            await Task.Delay(50, cancellationToken);
         }
     }
 

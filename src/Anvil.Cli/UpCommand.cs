@@ -1,11 +1,18 @@
 using System.Runtime.InteropServices;
+using Anvil.Cli.Dashboard;
 
 namespace Anvil.Cli;
 
-/// <summary>`anvil up`: the suite on its fixed default ports until Ctrl-C.</summary>
+/// <summary>
+/// `anvil up`: the suite on its fixed default ports until Ctrl-C or SIGTERM, with a supervisor that restarts a service
+/// that dies and the operator's web page (status, load, crashes, logs) on 127.0.0.1:5180.
+/// </summary>
 public static class UpCommand
 {
-    public const string Usage = "anvil up [--config F] [--data DIR] [--out DIR] [--work DIR]";
+    public const string Usage = "anvil up [--config F] [--data DIR] [--out DIR] [--work DIR] [--web PORT|off]";
+
+    /// <summary>The dashboard's default port.</summary>
+    public const int WebPort = 5180;
 
     public static async Task<int> RunAsync(CommandLine args, TextWriter log, CancellationToken cancellationToken)
     {
@@ -13,6 +20,7 @@ public static class UpCommand
         config.Override("DataRoot", args.Get("data"));
         config.Override("OutputDir", args.Get("out"));
         var work = Path.GetFullPath(args.Get("work") ?? ".anvil");
+        var web = args.Get("web") is "off" ? (int?)null : args.GetInt("web", WebPort);
         args.RejectUnknown();
         DemoCommand.Validate(config);
         Directory.CreateDirectory(config["DataRoot"]);
@@ -31,22 +39,24 @@ public static class UpCommand
         }
 
         log.WriteLine($"data root {config["DataRoot"]}, results in {config["OutputDir"]}, logs in {Path.Combine(work, "logs")}");
+        await using var dashboard = web is { } port ? await SuiteDashboard.StartAsync(suite, config["OutputDir"], port, stop.Token) : null;
+        if (dashboard is not null)
+        {
+            log.WriteLine($"dashboard    {dashboard.Address}");
+        }
+
         log.WriteLine("ready");
         try
         {
-            while (!stop.IsCancellationRequested)
-            {
-                if (suite.Services.FirstOrDefault(s => s.Process.HasExited) is { } dead)
-                {
-                    log.WriteLine($"{dead.Name} exited with code {dead.Process.ExitCode}:\n{Suite.Tail(dead)}");
-                    return 1;
-                }
-
-                await Task.Delay(500, stop.Token);
-            }
+            await suite.SuperviseAsync(log, stop.Token);
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
+        }
+        catch (InvalidOperationException ex)
+        {
+            log.WriteLine(ex.Message);
+            return 1;
         }
 
         log.WriteLine("stopping");

@@ -52,6 +52,7 @@ public sealed class SuiteFixture : IAsyncLifetime
                 ["Method"] = "bbox",
                 ["Polarization"] = "0.99",
                 ["ChunkReadableTimeout"] = "00:00:03",
+                ["ResendDelay"] = "00:00:05",
             },
         }, TimeSpan.FromSeconds(90), CancellationToken.None);
         IngestChannel = GrpcChannel.ForAddress(Suite.IngestAddress);
