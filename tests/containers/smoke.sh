@@ -10,7 +10,7 @@
 #      results with h5py (compare_nexus.py);
 #   7. tears everything down: compose down -v, dockerd stopped by its PID, work folder removed.
 # Prints image sizes, the compose start-up time and the total duration. Environment: SMOKE_FRAMES (default 64),
-# SMOKE_KEEP=1 keeps the work folder.
+# SMOKE_KEEP=1 keeps the work folder; SMOKE_SDK_STAGE=1 also runs sdk-stage.sh (the Dockerfiles' SDK stage).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
@@ -158,3 +158,7 @@ step "compose down"
 compose down -v --remove-orphans
 echo "images:"; "$docker" image ls --format '  {{.Repository}}:{{.Tag}} {{.Size}}' | grep -E "anvil/|localhost/"
 echo "compose start-up: $up_seconds s"
+if [ "${SMOKE_SDK_STAGE:-0}" = 1 ]; then
+  step "an image through its Dockerfile's SDK stage (podman, offline NuGet cache)"
+  tests/containers/sdk-stage.sh integrate
+fi
