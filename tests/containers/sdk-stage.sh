@@ -15,6 +15,7 @@ work=$(mktemp -d /var/tmp/anvil-sdk-stage.XXXXXX)
 podman_cmd=(podman --root "$work/storage" --runroot "$work/run")
 cleanup() {
   local rc=$?
+  set +e
   "${podman_cmd[@]}" rm -f "anvil-sdk-stage-$service" >/dev/null 2>&1
   "${podman_cmd[@]}" system reset -f >/dev/null 2>&1
   grep -o " $work[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null
