@@ -10,7 +10,7 @@
 #      results with h5py (compare_nexus.py);
 #   7. tears everything down: compose down -v, dockerd stopped by its PID, work folder removed.
 # Prints image sizes, the compose start-up time and the total duration. Environment: SMOKE_FRAMES (default 64),
-# SMOKE_KEEP=1 keeps the work folder, SMOKE_REUSE_PUBLISH=1 reuses artifacts/publish (development only).
+# SMOKE_KEEP=1 keeps the work folder; SMOKE_SDK_STAGE=1 also runs sdk-stage.sh (the Dockerfiles' SDK stage).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
@@ -77,16 +77,16 @@ step "base images"
 DOCKER="$docker" tests/containers/base-images.sh
 
 step "publish on the host (Release)"
-if [ "${SMOKE_REUSE_PUBLISH:-0}" = 1 ] && [ -d artifacts/publish/anvil-health ]; then
-  echo "reusing artifacts/publish (SMOKE_REUSE_PUBLISH=1)"
-else
-  rm -rf artifacts/publish
-  for s in broker ingest stitch integrate merge; do
-    project_file=$(ls services/$s/*.csproj)
-    dotnet publish "$project_file" -c Release -o "artifacts/publish/$s" -nologo -v quiet -p:UseAppHost=false
-  done
-  dotnet publish tools/Anvil.HealthProbe/Anvil.HealthProbe.csproj -c Release -o artifacts/publish/anvil-health -nologo -v quiet -p:UseAppHost=false
-fi
+# The launcher builds the CLI and, with it, the five services in Release (when sources changed); publishing then
+# only copies. No restore or build happens inside an image build here (no NuGet access there).
+./anvil help 2>/dev/null
+dotnet build tools/Anvil.HealthProbe/Anvil.HealthProbe.csproj -c Release -nologo -v quiet
+rm -rf artifacts/publish
+for s in broker ingest stitch integrate merge; do
+  dotnet publish services/$s/*.csproj -c Release --no-build -o "artifacts/publish/$s" -nologo -v quiet -p:UseAppHost=false
+done
+dotnet publish tools/Anvil.HealthProbe/Anvil.HealthProbe.csproj -c Release --no-build -o artifacts/publish/anvil-health \
+  -nologo -v quiet -p:UseAppHost=false
 
 step "build images"
 for s in broker ingest stitch integrate merge; do
@@ -158,3 +158,7 @@ step "compose down"
 compose down -v --remove-orphans
 echo "images:"; "$docker" image ls --format '  {{.Repository}}:{{.Tag}} {{.Size}}' | grep -E "anvil/|localhost/"
 echo "compose start-up: $up_seconds s"
+if [ "${SMOKE_SDK_STAGE:-0}" = 1 ]; then
+  step "an image through its Dockerfile's SDK stage (podman, offline NuGet cache)"
+  tests/containers/sdk-stage.sh integrate
+fi
