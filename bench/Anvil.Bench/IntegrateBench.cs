@@ -52,11 +52,15 @@ internal static class IntegrateBench
                         ExcludeNegative = true,
                         Threads = threads,
                     };
+                    var buildCpu = Process.GetCurrentProcess().TotalProcessorTime;
                     using var engine = IntegrationEngine.Build(geometry, Rows, Cols, mask.Data, settings);
+                    buildCpu = Process.GetCurrentProcess().TotalProcessorTime - buildCpu;
                     var result = engine.CreateResult();
-                    for (var w = 0; w < 20; w++)
+                    // Warm-up until tier-1 code runs (≥ 30 calls and ≥ 0.3 s): JIT tiers, caches, page faults.
+                    var warm = Stopwatch.StartNew();
+                    for (var w = 0; w < 40 || warm.Elapsed.TotalSeconds < 0.3; w++)
                     {
-                        engine.Integrate<short>(frame, result); // warm-up: JIT tiers, caches, page faults
+                        engine.Integrate<short>(frame, result);
                     }
 
                     var before = GC.GetAllocatedBytesForCurrentThread();
@@ -76,7 +80,7 @@ internal static class IntegrateBench
                     var name = $"{method.Format()}/{unit.Format()}/npt{npt}/{threads}t";
                     var pyFps = py.TryGetValue($"{method.Format()},{unit.Format()},{npt}", out var p) ? p : double.NaN;
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"{name}: {fps:F0} fps, {pyFps:F1} fps, {fps / pyFps:F1} x pyFAI  ({cpuFps:F0} frames/CPU-s, build {engine.BuildTime.TotalSeconds:F2} s, {engine.EntryCount / 1e6:F2} M entries, {allocated:F0} B/frame)"));
+                        $"{name}: {fps:F0} fps, {pyFps:F1} fps, {fps / pyFps:F1} x pyFAI  ({cpuFps:F0} frames/CPU-s, build {engine.BuildTime.TotalSeconds:F2} s / {buildCpu.TotalSeconds:F2} CPU-s, {engine.EntryCount / 1e6:F2} M entries, {allocated:F0} B/frame)"));
                     if (Environment.GetEnvironmentVariable("ANVIL_BENCH_PHASES") is "1")
                     {
                         Console.WriteLine($"  build phases: {engine.BuildPhases}");

@@ -46,6 +46,7 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
     private bool[]? exclusionSigned;
     private bool[]? exclusionUnsigned;
     private (bool Known, ValueRange? Range) keptSigned, keptUnsigned;
+    private bool disposed;
 
     private IntegrationEngine(Geometry geometry, int rows, int cols, IntegrationSettings settings, string hash, TiledMatrix matrix,
         float[] baseNorm, double lo, double hi, TimeSpan buildTime, List<(string Phase, TimeSpan Time)> phases)
@@ -197,6 +198,7 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
 
         lock (gate)
         {
+            ObjectDisposedException.ThrowIf(disposed, this);
             var sixteen = (typeof(T) == typeof(short) || typeof(T) == typeof(ushort)) && dark.IsEmpty && flat.IsEmpty;
             rules = FrameRules.For<T>(Settings);
             var path = !sixteen ? Path.Generic
@@ -250,7 +252,18 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
         }
     }
 
-    public void Dispose() => team?.Dispose();
+    /// <summary>Stops the worker threads; waits for a frame being integrated. Later calls throw <see cref="ObjectDisposedException"/>.</summary>
+    public void Dispose()
+    {
+        lock (gate)
+        {
+            if (!disposed)
+            {
+                disposed = true;
+                team?.Dispose();
+            }
+        }
+    }
 
     private enum Path
     {
