@@ -24,6 +24,9 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
     /// <summary>Chunks of the tiled matrix summed separately, then added in order: results do not depend on threads.</summary>
     private const int DefaultChunks = 8;
 
+    private const int PackShift = 40;
+    private const long PackMask = (1L << PackShift) - 1;
+
     private readonly TiledMatrix tiled;
     private readonly float[] baseNorm;
     private readonly double[] preCount;
@@ -47,6 +50,7 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
     private bool[]? exclusionUnsigned;
     private (bool Known, ValueRange? Range) keptSigned, keptUnsigned;
     private bool disposed;
+    private bool packedSums;
 
     private IntegrationEngine(Geometry geometry, int rows, int cols, IntegrationSettings settings, string hash, TiledMatrix matrix,
         float[] baseNorm, double lo, double hi, TimeSpan buildTime, List<(string Phase, TimeSpan Time)> phases)
@@ -203,9 +207,16 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
             rules = FrameRules.For<T>(Settings);
             var path = !sixteen ? Path.Generic
                 : binOfPixel is not null ? Path.PixelMajor16
-                : KeptRange(typeof(T) == typeof(short)) is { } kept ? Path.Tiled16
-                : Path.Generic;
-            range = path == Path.Tiled16 ? KeptRange(typeof(T) == typeof(short))!.Value : default;
+                : Path.Tiled16;
+            var kept = sixteen ? KeptRange(typeof(T) == typeof(short)) : null;
+            range = kept ?? default;
+            if (path == Path.Tiled16 && kept is null)
+            {
+                path = Path.Generic;
+            }
+
+            // Packed no-split sums need kept values ≥ 0 and Σraw < 2⁴⁰ in any one slot.
+            packedSums = path == Path.PixelMajor16 && kept is { Lo: >= 0 } k && (long)Rows * Cols * k.Hi < PackMask;
             fixed (T* img = frame)
             fixed (float* d = dark)
             fixed (float* f = flat)
@@ -767,9 +778,15 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
 
     private static void PixelMajor16<TPixel>(TPixel* img, IntegrationEngine e, int part) where TPixel : unmanaged
     {
-        var excluded = e.ExclusionTable(typeof(TPixel) == typeof(short));
         var sums = e.partSums[part];
         sums.Clear();
+        if (e.packedSums)
+        {
+            PixelMajorPacked(img, e, sums, part);
+            return;
+        }
+
+        var excluded = e.ExclusionTable(typeof(TPixel) == typeof(short));
         var any = e.rules.Any;
         var npt = e.Settings.Npt;
         fixed (ushort* binOf = e.binOfPixel)
@@ -798,6 +815,39 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
         }
     }
 
+    /// <summary>
+    /// The common Lambda case (kept values ≥ 0): max(raw, 1) = raw + [raw = 0], so one 64-bit add per pixel carries
+    /// both sums — Σraw in the low 40 bits, the number of zeros above — instead of two read-modify-writes (≈ 1.3×).
+    /// </summary>
+    private static void PixelMajorPacked<TPixel>(TPixel* img, IntegrationEngine e, PartSums sums, int part) where TPixel : unmanaged
+    {
+        var lo = e.range.Lo;
+        var span = (uint)(e.range.Hi - lo);
+        var npt = e.Settings.Npt;
+        fixed (ushort* binOf = e.binOfPixel)
+        fixed (float* bn = e.baseNorm)
+        fixed (long* packed = sums.Signal)
+        {
+            for (int k = e.pixelBounds[part], end = e.pixelBounds[part + 1]; k < end; k++)
+            {
+                int b = binOf[k];
+                var raw = Raw(img, k);
+                if ((uint)(raw - lo) > span)
+                {
+                    if (b != npt)
+                    {
+                        sums.ExcludedCount[b]++;
+                        sums.ExcludedNorm[b] += bn[k];
+                    }
+
+                    continue;
+                }
+
+                packed[(b << 2) | (k & 3)] += raw + (raw == 0 ? 1L << PackShift : 0);
+            }
+        }
+    }
+
     private void MergePartSums(IntegrationResult result)
     {
         var empty = (float)(Settings.Dummy ?? 0.0);
@@ -809,8 +859,17 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
             {
                 for (var copy = 0; copy < 4; copy++)
                 {
-                    s += p.Signal[(b << 2) | copy];
-                    v += p.Variance[(b << 2) | copy];
+                    var x = p.Signal[(b << 2) | copy];
+                    if (packedSums)
+                    {
+                        s += x & PackMask;
+                        v += (x & PackMask) + (x >> PackShift);
+                    }
+                    else
+                    {
+                        s += x;
+                        v += p.Variance[(b << 2) | copy];
+                    }
                 }
 
                 excludedCount += p.ExcludedCount[b];
