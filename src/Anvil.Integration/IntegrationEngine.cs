@@ -7,14 +7,15 @@ namespace Anvil.Integration;
 
 /// <summary>
 /// A precomputed 1-D azimuthal integrator for one detector shape, geometry, mask and settings, giving pyFAI
-/// 0.21.3's numbers (CSR engines, Poisson errors). Build once (≈ 0.1–0.5 s for a 2.85 Mpx canvas), then
+/// 0.21.3's numbers (CSR engines, Poisson errors). Build once (0.1–0.5 CPU-s for a 2.85 Mpx canvas), then
 /// <see cref="Integrate{T}"/> every frame with no allocation.
 /// </summary>
 /// <remarks>
-/// Layout: a CSR matrix by bin (row pointer, pixel indices ascending within a bin, float32 coefficients;
-/// none for no-split, where every coefficient is 1). Summing each bin in ascending pixel order is pyFAI's
-/// order, so sums agree to the last bit for no/bbox. Per-bin Σw and Σw·norm are precomputed and only
-/// recomputed for a bin that held an excluded pixel in this frame or when a flat is given.
+/// Layout: pyFAI's CSR matrix re-laid as <see cref="TiledMatrix"/> (bands of rows, one segment per bin and band,
+/// 16-bit pixel offsets, float32 coefficients; none for no-split) plus, for no-split, a pixel-major 16-bit bin
+/// index. Per-bin Σw and Σw·norm are precomputed; a frame's excluded pixels take their share out, and the generic
+/// path (dark, flat, non-16-bit frames) sums them per frame. Sums are float64 over fixed chunks added in a fixed
+/// order, so the thread count never changes a bit. See README.md in this folder.
 /// One engine integrates one frame at a time (calls are serialised); use one engine per worker to go wider.
 /// </remarks>
 public sealed unsafe partial class IntegrationEngine : IDisposable
