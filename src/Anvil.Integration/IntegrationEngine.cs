@@ -7,14 +7,15 @@ namespace Anvil.Integration;
 
 /// <summary>
 /// A precomputed 1-D azimuthal integrator for one detector shape, geometry, mask and settings, giving pyFAI
-/// 0.21.3's numbers (CSR engines, Poisson errors). Build once (≈ 0.1–0.5 s for a 2.85 Mpx canvas), then
+/// 0.21.3's numbers (CSR engines, Poisson errors). Build once (0.1–0.5 CPU-s for a 2.85 Mpx canvas), then
 /// <see cref="Integrate{T}"/> every frame with no allocation.
 /// </summary>
 /// <remarks>
-/// Layout: a CSR matrix by bin (row pointer, pixel indices ascending within a bin, float32 coefficients;
-/// none for no-split, where every coefficient is 1). Summing each bin in ascending pixel order is pyFAI's
-/// order, so sums agree to the last bit for no/bbox. Per-bin Σw and Σw·norm are precomputed and only
-/// recomputed for a bin that held an excluded pixel in this frame or when a flat is given.
+/// Layout: pyFAI's CSR matrix re-laid as <see cref="TiledMatrix"/> (bands of rows, one segment per bin and band,
+/// 16-bit pixel offsets, float32 coefficients; none for no-split) plus, for no-split, a pixel-major 16-bit bin
+/// index. Per-bin Σw and Σw·norm are precomputed; a frame's excluded pixels take their share out, and the generic
+/// path (dark, flat, non-16-bit frames) sums them per frame. Sums are float64 over fixed chunks added in a fixed
+/// order, so the thread count never changes a bit. See README.md in this folder.
 /// One engine integrates one frame at a time (calls are serialised); use one engine per worker to go wider.
 /// </remarks>
 public sealed unsafe partial class IntegrationEngine : IDisposable
@@ -23,6 +24,9 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
 
     /// <summary>Chunks of the tiled matrix summed separately, then added in order: results do not depend on threads.</summary>
     private const int DefaultChunks = 8;
+
+    private const int PackShift = 40;
+    private const long PackMask = (1L << PackShift) - 1;
 
     private readonly TiledMatrix tiled;
     private readonly float[] baseNorm;
@@ -46,6 +50,8 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
     private bool[]? exclusionSigned;
     private bool[]? exclusionUnsigned;
     private (bool Known, ValueRange? Range) keptSigned, keptUnsigned;
+    private bool disposed;
+    private bool packedSums;
 
     private IntegrationEngine(Geometry geometry, int rows, int cols, IntegrationSettings settings, string hash, TiledMatrix matrix,
         float[] baseNorm, double lo, double hi, TimeSpan buildTime, List<(string Phase, TimeSpan Time)> phases)
@@ -197,13 +203,21 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
 
         lock (gate)
         {
+            ObjectDisposedException.ThrowIf(disposed, this);
             var sixteen = (typeof(T) == typeof(short) || typeof(T) == typeof(ushort)) && dark.IsEmpty && flat.IsEmpty;
             rules = FrameRules.For<T>(Settings);
             var path = !sixteen ? Path.Generic
                 : binOfPixel is not null ? Path.PixelMajor16
-                : KeptRange(typeof(T) == typeof(short)) is { } kept ? Path.Tiled16
-                : Path.Generic;
-            range = path == Path.Tiled16 ? KeptRange(typeof(T) == typeof(short))!.Value : default;
+                : Path.Tiled16;
+            var kept = sixteen ? KeptRange(typeof(T) == typeof(short)) : null;
+            range = kept ?? default;
+            if (path == Path.Tiled16 && kept is null)
+            {
+                path = Path.Generic;
+            }
+
+            // Packed no-split sums need kept values ≥ 0 and Σraw < 2⁴⁰ in any one slot.
+            packedSums = path == Path.PixelMajor16 && kept is { Lo: >= 0 } k && (long)Rows * Cols * k.Hi < PackMask;
             fixed (T* img = frame)
             fixed (float* d = dark)
             fixed (float* f = flat)
@@ -250,7 +264,18 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
         }
     }
 
-    public void Dispose() => team?.Dispose();
+    /// <summary>Stops the worker threads; waits for a frame being integrated. Later calls throw <see cref="ObjectDisposedException"/>.</summary>
+    public void Dispose()
+    {
+        lock (gate)
+        {
+            if (!disposed)
+            {
+                disposed = true;
+                team?.Dispose();
+            }
+        }
+    }
 
     private enum Path
     {
@@ -754,9 +779,15 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
 
     private static void PixelMajor16<TPixel>(TPixel* img, IntegrationEngine e, int part) where TPixel : unmanaged
     {
-        var excluded = e.ExclusionTable(typeof(TPixel) == typeof(short));
         var sums = e.partSums[part];
         sums.Clear();
+        if (e.packedSums)
+        {
+            PixelMajorPacked(img, e, sums, part);
+            return;
+        }
+
+        var excluded = e.ExclusionTable(typeof(TPixel) == typeof(short));
         var any = e.rules.Any;
         var npt = e.Settings.Npt;
         fixed (ushort* binOf = e.binOfPixel)
@@ -785,6 +816,39 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
         }
     }
 
+    /// <summary>
+    /// The common Lambda case (kept values ≥ 0): max(raw, 1) = raw + [raw = 0], so one 64-bit add per pixel carries
+    /// both sums — Σraw in the low 40 bits, the number of zeros above — instead of two read-modify-writes (≈ 1.3×).
+    /// </summary>
+    private static void PixelMajorPacked<TPixel>(TPixel* img, IntegrationEngine e, PartSums sums, int part) where TPixel : unmanaged
+    {
+        var lo = e.range.Lo;
+        var span = (uint)(e.range.Hi - lo);
+        var npt = e.Settings.Npt;
+        fixed (ushort* binOf = e.binOfPixel)
+        fixed (float* bn = e.baseNorm)
+        fixed (long* packed = sums.Signal)
+        {
+            for (int k = e.pixelBounds[part], end = e.pixelBounds[part + 1]; k < end; k++)
+            {
+                int b = binOf[k];
+                var raw = Raw(img, k);
+                if ((uint)(raw - lo) > span)
+                {
+                    if (b != npt)
+                    {
+                        sums.ExcludedCount[b]++;
+                        sums.ExcludedNorm[b] += bn[k];
+                    }
+
+                    continue;
+                }
+
+                packed[(b << 2) | (k & 3)] += raw + (raw == 0 ? 1L << PackShift : 0);
+            }
+        }
+    }
+
     private void MergePartSums(IntegrationResult result)
     {
         var empty = (float)(Settings.Dummy ?? 0.0);
@@ -796,8 +860,17 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
             {
                 for (var copy = 0; copy < 4; copy++)
                 {
-                    s += p.Signal[(b << 2) | copy];
-                    v += p.Variance[(b << 2) | copy];
+                    var x = p.Signal[(b << 2) | copy];
+                    if (packedSums)
+                    {
+                        s += x & PackMask;
+                        v += (x & PackMask) + (x >> PackShift);
+                    }
+                    else
+                    {
+                        s += x;
+                        v += p.Variance[(b << 2) | copy];
+                    }
                 }
 
                 excludedCount += p.ExcludedCount[b];

@@ -80,6 +80,26 @@ public sealed class IntegrateCommandTests : IDisposable
     }
 
     [Fact]
+    public void MaskLoader_Hdf5Dataset_MatchesTheSameMaskAsNpy()
+    {
+        var npy = Path.Combine(TestPaths.Fixtures, "pyfai", "small_mask.npy");
+        var expected = MaskFile.Load(npy);
+        var h5 = Path.Combine(work.FullName, "mask.h5");
+        using (var file = Hdf5File.Create(h5))
+        {
+            // Stored as uint8 with 0/7 values: any non-zero value masks.
+            var values = Array.ConvertAll(expected.Data, v => (byte)(v * 7));
+            file.WriteDataset<byte>("/entry/mask", values, [expected.Rows, expected.Cols]);
+        }
+
+        var loaded = MaskLoader.Load($"{h5}::/entry/mask", expected.Rows, expected.Cols);
+        Assert.Equal(expected.Data, loaded);
+        Assert.Contains(loaded, v => v == 1);
+        var wrongShape = Assert.Throws<InvalidDataException>(() => MaskLoader.Load($"{h5}::/entry/mask", expected.Cols, expected.Rows));
+        Assert.Contains("give a mask made for this detector", wrongShape.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Integrate_UnknownMethod_FailsWithUsage()
     {
         var line = new CommandLine(["x.nxs", "--poni", "p.poni", "--method", "splitpixel", "--out", "o.nxs"], new HashSet<string>());

@@ -50,17 +50,21 @@ internal static class PyFaiCases
 
     public static Geometry Geometry(JsonElement c) => PoniFile.Load(Path.Combine(Folder, c.Str("poni")!));
 
-    public static (int Rows, int Cols, int[] Pixels) Frame(JsonElement c)
+    /// <summary>The case's frame as float64 values (integers, or float32 values with NaN for the NaN cases).</summary>
+    public static (int Rows, int Cols, double[] Pixels) Frame(JsonElement c)
     {
         if (c.Str("frame") == "formula:lambda")
         {
             var f = LambdaFrame();
-            return (1833, 1556, Array.ConvertAll(f, v => (int)v));
+            return (1833, 1556, Array.ConvertAll(f, v => (double)v));
         }
 
         var a = NpyFile.Read(Path.Combine(Folder, c.Str("frame")!));
-        return (a.Shape[0], a.Shape[1], Array.ConvertAll(a.ToDoubles(), v => (int)v));
+        return (a.Shape[0], a.Shape[1], a.ToDoubles());
     }
+
+    /// <summary>True when the frame holds non-integers (NaN): only float kernels can take it.</summary>
+    public static bool FloatFrame(JsonElement c) => c.Str("frame")!.Contains("nan", StringComparison.Ordinal);
 
     /// <summary>The generator's Lambda-canvas formula (generate.py: lambda_frame).</summary>
     public static short[] LambdaFrame()

@@ -79,7 +79,10 @@ def small_frames(rng):
     mask[rng.random(SMALL_SHAPE) < 0.03] = 1
     mask[:, 140:146] = 1                                 # a module gap
     mask[200:, 250:] = 1                                  # a dead corner
-    return frame, dark, flat, mask
+    # The same frame as float32 with NaN pixels (dead or saturated pixels a converter marked), for the NaN cases.
+    frame_nan = frame.astype(np.float32)
+    frame_nan[rng.random(SMALL_SHAPE) < 0.02] = np.nan
+    return frame, dark, flat, mask, frame_nan
 
 
 def cases():
@@ -107,6 +110,16 @@ def cases():
         ("centred_no_azimuth", "centred", "no", "2th_deg", 300, dict(mask=True, azimuth_range=(-100.0, 30.0))),
         ("centred_bbox_azimuth", "centred", "bbox", "2th_deg", 300, dict(mask=True, azimuth_range=(-100.0, 30.0))),
         ("centred_full_azimuth", "centred", "full", "2th_deg", 300, dict(mask=True, azimuth_range=(-100.0, 30.0))),
+        # Units on every split mode, tilted ranges, and NaN pixels in a float32 frame (always excluded by pyFAI).
+        ("tilted_bbox_qA", "tilted", "bbox", "q_A^-1", 300, dict(mask=True, polarization=0.99)),
+        ("tilted_full_qA", "tilted", "full", "q_A^-1", 300, dict(mask=True)),
+        ("centred_full_2thrad", "centred", "full", "2th_rad", 250, dict(mask=False, polarization=0.5)),
+        ("tilted_no_azimuth_radrange", "tilted", "no", "q_nm^-1", 250,
+         dict(mask=True, azimuth_range=(0.0, 120.0), radial_range=(20.0, 60.0))),
+        ("tilted_bbox_azimuth", "tilted", "bbox", "2th_deg", 250, dict(mask=True, azimuth_range=(-170.0, 170.0))),
+        ("centred_no_nan", "centred", "no", "2th_deg", 300, dict(mask=True, nan=True, polarization=0.99)),
+        ("centred_bbox_nan", "centred", "bbox", "q_nm^-1", 300, dict(mask=False, nan=True, dummy=-1.0, delta_dummy=0.5)),
+        ("tilted_full_nan", "tilted", "full", "2th_deg", 300, dict(mask=True, nan=True, dark=True, flat=True)),
     ]
     return out
 
@@ -143,8 +156,9 @@ def main(argv=None):
     out = a.out
     os.makedirs(out, exist_ok=True)
     rng = np.random.default_rng(a.seed)
-    frame, dark, flat, mask = small_frames(rng)
+    frame, dark, flat, mask, frame_nan = small_frames(rng)
     np.save(os.path.join(out, "small_frame.npy"), frame)
+    np.save(os.path.join(out, "small_frame_nan.npy"), frame_nan)
     np.save(os.path.join(out, "small_dark.npy"), dark)
     np.save(os.path.join(out, "small_flat.npy"), flat)
     np.save(os.path.join(out, "small_mask.npy"), mask)
@@ -161,10 +175,10 @@ def main(argv=None):
             s["dark_array"] = dark
         if s.get("flat"):
             s["flat_array"] = flat
-        table = integrate(ai, frame, npt, unit, method, mask if s["mask"] else None, s)
+        table = integrate(ai, frame_nan if s.get("nan") else frame, npt, unit, method, mask if s["mask"] else None, s)
         np.save(os.path.join(out, f"{name}.npy"), table)
         manifest["cases"].append({
-            "name": name, "poni": f"{geo}.poni", "frame": "small_frame.npy",
+            "name": name, "poni": f"{geo}.poni", "frame": "small_frame_nan.npy" if s.get("nan") else "small_frame.npy",
             "mask": "small_mask.npy" if s["mask"] else None, "method": method, "unit": unit, "npt": npt,
             "polarization": s.get("polarization"), "solid_angle": s.get("solid_angle", True),
             "dummy": s.get("dummy"), "delta_dummy": s.get("delta_dummy"),
