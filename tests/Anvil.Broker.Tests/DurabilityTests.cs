@@ -79,6 +79,39 @@ public sealed class DurabilityTests : IDisposable
         }
     }
 
+    [Theory]
+    [InlineData(FsyncPolicy.Always)]
+    [InlineData(FsyncPolicy.Interval)]
+    public async Task SendMany_MixedBatch_EachMessageStoredOrFailedAloneAndDurable(FsyncPolicy fsync)
+    {
+        var other = Address("other");
+        var batch = new List<(StreamAddress, OutgoingMessage)>();
+        for (ulong id = 1; id <= 100; id++)
+        {
+            batch.Add((id % 10 == 0 ? other : _address, Message(id, meta: id == 42 ? "[1]" : $"{{\"n\":{id}}}")));
+        }
+
+        batch.Add((_address, Message(7, meta: "{\"n\":7}"))); // an identical resend inside the batch
+        batch.Add((_address, Message(8, meta: "{\"n\":0}"))); // a conflicting one
+        batch.Add((new StreamAddress(""), Message(1)));
+        await using (var broker = Open(fsync))
+        {
+            var results = await broker.SendManyAsync(batch).DefaultTimeout();
+            Assert.Equal(103, results.Count);
+            Assert.Equal(ErrorReasons.WrongInput, results[41].Error!.Reason);
+            Assert.True(results[100].Outcome!.Duplicate);
+            Assert.Equal(ErrorReasons.ConflictingDuplicate, results[101].Error!.Reason);
+            Assert.NotNull(results[102].Error);
+            Assert.Equal(99, results.Take(100).Count(r => r.Outcome is { Duplicate: false }));
+        }
+
+        await using var reopened = Open(fsync);
+        Assert.Equal(89UL, await reopened.GetCurrentSizeAsync(_address).DefaultTimeout());
+        Assert.Equal(10UL, await reopened.GetCurrentSizeAsync(other).DefaultTimeout());
+        Assert.Equal("{\"n\":8}", (await reopened.GetByIdAsync(_address, 8, TimeSpan.Zero)).Meta);
+        Assert.Equal("frame_00050", (await reopened.GetByIdAsync(other, 50, TimeSpan.Zero)).Name);
+    }
+
     [Fact]
     public async Task Reopen_WithTornTail_CutsItAndKeepsEarlierRecords()
     {

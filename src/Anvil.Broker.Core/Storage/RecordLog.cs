@@ -21,6 +21,16 @@ internal abstract class RecordLog : IDisposable
     /// <summary>Marks the newest segment dirty (a duplicate reply waits for the first write's sync).</summary>
     public abstract void TouchTail();
 
+    /// <summary>Collects appends in memory until <see cref="EndBatch"/> writes them with one system call.</summary>
+    public virtual void BeginBatch()
+    {
+    }
+
+    /// <summary>Writes the appends collected since <see cref="BeginBatch"/>; call before the owner's lock is released.</summary>
+    public virtual void EndBatch()
+    {
+    }
+
     public abstract void Dispose();
 }
 
@@ -53,6 +63,10 @@ internal sealed class FileLog : RecordLog
     private readonly List<(SafeFileHandle Handle, long Length)> _segments = [];
     private readonly long _segmentBytes;
     private readonly string _directory;
+    private byte[] _pending = [];
+    private int _pendingLength;
+    private long _pendingStart;
+    private bool _batching;
 
     private FileLog(string directory, long segmentBytes)
     {
@@ -84,19 +98,52 @@ internal sealed class FileLog : RecordLog
     {
         if (_segments[^1].Length > 0 && _segments[^1].Length + record.Length > _segmentBytes)
         {
+            FlushPending();
             AddSegment();
         }
 
         var index = _segments.Count - 1;
         var (handle, length) = _segments[index];
-        RandomAccess.Write(handle, record, length);
+        if (_batching)
+        {
+            if (_pendingLength == 0)
+            {
+                _pendingStart = length;
+            }
+
+            if (_pendingLength + record.Length > _pending.Length)
+            {
+                Array.Resize(ref _pending, Math.Max(_pending.Length * 2, _pendingLength + record.Length));
+            }
+
+            record.CopyTo(_pending.AsSpan(_pendingLength));
+            _pendingLength += record.Length;
+        }
+        else
+        {
+            RandomAccess.Write(handle, record, length);
+        }
+
         _segments[index] = (handle, length + record.Length);
         Dirty.Add(handle);
         return (index, length);
     }
 
+    public override void BeginBatch() => _batching = true;
+
+    public override void EndBatch()
+    {
+        FlushPending();
+        _batching = false;
+    }
+
     public override byte[] Read(int segment, long offset, int length)
     {
+        if (_pendingLength > 0 && segment == _segments.Count - 1 && offset >= _pendingStart)
+        {
+            return _pending.AsSpan((int)(offset - _pendingStart), length).ToArray();
+        }
+
         var bytes = new byte[length];
         var read = RandomAccess.Read(_segments[segment].Handle, bytes, offset);
         return read == length ? bytes : throw new IOException($"Short read in segment {segment} at {offset}.");
@@ -112,6 +159,15 @@ internal sealed class FileLog : RecordLog
         }
 
         _segments.Clear();
+    }
+
+    private void FlushPending()
+    {
+        if (_pendingLength > 0)
+        {
+            RandomAccess.Write(_segments[^1].Handle, _pending.AsSpan(0, _pendingLength), _pendingStart);
+            _pendingLength = 0;
+        }
     }
 
     private void AddSegment()
