@@ -42,6 +42,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
             Recover();
         }
 
+        _metrics.ObserveGroups(GroupGauges);
         _ready = true;
     }
 
@@ -661,6 +662,26 @@ public sealed partial class MessageBroker : IAsyncDisposable
     }
 
     // ------------------------------------------------------------------ internals
+
+    private List<GroupGauge> GroupGauges()
+    {
+        var now = _time.GetUtcNow().UtcTicks;
+        var gauges = new List<GroupGauge>();
+        foreach (var state in _streams.Values)
+        {
+            lock (state.Gate)
+            {
+                foreach (var (name, g) in state.Groups)
+                {
+                    var backlog = state.Records.CountAbove(g.Pointer) + g.DueCount(now);
+                    var unacked = (long)(g.Pointer - Math.Min(g.Pointer, g.Acks.CountUpTo(g.Pointer)));
+                    gauges.Add(new GroupGauge(state.Key, name, backlog, unacked, g.Gaps.Values.Count(x => !x.Resolved)));
+                }
+            }
+        }
+
+        return gauges;
+    }
 
     private readonly record struct Prepared(string Meta, uint Crc, bool IsDataset);
 
