@@ -20,6 +20,7 @@ public sealed class BrokerMetrics : IDisposable
     private readonly Histogram<double> _latency;
     private readonly Histogram<double> _fsync;
     private readonly Histogram<double> _recovery;
+    private Func<IEnumerable<GroupGauge>>? _groups;
 
     public BrokerMetrics(IMeterFactory? meterFactory = null)
     {
@@ -35,6 +36,12 @@ public sealed class BrokerMetrics : IDisposable
         _latency = _meter.CreateHistogram<double>("anvil.broker.delivery.latency", "s", "Time from store to first delivery.");
         _fsync = _meter.CreateHistogram<double>("anvil.broker.fsync.duration", "s", "One group-commit round of fsyncs.");
         _recovery = _meter.CreateHistogram<double>("anvil.broker.recovery.duration", "s", "Startup recovery of the data directory.");
+        _meter.CreateObservableGauge("anvil.broker.backlog", () => Gauges(g => g.Backlog), "{message}",
+            "Stored ids above the group pointer plus redeliveries due now.");
+        _meter.CreateObservableGauge("anvil.broker.unacked", () => Gauges(g => g.Unacked), "{message}",
+            "Ids at or below the group pointer without an acknowledgement.");
+        _meter.CreateObservableGauge("anvil.broker.gaps.open", () => Gauges(g => g.GapsOpen), "{gap}",
+            "Declared gaps whose id has not arrived (or been acknowledged) yet.");
     }
 
     internal void Stored(StreamKey key, long bytes)
@@ -76,6 +83,12 @@ public sealed class BrokerMetrics : IDisposable
 
     public void Dispose() => _meter.Dispose();
 
+    /// <summary>The broker whose groups the gauges report (one broker per process).</summary>
+    internal void ObserveGroups(Func<IEnumerable<GroupGauge>> groups) => _groups = groups;
+
+    private IEnumerable<Measurement<long>> Gauges(Func<GroupGauge, long> value) =>
+        _groups is null ? [] : _groups().Select(g => new Measurement<long>(value(g), Tags(g.Key, g.Group)));
+
     private static TagList Tags(StreamKey key, string? group = null)
     {
         var tags = new TagList { { "beamtime", key.Beamtime }, { "data_source", key.DataSource }, { "stream", key.Stream } };
@@ -87,3 +100,6 @@ public sealed class BrokerMetrics : IDisposable
         return tags;
     }
 }
+
+/// <summary>One group's gauge values on one stream.</summary>
+internal readonly record struct GroupGauge(StreamKey Key, string Group, long Backlog, long Unacked, long GapsOpen);

@@ -83,6 +83,23 @@ internal sealed class IntervalSet
 
     public IReadOnlyList<(ulong Start, ulong End)> Ranges => _ranges;
 
+    /// <summary>How many ids of the set are at or below <paramref name="id"/>.</summary>
+    public ulong CountUpTo(ulong id)
+    {
+        ulong count = 0;
+        foreach (var (start, end) in _ranges)
+        {
+            if (start > id)
+            {
+                break;
+            }
+
+            count += Math.Min(end, id) - start + 1;
+        }
+
+        return count;
+    }
+
     private int IndexOfLastStartAtOrBelow(ulong id)
     {
         int lo = 0, hi = _ranges.Count - 1, found = -1;

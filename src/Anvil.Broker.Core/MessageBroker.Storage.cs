@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Text;
 using Anvil.Broker.Core.Storage;
@@ -10,6 +11,9 @@ public sealed partial class MessageBroker
 {
     private const byte RecordPart = 1;
     private const byte RecordFinish = 2;
+
+    // kind, id, substream, dataset size, timestamp, payload kind, id mode, size, payload CRC: what the index needs.
+    private const int PartIndexBytes = 1 + 8 + 4 + 4 + 8 + 1 + 1 + 8 + 4;
 
     private StreamKey StreamKeyOf(StreamAddress address)
     {
@@ -81,17 +85,27 @@ public sealed partial class MessageBroker
         }
 
         var record = w.Bytes(m.PayloadKind == PayloadKind.Inline ? m.Payload.Span : []).Finish();
-        var (segment, offset) = LogOf(state).Append(record);
+        var (segment, offset) = LogOf(state).Append(record, PartIndexBytes);
         return new Part(timestamp, size, substream, m.PayloadKind, p.Crc, segment, offset, record.Length);
     }
 
-    private void AppendFinish(StreamState state, ulong lastId, long timestamp, string nextStream) =>
-        LogOf(state).Append(state.Writer.Reset().U8(RecordFinish).U64(lastId).I64(timestamp).Str(nextStream).Finish());
+    private void AppendFinish(StreamState state, ulong lastId, long timestamp, string nextStream)
+    {
+        var record = state.Writer.Reset().U8(RecordFinish).U64(lastId).I64(timestamp).Str(nextStream).Finish();
+        LogOf(state).Append(record, record.Length - RecordWriter.HeaderBytes);
+    }
 
     /// <summary>A part's name, metadata, headers and payload, read back from the log (call under the stream's lock).</summary>
     private static LoadedPart Load(StreamState state, in Part part)
     {
         var bytes = state.Log!.Read(part.Segment, part.Offset, part.Length);
+        if (BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(4)) != Crc32C.Compute(bytes.AsSpan(RecordWriter.HeaderBytes)))
+        {
+            // Sealed segments are trusted through their index checkpoint at recovery; every read still checks its record.
+            throw new BrokerException(BrokerErrorCode.Unavailable, ErrorReasons.StorageUnavailable,
+                $"The stored record at segment {part.Segment}, offset {part.Offset} of stream '{state.Key.Stream}' is corrupt; an operator must repair or delete the stream.");
+        }
+
         var r = new RecordReader(bytes.AsSpan(RecordWriter.HeaderBytes));
         r.U8();
         r.U64();
@@ -149,14 +163,33 @@ public sealed partial class MessageBroker
             segments++;
         }
 
+        var tail = new List<(long Offset, int Length, byte[] Prefix)>();
         for (var number = 0; number < segments; number++)
         {
             var path = FileLog.SegmentPath(dir, number);
             var segment = number;
-            var intact = RecordScanner.Scan(path, (offset, body) => ReplayRecord(state, segment, offset, body, nowTicks));
+            var sealedSegment = number < segments - 1;
+            if (sealedSegment && FileLog.ReadIndex(dir, number) is { } checkpoint)
+            {
+                foreach (var (offset, length, prefix) in checkpoint)
+                {
+                    ReplayRecord(state, segment, offset, prefix, length, nowTicks);
+                }
+
+                continue;
+            }
+
+            var intact = RecordScanner.Scan(path, (offset, body) =>
+            {
+                ReplayRecord(state, segment, offset, body, body.Length + RecordWriter.HeaderBytes, nowTicks);
+                if (!sealedSegment)
+                {
+                    tail.Add((offset, body.Length + RecordWriter.HeaderBytes, body[..(body[0] == RecordPart ? PartIndexBytes : body.Length)]));
+                }
+            });
             if (intact < new FileInfo(path).Length)
             {
-                if (number < segments - 1)
+                if (sealedSegment)
                 {
                     // A bad record in a sealed segment: later records cannot be trusted in order (§7).
                     state.Unavailable = $"Segment {number} of stream '{state.Key.Stream}' is corrupt at offset {intact}.";
@@ -171,11 +204,17 @@ public sealed partial class MessageBroker
 
         if (segments > 0)
         {
-            state.Log = FileLog.Open(dir, Options.SegmentBytes);
+            var log = FileLog.Open(dir, Options.SegmentBytes);
+            foreach (var (offset, length, prefix) in tail)
+            {
+                log.AddIndexEntry(offset, length, prefix);
+            }
+
+            state.Log = log;
         }
     }
 
-    private static void ReplayRecord(StreamState state, int segment, long offset, byte[] body, long nowTicks)
+    private static void ReplayRecord(StreamState state, int segment, long offset, byte[] body, int recordLength, long nowTicks)
     {
         var r = new RecordReader(body);
         switch (r.U8())
@@ -189,7 +228,7 @@ public sealed partial class MessageBroker
                 var auto = r.U8() == 1;
                 var size = r.U64();
                 var crc = r.U32();
-                var part = new Part(timestamp, size, substream, kind, crc, segment, offset, body.Length + RecordWriter.HeaderBytes);
+                var part = new Part(timestamp, size, substream, kind, crc, segment, offset, recordLength);
                 if (datasetSize == 0)
                 {
                     state.Records.AddPlain(id, part);

@@ -42,6 +42,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
             Recover();
         }
 
+        _metrics.ObserveGroups(GroupGauges);
         _ready = true;
     }
 
@@ -88,6 +89,103 @@ public sealed partial class MessageBroker : IAsyncDisposable
         }
 
         return outcome;
+    }
+
+    /// <summary>
+    /// Stores a batch (§3 SendBatch): each message is validated and stored on its own, in order, and fails alone. Runs
+    /// of messages to one stream are appended under one lock with one write, and the batch waits for one sync.
+    /// </summary>
+    public async Task<IReadOnlyList<BatchSendResult>> SendManyAsync(IReadOnlyList<(StreamAddress Address, OutgoingMessage Message)> batch,
+        CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var results = new BatchSendResult[batch.Count];
+        var dirty = new List<SafeFileHandle>();
+        var i = 0;
+        while (i < batch.Count)
+        {
+            StreamKey key;
+            try
+            {
+                key = StreamKeyOf(batch[i].Address);
+            }
+            catch (BrokerException ex) when (ex.Code == BrokerErrorCode.InvalidArgument)
+            {
+                results[i++] = new BatchSendResult(null, ex);
+                continue;
+            }
+
+            var run = i + 1;
+            while (run < batch.Count && batch[run].Address == batch[i].Address)
+            {
+                run++;
+            }
+
+            var state = State(key);
+            var prepared = new Prepared?[run - i];
+            for (var j = i; j < run; j++)
+            {
+                try
+                {
+                    prepared[j - i] = Prepare(key, batch[j].Message);
+                }
+                catch (BrokerException ex) when (ex.Code == BrokerErrorCode.InvalidArgument)
+                {
+                    results[j] = new BatchSendResult(null, ex);
+                }
+            }
+
+            lock (state.Gate)
+            {
+                var log = LogOf(state);
+                log.BeginBatch();
+                try
+                {
+                    for (var j = i; j < run; j++)
+                    {
+                        if (prepared[j - i] is { } p)
+                        {
+                            try
+                            {
+                                results[j] = new BatchSendResult(Store(state, batch[j].Message, p), null);
+                            }
+                            catch (BrokerException ex) when (ex.Code == BrokerErrorCode.InvalidArgument)
+                            {
+                                results[j] = new BatchSendResult(null, ex);
+                            }
+                        }
+                    }
+                }
+                finally
+                {
+                    log.EndBatch();
+                    if (state.TakeDirty() is { } files)
+                    {
+                        dirty.AddRange(files);
+                    }
+                }
+            }
+
+            for (var j = i; j < run; j++)
+            {
+                if (results[j].Outcome is { } outcome)
+                {
+                    if (outcome.Duplicate)
+                    {
+                        _metrics.Duplicate(key);
+                    }
+                    else
+                    {
+                        _metrics.Stored(key, batch[j].Message.PayloadKind == PayloadKind.Inline ? batch[j].Message.Payload.Length : 0);
+                    }
+                }
+            }
+
+            i = run;
+        }
+
+        await Sync(dirty.Count > 0 ? dirty : null).ConfigureAwait(false);
+        return results;
     }
 
     /// <summary>§2.5: marks the stream finished after <paramref name="lastId"/>; returns whether it was an identical repeat.</summary>
@@ -564,6 +662,26 @@ public sealed partial class MessageBroker : IAsyncDisposable
     }
 
     // ------------------------------------------------------------------ internals
+
+    private List<GroupGauge> GroupGauges()
+    {
+        var now = _time.GetUtcNow().UtcTicks;
+        var gauges = new List<GroupGauge>();
+        foreach (var state in _streams.Values)
+        {
+            lock (state.Gate)
+            {
+                foreach (var (name, g) in state.Groups)
+                {
+                    var backlog = state.Records.CountAbove(g.Pointer) + g.DueCount(now);
+                    var unacked = (long)(g.Pointer - Math.Min(g.Pointer, g.Acks.CountUpTo(g.Pointer)));
+                    gauges.Add(new GroupGauge(state.Key, name, backlog, unacked, g.Gaps.Values.Count(x => !x.Resolved)));
+                }
+            }
+        }
+
+        return gauges;
+    }
 
     private readonly record struct Prepared(string Meta, uint Crc, bool IsDataset);
 

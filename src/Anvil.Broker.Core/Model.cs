@@ -117,3 +117,6 @@ public sealed record GroupInfo(string Stream, string Group, ulong Pointer, ulong
 
 /// <summary>The outcome of a Query (§4.9): matching records without payloads, and whether more matched.</summary>
 public sealed record QueryResult(IReadOnlyList<MessageRecord> Records, bool Truncated);
+
+/// <summary>One message's outcome in <see cref="MessageBroker.SendManyAsync"/>: stored (or duplicate), or the error it alone failed with.</summary>
+public sealed record BatchSendResult(SendOutcome? Outcome, BrokerException? Error);

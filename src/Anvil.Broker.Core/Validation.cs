@@ -104,22 +104,22 @@ internal static class Validation
     {
         if (name.Length == 0)
         {
-            throw BrokerException.Invalid("name", "Message name must not be empty.");
+            throw BrokerException.Invalid("name", "Message name must not be empty; give a file path or a label.");
         }
 
         if (Encoding.UTF8.GetByteCount(name) > 1024)
         {
-            throw BrokerException.Invalid("name", "Message name exceeds 1024 bytes of UTF-8.");
+            throw BrokerException.Invalid("name", "Message name exceeds 1024 bytes of UTF-8; use a shorter name or path.");
         }
 
         if (name.Contains('\0', StringComparison.Ordinal))
         {
-            throw BrokerException.Invalid("name", "Message name must not contain NUL.");
+            throw BrokerException.Invalid("name", "Message name must not contain NUL; remove it.");
         }
 
         if (name.Split('/').Contains(".."))
         {
-            throw BrokerException.Invalid("name", "Message name must not contain a '..' segment.");
+            throw BrokerException.Invalid("name", "Message name must not contain a '..' segment; give the path without it.");
         }
     }
 
@@ -133,7 +133,7 @@ internal static class Validation
 
         if (Encoding.UTF8.GetByteCount(json) > maxBytes)
         {
-            throw BrokerException.Invalid(field, $"{field} exceeds {maxBytes} bytes.");
+            throw BrokerException.Invalid(field, $"{field} exceeds {maxBytes} bytes; keep bulk data in the payload or a file.");
         }
 
         JsonNode? node;
@@ -158,13 +158,13 @@ internal static class Validation
     {
         if (headers.Count > MaxHeaders)
         {
-            throw BrokerException.Invalid("headers", $"At most {MaxHeaders} headers are allowed.");
+            throw BrokerException.Invalid("headers", $"At most {MaxHeaders} headers are allowed ({headers.Count} given); drop some.");
         }
 
         var bytes = headers.Sum(h => Encoding.UTF8.GetByteCount(h.Key) + Encoding.UTF8.GetByteCount(h.Value));
         if (bytes > MaxHeaderBytes)
         {
-            throw BrokerException.Invalid("headers", $"Headers exceed {MaxHeaderBytes} bytes.");
+            throw BrokerException.Invalid("headers", $"Headers exceed {MaxHeaderBytes} bytes in total; shorten them (they carry trace context, not data).");
         }
     }
 
@@ -269,12 +269,12 @@ internal static class Validation
     {
         if (Encoding.UTF8.GetByteCount(value) > maxBytes)
         {
-            throw BrokerException.Invalid(field, $"{field} exceeds {maxBytes} bytes of UTF-8.");
+            throw BrokerException.Invalid(field, $"{field} exceeds {maxBytes} bytes of UTF-8; use a shorter name.");
         }
 
         if (value.Any(char.IsControl))
         {
-            throw BrokerException.Invalid(field, $"{field} must not contain control characters.");
+            throw BrokerException.Invalid(field, $"{field} must not contain control characters; use printable UTF-8.");
         }
     }
 }

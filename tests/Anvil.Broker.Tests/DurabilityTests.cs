@@ -79,6 +79,96 @@ public sealed class DurabilityTests : IDisposable
         }
     }
 
+    [Theory]
+    [InlineData(FsyncPolicy.Always)]
+    [InlineData(FsyncPolicy.Interval)]
+    public async Task SendMany_MixedBatch_EachMessageStoredOrFailedAloneAndDurable(FsyncPolicy fsync)
+    {
+        var other = Address("other");
+        var batch = new List<(StreamAddress, OutgoingMessage)>();
+        for (ulong id = 1; id <= 100; id++)
+        {
+            batch.Add((id % 10 == 0 ? other : _address, Message(id, meta: id == 42 ? "[1]" : $"{{\"n\":{id}}}")));
+        }
+
+        batch.Add((_address, Message(7, meta: "{\"n\":7}"))); // an identical resend inside the batch
+        batch.Add((_address, Message(8, meta: "{\"n\":0}"))); // a conflicting one
+        batch.Add((new StreamAddress(""), Message(1)));
+        await using (var broker = Open(fsync))
+        {
+            var results = await broker.SendManyAsync(batch).DefaultTimeout();
+            Assert.Equal(103, results.Count);
+            Assert.Equal(ErrorReasons.WrongInput, results[41].Error!.Reason);
+            Assert.True(results[100].Outcome!.Duplicate);
+            Assert.Equal(ErrorReasons.ConflictingDuplicate, results[101].Error!.Reason);
+            Assert.NotNull(results[102].Error);
+            Assert.Equal(99, results.Take(100).Count(r => r.Outcome is { Duplicate: false }));
+        }
+
+        await using var reopened = Open(fsync);
+        Assert.Equal(89UL, await reopened.GetCurrentSizeAsync(_address).DefaultTimeout());
+        Assert.Equal(10UL, await reopened.GetCurrentSizeAsync(other).DefaultTimeout());
+        Assert.Equal("{\"n\":8}", (await reopened.GetByIdAsync(_address, 8, TimeSpan.Zero)).Meta);
+        Assert.Equal("frame_00050", (await reopened.GetByIdAsync(other, 50, TimeSpan.Zero)).Name);
+    }
+
+    [Fact]
+    public async Task Reopen_ManySegments_SealedOnesLoadFromTheirIndexAndCorruptionIsReported()
+    {
+        var ids = Enumerable.Range(1, 300).Select(i => (ulong)i).ToArray();
+        await using (var broker = Open(segmentBytes: 2048))
+        {
+            await broker.SendIds(_address, ids[..150]);
+        }
+
+        // Reopened mid-segment: the tail's index entries are rebuilt, so its checkpoint is complete when it seals.
+        await using (var broker = Open(segmentBytes: 2048))
+        {
+            await broker.SendIds(_address, ids[150..]);
+            await broker.FinishStreamAsync(_address, 300, "").DefaultTimeout();
+        }
+
+        var streamDir = Path.GetDirectoryName(Directory.EnumerateFiles(_dir.Path, "seg-000000.log", SearchOption.AllDirectories).Single())!;
+        var segments = Directory.GetFiles(streamDir, "seg-*.log").Length;
+        Assert.True(segments > 10, $"only {segments} segments");
+        Assert.Equal(segments - 1, Directory.GetFiles(streamDir, "seg-*.idx").Length);
+
+        await using (var reopened = Open(segmentBytes: 2048))
+        {
+            Assert.Equal(300UL, await reopened.GetCurrentSizeAsync(_address).DefaultTimeout());
+            Assert.True((await reopened.GetStreamInfoAsync(_address).DefaultTimeout()).Finished);
+            foreach (var id in ids)
+            {
+                Assert.Equal($"frame_{id:D5}", (await reopened.GetByIdAsync(_address, id, TimeSpan.Zero)).Name);
+            }
+        }
+
+        // A flipped byte in a sealed segment: its checkpoint still loads, and the read of that record reports it.
+        var first = Path.Combine(streamDir, "seg-000000.log");
+        var bytes = await File.ReadAllBytesAsync(first);
+        bytes[20] ^= 0x01;
+        await File.WriteAllBytesAsync(first, bytes);
+        await using (var reopened = Open(segmentBytes: 2048))
+        {
+            var ex = await Assert.ThrowsAsync<BrokerException>(() => reopened.GetByIdAsync(_address, 1, TimeSpan.Zero));
+            Assert.Equal((BrokerErrorCode.Unavailable, ErrorReasons.StorageUnavailable), (ex.Code, ex.Reason));
+            Assert.Equal("frame_00300", (await reopened.GetByIdAsync(_address, 300, TimeSpan.Zero)).Name);
+        }
+
+        // Without the checkpoints the sealed segment is scanned: the stream is refused as a whole.
+        foreach (var idx in Directory.GetFiles(streamDir, "seg-*.idx"))
+        {
+            File.Delete(idx);
+        }
+
+        await using (var reopened = Open(segmentBytes: 2048))
+        {
+            var ex = await Assert.ThrowsAsync<BrokerException>(() => reopened.GetCurrentSizeAsync(_address));
+            Assert.Equal(ErrorReasons.StorageUnavailable, ex.Reason);
+            Assert.Equal(0UL, await reopened.GetCurrentSizeAsync(Address("other")).DefaultTimeout());
+        }
+    }
+
     [Fact]
     public async Task Reopen_WithTornTail_CutsItAndKeepsEarlierRecords()
     {
@@ -236,8 +326,8 @@ public sealed class DurabilityTests : IDisposable
         string.Join("\n", Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal)
             .Select(f => $"{Path.GetRelativePath(dir, f)} {Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(f)))}"));
 
-    private MessageBroker Open(FsyncPolicy fsync = FsyncPolicy.Always, long compactBytes = 4L * 1024 * 1024) =>
-        new(new BrokerOptions { DataDir = _dir.Path, Fsync = fsync, JournalCompactBytes = compactBytes }, _time);
+    private MessageBroker Open(FsyncPolicy fsync = FsyncPolicy.Always, long compactBytes = 4L * 1024 * 1024, long segmentBytes = 64L << 20) =>
+        new(new BrokerOptions { DataDir = _dir.Path, Fsync = fsync, JournalCompactBytes = compactBytes, SegmentBytes = segmentBytes }, _time);
 
     private static Task<MessageRecord> Next(MessageBroker broker, string group, ResendPolicy? resend = null) =>
         broker.GetNextAsync(Address(), group, TimeSpan.Zero, resend: resend).DefaultTimeout();

@@ -13,31 +13,83 @@ public sealed class ProducerService(MessageBroker broker, BrokerAuth auth) : V1.
         return new V1.SendReply { Id = outcome.Id, Duplicate = outcome.Duplicate, TimestampNs = outcome.TimestampNs };
     }
 
-    /// <summary>Each message is stored on its own, in arrival order; a bad or foreign one fails alone (§3, §8).</summary>
+    /// <summary>
+    /// Each message is stored on its own, in arrival order; a bad or foreign one fails alone (§3, §8). The requests
+    /// already received are stored together (up to 1024 messages or 8 MiB of payload) with one write and one fsync
+    /// round; a chunk is stored as soon as no further request is waiting, so a slow producer's messages are not held back.
+    /// </summary>
     public override async Task<V1.SendBatchReply> SendBatch(IAsyncStreamReader<V1.SendRequest> requestStream, ServerCallContext context)
     {
+        const int maxChunk = 1024;
+        const long maxChunkBytes = 8L << 20;
         var reply = new V1.SendBatchReply();
         var principal = BrokerAuth.PrincipalOf(context);
-        await foreach (var request in requestStream.ReadAllAsync(context.CancellationToken))
+        var chunk = new List<(StreamAddress, OutgoingMessage)>(maxChunk);
+        var requests = new List<V1.SendRequest>(maxChunk);
+        long bytes = 0;
+        async Task Flush()
         {
+            var results = await broker.SendManyAsync(chunk, context.CancellationToken);
+            for (var i = 0; i < results.Count; i++)
+            {
+                var result = results[i] switch
+                {
+                    { Outcome: { } o } => new V1.SendResult { Id = o.Id, Duplicate = o.Duplicate, TimestampNs = o.TimestampNs },
+                    { Error: { } ex } => new V1.SendResult { Id = requests[i].Id, Code = (int)BrokerErrors.ToCode(ex.Code), Message = ex.Message, Reason = ex.Reason },
+                    _ => throw new InvalidOperationException("A batch result holds neither an outcome nor an error."),
+                };
+                reply.Results.Add(result);
+                BrokerTracing.Stored(requests[i], result.Code == 0 ? result : null, result.Code == 0 ? null : result.Message);
+            }
+
+            chunk.Clear();
+            requests.Clear();
+            bytes = 0;
+        }
+
+        while (true)
+        {
+            var next = requestStream.MoveNext(context.CancellationToken);
+            if (!next.IsCompleted && chunk.Count > 0)
+            {
+                await Flush();
+            }
+
+            if (!await next)
+            {
+                break;
+            }
+
+            var request = requestStream.Current;
             try
             {
                 auth.Authorize(principal, request.Address, request.SourceType == V1.SourceType.Raw ? Auth.BrokerAccess.WriteRaw : Auth.BrokerAccess.Write, context.Method);
-                var outcome = await broker.SendAsync(Mapping.Address(request.Address), Mapping.Message(request), context.CancellationToken);
-                reply.Results.Add(new V1.SendResult { Id = outcome.Id, Duplicate = outcome.Duplicate, TimestampNs = outcome.TimestampNs });
-                BrokerTracing.Stored(request, reply.Results[^1]);
             }
             catch (BrokerException ex) when (ex.Code is not (BrokerErrorCode.Unavailable or BrokerErrorCode.Internal))
             {
-                reply.Results.Add(new V1.SendResult
+                // Results stay in request order: store what came before the refused one first.
+                if (chunk.Count > 0)
                 {
-                    Id = request.Id,
-                    Code = (int)BrokerErrors.ToCode(ex.Code),
-                    Message = ex.Message,
-                    Reason = ex.Reason,
-                });
+                    await Flush();
+                }
+
+                reply.Results.Add(new V1.SendResult { Id = request.Id, Code = (int)BrokerErrors.ToCode(ex.Code), Message = ex.Message, Reason = ex.Reason });
                 BrokerTracing.Stored(request, error: ex.Message);
+                continue;
             }
+
+            chunk.Add((Mapping.Address(request.Address), Mapping.Message(request)));
+            requests.Add(request);
+            bytes += request.Payload.Length;
+            if (chunk.Count == maxChunk || bytes >= maxChunkBytes)
+            {
+                await Flush();
+            }
+        }
+
+        if (chunk.Count > 0)
+        {
+            await Flush();
         }
 
         return reply;

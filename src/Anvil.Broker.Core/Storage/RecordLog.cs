@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using Microsoft.Win32.SafeHandles;
 
 namespace Anvil.Broker.Core.Storage;
@@ -12,14 +13,27 @@ internal abstract class RecordLog : IDisposable
     /// <summary>Segments written since the owner last synced them.</summary>
     public HashSet<SafeFileHandle> Dirty { get; } = [];
 
-    /// <summary>Appends one framed record; returns where it starts.</summary>
-    public abstract (int Segment, long Offset) Append(ReadOnlySpan<byte> record);
+    /// <summary>
+    /// Appends one framed record; returns where it starts. The first <paramref name="indexBytes"/> bytes of its body
+    /// go into the segment's index checkpoint, written when the segment is sealed (§7).
+    /// </summary>
+    public abstract (int Segment, long Offset) Append(ReadOnlySpan<byte> record, int indexBytes);
 
     /// <summary>Reads <paramref name="length"/> bytes at a location returned by <see cref="Append"/>.</summary>
     public abstract byte[] Read(int segment, long offset, int length);
 
     /// <summary>Marks the newest segment dirty (a duplicate reply waits for the first write's sync).</summary>
     public abstract void TouchTail();
+
+    /// <summary>Collects appends in memory until <see cref="EndBatch"/> writes them with one system call.</summary>
+    public virtual void BeginBatch()
+    {
+    }
+
+    /// <summary>Writes the appends collected since <see cref="BeginBatch"/>; call before the owner's lock is released.</summary>
+    public virtual void EndBatch()
+    {
+    }
 
     public abstract void Dispose();
 }
@@ -29,7 +43,7 @@ internal sealed class MemoryLog : RecordLog
 {
     private readonly List<byte[]> _records = [];
 
-    public override (int Segment, long Offset) Append(ReadOnlySpan<byte> record)
+    public override (int Segment, long Offset) Append(ReadOnlySpan<byte> record, int indexBytes)
     {
         _records.Add(record.ToArray());
         return (0, _records.Count - 1);
@@ -53,6 +67,12 @@ internal sealed class FileLog : RecordLog
     private readonly List<(SafeFileHandle Handle, long Length)> _segments = [];
     private readonly long _segmentBytes;
     private readonly string _directory;
+    private byte[] _pending = [];
+    private int _pendingLength;
+    private long _pendingStart;
+    private bool _batching;
+    private byte[] _index = new byte[4096];
+    private int _indexLength;
 
     private FileLog(string directory, long segmentBytes)
     {
@@ -61,6 +81,9 @@ internal sealed class FileLog : RecordLog
     }
 
     public static string SegmentPath(string directory, int number) => Path.Combine(directory, $"seg-{number:D6}.log");
+
+    /// <summary>The index checkpoint of a sealed segment: <c>[u64 segment length]</c> then per record <c>[u64 offset][u32 length][u32 n][n body bytes]</c>.</summary>
+    public static string IndexPath(string directory, int number) => Path.Combine(directory, $"seg-{number:D6}.idx");
 
     /// <summary>Opens the (already verified) segments of <paramref name="directory"/>, creating the first if none.</summary>
     public static FileLog Open(string directory, long segmentBytes)
@@ -80,23 +103,113 @@ internal sealed class FileLog : RecordLog
         return log;
     }
 
-    public override (int Segment, long Offset) Append(ReadOnlySpan<byte> record)
+    public override (int Segment, long Offset) Append(ReadOnlySpan<byte> record, int indexBytes)
     {
         if (_segments[^1].Length > 0 && _segments[^1].Length + record.Length > _segmentBytes)
         {
+            FlushPending();
             AddSegment();
         }
 
         var index = _segments.Count - 1;
         var (handle, length) = _segments[index];
-        RandomAccess.Write(handle, record, length);
+        AddIndexEntry(length, record.Length, record.Slice(RecordWriter.HeaderBytes, indexBytes));
+        if (_batching)
+        {
+            if (_pendingLength == 0)
+            {
+                _pendingStart = length;
+            }
+
+            if (_pendingLength + record.Length > _pending.Length)
+            {
+                Array.Resize(ref _pending, Math.Max(_pending.Length * 2, _pendingLength + record.Length));
+            }
+
+            record.CopyTo(_pending.AsSpan(_pendingLength));
+            _pendingLength += record.Length;
+        }
+        else
+        {
+            RandomAccess.Write(handle, record, length);
+        }
+
         _segments[index] = (handle, length + record.Length);
         Dirty.Add(handle);
         return (index, length);
     }
 
+    /// <summary>Adds a record of the newest segment to its pending index checkpoint (appends, and recovery of the tail).</summary>
+    public void AddIndexEntry(long offset, int length, ReadOnlySpan<byte> bodyPrefix)
+    {
+        var entry = 16 + bodyPrefix.Length;
+        if (_indexLength + entry > _index.Length)
+        {
+            Array.Resize(ref _index, Math.Max(_index.Length * 2, _indexLength + entry));
+        }
+
+        var slot = _index.AsSpan(_indexLength, entry);
+        BinaryPrimitives.WriteInt64LittleEndian(slot, offset);
+        BinaryPrimitives.WriteInt32LittleEndian(slot[8..], length);
+        BinaryPrimitives.WriteInt32LittleEndian(slot[12..], bodyPrefix.Length);
+        bodyPrefix.CopyTo(slot[16..]);
+        _indexLength += entry;
+    }
+
+    /// <summary>
+    /// Reads a sealed segment's index checkpoint: (offset, record length, body prefix) per record, or null when it is
+    /// missing, torn or does not match the segment's length (the segment is then scanned instead).
+    /// </summary>
+    public static List<(long Offset, int Length, byte[] Prefix)>? ReadIndex(string directory, int segment)
+    {
+        var path = IndexPath(directory, segment);
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+
+        var bytes = File.ReadAllBytes(path);
+        if (bytes.Length < 16)
+        {
+            return null;
+        }
+
+        var segmentLength = BinaryPrimitives.ReadInt64LittleEndian(bytes);
+        var crc = BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(8));
+        var count = BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(12));
+        if (count != bytes.Length - 16 || Crc32C.Compute(bytes.AsSpan(16)) != crc || segmentLength != new FileInfo(SegmentPath(directory, segment)).Length)
+        {
+            return null;
+        }
+
+        var entries = new List<(long, int, byte[])>();
+        for (var at = 16; at < bytes.Length;)
+        {
+            var offset = BinaryPrimitives.ReadInt64LittleEndian(bytes.AsSpan(at));
+            var length = BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(at + 8));
+            var n = BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(at + 12));
+            entries.Add((offset, length, bytes.AsSpan(at + 16, n).ToArray()));
+            at += 16 + n;
+        }
+
+        return entries;
+    }
+
+    public override void BeginBatch() => _batching = true;
+
+    public override void EndBatch()
+    {
+        FlushPending();
+        _batching = false;
+    }
+
     public override byte[] Read(int segment, long offset, int length)
     {
+        if (_pendingLength > 0 && segment == _segments.Count - 1 && offset >= _pendingStart)
+        {
+            return _pending.AsSpan((int)(offset - _pendingStart), length).ToArray();
+        }
+
         var bytes = new byte[length];
         var read = RandomAccess.Read(_segments[segment].Handle, bytes, offset);
         return read == length ? bytes : throw new IOException($"Short read in segment {segment} at {offset}.");
@@ -114,12 +227,41 @@ internal sealed class FileLog : RecordLog
         _segments.Clear();
     }
 
+    private void WriteIndex(int segment, long segmentLength)
+    {
+        var path = IndexPath(_directory, segment);
+        using (var handle = File.OpenHandle(path + ".tmp", FileMode.Create, FileAccess.Write))
+        {
+            var header = new byte[16];
+            BinaryPrimitives.WriteInt64LittleEndian(header, segmentLength);
+            BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(8), Crc32C.Compute(_index.AsSpan(0, _indexLength)));
+            BinaryPrimitives.WriteInt32LittleEndian(header.AsSpan(12), _indexLength);
+            RandomAccess.Write(handle, header, 0);
+            RandomAccess.Write(handle, _index.AsSpan(0, _indexLength), header.Length);
+            RandomAccess.FlushToDisk(handle);
+        }
+
+        File.Move(path + ".tmp", path, overwrite: true);
+        _indexLength = 0;
+    }
+
+    private void FlushPending()
+    {
+        if (_pendingLength > 0)
+        {
+            RandomAccess.Write(_segments[^1].Handle, _pending.AsSpan(0, _pendingLength), _pendingStart);
+            _pendingLength = 0;
+        }
+    }
+
     private void AddSegment()
     {
         if (_segments.Count > 0)
         {
-            // The sealed segment must be on disk before records land in the next one.
+            // The sealed segment must be on disk before records land in the next one; its index checkpoint lets
+            // recovery skip scanning it (§7: recovery time grows with the unchecked tail only).
             RandomAccess.FlushToDisk(_segments[^1].Handle);
+            WriteIndex(_segments.Count - 1, _segments[^1].Length);
         }
 
         var handle = File.OpenHandle(SegmentPath(_directory, _segments.Count), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read);
