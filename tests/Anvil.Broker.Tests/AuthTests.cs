@@ -34,7 +34,9 @@ public sealed class AuthServerFixture : IAsyncLifetime
             ["Broker:Auth:Enabled"] = "true",
             ["Broker:Auth:SecretFile"] = secretFile,
             ["Broker:Auth:RevocationFile"] = RevocationFile,
-        });
+            ["Logging:LogLevel:Default"] = "Trace",
+            ["Logging:LogLevel:Microsoft.AspNetCore"] = "Trace",
+        }, capture: Microsoft.Extensions.Logging.LogLevel.Trace);
     }
 
     public async Task DisposeAsync()
@@ -231,6 +233,32 @@ public sealed class AuthTests(AuthServerFixture fixture) : IClassFixture<AuthSer
         Assert.Equal(1UL, record.Id);
         var group = await Server.Consumer.NewGroupIdAsync(new NewGroupIdRequest(), Token(BrokerAccess.Read)).ResponseAsync.DefaultTimeout();
         Assert.Equal(20, group.Group.Length);
+    }
+
+    [Fact]
+    public async Task Logs_AtTraceLevel_NeverContainSecretOrToken()
+    {
+        var token = fixture.Tokens.Mint(Beamtime, BrokerAccess.Read);
+        var foreign = new BrokerTokens(SigningKeys.Parse(SigningKeys.NewSecret())).Mint(Beamtime, BrokerAccess.Read);
+        await Server.Producer.SendAsync(Send("a-logs", 1), Token(BrokerAccess.Write)).ResponseAsync.DefaultTimeout();
+        await Server.Consumer.GetNextAsync(new GetNextRequest { Address = Stream("a-logs"), Group = "g" }, Bearer(token)).ResponseAsync.DefaultTimeout();
+        await Fails(StatusCode.Unauthenticated, "TOKEN_INVALID", () =>
+            Server.Consumer.GetNextAsync(new GetNextRequest { Address = Stream("a-logs"), Group = "g" }, Bearer(foreign)).ResponseAsync);
+        await Fails(StatusCode.PermissionDenied, "ACCESS_DENIED", () => Server.Producer.SendAsync(Send("a-logs", 2), Bearer(token)).ResponseAsync);
+
+        // The log did run at Trace (the denial is there, naming sub and jti) and holds no secret, token or signature.
+        Assert.Contains(Server.LogLines, l => l.Contains("ACCESS_DENIED", StringComparison.Ordinal) && l.Contains("bt_" + Beamtime, StringComparison.Ordinal));
+        Assert.Contains(Server.LogLines, l => l.Contains("Broker auth on", StringComparison.Ordinal));
+        foreach (var line in Server.LogLines)
+        {
+            Assert.DoesNotContain(fixture.Secret, line, StringComparison.Ordinal);
+            Assert.DoesNotContain(fixture.Secret[..16], line, StringComparison.Ordinal);
+            foreach (var t in new[] { token, foreign })
+            {
+                Assert.DoesNotContain(t.Split('.')[1], line, StringComparison.Ordinal);
+                Assert.DoesNotContain(t.Split('.')[2], line, StringComparison.Ordinal);
+            }
+        }
     }
 
     [Fact]
