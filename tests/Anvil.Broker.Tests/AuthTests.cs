@@ -123,6 +123,20 @@ public sealed class AuthTests(AuthServerFixture fixture) : IClassFixture<AuthSer
     }
 
     [Fact]
+    public async Task Subscribe_TokenExpiringMidCall_EndsWithUnauthenticatedTokenExpired()
+    {
+        // exp is 29 s ago: still inside the 30 s leeway for about one more second, then the running call must end.
+        var anHourAgo = new ManualTimeProvider(DateTimeOffset.UtcNow.AddHours(-1));
+        var expiring = new BrokerTokens(SigningKeys.Parse(fixture.Secret), time: anHourAgo)
+            .Mint(Beamtime, BrokerAccess.Read, TimeSpan.FromHours(1) - TimeSpan.FromSeconds(29));
+        await Fails(StatusCode.Unauthenticated, "TOKEN_EXPIRED", async () =>
+        {
+            using var call = Server.Consumer.Subscribe(new SubscribeRequest { Address = Stream("a-expiring"), Group = "g", Prefetch = 1 }, Bearer(expiring));
+            await call.ResponseStream.MoveNext(CancellationToken.None);
+        });
+    }
+
+    [Fact]
     public async Task Send_RevokedJti_UnauthenticatedTokenRevoked()
     {
         var revoked = fixture.Tokens.Mint(Beamtime, BrokerAccess.Any, jti: "revoked-jti");
