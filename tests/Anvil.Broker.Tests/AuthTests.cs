@@ -335,6 +335,14 @@ public sealed class TokenTests
     }
 
     [Fact]
+    public async Task BrokerStart_AuthOnWithoutSecret_RefusesToStartSayingWhatToSet()
+    {
+        Assert.True(string.IsNullOrEmpty(Environment.GetEnvironmentVariable(SigningKeys.EnvironmentVariable)), "the test needs ANVIL_BROKER_SECRET unset");
+        var ex = await Assert.ThrowsAsync<AuthConfigurationException>(() => BrokerServer.StartAsync(new Dictionary<string, string?> { ["Broker:Auth:Enabled"] = "true" }));
+        Assert.Contains("Broker:Auth:SecretFile", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Parse_ShortOrNonBase64Secret_Refused()
     {
         Assert.Contains("at least 32", Assert.Throws<AuthConfigurationException>(() => SigningKeys.Parse(Convert.ToBase64String(new byte[16]))).Message, StringComparison.Ordinal);
