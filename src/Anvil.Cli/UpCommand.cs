@@ -31,6 +31,7 @@ public static class UpCommand
         }
 
         log.WriteLine($"data root {config["DataRoot"]}, results in {config["OutputDir"]}, logs in {Path.Combine(work, "logs")}");
+        log.WriteLine($"broker auth on: secret in {suite.BrokerSecretFile} (`./anvil broker streams|groups|backlog` and `./anvil broker token` use it)");
         log.WriteLine("ready");
         try
         {
