@@ -11,7 +11,7 @@ namespace Anvil.Cli;
 public static class BrokerCommand
 {
     public const string Usage = "anvil broker token --beamtime B --access read,write[,writeraw] [--ttl 24h] [--secret-file F|env ANVIL_BROKER_SECRET]\n" +
-        "          anvil broker streams|groups|backlog [--broker http://127.0.0.1:5100] [--beamtime demo] [--data-source S] [--stream S] [--token T|--secret-file F]";
+        "  anvil broker streams|groups|backlog [--broker http://127.0.0.1:5100] [--beamtime demo] [--data-source S] [--stream S] [--token T|--secret-file F]";
 
     /// <summary>Where `anvil up` keeps the broker secret (its default work folder); the look-up commands use it when nothing else is given.</summary>
     public const string UpSecretFile = ".anvil/broker.secret";
