@@ -13,7 +13,6 @@ namespace Anvil.Broker.Client;
 /// </summary>
 public sealed class BrokerClient : IDisposable
 {
-    private static readonly WriteOptions Buffered = new(WriteFlags.BufferHint);
     private readonly GrpcChannel? ownedChannel;
     private readonly Producer.ProducerClient producer;
     private readonly Consumer.ConsumerClient consumer;
@@ -100,17 +99,9 @@ public sealed class BrokerClient : IDisposable
             var reply = await RetryAsync(async () =>
             {
                 using var call = producer.SendBatch(headers, cancellationToken: cancellationToken);
-
-                // Buffer all but the last message: one flush per batch, not one HTTP/2 write per message.
-                call.RequestStream.WriteOptions = Buffered;
-                for (var i = 0; i < requests.Count; i++)
+                foreach (var request in requests)
                 {
-                    if (i == requests.Count - 1)
-                    {
-                        call.RequestStream.WriteOptions = WriteOptions.Default;
-                    }
-
-                    await call.RequestStream.WriteAsync(requests[i], cancellationToken);
+                    await call.RequestStream.WriteAsync(request, cancellationToken);
                 }
 
                 await call.RequestStream.CompleteAsync();

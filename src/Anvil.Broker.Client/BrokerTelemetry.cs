@@ -20,7 +20,8 @@ public static class BrokerTelemetry
     /// <summary>Starts a PRODUCER span and injects its context into the request's headers (unless set by the caller).</summary>
     public static Activity? StartPublish(SendRequest request, string beamtime)
     {
-        var activity = Source.StartActivity($"{request.Address.Stream} publish", ActivityKind.Producer);
+        // The span name is built only when someone listens: no string per message otherwise.
+        var activity = Source.HasListeners() ? Source.StartActivity($"{request.Address.Stream} publish", ActivityKind.Producer) : null;
         if (activity is not null)
         {
             Tag(activity, request.Address, beamtime);
@@ -55,6 +56,11 @@ public static class BrokerTelemetry
     /// <summary>Starts a CONSUMER span as a child of the context in the record's headers (with links to other parts' contexts).</summary>
     public static Activity? StartReceive(MessageRecord record, Address address, string group, string beamtime, IEnumerable<ActivityLink>? links = null)
     {
+        if (!Source.HasListeners())
+        {
+            return null;
+        }
+
         var parent = Extract(record.Headers);
         var activity = Source.StartActivity($"{address.Stream} receive", ActivityKind.Consumer, parent, links: links);
         if (activity is not null)

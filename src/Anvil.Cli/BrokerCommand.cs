@@ -10,8 +10,8 @@ namespace Anvil.Cli;
 /// <summary>`anvil broker token|streams|groups|backlog`: minting tokens and looking at a running broker.</summary>
 public static class BrokerCommand
 {
-    public const string Usage = "anvil broker token --beamtime B --access read,write[,writeraw] [--ttl 24h] [--secret-file F]\n" +
-        "          anvil broker streams|groups|backlog [--broker http://127.0.0.1:5100] [--beamtime demo] [--data-source S] [--stream S] [--token T|--secret-file F]";
+    public const string Usage = "anvil broker token --beamtime B --access read,write[,writeraw] [--ttl 24h] [--secret-file F|env ANVIL_BROKER_SECRET]\n" +
+        "  anvil broker streams|groups|backlog [--broker http://127.0.0.1:5100] [--beamtime demo] [--data-source S] [--stream S] [--token T|--secret-file F]";
 
     /// <summary>Where `anvil up` keeps the broker secret (its default work folder); the look-up commands use it when nothing else is given.</summary>
     public const string UpSecretFile = ".anvil/broker.secret";
@@ -60,6 +60,12 @@ public static class BrokerCommand
         catch (FormatException ex)
         {
             throw new UsageException(ex.Message);
+        }
+
+        // With no secret named, the one `anvil up` keeps in its work folder (when there is one).
+        if (secretFile is null && string.IsNullOrEmpty(Environment.GetEnvironmentVariable(SigningKeys.EnvironmentVariable)) && File.Exists(UpSecretFile))
+        {
+            secretFile = UpSecretFile;
         }
 
         // Only the token goes to stdout, so `TOKEN=$(anvil broker token …)` works.

@@ -45,6 +45,7 @@ public static class UpCommand
             log.WriteLine($"dashboard    {dashboard.Address}");
         }
 
+        log.WriteLine($"broker auth on: secret in {suite.BrokerSecretFile} (`./anvil broker streams|groups|backlog` and `./anvil broker token` use it)");
         log.WriteLine("ready");
         try
         {

@@ -34,7 +34,9 @@ public sealed class AuthServerFixture : IAsyncLifetime
             ["Broker:Auth:Enabled"] = "true",
             ["Broker:Auth:SecretFile"] = secretFile,
             ["Broker:Auth:RevocationFile"] = RevocationFile,
-        });
+            ["Logging:LogLevel:Default"] = "Trace",
+            ["Logging:LogLevel:Microsoft.AspNetCore"] = "Trace",
+        }, capture: Microsoft.Extensions.Logging.LogLevel.Trace);
     }
 
     public async Task DisposeAsync()
@@ -118,6 +120,20 @@ public sealed class AuthTests(AuthServerFixture fixture) : IClassFixture<AuthSer
         var past = new ManualTimeProvider(DateTimeOffset.UtcNow.AddHours(-2));
         var expired = new BrokerTokens(SigningKeys.Parse(fixture.Secret), time: past).Mint(Beamtime, BrokerAccess.Any, TimeSpan.FromHours(1));
         await Fails(StatusCode.Unauthenticated, "TOKEN_EXPIRED", () => Server.Producer.SendAsync(Send("a-expired", 1), Bearer(expired)).ResponseAsync);
+    }
+
+    [Fact]
+    public async Task Subscribe_TokenExpiringMidCall_EndsWithUnauthenticatedTokenExpired()
+    {
+        // exp is 29 s ago: still inside the 30 s leeway for about one more second, then the running call must end.
+        var anHourAgo = new ManualTimeProvider(DateTimeOffset.UtcNow.AddHours(-1));
+        var expiring = new BrokerTokens(SigningKeys.Parse(fixture.Secret), time: anHourAgo)
+            .Mint(Beamtime, BrokerAccess.Read, TimeSpan.FromHours(1) - TimeSpan.FromSeconds(29));
+        await Fails(StatusCode.Unauthenticated, "TOKEN_EXPIRED", async () =>
+        {
+            using var call = Server.Consumer.Subscribe(new SubscribeRequest { Address = Stream("a-expiring"), Group = "g", Prefetch = 1 }, Bearer(expiring));
+            await call.ResponseStream.MoveNext(CancellationToken.None);
+        });
     }
 
     [Fact]
@@ -234,6 +250,32 @@ public sealed class AuthTests(AuthServerFixture fixture) : IClassFixture<AuthSer
     }
 
     [Fact]
+    public async Task Logs_AtTraceLevel_NeverContainSecretOrToken()
+    {
+        var token = fixture.Tokens.Mint(Beamtime, BrokerAccess.Read);
+        var foreign = new BrokerTokens(SigningKeys.Parse(SigningKeys.NewSecret())).Mint(Beamtime, BrokerAccess.Read);
+        await Server.Producer.SendAsync(Send("a-logs", 1), Token(BrokerAccess.Write)).ResponseAsync.DefaultTimeout();
+        await Server.Consumer.GetNextAsync(new GetNextRequest { Address = Stream("a-logs"), Group = "g" }, Bearer(token)).ResponseAsync.DefaultTimeout();
+        await Fails(StatusCode.Unauthenticated, "TOKEN_INVALID", () =>
+            Server.Consumer.GetNextAsync(new GetNextRequest { Address = Stream("a-logs"), Group = "g" }, Bearer(foreign)).ResponseAsync);
+        await Fails(StatusCode.PermissionDenied, "ACCESS_DENIED", () => Server.Producer.SendAsync(Send("a-logs", 2), Bearer(token)).ResponseAsync);
+
+        // The log did run at Trace (the denial is there, naming sub and jti) and holds no secret, token or signature.
+        Assert.Contains(Server.LogLines, l => l.Contains("ACCESS_DENIED", StringComparison.Ordinal) && l.Contains("bt_" + Beamtime, StringComparison.Ordinal));
+        Assert.Contains(Server.LogLines, l => l.Contains("Broker auth on", StringComparison.Ordinal));
+        foreach (var line in Server.LogLines)
+        {
+            Assert.DoesNotContain(fixture.Secret, line, StringComparison.Ordinal);
+            Assert.DoesNotContain(fixture.Secret[..16], line, StringComparison.Ordinal);
+            foreach (var t in new[] { token, foreign })
+            {
+                Assert.DoesNotContain(t.Split('.')[1], line, StringComparison.Ordinal);
+                Assert.DoesNotContain(t.Split('.')[2], line, StringComparison.Ordinal);
+            }
+        }
+    }
+
+    [Fact]
     public async Task Health_NoToken_Serving()
     {
         var reply = await new Health.HealthClient(Server.Channel).CheckAsync(new HealthCheckRequest()).ResponseAsync.DefaultTimeout();
@@ -290,6 +332,14 @@ public sealed class TokenTests
         File.WriteAllText(path, SigningKeys.NewSecret());
         var ex = Assert.Throws<AuthConfigurationException>(() => SigningKeys.Load(file ? path : null, env ? SigningKeys.NewSecret() : null));
         Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task BrokerStart_AuthOnWithoutSecret_RefusesToStartSayingWhatToSet()
+    {
+        Assert.True(string.IsNullOrEmpty(Environment.GetEnvironmentVariable(SigningKeys.EnvironmentVariable)), "the test needs ANVIL_BROKER_SECRET unset");
+        var ex = await Assert.ThrowsAsync<AuthConfigurationException>(() => BrokerServer.StartAsync(new Dictionary<string, string?> { ["Broker:Auth:Enabled"] = "true" }));
+        Assert.Contains("Broker:Auth:SecretFile", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]

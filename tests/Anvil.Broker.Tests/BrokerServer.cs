@@ -45,7 +45,10 @@ public sealed class BrokerServer : IAsyncDisposable
     /// <summary>Error-level log lines the server wrote (a test fails on unexpected ones).</summary>
     public IReadOnlyCollection<string> Errors => _errors.Lines;
 
-    public static async Task<BrokerServer> StartAsync(IDictionary<string, string?>? settings = null, TimeProvider? time = null)
+    /// <summary>Every log line at or above the level given to <see cref="StartAsync"/> (Error by default), with its category.</summary>
+    public IReadOnlyCollection<string> LogLines => _errors.All;
+
+    public static async Task<BrokerServer> StartAsync(IDictionary<string, string?>? settings = null, TimeProvider? time = null, LogLevel capture = LogLevel.Error)
     {
         var dataDir = new TempDir();
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
@@ -63,8 +66,13 @@ public sealed class BrokerServer : IAsyncDisposable
         }
 
         builder.Configuration.AddInMemoryCollection(config);
-        var errors = new ErrorCollector();
+        var errors = new ErrorCollector(capture);
         builder.Logging.AddProvider(errors);
+        if (capture < LogLevel.Information)
+        {
+            builder.Logging.SetMinimumLevel(capture);
+        }
+
         builder.AddServiceDefaults();
         builder.AddBrokerServices();
         if (time is not null)
@@ -89,11 +97,17 @@ public sealed class BrokerServer : IAsyncDisposable
         _dataDir.Dispose();
     }
 
-    private sealed class ErrorCollector : ILoggerProvider
+    private sealed class ErrorCollector(LogLevel capture) : ILoggerProvider
     {
         public ConcurrentQueue<string> Queue { get; } = new();
 
+        public ConcurrentQueue<string> AllQueue { get; } = new();
+
         public IReadOnlyCollection<string> Lines => Queue;
+
+        public IReadOnlyCollection<string> All => AllQueue;
+
+        public LogLevel Capture => capture;
 
         public ILogger CreateLogger(string categoryName) => new Collector(this, categoryName);
 
@@ -106,13 +120,19 @@ public sealed class BrokerServer : IAsyncDisposable
             public IDisposable? BeginScope<TState>(TState state)
                 where TState : notnull => null;
 
-            public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Error;
+            public bool IsEnabled(LogLevel logLevel) => logLevel >= owner.Capture || logLevel >= LogLevel.Error;
 
             public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
             {
-                if (IsEnabled(logLevel))
+                var line = $"{category}: {formatter(state, exception)} {exception}";
+                if (logLevel >= owner.Capture)
                 {
-                    owner.Queue.Enqueue($"{category}: {formatter(state, exception)} {exception}");
+                    owner.AllQueue.Enqueue(line);
+                }
+
+                if (logLevel >= LogLevel.Error)
+                {
+                    owner.Queue.Enqueue(line);
                 }
             }
         }

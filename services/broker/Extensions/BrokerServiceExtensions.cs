@@ -14,6 +14,14 @@ public static class BrokerServiceExtensions
         where TBuilder : IHostApplicationBuilder
     {
         builder.Services.AddOptions<BrokerServiceOptions>().Bind(builder.Configuration.GetSection(BrokerServiceOptions.Section));
+
+        // §8: a broker with auth on and no usable secret refuses to start, before it listens on anything.
+        var auth = builder.Configuration.GetSection(BrokerServiceOptions.Section).Get<BrokerServiceOptions>()?.Auth ?? new BrokerAuthOptions();
+        if (auth.Enabled)
+        {
+            _ = Anvil.Broker.Auth.SigningKeys.Load(auth.SecretFile, Environment.GetEnvironmentVariable(Anvil.Broker.Auth.SigningKeys.EnvironmentVariable));
+        }
+
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<BrokerMetrics>();
         builder.Services.AddSingleton(sp => new MessageBroker(
