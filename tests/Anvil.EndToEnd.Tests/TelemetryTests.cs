@@ -13,7 +13,8 @@ namespace Anvil.EndToEnd.Tests;
 [Collection(SuiteCollection.Name)]
 public sealed class TelemetryTests(SuiteFixture suite)
 {
-    private const string Acquisition = "traced_1009_00004";
+    /// <summary>The acquisition the replay writes (the real data under another scan name).</summary>
+    public const string Acquisition = "traced_1009_00004";
     private static readonly Lock Gate = new();
     private static Task? replay;
 
@@ -187,15 +188,18 @@ public sealed class TelemetryTests(SuiteFixture suite)
             broker.Any(s => s.ParentSpanId == c.Item1.SpanId && s.Name.EndsWith(" deliver", StringComparison.Ordinal) && s["messaging.consumer.group.name"] == c.Item2));
     }
 
-    private Task ReplayOnceAsync()
+    /// <summary>Replays <see cref="Acquisition"/> once per test run and waits for its result.</summary>
+    internal static Task ReplayOnceAsync(SuiteFixture suite)
     {
         lock (Gate)
         {
-            return replay ??= RunReplayAsync();
+            return replay ??= RunReplayAsync(suite);
         }
     }
 
-    private async Task RunReplayAsync()
+    private Task ReplayOnceAsync() => ReplayOnceAsync(suite);
+
+    private static async Task RunReplayAsync(SuiteFixture suite)
     {
         var folder = Path.Combine(suite.DataRoot, "traced");
         Directory.CreateDirectory(folder);
