@@ -54,10 +54,11 @@ public static class DemoCommand
         {
             foreach (var service in suite.Services)
             {
-                log.WriteLine($"  {service.Name,-12} {service.Address[7..]}");
+                log.WriteLine($"  {service.Name,-12} {service.Address[7..]}{(service.MetricsUrl is { } metrics ? $"  metrics {metrics}" : "")}");
             }
 
             log.WriteLine($"suite ready in {clock.Elapsed.TotalSeconds:0.0} s");
+            var cpuAtStart = SuiteCpuSeconds(suite);
             using var channel = GrpcChannel.ForAddress(suite.IngestAddress);
             var ingest = new Ingest.IngestClient(channel);
             var result = replay is not null
@@ -76,7 +77,7 @@ public static class DemoCommand
             log.WriteLine($"frames: {result.Frames}");
             log.WriteLine($"throughput: {result.Frames / seconds:0.0} frames/s (first chunk announced → file final, {seconds:0.00} s)");
             log.WriteLine($"latency: {(done - result.LastWrittenUtc).TotalMilliseconds:0} ms from the last frame written to the file being final");
-            log.WriteLine($"cpu: {result.Frames / SuiteCpuSeconds(suite):0.0} frames per CPU-second of the services{(tracing is null ? "" : $" (tracing {tracing})")}");
+            log.WriteLine($"cpu: {result.Frames / (SuiteCpuSeconds(suite) - cpuAtStart):0.0} frames per CPU-second of the services (start-up excluded){(tracing is null ? "" : $" (tracing {tracing})")}");
             if (sink is not null)
             {
                 log.WriteLine($"otlp sink {sink.Endpoint}: {sink.Requests} exports, {sink.Bytes / 1024.0:0} KiB so far");
