@@ -54,10 +54,14 @@ public static class DemoCommand
         {
             foreach (var service in suite.Services)
             {
-                log.WriteLine($"  {service.Name,-12} {service.Address[7..]}");
+                log.WriteLine($"  {service.Name,-12} {service.Address[7..]}{(service.MetricsUrl is { } metrics ? $"  metrics {metrics}" : "")}");
             }
 
             log.WriteLine($"suite ready in {clock.Elapsed.TotalSeconds:0.0} s");
+            var idle = tracing is null ? 0 : await IdleCpuRateAsync(suite, cancellationToken);
+            var cpuAtStart = SuiteCpuSeconds(suite);
+            var cpuByServiceAtStart = suite.Services.Select(s => SuiteCpuSeconds(s)).ToArray();
+            var cpuClock = Stopwatch.StartNew();
             using var channel = GrpcChannel.ForAddress(suite.IngestAddress);
             var ingest = new Ingest.IngestClient(channel);
             var result = replay is not null
@@ -76,7 +80,15 @@ public static class DemoCommand
             log.WriteLine($"frames: {result.Frames}");
             log.WriteLine($"throughput: {result.Frames / seconds:0.0} frames/s (first chunk announced → file final, {seconds:0.00} s)");
             log.WriteLine($"latency: {(done - result.LastWrittenUtc).TotalMilliseconds:0} ms from the last frame written to the file being final");
-            log.WriteLine($"cpu: {result.Frames / SuiteCpuSeconds(suite):0.0} frames per CPU-second of the services{(tracing is null ? "" : $" (tracing {tracing})")}");
+            var cpu = SuiteCpuSeconds(suite) - cpuAtStart;
+            log.WriteLine($"cpu: {result.Frames / cpu:0.0} frames per CPU-second of the services (start-up excluded){(tracing is null ? "" : $" (tracing {tracing})")}");
+            if (tracing is not null)
+            {
+                // Idle polling and exporter threads cost CPU per second of wall time, and a loaded machine stretches wall time.
+                log.WriteLine($"cpu: {result.Frames / (cpu - (idle * cpuClock.Elapsed.TotalSeconds)):0.0} frames per CPU-second without the idle rate ({idle:0.000} CPU-s/s measured for 5 s before the run)");
+                log.WriteLine("cpu by service: " + string.Join(", ", suite.Services.Select((s, i) => $"{s.Name} {SuiteCpuSeconds(s) - cpuByServiceAtStart[i]:0.0} s")));
+            }
+
             if (sink is not null)
             {
                 log.WriteLine($"otlp sink {sink.Endpoint}: {sink.Requests} exports, {sink.Bytes / 1024.0:0} KiB so far");
@@ -128,7 +140,7 @@ public static class DemoCommand
         }
     }
 
-    // --tracing on: every span sampled and exported over OTLP/HTTP (to the caller's OTEL_EXPORTER_OTLP_ENDPOINT, or to
+    // --tracing on: every span sampled (unless the caller sets OTEL_TRACES_SAMPLER) and exported over OTLP/HTTP (to the caller's OTEL_EXPORTER_OTLP_ENDPOINT, or to
     // an in-process sink); off: OTEL_SDK_DISABLED, no telemetry at all. Without the flag the caller's OTEL_* apply.
     private static Dictionary<string, string> TracingEnvironment(string? tracing, OtlpSink? sink) => tracing switch
     {
@@ -136,27 +148,36 @@ public static class DemoCommand
         "on" => new()
         {
             ["OTEL_SDK_DISABLED"] = "false",
-            ["OTEL_TRACES_SAMPLER"] = "always_on",
+            ["OTEL_TRACES_SAMPLER"] = Environment.GetEnvironmentVariable("OTEL_TRACES_SAMPLER") ?? "always_on",
             ["OTEL_EXPORTER_OTLP_ENDPOINT"] = sink?.Endpoint ?? Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT")!,
             ["OTEL_EXPORTER_OTLP_PROTOCOL"] = sink is not null ? "http/protobuf" : Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_PROTOCOL") ?? "grpc",
         },
         _ => [],
     };
 
+    private static async Task<double> IdleCpuRateAsync(Suite suite, CancellationToken cancellationToken)
+    {
+        var before = SuiteCpuSeconds(suite);
+        var clock = Stopwatch.StartNew();
+        await Task.Delay(TimeSpan.FromSeconds(5), cancellationToken);
+        return (SuiteCpuSeconds(suite) - before) / clock.Elapsed.TotalSeconds;
+    }
+
     // User + system CPU time of the suite's processes so far (read before they stop).
-    private static double SuiteCpuSeconds(Suite suite) =>
-        suite.Services.Sum(s =>
+    private static double SuiteCpuSeconds(Suite suite) => suite.Services.Sum(SuiteCpuSeconds);
+
+    private static double SuiteCpuSeconds(ServiceProcess service)
+    {
+        try
         {
-            try
-            {
-                s.Process.Refresh();
-                return s.Process.TotalProcessorTime.TotalSeconds;
-            }
-            catch (InvalidOperationException)
-            {
-                return 0;
-            }
-        });
+            service.Process.Refresh();
+            return service.Process.TotalProcessorTime.TotalSeconds;
+        }
+        catch (InvalidOperationException)
+        {
+            return 0;
+        }
+    }
 
     private static string? SinglePoni(string directory)
     {

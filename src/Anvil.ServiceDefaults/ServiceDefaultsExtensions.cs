@@ -126,7 +126,7 @@ public static class ServiceDefaultsExtensions
 
     // Server spans for the RPCs that carry a frame's story. Health and reflection are probes; the broker's own RPCs
     // (long polls, acks, sends) would each be a one-span trace: the broker instead writes a store and a deliver span
-    // per message into the message's own trace (services/broker/README.md), and RPC latency stays in the metrics.
+    // per message into the message's own trace (README.md here), and RPC latency stays in the metrics.
     private static bool TraceRequest(HttpContext context) =>
         !context.Request.Path.StartsWithSegments("/grpc.health.v1.Health", StringComparison.Ordinal) &&
         !context.Request.Path.StartsWithSegments("/grpc.reflection.v1.ServerReflection", StringComparison.Ordinal) &&
