@@ -98,14 +98,10 @@ public sealed class BrokerClient : IDisposable
         {
             var reply = await RetryAsync(async () =>
             {
-                using var call = producer.SendBatch(headers, cancellationToken: cancellationToken);
-                foreach (var request in requests)
-                {
-                    await call.RequestStream.WriteAsync(request, cancellationToken);
-                }
-
-                await call.RequestStream.CompleteAsync();
-                return await call.ResponseAsync;
+                // One request for the whole batch (SendMany): one HTTP/2 message instead of one per frame.
+                var many = new SendManyRequest();
+                many.Messages.AddRange(requests);
+                return await producer.SendManyAsync(many, headers, cancellationToken: cancellationToken);
             }, cancellationToken);
             for (var i = 0; i < activities.Count && i < reply.Results.Count; i++)
             {

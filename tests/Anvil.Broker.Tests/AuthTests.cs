@@ -222,6 +222,27 @@ public sealed class AuthTests(AuthServerFixture fixture) : IClassFixture<AuthSer
     }
 
     [Fact]
+    public async Task SendMany_OneMessageOfAnotherBeamtime_FailsAloneWithPermissionDenied()
+    {
+        var request = new SendManyRequest();
+        request.Messages.AddRange(Enumerable.Range(1, 5).Select(id => Send("a-many", (ulong)id, id == 2 ? Other : Beamtime)));
+        var reply = await Server.Producer.SendManyAsync(request, Token(BrokerAccess.Write)).ResponseAsync.DefaultTimeout();
+
+        Assert.Equal([1UL, 2, 3, 4, 5], reply.Results.Select(r => r.Id));
+        var failed = Assert.Single(reply.Results, r => r.Code != 0);
+        Assert.Equal((2UL, (int)StatusCode.PermissionDenied, "WRONG_BEAMTIME"), (failed.Id, failed.Code, failed.Reason));
+        var size = await Server.Consumer.GetCurrentSizeAsync(new CurrentSizeRequest { Address = Stream("a-many") }, Token(BrokerAccess.Read)).ResponseAsync.DefaultTimeout();
+        Assert.Equal(4UL, size.Size);
+    }
+
+    [Fact]
+    public async Task SendMany_NoToken_Unauthenticated()
+    {
+        var request = new SendManyRequest { Messages = { Send("a-many-anon", 1) } };
+        await Fails(StatusCode.Unauthenticated, "TOKEN_MISSING", () => Server.Producer.SendManyAsync(request).ResponseAsync);
+    }
+
+    [Fact]
     public async Task SendBatch_NoToken_Unauthenticated()
     {
         await Fails(StatusCode.Unauthenticated, "TOKEN_MISSING", async () =>

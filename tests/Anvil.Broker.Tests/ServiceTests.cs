@@ -81,6 +81,20 @@ public sealed class ServiceTests(BrokerServerFixture fixture) : IClassFixture<Br
     }
 
     [Fact]
+    public async Task SendMany_HundredWithOneBad_NinetyNineStoredAndResultsInRequestOrder()
+    {
+        var request = new SendManyRequest();
+        request.Messages.AddRange(Enumerable.Range(1, 100).Select(id => Send("svc-many", (ulong)id, id == 42 ? "[1]" : "{}")));
+        var reply = await Server.Producer.SendManyAsync(request).ResponseAsync.DefaultTimeout();
+
+        Assert.Equal(Enumerable.Range(1, 100).Select(i => (ulong)i), reply.Results.Select(r => r.Id));
+        var failed = Assert.Single(reply.Results, r => r.Code != 0);
+        Assert.Equal((42UL, (int)StatusCode.InvalidArgument, "WRONG_INPUT"), (failed.Id, failed.Code, failed.Reason));
+        var size = await Server.Consumer.GetCurrentSizeAsync(new CurrentSizeRequest { Address = Stream("svc-many") }).ResponseAsync.DefaultTimeout();
+        Assert.Equal(99UL, size.Size);
+    }
+
+    [Fact]
     public async Task GetNext_MessageSentDuringWait_ReturnsItWellBeforeTheTimeout()
     {
         var started = DateTime.UtcNow;

@@ -7,7 +7,7 @@ namespace Anvil.Broker.Service.Grpc;
 
 /// <summary>
 /// Runs §8 before every anvil.broker.v1 call (health and reflection stay open). Unary and server-streaming calls are
-/// authorised here from their request; SendBatch is authenticated here and each message authorised by the service,
+/// authorised here from their request; SendBatch and SendMany are authenticated here and each message authorised by the service,
 /// so one foreign message fails alone with PERMISSION_DENIED in its result.
 /// </summary>
 internal sealed class AuthInterceptor(BrokerAuth auth) : Interceptor
@@ -17,6 +17,17 @@ internal sealed class AuthInterceptor(BrokerAuth auth) : Interceptor
     public override Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context,
         UnaryServerMethod<TRequest, TResponse> continuation)
     {
+        if (request is V1.SendManyRequest)
+        {
+            // Like SendBatch: authenticated here, each message authorised by the service.
+            if (auth.Enabled && context.Method.StartsWith(Prefix, StringComparison.Ordinal))
+            {
+                auth.Authenticate(context);
+            }
+
+            return continuation(request, context);
+        }
+
         Check(request, context);
         return continuation(request, context);
     }

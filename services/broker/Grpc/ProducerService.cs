@@ -20,39 +20,13 @@ public sealed class ProducerService(MessageBroker broker, BrokerAuth auth) : V1.
     /// </summary>
     public override async Task<V1.SendBatchReply> SendBatch(IAsyncStreamReader<V1.SendRequest> requestStream, ServerCallContext context)
     {
-        const int maxChunk = 1024;
-        const long maxChunkBytes = 8L << 20;
-        var reply = new V1.SendBatchReply();
-        var principal = BrokerAuth.PrincipalOf(context);
-        var chunk = new List<(StreamAddress, OutgoingMessage)>(maxChunk);
-        var requests = new List<V1.SendRequest>(maxChunk);
-        long bytes = 0;
-        async Task Flush()
-        {
-            var results = await broker.SendManyAsync(chunk, context.CancellationToken);
-            for (var i = 0; i < results.Count; i++)
-            {
-                var result = results[i] switch
-                {
-                    { Outcome: { } o } => new V1.SendResult { Id = o.Id, Duplicate = o.Duplicate, TimestampNs = o.TimestampNs },
-                    { Error: { } ex } => new V1.SendResult { Id = requests[i].Id, Code = (int)BrokerErrors.ToCode(ex.Code), Message = ex.Message, Reason = ex.Reason },
-                    _ => throw new InvalidOperationException("A batch result holds neither an outcome nor an error."),
-                };
-                reply.Results.Add(result);
-                BrokerTracing.Stored(requests[i], result.Code == 0 ? result : null, result.Code == 0 ? null : result.Message);
-            }
-
-            chunk.Clear();
-            requests.Clear();
-            bytes = 0;
-        }
-
+        var batch = new BatchStore(broker, auth, context);
         while (true)
         {
             var next = requestStream.MoveNext(context.CancellationToken);
-            if (!next.IsCompleted && chunk.Count > 0)
+            if (!next.IsCompleted)
             {
-                await Flush();
+                await batch.FlushAsync();
             }
 
             if (!await next)
@@ -60,39 +34,22 @@ public sealed class ProducerService(MessageBroker broker, BrokerAuth auth) : V1.
                 break;
             }
 
-            var request = requestStream.Current;
-            try
-            {
-                auth.Authorize(principal, request.Address, request.SourceType == V1.SourceType.Raw ? Auth.BrokerAccess.WriteRaw : Auth.BrokerAccess.Write, context.Method);
-            }
-            catch (BrokerException ex) when (ex.Code is not (BrokerErrorCode.Unavailable or BrokerErrorCode.Internal))
-            {
-                // Results stay in request order: store what came before the refused one first.
-                if (chunk.Count > 0)
-                {
-                    await Flush();
-                }
-
-                reply.Results.Add(new V1.SendResult { Id = request.Id, Code = (int)BrokerErrors.ToCode(ex.Code), Message = ex.Message, Reason = ex.Reason });
-                BrokerTracing.Stored(request, error: ex.Message);
-                continue;
-            }
-
-            chunk.Add((Mapping.Address(request.Address), Mapping.Message(request)));
-            requests.Add(request);
-            bytes += request.Payload.Length;
-            if (chunk.Count == maxChunk || bytes >= maxChunkBytes)
-            {
-                await Flush();
-            }
+            await batch.AddAsync(requestStream.Current);
         }
 
-        if (chunk.Count > 0)
+        return await batch.CompleteAsync();
+    }
+
+    /// <summary>SendBatch's semantics for a batch sent as one request.</summary>
+    public override async Task<V1.SendBatchReply> SendMany(V1.SendManyRequest request, ServerCallContext context)
+    {
+        var batch = new BatchStore(broker, auth, context);
+        foreach (var message in request.Messages)
         {
-            await Flush();
+            await batch.AddAsync(message);
         }
 
-        return reply;
+        return await batch.CompleteAsync();
     }
 
     public override async Task<V1.FinishStreamReply> FinishStream(V1.FinishStreamRequest request, ServerCallContext context) =>
@@ -118,4 +75,71 @@ public sealed class ProducerService(MessageBroker broker, BrokerAuth auth) : V1.
             Existed = await broker.DeleteStreamAsync(Mapping.Address(request.Address),
                 !request.HasErrorOnNotExist || request.ErrorOnNotExist, context.CancellationToken),
         };
+
+    // Collects a batch's messages into chunks stored with one write each; results stay in request order.
+    private sealed class BatchStore(MessageBroker broker, BrokerAuth auth, ServerCallContext context)
+    {
+        private const int MaxChunk = 1024;
+        private const long MaxChunkBytes = 8L << 20;
+        private readonly V1.SendBatchReply reply = new();
+        private readonly Anvil.Broker.Auth.TokenPrincipal? principal = BrokerAuth.PrincipalOf(context);
+        private readonly List<(StreamAddress, OutgoingMessage)> chunk = new(MaxChunk);
+        private readonly List<V1.SendRequest> requests = new(MaxChunk);
+        private long bytes;
+
+        public async Task AddAsync(V1.SendRequest request)
+        {
+            try
+            {
+                auth.Authorize(principal, request.Address, request.SourceType == V1.SourceType.Raw ? Auth.BrokerAccess.WriteRaw : Auth.BrokerAccess.Write, context.Method);
+            }
+            catch (BrokerException ex) when (ex.Code is not (BrokerErrorCode.Unavailable or BrokerErrorCode.Internal))
+            {
+                // Store what came before the refused one first, so results stay in request order.
+                await FlushAsync();
+                reply.Results.Add(new V1.SendResult { Id = request.Id, Code = (int)BrokerErrors.ToCode(ex.Code), Message = ex.Message, Reason = ex.Reason });
+                BrokerTracing.Stored(request, error: ex.Message);
+                return;
+            }
+
+            chunk.Add((Mapping.Address(request.Address), Mapping.Message(request)));
+            requests.Add(request);
+            bytes += request.Payload.Length;
+            if (chunk.Count == MaxChunk || bytes >= MaxChunkBytes)
+            {
+                await FlushAsync();
+            }
+        }
+
+        public async Task FlushAsync()
+        {
+            if (chunk.Count == 0)
+            {
+                return;
+            }
+
+            var results = await broker.SendManyAsync(chunk, context.CancellationToken);
+            for (var i = 0; i < results.Count; i++)
+            {
+                var result = results[i] switch
+                {
+                    { Outcome: { } o } => new V1.SendResult { Id = o.Id, Duplicate = o.Duplicate, TimestampNs = o.TimestampNs },
+                    { Error: { } ex } => new V1.SendResult { Id = requests[i].Id, Code = (int)BrokerErrors.ToCode(ex.Code), Message = ex.Message, Reason = ex.Reason },
+                    _ => throw new InvalidOperationException("A batch result holds neither an outcome nor an error."),
+                };
+                reply.Results.Add(result);
+                BrokerTracing.Stored(requests[i], result.Code == 0 ? result : null, result.Code == 0 ? null : result.Message);
+            }
+
+            chunk.Clear();
+            requests.Clear();
+            bytes = 0;
+        }
+
+        public async Task<V1.SendBatchReply> CompleteAsync()
+        {
+            await FlushAsync();
+            return reply;
+        }
+    }
 }
