@@ -1,6 +1,5 @@
 using System.Text;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 
 namespace Anvil.Broker.Core;
 
@@ -136,22 +135,33 @@ internal static class Validation
             throw BrokerException.Invalid(field, $"{field} exceeds {maxBytes} bytes; keep bulk data in the payload or a file.");
         }
 
-        JsonNode? node;
+        // JsonDocument (pooled, no node objects) and a direct writer: the per-message cost of a send (issue 3).
+        JsonDocument document;
         try
         {
-            node = JsonNode.Parse(json);
+            document = JsonDocument.Parse(json);
         }
         catch (JsonException ex)
         {
             throw BrokerException.Invalid(field, $"{field} is not valid JSON: {ex.Message}");
         }
 
-        if (node is not JsonObject obj)
+        using (document)
         {
-            throw BrokerException.Invalid(field, $"{field} must be a JSON object such as {{\"a\": 1}}, not {node?.GetValueKind().ToString() ?? "null"}.");
-        }
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                var kind = document.RootElement.ValueKind == JsonValueKind.Null ? "null" : document.RootElement.ValueKind.ToString();
+                throw BrokerException.Invalid(field, $"{field} must be a JSON object such as {{\"a\": 1}}, not {kind}.");
+            }
 
-        return Canonical(obj).ToJsonString();
+            var buffer = new System.Buffers.ArrayBufferWriter<byte>(json.Length + 16);
+            using (var writer = new Utf8JsonWriter(buffer))
+            {
+                WriteCanonical(writer, document.RootElement, field);
+            }
+
+            return Encoding.UTF8.GetString(buffer.WrittenSpan);
+        }
     }
 
     public static void Headers(IReadOnlyDictionary<string, string> headers)
@@ -257,13 +267,51 @@ internal static class Validation
     private static bool IsBelow(string path, string root) =>
         path == root || path.StartsWith(root.TrimEnd('/') + "/", StringComparison.Ordinal);
 
-    private static JsonNode Canonical(JsonNode node) => node switch
+    // Keys sorted ordinally at every level, strings re-escaped by the writer, numbers as written: one form for every
+    // spelling of the same object. A key given twice in one object is refused (its value would be ambiguous).
+    private static void WriteCanonical(Utf8JsonWriter writer, JsonElement element, string field)
     {
-        JsonObject obj => new JsonObject(obj.OrderBy(p => p.Key, StringComparer.Ordinal)
-            .Select(p => KeyValuePair.Create(p.Key, p.Value is null ? null : Canonical(p.Value)))),
-        JsonArray arr => new JsonArray([.. arr.Select(v => v is null ? null : Canonical(v))]),
-        _ => node.DeepClone(),
-    };
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.Object:
+                var properties = new List<JsonProperty>();
+                foreach (var property in element.EnumerateObject())
+                {
+                    properties.Add(property);
+                }
+
+                properties.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
+                writer.WriteStartObject();
+                for (var i = 0; i < properties.Count; i++)
+                {
+                    if (i + 1 < properties.Count && properties[i + 1].Name == properties[i].Name)
+                    {
+                        throw BrokerException.Invalid(field, $"{field} has the key '{properties[i].Name}' twice in one object; give each key once.");
+                    }
+
+                    writer.WritePropertyName(properties[i].Name);
+                    WriteCanonical(writer, properties[i].Value, field);
+                }
+
+                writer.WriteEndObject();
+                break;
+            case JsonValueKind.Array:
+                writer.WriteStartArray();
+                foreach (var item in element.EnumerateArray())
+                {
+                    WriteCanonical(writer, item, field);
+                }
+
+                writer.WriteEndArray();
+                break;
+            case JsonValueKind.String:
+                writer.WriteStringValue(element.GetString());
+                break;
+            default:
+                element.WriteTo(writer);
+                break;
+        }
+    }
 
     private static void CheckLabel(string value, string field, int maxBytes)
     {

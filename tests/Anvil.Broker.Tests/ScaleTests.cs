@@ -7,6 +7,7 @@ using static Anvil.Broker.Tests.BrokerTestHelpers;
 namespace Anvil.Broker.Tests;
 
 /// <summary>Checklist item 30: a stream of 1 000 000 messages keeps memory bounded (payloads stay on disk).</summary>
+[Collection(AloneCollection.Name)]
 public sealed class ScaleTests(ITestOutputHelper output) : IDisposable
 {
     private const int Count = 1_000_000;
@@ -102,4 +103,15 @@ public sealed class ScaleTests(ITestOutputHelper output) : IDisposable
         GC.Collect();
         return GC.GetTotalMemory(forceFullCollection: true);
     }
+}
+
+/// <summary>
+/// Tests that force full garbage collections and fill the heap: they run alone, after the others, because a blocking
+/// collection pauses every thread of the test process, in-process broker servers included, and would push their
+/// latency-sensitive tests past their deadlines.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class AloneCollection
+{
+    public const string Name = "alone";
 }
