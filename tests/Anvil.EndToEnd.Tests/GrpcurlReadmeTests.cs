@@ -51,7 +51,7 @@ public sealed partial class GrpcurlReadmeTests(SuiteFixture suite)
     public async Task Readme_GrpcurlCommand_WorksAgainstTheSuite(string command)
     {
         await TelemetryTests.ReplayOnceAsync(suite).DefaultTimeout(TimeSpan.FromMinutes(4));
-        var (json, port, verb, argument) = Parse(command.Replace("testasapo1_1009_00002", TelemetryTests.Acquisition, StringComparison.Ordinal));
+        var (json, port, verb, argument, bearer) = Parse(command.Replace("testasapo1_1009_00002", TelemetryTests.Acquisition, StringComparison.Ordinal));
         var defaults = PortPlan.Defaults;
         var name = port == defaults.Broker ? "broker" : port == defaults.Ingest ? "ingest" : port == defaults.Stitch ? "stitch"
             : port == defaults.Integrate ? "integrate" : port == defaults.Integrate2 ? "integrate-2" : port == defaults.Merge ? "merge"
@@ -67,7 +67,8 @@ public sealed partial class GrpcurlReadmeTests(SuiteFixture suite)
                 Assert.NotNull(await DescribeAsync(channel, argument!));
                 break;
             default:
-                var reply = await InvokeAsync(channel, verb, json ?? "{}");
+                // The README's $TOKEN is a read token for beamtime demo; the suite's own token stands in for it.
+                var reply = await InvokeAsync(channel, verb, json ?? "{}", bearer ? suite.Suite.BrokerToken : null);
                 Assert.NotEqual("{ }", reply);
                 var expected = verb switch
                 {
@@ -83,12 +84,12 @@ public sealed partial class GrpcurlReadmeTests(SuiteFixture suite)
         }
     }
 
-    private static (string? Json, int Port, string Verb, string? Argument) Parse(string command)
+    private static (string? Json, int Port, string Verb, string? Argument, bool Bearer) Parse(string command)
     {
         var match = CommandPattern().Match(command);
         Assert.True(match.Success, $"not a grpcurl command this test understands: {command}");
         return (match.Groups["json"].Success ? match.Groups["json"].Value : null, int.Parse(match.Groups["port"].Value, System.Globalization.CultureInfo.InvariantCulture),
-            match.Groups["verb"].Value, match.Groups["arg"].Success ? match.Groups["arg"].Value : null);
+            match.Groups["verb"].Value, match.Groups["arg"].Success ? match.Groups["arg"].Value : null, match.Groups["bearer"].Success);
     }
 
     private static async Task<string[]> ListAsync(GrpcChannel channel)
@@ -113,7 +114,7 @@ public sealed partial class GrpcurlReadmeTests(SuiteFixture suite)
         return [.. reply.FileDescriptorResponse.FileDescriptorProto.Select(FileDescriptorProto.Parser.ParseFrom)];
     }
 
-    private static async Task<string> InvokeAsync(GrpcChannel channel, string fullMethod, string json)
+    private static async Task<string> InvokeAsync(GrpcChannel channel, string fullMethod, string json, string? token)
     {
         var service = fullMethod[..fullMethod.IndexOf('/', StringComparison.Ordinal)];
         var methodName = fullMethod[(service.Length + 1)..];
@@ -126,10 +127,10 @@ public sealed partial class GrpcurlReadmeTests(SuiteFixture suite)
         var call = new Method<IMessage, IMessage>(MethodType.Unary, service, methodName,
             Marshallers.Create<IMessage>(m => m.ToByteArray(), input.Parser.ParseFrom),
             Marshallers.Create<IMessage>(m => m.ToByteArray(), output.Parser.ParseFrom));
-        var reply = await channel.CreateCallInvoker().AsyncUnaryCall(call, null, new CallOptions(deadline: DateTime.UtcNow.AddSeconds(20)), request).ResponseAsync.DefaultTimeout();
+        var reply = await channel.CreateCallInvoker().AsyncUnaryCall(call, null, new CallOptions(token is null ? null : new Metadata { { "authorization", "Bearer " + token } }, DateTime.UtcNow.AddSeconds(20)), request).ResponseAsync.DefaultTimeout();
         return new JsonFormatter(JsonFormatter.Settings.Default.WithFormatDefaultValues(false)).Format(reply);
     }
 
-    [GeneratedRegex(@"^grpcurl -plaintext (?:-d '(?<json>[^']*)' )?127\.0\.0\.1:(?<port>\d+) (?<verb>list|describe|[\w.]+/\w+)(?: (?<arg>[\w.]+))?$")]
+    [GeneratedRegex(@"^grpcurl -plaintext (?<bearer>-H ""authorization: Bearer \$TOKEN"" )?(?:-d '(?<json>[^']*)' )?127\.0\.0\.1:(?<port>\d+) (?<verb>list|describe|[\w.]+/\w+)(?: (?<arg>[\w.]+))?$")]
     private static partial Regex CommandPattern();
 }
