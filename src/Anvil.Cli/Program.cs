@@ -36,6 +36,12 @@ catch (UsageException ex)
     Help(verb);
     return 2;
 }
+catch (Grpc.Core.RpcException ex)
+{
+    // A service refused or could not be reached: its message says what to fix, no stack trace needed.
+    Console.Error.WriteLine($"anvil {verb}: {ex.StatusCode}: {ex.Status.Detail}");
+    return 1;
+}
 catch (OperationCanceledException) when (cancel.IsCancellationRequested)
 {
     return 130;
