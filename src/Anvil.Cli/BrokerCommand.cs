@@ -11,7 +11,7 @@ namespace Anvil.Cli;
 public static class BrokerCommand
 {
     public const string Usage = "anvil broker token --beamtime B --access read,write[,writeraw] [--ttl 24h] [--secret-file F|env ANVIL_BROKER_SECRET]\n" +
-        "  anvil broker streams|groups|backlog [--broker http://127.0.0.1:5100] [--beamtime demo] [--data-source S] [--stream S] [--token T|--secret-file F]";
+        "  anvil broker streams|groups|backlog [--broker http://127.0.0.1:5100] [--beamtime demo] [--data-source S (default: raw, frames, profiles)] [--stream S] [--token T|--secret-file F]";
 
     /// <summary>Where `anvil up` keeps the broker secret (its default work folder); the look-up commands use it when nothing else is given.</summary>
     public const string UpSecretFile = ".anvil/broker.secret";
@@ -117,24 +117,35 @@ public static class BrokerCommand
         args.RejectUnknown();
 
         using var client = BrokerClient.Connect(address, new BrokerClientOptions { Beamtime = beamtime, Token = token, RetryFor = TimeSpan.FromSeconds(5) });
-        var target = client.Address(dataSource, stream);
+
+        // Without --data-source: the chain's own data sources, one table each (raw chunks, frame work items, profiles).
+        string[] sources = dataSource.Length > 0 ? [dataSource] : [PipelineStreams.Raw, PipelineStreams.Frames, PipelineStreams.Profiles];
         try
         {
-            if (what == "streams")
+            foreach (var source in sources)
             {
-                var reply = await client.Consumer.ListStreamsAsync(new ListStreamsRequest { Address = target }, client.Headers, cancellationToken: cancellationToken);
-                PrintStreams(reply.Streams, log);
-                return 0;
-            }
+                if (sources.Length > 1)
+                {
+                    log.WriteLine($"data source {source}:");
+                }
 
-            var groups = await client.Consumer.ListGroupsAsync(new ListGroupsRequest { Address = target }, client.Headers, cancellationToken: cancellationToken);
-            if (what == "groups")
-            {
-                PrintGroups(groups.Groups, log);
-            }
-            else
-            {
-                PrintBacklog(groups.Groups, log);
+                var target = client.Address(source, stream);
+                if (what == "streams")
+                {
+                    var reply = await client.Consumer.ListStreamsAsync(new ListStreamsRequest { Address = target }, client.Headers, cancellationToken: cancellationToken);
+                    PrintStreams(reply.Streams, log);
+                    continue;
+                }
+
+                var groups = await client.Consumer.ListGroupsAsync(new ListGroupsRequest { Address = target }, client.Headers, cancellationToken: cancellationToken);
+                if (what == "groups")
+                {
+                    PrintGroups(groups.Groups, log);
+                }
+                else
+                {
+                    PrintBacklog(groups.Groups, log);
+                }
             }
 
             return 0;
