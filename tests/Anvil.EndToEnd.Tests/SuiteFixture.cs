@@ -1,6 +1,5 @@
 using Anvil.Cli;
 using Anvil.EndToEnd.Tests.Otlp;
-using Anvil.Pipeline.V1;
 using Anvil.Testing;
 using Grpc.Net.Client;
 
@@ -26,7 +25,7 @@ public sealed class SuiteFixture : IAsyncLifetime
 
     public GrpcChannel IngestChannel { get; private set; } = null!;
 
-    public Ingest.IngestClient Ingest => new(IngestChannel);
+    public Anvil.Pipeline.V1.Ingest.IngestClient Ingest => new(IngestChannel);
 
     /// <summary>Where every service of the suite exports traces, metrics and logs (OTLP/HTTP).</summary>
     public OtlpReceiver Otlp { get; } = new();
