@@ -4,6 +4,16 @@
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 results="$root/artifacts/test-results"
+
+# The HDF5 tests check our files against an independent reader, Debian's h5py: install it on a fresh machine (as root).
+if ! /usr/bin/python3 -c 'import h5py, numpy' 2>/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing Debian's python3-h5py (the tests' independent HDF5 reader)…" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-h5py python3-numpy) >&2
+  else
+    echo "the HDF5 tests need Debian's python3-h5py: sudo apt-get install python3-h5py" >&2
+  fi
+fi
 rm -rf "$results"
 dotnet test "$root/Anvil.slnx" --logger trx --results-directory "$results" "$@"
 rc=$?
