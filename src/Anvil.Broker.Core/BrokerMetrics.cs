@@ -40,6 +40,8 @@ public sealed class BrokerMetrics : IDisposable
             "Stored ids above the group pointer plus redeliveries due now.");
         _meter.CreateObservableGauge("anvil.broker.unacked", () => Gauges(g => g.Unacked), "{message}",
             "Ids at or below the group pointer without an acknowledgement.");
+        _meter.CreateObservableGauge("anvil.broker.in_flight", () => Gauges(g => g.InFlight), "{message}",
+            "Deliveries to a group not yet acknowledged (their resend policy still running).");
         _meter.CreateObservableGauge("anvil.broker.gaps.open", () => Gauges(g => g.GapsOpen), "{gap}",
             "Declared gaps whose id has not arrived (or been acknowledged) yet.");
     }
@@ -102,4 +104,4 @@ public sealed class BrokerMetrics : IDisposable
 }
 
 /// <summary>One group's gauge values on one stream.</summary>
-internal readonly record struct GroupGauge(StreamKey Key, string Group, long Backlog, long Unacked, long GapsOpen);
+internal readonly record struct GroupGauge(StreamKey Key, string Group, long Backlog, long Unacked, long InFlight, long GapsOpen);

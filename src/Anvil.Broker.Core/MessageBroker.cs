@@ -675,7 +675,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
                 {
                     var backlog = state.Records.CountAbove(g.Pointer) + g.DueCount(now);
                     var unacked = (long)(g.Pointer - Math.Min(g.Pointer, g.Acks.CountUpTo(g.Pointer)));
-                    gauges.Add(new GroupGauge(state.Key, name, backlog, unacked, g.Gaps.Values.Count(x => !x.Resolved)));
+                    gauges.Add(new GroupGauge(state.Key, name, backlog, unacked, g.InFlightCount, g.Gaps.Values.Count(x => !x.Resolved)));
                 }
             }
         }

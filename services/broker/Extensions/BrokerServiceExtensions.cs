@@ -34,8 +34,6 @@ public static class BrokerServiceExtensions
         builder.Services.AddSingleton<AuthInterceptor>();
         builder.Services.AddSingleton<Subscriptions>();
         builder.Services.AddHostedService<BrokerAuthStartup>();
-        builder.Services.AddSingleton<Telemetry.BacklogGauge>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<Telemetry.BacklogGauge>());
 
         // The error interceptor is outermost, so auth failures become rich statuses like every other broker error.
         builder.Services.Configure<global::Grpc.AspNetCore.Server.GrpcServiceOptions>(o =>
