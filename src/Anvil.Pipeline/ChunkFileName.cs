@@ -21,6 +21,15 @@ public static partial class ChunkFileName
     /// <summary>True when the name can be a broker stream and a file name prefix.</summary>
     public static bool IsValidAcquisition(string name) => AcquisitionPattern().IsMatch(name);
 
+    /// <summary>Throws an <see cref="ArgumentException"/> saying what to fix unless the name is a valid acquisition.</summary>
+    public static void CheckAcquisition(string name)
+    {
+        if (!IsValidAcquisition(name))
+        {
+            throw new ArgumentException($"acquisition '{name}' must be 1–128 characters of A–Z, a–z, 0–9, '.', '_' or '-'.");
+        }
+    }
+
     [GeneratedRegex(@"^(?<acq>[A-Za-z0-9._-]+)_m(?<m>[0-9]+)_part(?<p>[0-9]+)\.nxs$")]
     private static partial Regex Pattern();
 

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Text.Json;
 using Anvil.Broker.Client;
 using Anvil.Broker.V1;
 using Anvil.Pipeline;
@@ -52,10 +51,7 @@ public sealed partial class ChunkAnnouncer(BrokerClient broker, PipelineOptions 
 
     private async Task<SendReply> AnnounceCheckedAsync(AnnounceChunkRequest request, CancellationToken cancellationToken)
     {
-        if (!ChunkFileName.IsValidAcquisition(request.Acquisition))
-        {
-            throw new ArgumentException($"acquisition '{request.Acquisition}' must be 1–128 characters of A–Z, a–z, 0–9, '.', '_' or '-'.");
-        }
+        ChunkFileName.CheckAcquisition(request.Acquisition);
 
         if (request.Modules is < 1 or > 1024 || request.Module < 1 || request.Module > request.Modules)
         {
@@ -71,7 +67,7 @@ public sealed partial class ChunkAnnouncer(BrokerClient broker, PipelineOptions 
             Id = request.Part + 1UL,
             Name = relative,
             PayloadKind = PayloadKind.File,
-            Meta = JsonSerializer.Serialize(new { part = request.Part, module = request.Module, frames = request.Frames }),
+            Meta = ChunkMeta.Format(request.Part, request.Module, request.Frames),
             Dataset = new DatasetPart { Substream = request.Module, Size = request.Modules },
         }, cancellationToken);
         Interlocked.Increment(ref chunks);
@@ -87,10 +83,7 @@ public sealed partial class ChunkAnnouncer(BrokerClient broker, PipelineOptions 
     /// <summary>Marks the acquisition's raw stream finished after the request's chunk parts.</summary>
     public async Task<FinishStreamReply> FinishAsync(FinishAcquisitionRequest request, CancellationToken cancellationToken)
     {
-        if (!ChunkFileName.IsValidAcquisition(request.Acquisition))
-        {
-            throw new ArgumentException($"acquisition '{request.Acquisition}' must be 1–128 characters of A–Z, a–z, 0–9, '.', '_' or '-'.");
-        }
+        ChunkFileName.CheckAcquisition(request.Acquisition);
 
         await announced.GetOrAdd(request.Acquisition, a => AnnounceAcquisitionAsync(a, cancellationToken));
         var reply = await broker.FinishStreamAsync(broker.Address(PipelineStreams.Raw, request.Acquisition), request.Parts,

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Anvil.Broker.Client;
 using Anvil.Broker.V1;
 using Anvil.Pipeline;
@@ -83,7 +82,7 @@ public sealed partial class Reprocessor(BrokerClient broker, SettingsStore setti
                         Modules = dataset.ExpectedSize,
                         Part = (uint)(id - 1),
                         Path = part.Name,
-                        Frames = AnnouncedFrames(part.Meta),
+                        Frames = ChunkMeta.AnnouncedFrames(part.Meta),
                     }, cancellationToken);
                 }
 
@@ -105,16 +104,10 @@ public sealed partial class Reprocessor(BrokerClient broker, SettingsStore setti
 
     private static void CheckAcquisition(string acquisition, bool allowEmpty)
     {
-        if (!(allowEmpty && acquisition.Length == 0) && !ChunkFileName.IsValidAcquisition(acquisition))
+        if (!(allowEmpty && acquisition.Length == 0))
         {
-            throw new ArgumentException($"acquisition '{acquisition}' must be 1–128 characters of A–Z, a–z, 0–9, '.', '_' or '-'.");
+            ChunkFileName.CheckAcquisition(acquisition);
         }
-    }
-
-    private static uint AnnouncedFrames(string meta)
-    {
-        using var json = JsonDocument.Parse(string.IsNullOrEmpty(meta) ? "{}" : meta);
-        return json.RootElement.TryGetProperty("frames", out var frames) && frames.TryGetUInt32(out var n) ? n : 0;
     }
 
     [LoggerMessage(2101, LogLevel.Information, "Settings for {Scope} changed to version {Version}: {Settings}")]

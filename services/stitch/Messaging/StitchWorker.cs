@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text.Json;
 using Anvil.Broker.Client;
 using Anvil.Broker.V1;
 using Anvil.Hdf5;
@@ -107,7 +106,7 @@ public sealed partial class StitchWorker(BrokerClient broker, PipelineOptions op
         var errors = new List<string>();
         for (var k = 0; k < parts.Length; k++)
         {
-            var announced = AnnouncedFrames(parts[k].Meta);
+            var announced = (int)ChunkMeta.AnnouncedFrames(parts[k].Meta);
             try
             {
                 modules[k] = await WaitReadableAsync(parts[k].Name, announced, cancellationToken);
@@ -205,12 +204,6 @@ public sealed partial class StitchWorker(BrokerClient broker, PipelineOptions op
             await Task.Delay(delay, cancellationToken);
             delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 500));
         }
-    }
-
-    private static int AnnouncedFrames(string meta)
-    {
-        using var json = JsonDocument.Parse(string.IsNullOrEmpty(meta) ? "{}" : meta);
-        return json.RootElement.TryGetProperty("frames", out var frames) && frames.TryGetInt32(out var n) ? n : 0;
     }
 
     private sealed record ModuleInfo(string Path, ModuleLayout Layout, int[] Sequence);
