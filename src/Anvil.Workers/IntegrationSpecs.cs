@@ -42,12 +42,13 @@ public static class IntegrationSpecs
         next.Version = 0;
         if (update.HasPoni)
         {
-            next.Poni = Resolve(update.Poni, dataRoot);
+            // Relative paths are taken from the data root, the folder every service shares.
+            next.Poni = update.Poni.Length == 0 ? string.Empty : Path.GetFullPath(update.Poni, dataRoot.FullPath);
         }
 
         if (update.HasMask)
         {
-            next.Mask = update.Mask.Length == 0 ? string.Empty : ResolveMask(update.Mask, dataRoot);
+            next.Mask = update.Mask.Length == 0 ? string.Empty : FullMaskPath(update.Mask, dataRoot.FullPath);
         }
 
         if (update.HasNpt)
@@ -137,18 +138,7 @@ public static class IntegrationSpecs
     /// <summary>Reads a spec stored as JSON in a broker message's meta.</summary>
     public static IntegrationSpec FromJson(string json) => JsonParser.Default.Parse<IntegrationSpec>(json);
 
-    // Absolute paths stay as given; relative ones are taken from the data root, the folder every service shares.
-    private static string Resolve(string path, DataRoot dataRoot) =>
-        path.Length == 0 ? path : Path.GetFullPath(path, dataRoot.FullPath);
-
-    private static string ResolveMask(string mask, DataRoot dataRoot)
-    {
-        var separator = mask.IndexOf("::", StringComparison.Ordinal);
-        return separator < 0
-            ? Resolve(mask, dataRoot)
-            : Resolve(mask[..separator], dataRoot) + mask[separator..];
-    }
-
+    // A mask path made absolute against a base folder, keeping an HDF5 dataset suffix (file.h5::/path) as it is.
     private static string FullMaskPath(string mask, string baseDirectory)
     {
         var separator = mask.IndexOf("::", StringComparison.Ordinal);
