@@ -21,6 +21,7 @@ namespace Anvil.EndToEnd.Tests;
 /// attributed to its service by what it is (the broker's own source; a stage's receive span carries the stage; a
 /// publish span belongs to the stage that writes its data source).
 /// </summary>
+[Collection(ProcessWideTelemetryCollection.Name)]
 public sealed class InProcessTraceTests : IAsyncLifetime
 {
     private const string Acquisition = "inproc_1009_00007";
