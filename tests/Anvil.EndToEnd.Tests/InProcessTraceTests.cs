@@ -21,7 +21,10 @@ namespace Anvil.EndToEnd.Tests;
 /// attributed to its service by what it is (the broker's own source; a stage's receive span carries the stage; a
 /// publish span belongs to the stage that writes its data source).
 /// </summary>
-[Collection(ProcessWideTelemetryCollection.Name)]
+// In the suite's collection: it runs one test at a time after the suite's processes hold their ports, so its port-0
+// hosts cannot take a port the suite picked but had not bound yet, and its always-on providers (listening
+// process-wide) never run beside SamplingTests' ratio-0 sampler.
+[Collection(SuiteCollection.Name)]
 public sealed class InProcessTraceTests : IAsyncLifetime
 {
     private const string Acquisition = "inproc_1009_00007";

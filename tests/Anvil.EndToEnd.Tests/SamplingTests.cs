@@ -11,7 +11,7 @@ namespace Anvil.EndToEnd.Tests;
 /// The services' telemetry defaults in process (ServiceDefaults' <c>ConfigureOpenTelemetry</c>, the real OTLP exporter)
 /// at a sampling ratio of 0: ordinary spans are dropped, errored ones always reach the receiver.
 /// </summary>
-[Collection(ProcessWideTelemetryCollection.Name)]
+[Collection(SuiteCollection.Name)]
 public sealed class SamplingTests
 {
     [Fact]
@@ -63,14 +63,4 @@ public sealed class SamplingTests
         Assert.Equal(receiver.Spans.Single(s => s.Name == "parent " + run).SpanId, receiver.Spans.Single(s => s.Name == "child " + run).ParentSpanId);
         Assert.Equal("sampling-" + run, receiver.Spans.Single(s => s.Name == "child " + run).Service);
     }
-}
-
-/// <summary>
-/// Tests whose OpenTelemetry providers live in the test process. ActivitySource listeners are process-wide, so one such
-/// test's always-on sampler would record the spans another test expects its ratio-0 sampler to drop: they run one at a time.
-/// </summary>
-[CollectionDefinition(Name)]
-public sealed class ProcessWideTelemetryCollection
-{
-    public const string Name = "process-wide telemetry";
 }
