@@ -9,7 +9,7 @@ internal static class Mapping
 {
     // §4.2: end the wait before the gRPC deadline so the caller gets the real outcome. The margin covers the
     // transport and a loaded machine: a quarter of the time left, at most this much.
-    private static readonly TimeSpan MaxDeadlineMargin = TimeSpan.FromMilliseconds(250);
+    private static readonly TimeSpan MaxDeadlineMargin = TimeSpan.FromSeconds(1);
 
     public static StreamAddress Address(V1.Address? address) =>
         address is null ? new StreamAddress("") : new StreamAddress(address.Beamtime, address.DataSource, address.Stream, address.Beamline);
