@@ -480,35 +480,53 @@ internal sealed class CsrBuilder
             }
         });
 
-        // Segments band by band, bins ascending; counts[t][b] becomes the next free entry of segment (t, b).
+        // Groups band by band, blocks of 8 bins ascending; counts[t][b] becomes the next free entry of lane (t, b),
+        // which then advances by one step (8 entries) per pixel.
+        const int lanes = TiledMatrix.Lanes;
         var entriesPerBin = new int[npt];
-        var segBin = new List<int>();
-        var segTile = new List<int>();
-        var segStart = new List<int>();
+        var groupBin = new List<int>();
+        var groupTile = new List<int>();
+        var groupStart = new List<int>();
+        var laneLength = new List<int>();
         long total = 0;
         for (var t = 0; t < tiles; t++)
         {
             var cnt = counts[t];
-            for (var b = 0; b < npt; b++)
+            for (var b0 = 0; b0 < npt; b0 += lanes)
             {
-                if (cnt[b] == 0)
+                var steps = 0;
+                for (var b = b0; b < Math.Min(npt, b0 + lanes); b++)
+                {
+                    steps = Math.Max(steps, cnt[b]);
+                }
+
+                if (steps == 0)
                 {
                     continue;
                 }
 
-                segBin.Add(b);
-                segTile.Add(t);
-                segStart.Add(checked((int)total));
-                entriesPerBin[b] += cnt[b];
-                var c = cnt[b];
-                cnt[b] = (int)total;
-                total += c;
+                groupBin.Add(b0);
+                groupTile.Add(t);
+                groupStart.Add(checked((int)total));
+                for (var lane = 0; lane < lanes; lane++)
+                {
+                    var b = b0 + lane;
+                    var c = b < npt ? cnt[b] : 0;
+                    laneLength.Add(c);
+                    if (b < npt)
+                    {
+                        entriesPerBin[b] += c;
+                        cnt[b] = (int)total + lane;
+                    }
+                }
+
+                total += (long)steps * lanes;
             }
         }
 
-        segStart.Add(checked((int)total));
-        var local = GC.AllocateUninitializedArray<ushort>((int)total);
-        var weights = settings.Method == SplitMethod.No ? null : GC.AllocateUninitializedArray<float>((int)total);
+        groupStart.Add(checked((int)total));
+        var local = new ushort[checked((int)total)];
+        var weights = settings.Method == SplitMethod.No ? null : new float[(int)total];
         var widest = Math.Max(1, maxSpan.Max());
         Parallel.For(0, tiles, t =>
         {
@@ -530,7 +548,8 @@ internal sealed class CsrBuilder
 
                 for (var b = first; b <= last; b++)
                 {
-                    var pos = off[b]++;
+                    var pos = off[b];
+                    off[b] += lanes;
                     local[pos] = (ushort)(k - origin);
                     if (weights is not null)
                     {
@@ -539,6 +558,6 @@ internal sealed class CsrBuilder
                 }
             }
         });
-        return new TiledMatrix(tileRows, tilePixels, [.. segBin], [.. segTile], [.. segStart], local, weights, entriesPerBin);
+        return new TiledMatrix(tileRows, tilePixels, [.. groupBin], [.. groupTile], [.. groupStart], [.. laneLength], local, weights, entriesPerBin);
     }
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -11,11 +12,12 @@ namespace Anvil.Integration;
 /// <see cref="Integrate{T}"/> every frame with no allocation.
 /// </summary>
 /// <remarks>
-/// Layout: pyFAI's CSR matrix re-laid as <see cref="TiledMatrix"/> (bands of rows, one segment per bin and band,
-/// 16-bit pixel offsets, float32 coefficients; none for no-split) plus, for no-split, a pixel-major 16-bit bin
-/// index. Per-bin Σw and Σw·norm are precomputed; a frame's excluded pixels take their share out, and the generic
-/// path (dark, flat, non-16-bit frames) sums them per frame. Sums are float64 over fixed chunks added in a fixed
-/// order, so the thread count never changes a bit. See README.md in this folder.
+/// Layout: pyFAI's CSR matrix re-laid as <see cref="TiledMatrix"/> (bands of rows; within a band, groups of 8 bins
+/// stored as sliced ELLPACK with 16-bit pixel offsets and float32 coefficients, none for no-split) plus, for
+/// no-split, a pixel-major 16-bit bin index. Per-bin Σw and Σw·norm are precomputed; a frame's excluded pixels take
+/// their share out, and the generic path (dark, flat, non-16-bit frames) sums them per frame. Sums are float64 (the
+/// 16-bit bbox/full path: float32 per bin within a band) over fixed chunks added in a fixed order, so the thread
+/// count never changes a bit. See README.md in this folder.
 /// One engine integrates one frame at a time (calls are serialised); use one engine per worker to go wider.
 /// </remarks>
 public sealed unsafe partial class IntegrationEngine : IDisposable
@@ -106,12 +108,12 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
             // streams the frame and this array in memory order, 2 bytes each.
             var binOf = new ushort[rows * cols];
             Array.Fill(binOf, (ushort)npt);
-            Parallel.For(0, matrix.SegBin.Length, g =>
+            Parallel.For(0, matrix.Groups, g =>
             {
-                var origin = matrix.SegTile[g] * matrix.TilePixels;
-                for (var j = matrix.SegStart[g]; j < matrix.SegStart[g + 1]; j++)
+                var origin = matrix.GroupTile[g] * matrix.TilePixels;
+                foreach (var (bin, j) in matrix.EntriesOf(g))
                 {
-                    binOf[origin + matrix.Local[j]] = (ushort)matrix.SegBin[g];
+                    binOf[origin + matrix.Local[j]] = (ushort)bin;
                 }
             });
             binOfPixel = binOf;
@@ -146,6 +148,9 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
     public int EntryCount { get; }
 
     public TimeSpan BuildTime { get; }
+
+    /// <summary>The 16-bit bbox/full kernel uses AVX2 (default: when the CPU has it); tests switch it off to compare.</summary>
+    internal bool Vectorised { get; set; } = Avx2.IsSupported && Fma.IsSupported;
 
     /// <summary>Where <see cref="BuildTime"/> went, phase by phase (wall clock, ms).</summary>
     public string BuildPhases { get; }
@@ -284,31 +289,37 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
         PixelMajor16,
     }
 
-    /// <summary>Σw and Σw·norm per bin with every pixel kept: per segment in parallel, then added band by band.</summary>
+    /// <summary>Σw and Σw·norm per bin with every pixel kept: per group and lane in parallel, then added band by band.</summary>
     private void StaticSums()
     {
+        const int lanes = TiledMatrix.Lanes;
         var m = tiled;
-        var segments = m.SegBin.Length;
-        var count = new double[segments];
-        var norm = new double[segments];
-        Parallel.For(0, segments, g =>
+        var count = new double[m.Groups * lanes];
+        var norm = new double[m.Groups * lanes];
+        Parallel.For(0, m.Groups, g =>
         {
-            double c = 0, s = 0;
-            var origin = m.SegTile[g] * m.TilePixels;
-            for (var j = m.SegStart[g]; j < m.SegStart[g + 1]; j++)
+            var origin = m.GroupTile[g] * m.TilePixels;
+            for (var lane = 0; lane < lanes; lane++)
             {
-                double w = m.Weights is null ? 1.0 : m.Weights[j];
-                c += w;
-                s += w * baseNorm[origin + m.Local[j]];
-            }
+                double c = 0, s = 0;
+                for (int step = 0, j = m.GroupStart[g] + lane, length = m.LaneLength[g * lanes + lane]; step < length; step++, j += lanes)
+                {
+                    double w = m.Weights is null ? 1.0 : m.Weights[j];
+                    c += w;
+                    s += w * baseNorm[origin + m.Local[j]];
+                }
 
-            count[g] = c;
-            norm[g] = s;
+                count[g * lanes + lane] = c;
+                norm[g * lanes + lane] = s;
+            }
         });
-        for (var g = 0; g < segments; g++)
+        for (var g = 0; g < m.Groups; g++)
         {
-            preCount[m.SegBin[g]] += count[g];
-            preNorm[m.SegBin[g]] += norm[g];
+            for (var lane = 0; lane < lanes && m.GroupBin[g] + lane < Settings.Npt; lane++)
+            {
+                preCount[m.GroupBin[g] + lane] += count[g * lanes + lane];
+                preNorm[m.GroupBin[g] + lane] += norm[g * lanes + lane];
+            }
         }
     }
 
@@ -317,20 +328,22 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
         (tiled.Chunks * part / Settings.Threads, tiled.Chunks * (part + 1) / Settings.Threads);
 
     /// <summary>
-    /// Any frame type, dark, flat: per segment Σw·(raw − dark), Σw²·max(raw, 1), Σw, Σw·flat·norm over the pixels the
-    /// rules keep, in float64 like pyFAI.
+    /// Any frame type, dark, flat: per bin and band Σw·(raw − dark), Σw²·max(raw, 1), Σw, Σw·flat·norm over the
+    /// pixels the rules keep, in float64 like pyFAI.
     /// </summary>
     private static void Generic<T>(IntegrationEngine e, int part) where T : unmanaged, INumberBase<T>
     {
+        const int lanes = TiledMatrix.Lanes;
         var img = (T*)e.image;
         var dk = e.dark;
         var fl = e.flat;
         var r = e.rules;
         var m = e.tiled;
         var (first, end) = e.ChunksOf(part);
-        fixed (int* segStart = m.SegStart)
-        fixed (int* segBin = m.SegBin)
-        fixed (int* segTile = m.SegTile)
+        fixed (int* groupStart = m.GroupStart)
+        fixed (int* groupBin = m.GroupBin)
+        fixed (int* groupTile = m.GroupTile)
+        fixed (int* laneLength = m.LaneLength)
         fixed (ushort* local = m.Local)
         fixed (float* wts = m.Weights)
         fixed (float* bn = e.baseNorm)
@@ -346,32 +359,41 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
                 {
                     for (int g = m.ChunkBounds[c], gEnd = m.ChunkBounds[c + 1]; g < gEnd; g++)
                     {
-                        double s = 0, v = 0, cnt = 0, n = 0;
-                        var origin = segTile[g] * m.TilePixels;
-                        for (int j = segStart[g], j1 = segStart[g + 1]; j < j1; j++)
+                        var origin = groupTile[g] * m.TilePixels;
+                        for (var lane = 0; lane < lanes; lane++)
                         {
-                            var idx = origin + local[j];
-                            var raw = float.CreateTruncating(img[idx]);
-                            if (r.Any && r.Excluded(raw))
+                            var length = laneLength[g * lanes + lane];
+                            if (length == 0)
                             {
                                 continue;
                             }
 
-                            var sig = dk is null ? raw : raw - dk[idx];
-                            var variance = raw > 1f ? raw : 1f;
-                            double w = wts is null ? 1.0 : wts[j];
-                            var nrm = fl is null ? bn[idx] : fl[idx] * bn[idx];
-                            s += w * sig;
-                            v += w * w * variance;
-                            cnt += w;
-                            n += w * nrm;
-                        }
+                            double s = 0, v = 0, cnt = 0, n = 0;
+                            for (int step = 0, j = groupStart[g] + lane; step < length; step++, j += lanes)
+                            {
+                                var idx = origin + local[j];
+                                var raw = float.CreateTruncating(img[idx]);
+                                if (r.Any && r.Excluded(raw))
+                                {
+                                    continue;
+                                }
 
-                        var bin = segBin[g];
-                        sS[bin] += s;
-                        sV[bin] += v;
-                        sC[bin] += cnt;
-                        sN[bin] += n;
+                                var sig = dk is null ? raw : raw - dk[idx];
+                                var variance = raw > 1f ? raw : 1f;
+                                double w = wts is null ? 1.0 : wts[j];
+                                var nrm = fl is null ? bn[idx] : fl[idx] * bn[idx];
+                                s += w * sig;
+                                v += w * w * variance;
+                                cnt += w;
+                                n += w * nrm;
+                            }
+
+                            var bin = groupBin[g] + lane;
+                            sS[bin] += s;
+                            sV[bin] += v;
+                            sC[bin] += cnt;
+                            sN[bin] += n;
+                        }
                     }
                 }
             }
@@ -380,21 +402,38 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
 
     /// <summary>
     /// 16-bit frame, no dark or flat, exclusion rules that keep one contiguous range of values (Lambda: 0 ≤ v &lt;
-    /// saturation): eight entries at a time, coefficients zeroed for excluded values, products and sums in float64
-    /// (exact products; only the summation order differs from pyFAI's). Σw and Σw·norm come precomputed per bin; an
+    /// saturation). Weighted (bbox, full): a group's eight bins at once, one vector step per eight entries —
+    /// eight pixel loads from the band, coefficients zeroed for excluded values, float32 fused multiply-adds
+    /// per lane (a lane sums one bin's ≈ 15–60 entries of one band), then added into the float64 bin sums.
+    /// Unweighted (no-split with ≥ 65,535 bins): integer sums per lane. Σw and Σw·norm come precomputed per bin; an
     /// excluded pixel's share is subtracted (rare: most gap pixels are masked and never appear in the matrix).
     /// </summary>
     private static void Tiled16(IntegrationEngine e, int part)
     {
+        if (e.rules.Signed)
+        {
+            Tiled16<short>(e, part);
+        }
+        else
+        {
+            Tiled16<ushort>(e, part);
+        }
+    }
+
+    private static void Tiled16<TPixel>(IntegrationEngine e, int part) where TPixel : unmanaged
+    {
+        const int lanes = TiledMatrix.Lanes;
         var m = e.tiled;
-        var signed = e.rules.Signed;
         var (first, end) = e.ChunksOf(part);
         var lo = e.range.Lo;
         var hi = e.range.Hi;
-        var simd = Avx2.IsSupported && Fma.IsSupported;
-        fixed (int* segStart = m.SegStart)
-        fixed (int* segBin = m.SegBin)
-        fixed (int* segTile = m.SegTile)
+        var simd = e.Vectorised;
+        var s8 = stackalloc float[lanes];
+        var v8 = stackalloc float[lanes];
+        fixed (int* groupStart = m.GroupStart)
+        fixed (int* groupBin = m.GroupBin)
+        fixed (int* groupTile = m.GroupTile)
+        fixed (int* laneLength = m.LaneLength)
         fixed (ushort* local = m.Local)
         fixed (float* wts = m.Weights)
         {
@@ -407,49 +446,47 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
                 {
                     for (int g = m.ChunkBounds[c], gEnd = m.ChunkBounds[c + 1]; g < gEnd; g++)
                     {
-                        var origin = segTile[g] * m.TilePixels;
-                        int j0 = segStart[g], j1 = segStart[g + 1];
-                        var bin = segBin[g];
-                        double s, v;
-                        bool bad;
-                        if (signed)
+                        var origin = groupTile[g] * m.TilePixels;
+                        var img = (TPixel*)e.image + origin;
+                        int j0 = groupStart[g], steps = (groupStart[g + 1] - j0) / lanes;
+                        var bin = groupBin[g];
+                        int invalid;
+                        if (wts is null)
                         {
-                            var img = (short*)e.image + origin;
-                            if (wts is null)
+                            invalid = 0;
+                            for (var lane = 0; lane < lanes; lane++)
                             {
-                                SegmentUnweighted(img, local, j0, j1, lo, hi, out s, out v, out bad);
-                            }
-                            else if (simd)
-                            {
-                                SegmentAvx2(img, local, wts, j0, j1, lo, hi, out s, out v, out bad);
-                            }
-                            else
-                            {
-                                SegmentScalar(img, local, wts, j0, j1, lo, hi, out s, out v, out bad);
+                                var (s, v, bad) = LaneUnweighted(img, local, j0 + lane, laneLength[g * lanes + lane], lo, hi);
+                                sS[bin + lane] += s;
+                                sV[bin + lane] += v;
+                                invalid |= bad ? 1 << lane : 0;
                             }
                         }
                         else
                         {
-                            var img = (ushort*)e.image + origin;
-                            if (wts is null)
+                            if (simd)
                             {
-                                SegmentUnweighted(img, local, j0, j1, lo, hi, out s, out v, out bad);
-                            }
-                            else if (simd)
-                            {
-                                SegmentAvx2(img, local, wts, j0, j1, lo, hi, out s, out v, out bad);
+                                invalid = GroupAvx2(img, local + j0, wts + j0, steps, lo, hi, out var s, out var v);
+                                AddLanes(sS + bin, s);
+                                AddLanes(sV + bin, v);
                             }
                             else
                             {
-                                SegmentScalar(img, local, wts, j0, j1, lo, hi, out s, out v, out bad);
+                                invalid = GroupScalar(img, local + j0, wts + j0, steps, lo, hi, s8, v8);
+                                for (var lane = 0; lane < lanes; lane++)
+                                {
+                                    sS[bin + lane] += s8[lane];
+                                    sV[bin + lane] += v8[lane];
+                                }
                             }
                         }
 
-                        sS[bin] += s;
-                        sV[bin] += v;
-                        if (bad)
+                        for (var lane = 0; invalid != 0; lane++, invalid >>= 1)
                         {
-                            e.AddExcluded(sums, origin, local, wts, j0, j1, bin, lo, hi);
+                            if ((invalid & 1) != 0)
+                            {
+                                e.AddExcluded(sums, origin, local, wts, j0 + lane, laneLength[g * lanes + lane], bin + lane, lo, hi);
+                            }
                         }
                     }
                 }
@@ -460,13 +497,14 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
     private static int Raw<TPixel>(TPixel* img, int offset) where TPixel : unmanaged =>
         typeof(TPixel) == typeof(short) ? ((short*)img)[offset] : ((ushort*)img)[offset];
 
-    private static void SegmentUnweighted<TPixel>(TPixel* img, ushort* local, int j0, int j1, int lo, int hi,
-        out double s, out double v, out bool bad) where TPixel : unmanaged
+    /// <summary>One lane of an unweighted group (stride 8): exact integer sums.</summary>
+    private static (double S, double V, bool Bad) LaneUnweighted<TPixel>(TPixel* img, ushort* local, int j, int length, int lo, int hi)
+        where TPixel : unmanaged
     {
         long si = 0, vi = 0;
         var span = (uint)(hi - lo);
         var excluded = false;
-        for (var j = j0; j < j1; j++)
+        for (var step = 0; step < length; step++, j += TiledMatrix.Lanes)
         {
             var raw = Raw(img, local[j]);
             if ((uint)(raw - lo) > span)
@@ -479,120 +517,96 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
             vi += raw > 1 ? raw : 1;
         }
 
-        s = si;
-        v = vi;
-        bad = excluded;
-    }
-
-    private static void SegmentScalar<TPixel>(TPixel* img, ushort* local, float* wts, int j0, int j1, int lo, int hi,
-        out double s, out double v, out bool bad) where TPixel : unmanaged
-    {
-        double sa = 0, sb = 0, va = 0, vb = 0;
-        var span = (uint)(hi - lo);
-        var excluded = false;
-        var j = j0;
-        for (; j + 1 < j1; j += 2)
-        {
-            int ra = Raw(img, local[j]), rb = Raw(img, local[j + 1]);
-            double wa = wts[j], wb = wts[j + 1];
-            if ((uint)(ra - lo) > span)
-            {
-                excluded = true;
-                wa = 0;
-            }
-
-            if ((uint)(rb - lo) > span)
-            {
-                excluded = true;
-                wb = 0;
-            }
-
-            sa += wa * ra;
-            sb += wb * rb;
-            va += wa * wa * (ra > 1 ? ra : 1);
-            vb += wb * wb * (rb > 1 ? rb : 1);
-        }
-
-        if (j < j1)
-        {
-            var ra = Raw(img, local[j]);
-            if ((uint)(ra - lo) > span)
-            {
-                excluded = true;
-            }
-            else
-            {
-                double wa = wts[j];
-                sa += wa * ra;
-                va += wa * wa * (ra > 1 ? ra : 1);
-            }
-        }
-
-        s = sa + sb;
-        v = va + vb;
-        bad = excluded;
+        return (si, vi, excluded);
     }
 
     /// <summary>
-    /// Eight entries per step: scalar loads of the 16-bit pixels (faster than vpgatherdd here), the validity test,
-    /// float64 conversion and fused multiply-adds in 256-bit vectors, four accumulator chains.
+    /// One group, eight bins in eight lanes: per step eight scalar pixel loads (vpgatherdd is 2.4× slower on this
+    /// machine), the validity test, Σw·raw and Σw²·max(raw, 1) in float32 fused multiply-adds. Returns the lanes that
+    /// met an excluded value (bit per lane).
     /// </summary>
-    private static void SegmentAvx2<TPixel>(TPixel* img, ushort* local, float* wts, int j0, int j1, int lo, int hi,
-        out double s, out double v, out bool bad) where TPixel : unmanaged
+    private static int GroupAvx2<TPixel>(TPixel* band, ushort* local, float* wts, int steps, int lo, int hi,
+        out Vector256<float> s, out Vector256<float> v) where TPixel : unmanaged
     {
-        var sa = Vector256<double>.Zero;
-        var sb = sa;
+        var sa = Vector256<float>.Zero;
         var va = sa;
-        var vb = sa;
-        var invalid = Vector256<int>.Zero;
+        var allValid = Vector256<int>.AllBitsSet;
         var below = Vector256.Create(lo - 1);
         var above = Vector256.Create(hi + 1);
         var one = Vector256.Create(1);
-        var j = j0;
-        for (; j + 7 < j1; j += 8)
+        for (var step = 0; step < steps; step++, local += TiledMatrix.Lanes, wts += TiledMatrix.Lanes)
         {
-            var raw = Vector256.Create(
-                Raw(img, local[j]), Raw(img, local[j + 1]), Raw(img, local[j + 2]), Raw(img, local[j + 3]),
-                Raw(img, local[j + 4]), Raw(img, local[j + 5]), Raw(img, local[j + 6]), Raw(img, local[j + 7]));
+            var raw = Load8(band, local);
             var valid = Avx2.CompareGreaterThan(raw, below) & Avx2.CompareGreaterThan(above, raw);
-            invalid |= ~valid;
-            var w = Avx.And(Avx.LoadVector256(wts + j), valid.AsSingle());
-            var wLo = Avx.ConvertToVector256Double(w.GetLower());
-            var wHi = Avx.ConvertToVector256Double(w.GetUpper());
-            var variance = Avx2.Max(raw, one);
-            sa = Fma.MultiplyAdd(wLo, Avx.ConvertToVector256Double(raw.GetLower()), sa);
-            sb = Fma.MultiplyAdd(wHi, Avx.ConvertToVector256Double(raw.GetUpper()), sb);
-            va = Fma.MultiplyAdd(wLo * wLo, Avx.ConvertToVector256Double(variance.GetLower()), va);
-            vb = Fma.MultiplyAdd(wHi * wHi, Avx.ConvertToVector256Double(variance.GetUpper()), vb);
+            allValid &= valid;
+            var w = Avx.And(Avx.LoadVector256(wts), valid.AsSingle());
+            sa = Fma.MultiplyAdd(w, Avx.ConvertToVector256Single(raw), sa);
+            va = Fma.MultiplyAdd(w * w, Avx.ConvertToVector256Single(Avx2.Max(raw, one)), va);
         }
 
-        double st = Vector256.Sum(sa + sb), vt = Vector256.Sum(va + vb);
-        var excluded = invalid != Vector256<int>.Zero;
-        var span = (uint)(hi - lo);
-        for (; j < j1; j++)
-        {
-            var raw = Raw(img, local[j]);
-            if ((uint)(raw - lo) > span)
-            {
-                excluded = true;
-                continue;
-            }
-
-            double w = wts[j];
-            st += w * raw;
-            vt += w * w * (raw > 1 ? raw : 1);
-        }
-
-        s = st;
-        v = vt;
-        bad = excluded;
+        s = sa;
+        v = va;
+        return ~Avx.MoveMask(allValid.AsSingle()) & 0xFF;
     }
 
-    /// <summary>Rare path: the share of Σw and Σw·norm that a segment's excluded pixels take out of its bin.</summary>
-    private void AddExcluded(ChunkSums sums, int origin, ushort* local, float* wts, int j0, int j1, int bin, int lo, int hi)
+    /// <summary>Eight 16-bit pixels at eight band offsets, inserted straight from memory (vpinsrw) and widened to int32.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Load8<TPixel>(TPixel* band, ushort* offsets) where TPixel : unmanaged
+    {
+        var p = (short*)band;
+        var x = Vector128.CreateScalarUnsafe(p[offsets[0]]);
+        x = Sse2.Insert(x, p[offsets[1]], 1);
+        x = Sse2.Insert(x, p[offsets[2]], 2);
+        x = Sse2.Insert(x, p[offsets[3]], 3);
+        x = Sse2.Insert(x, p[offsets[4]], 4);
+        x = Sse2.Insert(x, p[offsets[5]], 5);
+        x = Sse2.Insert(x, p[offsets[6]], 6);
+        x = Sse2.Insert(x, p[offsets[7]], 7);
+        return typeof(TPixel) == typeof(short) ? Avx2.ConvertToVector256Int32(x) : Avx2.ConvertToVector256Int32(x.AsUInt16());
+    }
+
+    /// <summary>Adds eight float32 lane sums into eight float64 bin sums.</summary>
+    private static void AddLanes(double* sums, Vector256<float> lanes)
+    {
+        Avx.Store(sums, Avx.LoadVector256(sums) + Avx.ConvertToVector256Double(lanes.GetLower()));
+        Avx.Store(sums + 4, Avx.LoadVector256(sums + 4) + Avx.ConvertToVector256Double(lanes.GetUpper()));
+    }
+
+    /// <summary><see cref="GroupAvx2{TPixel}"/> without SIMD, lane by lane with the same float32 operations (same bits).</summary>
+    private static int GroupScalar<TPixel>(TPixel* band, ushort* local, float* wts, int steps, int lo, int hi, float* s, float* v)
+        where TPixel : unmanaged
     {
         var span = (uint)(hi - lo);
-        for (var j = j0; j < j1; j++)
+        var invalid = 0;
+        for (var lane = 0; lane < TiledMatrix.Lanes; lane++)
+        {
+            float sa = 0, va = 0;
+            for (int step = 0, j = lane; step < steps; step++, j += TiledMatrix.Lanes)
+            {
+                var raw = Raw(band, local[j]);
+                var w = wts[j];
+                if ((uint)(raw - lo) > span)
+                {
+                    invalid |= 1 << lane;
+                    w = 0f;
+                }
+
+                sa = MathF.FusedMultiplyAdd(w, raw, sa);
+                va = MathF.FusedMultiplyAdd(w * w, raw > 1 ? raw : 1, va);
+            }
+
+            s[lane] = sa;
+            v[lane] = va;
+        }
+
+        return invalid;
+    }
+
+    /// <summary>Rare path: the share of Σw and Σw·norm that one lane's excluded pixels take out of its bin.</summary>
+    private void AddExcluded(ChunkSums sums, int origin, ushort* local, float* wts, int j, int length, int bin, int lo, int hi)
+    {
+        var span = (uint)(hi - lo);
+        for (var step = 0; step < length; step++, j += TiledMatrix.Lanes)
         {
             var idx = origin + local[j];
             var raw = rules.Signed ? ((short*)image)[idx] : (int)((ushort*)image)[idx];
@@ -675,8 +689,9 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
     /// <summary>One chunk's per-bin sums, allocated once per engine.</summary>
     private sealed class ChunkSums(int npt)
     {
-        public double[] Signal { get; } = new double[npt];
-        public double[] Variance { get; } = new double[npt];
+        // Whole groups of lanes: the 16-bit path adds eight bins at a time.
+        public double[] Signal { get; } = new double[(npt + TiledMatrix.Lanes - 1) / TiledMatrix.Lanes * TiledMatrix.Lanes];
+        public double[] Variance { get; } = new double[(npt + TiledMatrix.Lanes - 1) / TiledMatrix.Lanes * TiledMatrix.Lanes];
 
         /// <summary>Σw (generic path) or the excluded Σw (16-bit path).</summary>
         public double[] Count { get; } = new double[npt];

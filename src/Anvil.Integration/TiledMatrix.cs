@@ -1,25 +1,40 @@
 namespace Anvil.Integration;
 
 /// <summary>
-/// The CSR matrix re-laid for speed: the detector is cut into bands of <see cref="TileRows"/> rows (≤ 65,536
-/// pixels, ≈ 50 KB of an int16 frame, so a band's pixels stay in L1/L2 while its bins are summed), and each band
-/// holds one segment per bin it touches. A segment lists the band's pixels of that bin in ascending order as
-/// 16-bit offsets within the band, with the float32 coefficients alongside: 6 bytes per entry instead of 8.
-/// Segments run band by band, bins ascending within a band.
+/// The CSR matrix re-laid for SIMD: the detector is cut into bands of <see cref="TileRows"/> rows (≤ 65,536 pixels,
+/// ≈ 50 KB of an int16 frame, so a band's pixels stay in L1/L2 while its bins are summed). Within a band, bins go in
+/// blocks of <see cref="Lanes"/> consecutive bins (block k holds bins 8k..8k+7); a block the band touches is a
+/// <em>group</em>, stored as steps of 8 entries, one per lane (bin): entry (step s, lane l) of group g is at
+/// <c>GroupStart[g] + 8·s + l</c>. A lane lists the band's pixels of its bin in ascending order as 16-bit offsets
+/// within the band, with the float32 coefficients alongside; lanes shorter than the group's longest are padded
+/// with offset 0 and coefficient 0 (sliced ELLPACK). One vector step then sums eight bins at once, with no
+/// horizontal sum and no tail.
 /// </summary>
 internal sealed class TiledMatrix
 {
-    public TiledMatrix(int tileRows, int tilePixels, int[] segBin, int[] segTile, int[] segStart, ushort[] local, float[]? weights, int[] entriesPerBin)
+    /// <summary>Bins per group: one 256-bit vector of float32.</summary>
+    public const int Lanes = 8;
+
+    public TiledMatrix(int tileRows, int tilePixels, int[] groupBin, int[] groupTile, int[] groupStart, int[] laneLength,
+        ushort[] local, float[]? weights, int[] entriesPerBin)
     {
         TileRows = tileRows;
         TilePixels = tilePixels;
-        SegBin = segBin;
-        SegTile = segTile;
-        SegStart = segStart;
+        GroupBin = groupBin;
+        GroupTile = groupTile;
+        GroupStart = groupStart;
+        LaneLength = laneLength;
         Local = local;
         Weights = weights;
         EntriesPerBin = entriesPerBin;
-        ChunkBounds = [0, segBin.Length];
+        ChunkBounds = [0, groupBin.Length];
+        long entries = 0;
+        foreach (var e in entriesPerBin)
+        {
+            entries += e;
+        }
+
+        EntryCount = checked((int)entries);
     }
 
     /// <summary>Rows per band: at most 16, and at most 65,536 pixels so offsets fit 16 bits.</summary>
@@ -28,19 +43,22 @@ internal sealed class TiledMatrix
     public int TileRows { get; }
     public int TilePixels { get; }
 
-    /// <summary>Bin of each segment.</summary>
-    public int[] SegBin { get; }
+    /// <summary>First bin of each group (a multiple of <see cref="Lanes"/>).</summary>
+    public int[] GroupBin { get; }
 
-    /// <summary>Band of each segment (its pixels are band · <see cref="TilePixels"/> + offset).</summary>
-    public int[] SegTile { get; }
+    /// <summary>Band of each group (its pixels are band · <see cref="TilePixels"/> + offset).</summary>
+    public int[] GroupTile { get; }
 
-    /// <summary>First entry of each segment; one more element than segments.</summary>
-    public int[] SegStart { get; }
+    /// <summary>First entry of each group; one more element than groups. A group holds (next − first) / 8 steps.</summary>
+    public int[] GroupStart { get; }
+
+    /// <summary>Real (unpadded) entries of lane l of group g at [g · 8 + l].</summary>
+    public int[] LaneLength { get; }
 
     public ushort[] Local { get; }
     public float[]? Weights { get; }
 
-    /// <summary>Segment ranges of the fixed chunks (whole bands, balanced by entries); chunk c is [c, c+1).</summary>
+    /// <summary>Group ranges of the fixed chunks (whole bands, balanced by entries); chunk c is [c, c+1).</summary>
     public int[] ChunkBounds { get; private set; }
 
     public int Chunks => ChunkBounds.Length - 1;
@@ -48,27 +66,46 @@ internal sealed class TiledMatrix
     /// <summary>Matrix entries of each bin.</summary>
     public int[] EntriesPerBin { get; }
 
-    public int EntryCount => SegStart[^1];
+    /// <summary>Real matrix entries (pyFAI's CSR size).</summary>
+    public int EntryCount { get; }
 
-    /// <summary>Cuts the segments into <paramref name="chunks"/> runs of whole bands with about equal entries.</summary>
+    /// <summary>Stored entries, padding included.</summary>
+    public int StoredCount => GroupStart[^1];
+
+    public int Groups => GroupBin.Length;
+
+    /// <summary>Cuts the groups into <paramref name="chunks"/> runs of whole bands with about equal entries.</summary>
     public void SetChunks(int chunks)
     {
         var bounds = new int[chunks + 1];
-        var segments = SegBin.Length;
-        bounds[chunks] = segments;
-        var total = (long)EntryCount;
-        var s = 0;
+        var groups = Groups;
+        bounds[chunks] = groups;
+        var total = (long)StoredCount;
+        var g = 0;
         for (var c = 1; c < chunks; c++)
         {
             var target = total * c / chunks;
-            while (s < segments && (SegStart[s] < target || (s > 0 && SegTile[s] == SegTile[s - 1])))
+            while (g < groups && (GroupStart[g] < target || (g > 0 && GroupTile[g] == GroupTile[g - 1])))
             {
-                s++;
+                g++;
             }
 
-            bounds[c] = s;
+            bounds[c] = g;
         }
 
         ChunkBounds = bounds;
+    }
+
+    /// <summary>Bin and entry index of every real entry of group <paramref name="g"/>, lane by lane, pixels ascending (build-time use).</summary>
+    public IEnumerable<(int Bin, int Entry)> EntriesOf(int g)
+    {
+        for (var lane = 0; lane < Lanes; lane++)
+        {
+            var length = LaneLength[g * Lanes + lane];
+            for (var s = 0; s < length; s++)
+            {
+                yield return (GroupBin[g] + lane, GroupStart[g] + s * Lanes + lane);
+            }
+        }
     }
 }
