@@ -440,13 +440,13 @@ internal sealed class CsrBuilder
 
     /// <summary>
     /// pyFAI 0.21's test for a pixel on the χ = ±π discontinuity, kept as it is: the sign of
-    /// ½·(c0 − a0)(d1 − b1) − (c1 − a1)(d0 − b0) (the ½ applies to the first product only). Corners come in
-    /// clockwise, so a positive value flags a crossed pixel; then every negative χ gets 2π added and, if the mean
-    /// of the four is above (float32) π, all four get 2π taken off again.
+    /// ½·(c0 − a0)(d1 − b1) − (c1 − a1)(d0 − b0) (the ½ applies to the first product only). pyFAI expects it
+    /// negative for an ordinary pixel; a positive value flags a crossed one: then every negative χ gets 2π added
+    /// and, if the mean of the four is above (float32) π, all four get 2π taken off again.
     /// </summary>
     private static void Recenter(double a0, ref double a1, double b0, ref double b1, double c0, ref double c1, double d0, ref double d1)
     {
-        if (0.5 * ((c0 - a0) * (d1 - b1)) - ((c1 - a1) * (d0 - b0)) <= 0)
+        if (!(0.5 * ((c0 - a0) * (d1 - b1)) - ((c1 - a1) * (d0 - b0)) > 0))
         {
             return;
         }
