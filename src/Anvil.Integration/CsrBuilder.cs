@@ -40,8 +40,13 @@ internal sealed class CsrBuilder
         chi = needChi ? new double[n] : null;
         if (settings.AzimuthRange is { } az)
         {
-            azLo = az.Lo * Math.PI / 180.0;
-            azHi = az.Hi * Math.PI / 180.0;
+            // As pyFAI's normalize_azimuth_range: a range whose end folds below its start wraps past π.
+            azLo = AzimuthRadians(az.Lo);
+            azHi = AzimuthRadians(az.Hi);
+            if (azHi <= azLo)
+            {
+                azHi += 2 * Math.PI;
+            }
         }
 
         if (settings.Method != SplitMethod.No)
@@ -199,26 +204,40 @@ internal sealed class CsrBuilder
 
             default:
                 {
-                    double lo = double.MaxValue, hi = double.MinValue;
-                    foreach (var corner in Corners(i, j))
-                    {
-                        lo = Math.Min(lo, cornerChi![corner]);
-                        hi = Math.Max(hi, cornerChi![corner]);
-                    }
-
-                    if (hi - lo > Math.PI)
-                    {
-                        (lo, hi) = (double.MaxValue, double.MinValue);
-                        foreach (var corner in Corners(i, j))
-                        {
-                            lo = Math.Min(lo, Unwrap(cornerChi![corner]));
-                            hi = Math.Max(hi, Unwrap(cornerChi![corner]));
-                        }
-                    }
-
-                    return hi >= azLo && lo <= azHi;
+                    // pyFAI 0.21: the recentred corners' χ span against [lo, upper bound of hi).
+                    var (a, b, c, d) = CornerIndex(i, j);
+                    var cr = cornerRadial!;
+                    var cc = cornerChi!;
+                    double a1 = cc[a], b1 = cc[b], c1 = cc[c], d1 = cc[d];
+                    Recenter(cr[a], ref a1, cr[b], ref b1, cr[c], ref c1, cr[d], ref d1);
+                    var lo = Math.Min(Math.Min(a1, b1), Math.Min(c1, d1));
+                    var hi = Math.Max(Math.Max(a1, b1), Math.Max(c1, d1));
+                    return hi >= azLo && lo < UpperBound(azHi);
                 }
         }
+    }
+
+    /// <summary>pyFAI's calc_upper_bound: the range's maximum nudged up by one float32 epsilon.</summary>
+    private static double UpperBound(double max) => max > 0 ? max * Eps32 : max / Eps32;
+
+    /// <summary>
+    /// pyFAI's degrees → radians for the azimuth range (utils.mathutil.deg2rad with the discontinuity at π):
+    /// (deg / 180) mod 2 folded into [−1, 1), times π.
+    /// </summary>
+    private static double AzimuthRadians(double deg)
+    {
+        var r = deg / 180.0 % 2.0;
+        if (r < 0)
+        {
+            r += 2.0;
+        }
+
+        if (r >= 1.0)
+        {
+            r -= 2.0;
+        }
+
+        return r * Math.PI;
     }
 
     private void ComputeRange()
@@ -352,7 +371,7 @@ internal sealed class CsrBuilder
     }
 
     /// <summary>Coefficients of pixel k over bins first..last (bbox: overlap / extent; full: polygon area share).</summary>
-    private void Coefficients(int k, int first, int last, Span<float> w, Span<double> buffer)
+    private void Coefficients(int k, int first, int last, Span<float> w, Span<float> buffer)
     {
         if (first == last)
         {
@@ -377,79 +396,137 @@ internal sealed class CsrBuilder
     }
 
     /// <summary>
-    /// Full splitting: the pixel is the quadrilateral ABCD in (radial bin, χ) space; the share of bin b is the area
-    /// of the polygon between x = b and x = b + 1 over its area inside the range, found by integrating each edge's line piecewise.
+    /// Full splitting, pyFAI 0.21.3's arithmetic step for step (splitpixel_common: FullSplitIntegrator.calc_lut_1d),
+    /// so the float32 coefficients come out bit for bit: the pixel is the quadrilateral ABCD in (radial bin, χ)
+    /// space, corners from the float32 corner array widened to float64, χ recentred across ±π
+    /// (<see cref="Recenter"/>), bin coordinates absolute ((x − Lo) / δ, not relative to the pixel). Each edge's
+    /// ∫ χ dx is added per unit-wide column into a **float32** buffer (pyFAI's buffer_t), one rounding per edge and
+    /// column, in the order AB, BC, CD, DA; the in-range columns are summed in float64 and each share is
+    /// column / sum (signed: both carry the orientation's sign), rounded to float32.
     /// </summary>
-    private void FullSplit(int k, int first, int last, Span<float> w, Span<double> buffer)
+    private void FullSplit(int k, int first, int last, Span<float> w, Span<float> buffer)
     {
         var (a, b, c, d) = CornerIndex(k / cols, k % cols);
         var cr = cornerRadial!;
         var cc = cornerChi!;
-        var (min0, _) = FullBinExtent(k);
-        // Work relative to the pixel's lowest bin (pyFAI does the same) to keep precision.
-        var origin = Math.Floor(min0);
-        double a0 = (cr[a] - Lo) / delta - origin, b0 = (cr[b] - Lo) / delta - origin;
-        double c0 = (cr[c] - Lo) / delta - origin, d0 = (cr[d] - Lo) / delta - origin;
         double a1 = cc[a], b1 = cc[b], c1 = cc[c], d1 = cc[d];
-        if (Math.Max(Math.Max(a1, b1), Math.Max(c1, d1)) - Math.Min(Math.Min(a1, b1), Math.Min(c1, d1)) > Math.PI)
-        {
-            // The pixel straddles χ = ±π: unwrap its negative corners by 2π, as pyFAI does, so its area stays its own.
-            a1 = Unwrap(a1);
-            b1 = Unwrap(b1);
-            c1 = Unwrap(c1);
-            d1 = Unwrap(d1);
-        }
-
+        Recenter(cr[a], ref a1, cr[b], ref b1, cr[c], ref c1, cr[d], ref d1);
+        double a0 = (cr[a] - Lo) / delta, b0 = (cr[b] - Lo) / delta;
+        double c0 = (cr[c] - Lo) / delta, d0 = (cr[d] - Lo) / delta;
         var span = last - first + 1;
-        var offset = first - (int)origin;
-        var needed = (int)Math.Floor(Math.Max(Math.Max(a0, b0), Math.Max(c0, d0))) + 1;
-        // Only pixels reaching past the radial range are wider than the clipped span the buffer was sized for.
-        var buf = needed <= buffer.Length ? buffer[..needed] : new double[needed];
+        // Every column an edge can touch lies in first..last: the pixel's own bins, clipped to the range.
+        var buf = buffer[..span];
         buf.Clear();
-        Edge(buf, a0, a1, b0, b1);
-        Edge(buf, b0, b1, c0, c1);
-        Edge(buf, c0, c1, d0, d1);
-        Edge(buf, d0, d1, a0, a1);
+        Edge(buf, first, npt, a0, a1, b0, b1);
+        Edge(buf, first, npt, b0, b1, c0, c1);
+        Edge(buf, first, npt, c0, c1, d0, d1);
+        Edge(buf, first, npt, d0, d1, a0, a1);
         // Shares are normalised by the in-range area (pyFAI 0.21): a pixel reaching past the range still sums to 1.
-        double inRange = 0;
+        double sum = 0;
         for (var s = 0; s < span; s++)
         {
-            inRange += Math.Abs(buf[s + offset]);
+            sum += buf[s];
         }
 
-        var inv = 1.0 / inRange;
+        var inv = 1.0 / sum;
         for (var s = 0; s < span; s++)
         {
-            w[s] = (float)(Math.Abs(buf[s + offset]) * inv);
+            w[s] = (float)(buf[s] * inv);
+        }
+    }
+
+    /// <summary>pyFAI's χ-discontinuity threshold: its <c>pi</c> constant is float32.</summary>
+    private static readonly double PiF = (float)Math.PI;
+
+    /// <summary>
+    /// pyFAI 0.21's test for a pixel on the χ = ±π discontinuity, kept as it is: the sign of
+    /// ½·(c0 − a0)(d1 − b1) − (c1 − a1)(d0 − b0) (the ½ applies to the first product only). pyFAI expects it
+    /// negative for an ordinary pixel; a positive value flags a crossed one: then every negative χ gets 2π added
+    /// and, if the mean of the four is above (float32) π, all four get 2π taken off again.
+    /// </summary>
+    private static void Recenter(double a0, ref double a1, double b0, ref double b1, double c0, ref double c1, double d0, ref double d1)
+    {
+        if (!(0.5 * ((c0 - a0) * (d1 - b1)) - ((c1 - a1) * (d0 - b0)) > 0))
+        {
+            return;
+        }
+
+        a1 = Unwrap(a1);
+        b1 = Unwrap(b1);
+        c1 = Unwrap(c1);
+        d1 = Unwrap(d1);
+        if (0.25 * (a1 + b1 + c1 + d1) > PiF)
+        {
+            a1 -= 2 * Math.PI;
+            b1 -= 2 * Math.PI;
+            c1 -= 2 * Math.PI;
+            d1 -= 2 * Math.PI;
         }
     }
 
     private static double Unwrap(double chi) => chi < 0 ? chi + 2 * Math.PI : chi;
 
-    /// <summary>Adds ∫ y dx of the segment (x0,y0)→(x1,y1) to the unit-wide columns it crosses (signed).</summary>
-    private static void Edge(Span<double> buf, double x0, double y0, double x1, double y1)
+    /// <summary>
+    /// Adds ∫ y dx of the segment (x0,y0)→(x1,y1) to each unit-wide column [i, i + 1) it crosses, i in [0, n),
+    /// signed by direction, as pyFAI 0.21's _integrate1d does: slope and intercept from the absolute coordinates,
+    /// each piece (xb − xa)·(½·slope·(xb + xa) + intercept) in float64, added to the float32 column (rounded
+    /// once per add). Column i is held at buf[i − offset].
+    /// </summary>
+    private static void Edge(Span<float> buf, int offset, int n, double x0, double y0, double x1, double y1)
     {
-        if (x0 == x1)
+        if (x1 == x0)
         {
             return;
         }
 
+        var i0 = (long)Math.Floor(x0);
+        var i1 = (long)Math.Floor(x1);
         var slope = (y1 - y0) / (x1 - x0);
         var intercept = y0 - slope * x0;
-        double lo = Math.Min(x0, x1), hi = Math.Max(x0, x1);
-        var sign = x1 > x0 ? 1.0 : -1.0;
-        for (var col = (int)Math.Floor(lo); col <= (int)Math.Floor(hi) && col < buf.Length; col++)
+        if (i1 == i0 && i0 >= 0 && i1 < n)
         {
-            var xa = Math.Max(lo, col);
-            var xb = Math.Min(hi, col + 1.0);
-            if (col < 0 || xb <= xa)
+            Add(buf, i0 - offset, Piece(x0, x1, slope, intercept));
+        }
+        else if (x1 > x0)
+        {
+            if (x0 >= 0 && x0 < n)
             {
-                continue;
+                Add(buf, i0 - offset, Piece(x0, Math.Floor(x0 + 1), slope, intercept));
             }
 
-            buf[col] += sign * 0.5 * (xb - xa) * (slope * (xb + xa) + 2 * intercept);
+            for (var i = Math.Max(i0 + 1, 0); i < Math.Min(i1, n); i++)
+            {
+                Add(buf, i - offset, Piece(i, i + 1, slope, intercept));
+            }
+
+            if (x1 >= 0 && x1 < n)
+            {
+                Add(buf, i1 - offset, Piece(i1, x1, slope, intercept));
+            }
+        }
+        else
+        {
+            if (x0 >= 0 && x0 < n)
+            {
+                Add(buf, i0 - offset, Piece(x0, i0, slope, intercept));
+            }
+
+            for (var i = Math.Min(i0, n) - 1; i > Math.Max(i1, -1); i--)
+            {
+                Add(buf, i - offset, Piece(i + 1, i, slope, intercept));
+            }
+
+            if (x1 >= 0 && x1 < n)
+            {
+                Add(buf, i1 - offset, Piece(Math.Floor(x1 + 1), x1, slope, intercept));
+            }
         }
     }
+
+    private static double Piece(double xa, double xb, double slope, double intercept) =>
+        (xb - xa) * (0.5 * slope * (xb + xa) + intercept);
+
+    private static void Add(Span<float> buf, long column, double value) => buf[(int)column] = (float)(buf[(int)column] + value);
 
     /// <summary>
     /// Two passes over bands of rows (count per bin, then fill), straight into the tiled layout: within a band each
@@ -532,7 +609,7 @@ internal sealed class CsrBuilder
         {
             var off = counts[t];
             var w = new float[widest];
-            var buffer = new double[widest + 2];
+            var buffer = new float[widest];
             var origin = t * tilePixels;
             for (int k = origin, end = Math.Min(n, (t + 1) * tilePixels); k < end; k++)
             {
