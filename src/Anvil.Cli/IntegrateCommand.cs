@@ -285,17 +285,27 @@ public static class IntegrateCommand
             var twoTheta = IntegrationEngine.Build(geometry, source.Rows, source.Cols, mask, settings);
             var requested = unit == RadialUnit.TwoThetaDeg ? null : IntegrationEngine.Build(geometry, source.Rows, source.Cols, mask, settings with { Unit = unit });
             var effective = settings with { Unit = unit };
-            var engines = new Engines(twoTheta, requested, effective.ComputeHash(geometry, mask), effective.ToJson(), source.IsLambda);
+            var dark = darkPath is null ? [] : ImageLoader.Load(darkPath, source.Rows, source.Cols);
+            var flat = flatPath is null ? [] : ImageLoader.Load(flatPath, source.Rows, source.Cols);
+
+            // The dark and flat images change the numbers, so their contents are part of the settings hash and their
+            // paths part of the settings the file records.
+            var json = System.Text.Json.Nodes.JsonNode.Parse(effective.ToJson())!.AsObject();
             if (darkPath is not null)
             {
-                engines.dark = ImageLoader.Load(darkPath, source.Rows, source.Cols);
+                json["dark"] = darkPath;
             }
 
             if (flatPath is not null)
             {
-                engines.flat = ImageLoader.Load(flatPath, source.Rows, source.Cols);
+                json["flat"] = flatPath;
             }
 
+            var engines = new Engines(twoTheta, requested, effective.ComputeHash(geometry, mask, dark, flat), json.ToJsonString(), source.IsLambda)
+            {
+                dark = dark,
+                flat = flat,
+            };
             return engines;
         }
 

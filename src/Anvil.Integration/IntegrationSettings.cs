@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -120,10 +121,11 @@ public sealed record IntegrationSettings
 
     /// <summary>
     /// A stable identity of "these numbers": SHA-256 (first 16 hex digits) over the canonical JSON of the geometry,
-    /// the SHA-256 of the mask bytes (or "none") and the settings. <see cref="Threads"/> is left out: it does not
-    /// change results.
+    /// the SHA-256 of the mask bytes (or "none") and the settings, plus the SHA-256 of the dark and flat images a
+    /// frame is corrected with (left out when empty, so hashes without them do not change). <see cref="Threads"/> is
+    /// left out: it does not change results.
     /// </summary>
-    public string ComputeHash(Geometry geometry, ReadOnlySpan<byte> mask)
+    public string ComputeHash(Geometry geometry, ReadOnlySpan<byte> mask, ReadOnlySpan<float> dark = default, ReadOnlySpan<float> flat = default)
     {
         var maskId = mask.IsEmpty ? "none" : Convert.ToHexStringLower(SHA256.HashData(mask));
         using var stream = new MemoryStream();
@@ -142,6 +144,16 @@ public sealed record IntegrationSettings
             Num(w, "pixel2", geometry.Pixel2);
             w.WriteEndObject();
             w.WriteString("mask_sha256", maskId);
+            if (!dark.IsEmpty)
+            {
+                w.WriteString("dark_sha256", Convert.ToHexStringLower(SHA256.HashData(MemoryMarshal.AsBytes(dark))));
+            }
+
+            if (!flat.IsEmpty)
+            {
+                w.WriteString("flat_sha256", Convert.ToHexStringLower(SHA256.HashData(MemoryMarshal.AsBytes(flat))));
+            }
+
             w.WriteStartObject("settings");
             WriteSettings(w, includeThreads: false);
             w.WriteEndObject();

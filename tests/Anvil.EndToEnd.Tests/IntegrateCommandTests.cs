@@ -79,6 +79,66 @@ public sealed class IntegrateCommandTests : IDisposable
         }
     }
 
+    /// <summary>A dark image changes the numbers, so it changes the settings hash and is named in the recorded settings.</summary>
+    [Fact]
+    public async Task Integrate_WithDark_HashTracksTheDarkImage()
+    {
+        var lambda = TestPaths.LambdaFixtures;
+        var m1 = Path.Combine(lambda, "testasapo1_1009_00002_m1_part00000.nxs");
+        var poni = Path.Combine(lambda, "L2.poni");
+        var files = Enumerable.Range(1, 3).Select(m => LambdaModuleFile.Open(Path.Combine(lambda, $"testasapo1_1009_00002_m{m}_part00000.nxs"))).ToArray();
+        var plan = StitchPlan.Create([.. files.Select(f => new ModuleLayout(f.Rows, f.Cols, f.TranslationX, f.TranslationY))]);
+        foreach (var f in files)
+        {
+            f.Dispose();
+        }
+
+        async Task<(string Hash, string Json, float[] Data)> Run(string name, float? darkLevel)
+        {
+            var args = new List<string> { m1, "--poni", poni, "--npt", "300", "--method", "bbox", "--out", Path.Combine(work.FullName, $"{name}.nxs") };
+            if (darkLevel is { } level)
+            {
+                var dark = Path.Combine(work.FullName, $"{name}.npy");
+                WriteNpy(dark, plan.Rows, plan.Cols, level);
+                args.AddRange(["--dark", dark]);
+            }
+
+            var exit = await IntegrateCommand.RunAsync(new CommandLine([.. args], new HashSet<string>()), TextWriter.Null, CancellationToken.None).DefaultTimeout();
+            Assert.Equal(0, exit);
+            using var nxs = Hdf5File.OpenRead(Path.Combine(work.FullName, $"{name}.nxs"));
+            var hash = Assert.Single(nxs.ReadStrings("/processed/process/settings_hash").Distinct());
+            return (hash, nxs.ReadString($"/processed/process/settings/{hash}"), nxs.ReadDataset<float>("/processed/result/data"));
+        }
+
+        var none = await Run("none", null);
+        var one = await Run("one", 1f);
+        var two = await Run("two", 2f);
+        Assert.Equal(3, new[] { none.Hash, one.Hash, two.Hash }.Distinct().Count());
+        Assert.DoesNotContain("\"dark\"", none.Json, StringComparison.Ordinal);
+        Assert.Contains("one.npy", one.Json, StringComparison.Ordinal);
+        Assert.NotEqual(none.Data, one.Data);
+    }
+
+    private static void WriteNpy(string path, int rows, int cols, float value)
+    {
+        var header = $"{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}";
+        header = header.PadRight((((header.Length + 11) / 64) + 1) * 64 - 11) + "\n";
+        using var f = File.Create(path);
+        f.Write([0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y', 1, 0]);
+        f.Write(BitConverter.GetBytes((ushort)header.Length));
+        f.Write(System.Text.Encoding.ASCII.GetBytes(header));
+        var row = new byte[cols * 4];
+        for (var c = 0; c < cols; c++)
+        {
+            BitConverter.TryWriteBytes(row.AsSpan(c * 4), value);
+        }
+
+        for (var r = 0; r < rows; r++)
+        {
+            f.Write(row);
+        }
+    }
+
     [Fact]
     public void MaskLoader_Hdf5Dataset_MatchesTheSameMaskAsNpy()
     {
