@@ -36,16 +36,23 @@ public sealed class IntegrationEngineCache(int capacity = 4) : IDisposable
         $"{settings.ComputeHash(geometry, mask)}/{rows}x{cols}/t{settings.Threads}";
 
     /// <summary>The cached engine for these inputs, built on first use.</summary>
-    public IntegrationEngine Get(Geometry geometry, int rows, int cols, byte[] mask, IntegrationSettings settings)
+    public IntegrationEngine Get(Geometry geometry, int rows, int cols, byte[] mask, IntegrationSettings settings) =>
+        Get(EngineKey(geometry, rows, cols, mask, settings), () => IntegrationEngine.Build(geometry, rows, cols, mask, settings));
+
+    /// <summary>
+    /// The engine cached under a caller's key, built by <paramref name="build"/> on first use. The key must identify
+    /// everything <paramref name="build"/> depends on (a caller that already knows its inputs by a cheap key, such as
+    /// a settings version, spares hashing the mask on every lookup).
+    /// </summary>
+    public IntegrationEngine Get(string key, Func<IntegrationEngine> build)
     {
-        var key = EngineKey(geometry, rows, cols, mask, settings);
         Lazy<IntegrationEngine> lazy;
         lock (gate)
         {
             ObjectDisposedException.ThrowIf(disposed, this);
             if (!entries.TryGetValue(key, out var entry))
             {
-                entry = new Entry(new Lazy<IntegrationEngine>(() => IntegrationEngine.Build(geometry, rows, cols, mask, settings)));
+                entry = new Entry(new Lazy<IntegrationEngine>(build));
                 entries[key] = entry;
                 Builds++;
                 Evict(keep: key);

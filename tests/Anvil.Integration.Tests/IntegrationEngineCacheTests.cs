@@ -41,6 +41,24 @@ public sealed class IntegrationEngineCacheTests
     }
 
     [Fact]
+    public void Get_CallerKey_BuildsOncePerKeyEvenWhenAskedConcurrently()
+    {
+        using var cache = new IntegrationEngineCache();
+        var builds = 0;
+        IntegrationEngine Build()
+        {
+            Interlocked.Increment(ref builds);
+            return IntegrationEngine.Build(Geometry, 64, 80, [], Settings);
+        }
+
+        var engines = Enumerable.Range(0, 8).AsParallel().WithDegreeOfParallelism(4).Select(_ => cache.Get("layout|v1", Build)).ToArray();
+        Assert.All(engines, e => Assert.Same(engines[0], e));
+        Assert.Equal(1, builds);
+        Assert.NotSame(engines[0], cache.Get("layout|v2", Build));
+        Assert.Equal(2, builds);
+    }
+
+    [Fact]
     public void Get_BeyondCapacity_DisposesTheLeastRecentlyUsedEngine()
     {
         using var cache = new IntegrationEngineCache(capacity: 2);

@@ -12,13 +12,19 @@ public sealed record EngineSet(IntegrationEngine TwoTheta, IntegrationEngine? Re
 /// <summary>
 /// Builds each engine once per (canvas layout, settings) and reuses it for every frame; a settings change
 /// (a new <see cref="IntegrationSpec"/> on the work items) builds a new set while frames of the old one finish.
-/// The mask is Anvil's documented rule: the operator's mask OR the pixels no module covers (gaps between
-/// modules); the detector's −1 pixels are excluded per frame.
+/// Engines live in the library's <see cref="IntegrationEngineCache"/> (least recently used disposed beyond
+/// <see cref="MaxEngines"/>), keyed cheaply by layout and settings JSON; what an engine is built from (geometry, mask,
+/// hash) is prepared once per key. The mask is Anvil's documented rule: the operator's mask OR the pixels no module
+/// covers (gaps between modules); the detector's −1 pixels are excluded per frame.
 /// </summary>
-public sealed class EngineCache
+public sealed class EngineCache : IDisposable
 {
-    private const int MaxSets = 8;
-    private readonly ConcurrentDictionary<string, Lazy<EngineSet>> engines = new(StringComparer.Ordinal);
+    /// <summary>Engines kept: three settings versions with a 2θ and a requested-unit engine each.</summary>
+    public const int MaxEngines = 6;
+
+    private const int MaxPrepared = 16;
+    private readonly IntegrationEngineCache engines = new(MaxEngines);
+    private readonly ConcurrentDictionary<string, Lazy<Inputs>> prepared = new(StringComparer.Ordinal);
 
     /// <summary>The engines for a stitch plan under the given settings.</summary>
     public EngineSet Get(StitchPlan plan, IntegrationSpec spec)
@@ -26,24 +32,31 @@ public sealed class EngineCache
         var settingsJson = CanonicalJson(spec);
         var key = string.Join(';', plan.Placements.Select(p => $"{p.RowOffset},{p.ColOffset},{p.Rows},{p.Cols}"))
             + $"|{plan.Rows}x{plan.Cols}|{plan.FlipVertical}|{settingsJson}";
-        if (engines.Count >= MaxSets && !engines.ContainsKey(key))
+        if (prepared.Count >= MaxPrepared && !prepared.ContainsKey(key))
         {
-            // Settings changed many times: drop the old sets (frames in flight keep their references).
-            engines.Clear();
+            // Settings changed many times: forget the old inputs (their engines age out of the engine cache).
+            prepared.Clear();
         }
 
-        var lazy = engines.GetOrAdd(key, _ => new Lazy<EngineSet>(() => Build(plan, spec, settingsJson)));
+        var lazy = prepared.GetOrAdd(key, _ => new Lazy<Inputs>(() => Prepare(plan, spec, settingsJson)));
         try
         {
-            return lazy.Value;
+            var inputs = lazy.Value;
+            var twoTheta = engines.Get($"{key}|2th", () => IntegrationEngine.Build(inputs.Geometry, plan.Rows, plan.Cols, inputs.Mask, inputs.TwoTheta));
+            var requested = inputs.Settings.Unit == RadialUnit.TwoThetaDeg
+                ? null
+                : engines.Get($"{key}|requested", () => IntegrationEngine.Build(inputs.Geometry, plan.Rows, plan.Cols, inputs.Mask, inputs.Settings));
+            return new EngineSet(twoTheta, requested, inputs.Settings, inputs.Hash, settingsJson);
         }
         catch
         {
             // A bad file must not poison the cache: the next frame tries again.
-            engines.TryRemove(new KeyValuePair<string, Lazy<EngineSet>>(key, lazy));
+            prepared.TryRemove(new KeyValuePair<string, Lazy<Inputs>>(key, lazy));
             throw;
         }
     }
+
+    public void Dispose() => engines.Dispose();
 
     /// <summary>The settings as the result file records them: every field but the version and scope.</summary>
     public static string CanonicalJson(IntegrationSpec spec)
@@ -54,7 +67,7 @@ public sealed class EngineCache
         return IntegrationSpecs.ToJson(plain);
     }
 
-    private static EngineSet Build(StitchPlan plan, IntegrationSpec spec, string settingsJson)
+    private static Inputs Prepare(StitchPlan plan, IntegrationSpec spec, string settingsJson)
     {
         var geometry = PoniFile.Load(spec.Poni);
         var mask = plan.GapMask();
@@ -67,8 +80,7 @@ public sealed class EngineCache
             }
         }
 
-        var requestedUnit = RadialUnits.Parse(spec.Unit);
-        var settings = new IntegrationSettings
+        var twoTheta = new IntegrationSettings
         {
             Npt = (int)spec.Npt,
             Unit = RadialUnit.TwoThetaDeg,
@@ -76,11 +88,10 @@ public sealed class EngineCache
             PolarizationFactor = spec.HasPolarization ? spec.Polarization : null,
             ExcludeNegative = true,
         };
-        var twoTheta = IntegrationEngine.Build(geometry, plan.Rows, plan.Cols, mask, settings);
-        var requested = requestedUnit == RadialUnit.TwoThetaDeg
-            ? null
-            : IntegrationEngine.Build(geometry, plan.Rows, plan.Cols, mask, settings with { Unit = requestedUnit });
-        var effective = settings with { Unit = requestedUnit };
-        return new EngineSet(twoTheta, requested, effective, effective.ComputeHash(geometry, mask), settingsJson);
+        var effective = twoTheta with { Unit = RadialUnits.Parse(spec.Unit) };
+        return new Inputs(geometry, mask, twoTheta, effective, effective.ComputeHash(geometry, mask));
     }
+
+    /// <summary>What a settings version's engines are built from.</summary>
+    private sealed record Inputs(Geometry Geometry, byte[] Mask, IntegrationSettings TwoTheta, IntegrationSettings Settings, string Hash);
 }

@@ -94,7 +94,20 @@ public sealed partial class IntegrateWorker(BrokerClient broker, PipelineOptions
         var plan = StitchPlan.FromPlacements((int)item.CanvasRows, (int)item.CanvasCols,
             item.Modules.Select(m => new ModulePlacement(m.RowOffset, m.ColOffset, (int)m.Rows, (int)m.Cols)).ToArray(), item.FlipVertical);
         // Work items from before settings versions existed carry none: the configured defaults apply.
-        var set = engines.Get(plan, item.Settings ?? settings.Defaults);
+        var spec = item.Settings ?? settings.Defaults;
+        try
+        {
+            Integrate(item, profile, plan, engines.Get(plan, spec));
+        }
+        catch (ObjectDisposedException)
+        {
+            // Settings churn evicted (disposed) this frame's engine between lookup and use: look it up again.
+            Integrate(item, profile, plan, engines.Get(plan, spec));
+        }
+    }
+
+    private void Integrate(FrameWorkItem item, Profile profile, StitchPlan plan, EngineSet set)
+    {
         var npt = set.TwoTheta.Settings.Npt;
         var buffers = pool.TryTake(out var b) && b.Fits(plan, npt) ? b : new Buffers(plan, npt);
         try
