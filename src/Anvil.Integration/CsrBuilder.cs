@@ -602,8 +602,8 @@ internal sealed class CsrBuilder
         }
 
         groupStart.Add(checked((int)total));
-        var local = new ushort[checked((int)total)];
-        var weights = settings.Method == SplitMethod.No ? null : new float[(int)total];
+        var local = GC.AllocateUninitializedArray<ushort>(checked((int)total));
+        var weights = settings.Method == SplitMethod.No ? null : GC.AllocateUninitializedArray<float>((int)total);
         var widest = Math.Max(1, maxSpan.Max());
         Parallel.For(0, tiles, t =>
         {
@@ -631,6 +631,23 @@ internal sealed class CsrBuilder
                     if (weights is not null)
                     {
                         weights[pos] = w[b - first];
+                    }
+                }
+            }
+        });
+        // Padding: offset 0 (a pixel of the band) with coefficient 0, so a vector step over it adds nothing.
+        Parallel.For(0, groupBin.Count, g =>
+        {
+            var start = groupStart[g];
+            var steps = (groupStart[g + 1] - start) / lanes;
+            for (var lane = 0; lane < lanes; lane++)
+            {
+                for (var step = laneLength[(g * lanes) + lane]; step < steps; step++)
+                {
+                    local[start + (step * lanes) + lane] = 0;
+                    if (weights is not null)
+                    {
+                        weights[start + (step * lanes) + lane] = 0f;
                     }
                 }
             }

@@ -111,9 +111,14 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
             Parallel.For(0, matrix.Groups, g =>
             {
                 var origin = matrix.GroupTile[g] * matrix.TilePixels;
-                foreach (var (bin, j) in matrix.EntriesOf(g))
+                for (var lane = 0; lane < TiledMatrix.Lanes; lane++)
                 {
-                    binOf[origin + matrix.Local[j]] = (ushort)bin;
+                    var bin = (ushort)(matrix.GroupBin[g] + lane);
+                    var length = matrix.LaneLength[(g * TiledMatrix.Lanes) + lane];
+                    for (int step = 0, j = matrix.GroupStart[g] + lane; step < length; step++, j += TiledMatrix.Lanes)
+                    {
+                        binOf[origin + matrix.Local[j]] = bin;
+                    }
                 }
             });
             binOfPixel = binOf;
