@@ -538,15 +538,16 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
         var allValid = Vector256<int>.AllBitsSet;
         var below = Vector256.Create(lo - 1);
         var above = Vector256.Create(hi + 1);
-        var one = Vector256.Create(1);
+        var one = Vector256.Create(1f);
         for (var step = 0; step < steps; step++, local += TiledMatrix.Lanes, wts += TiledMatrix.Lanes)
         {
             var raw = Load8(band, local);
             var valid = Avx2.CompareGreaterThan(raw, below) & Avx2.CompareGreaterThan(above, raw);
             allValid &= valid;
             var w = Avx.And(Avx.LoadVector256(wts), valid.AsSingle());
-            sa = Fma.MultiplyAdd(w, Avx.ConvertToVector256Single(raw), sa);
-            va = Fma.MultiplyAdd(w * w, Avx.ConvertToVector256Single(Avx2.Max(raw, one)), va);
+            var rf = Avx.ConvertToVector256Single(raw);
+            sa = Fma.MultiplyAdd(w, rf, sa);
+            va = Fma.MultiplyAdd(w * w, Avx.Max(rf, one), va);
         }
 
         s = sa;
