@@ -35,6 +35,8 @@ internal static class IntegrateBench
             var seconds = quick ? 0.5 : 2.0;
             var pyFrames = quick ? 3 : 10;
             Console.WriteLine($"Lambda 2M canvas {Rows}×{Cols} int16, {Environment.ProcessorCount} cores, {(quick ? "quick" : "full")} run");
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"memory read bandwidth (256 MiB, vector sums): {ReadBandwidth(1):F1} GB/s on 1 thread, {ReadBandwidth(2):F1} GB/s on 2"));
             foreach (var threads in new[] { 1, 2 })
             {
                 var cases = (from npt in npts from unit in units from method in methods select (method, unit, npt)).ToList();
@@ -93,7 +95,7 @@ internal static class IntegrateBench
                     var name = $"{method.Format()}/{unit.Format()}/npt{npt}/{threads}t";
                     var (pyFps, pyCpuFps) = py.TryGetValue($"{method.Format()},{unit.Format()},{npt}", out var p) ? p : (double.NaN, double.NaN);
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"{name}: {fps:F0} fps, {pyFps:F1} fps, {fps / pyFps:F1} x pyFAI  (per CPU-second: {cpuFps:F0} vs {pyCpuFps:F1}, {cpuFps / pyCpuFps:F1} x; build {engine.BuildTime.TotalSeconds:F2} s / {buildCpu.TotalSeconds:F2} CPU-s, {engine.EntryCount / 1e6:F2} M entries, {allocated:F0} B/frame)"));
+                        $"{name}: {fps:F0} fps, {pyFps:F1} fps, {fps / pyFps:F1} x pyFAI  (per CPU-second: {cpuFps:F0} vs {pyCpuFps:F1}, {cpuFps / pyCpuFps:F1} x; build {engine.BuildTime.TotalSeconds:F2} s / {buildCpu.TotalSeconds:F2} CPU-s, {engine.EntryCount / 1e6:F2} M entries, reads {engine.BytesPerFrame / 1e6:F0} MB/frame = {engine.BytesPerFrame * fps / 1e9:F1} GB/s, {allocated:F0} B/frame)"));
                     if (Environment.GetEnvironmentVariable("ANVIL_BENCH_PHASES") is "1")
                     {
                         Console.WriteLine($"  build phases: {engine.BuildPhases}");
@@ -107,6 +109,35 @@ internal static class IntegrateBench
         }
 
         return 0;
+    }
+
+    /// <summary>
+    /// Streaming read bandwidth: threads each sum their share of a 256 MiB array with 256-bit loads, best of 5 passes
+    /// (the yardstick for the kernels' bytes per frame).
+    /// </summary>
+    private static double ReadBandwidth(int threads)
+    {
+        var data = GC.AllocateUninitializedArray<long>(32 << 20, pinned: true);
+        Array.Fill(data, 1L);
+        var best = double.MaxValue;
+        for (var pass = 0; pass < 5; pass++)
+        {
+            var clock = Stopwatch.StartNew();
+            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+            {
+                var share = data.AsSpan(t * data.Length / threads, data.Length / threads);
+                var sum = System.Runtime.Intrinsics.Vector256<long>.Zero;
+                foreach (var v in System.Runtime.InteropServices.MemoryMarshal.Cast<long, System.Runtime.Intrinsics.Vector256<long>>(share))
+                {
+                    sum += v;
+                }
+
+                GC.KeepAlive(sum);
+            });
+            best = Math.Min(best, clock.Elapsed.TotalSeconds);
+        }
+
+        return data.Length * 8.0 / best / 1e9;
     }
 
     /// <summary>Rings with Poisson-like noise on a background, Lambda's 12-bit range, −1 in the module gap strips.</summary>

@@ -152,6 +152,13 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
     /// <summary>Stored matrix entries (pixels for no-split, pixel fractions otherwise).</summary>
     public int EntryCount { get; }
 
+    /// <summary>
+    /// Bytes an int16 frame's fast path reads from memory: the frame plus the per-pixel bin index (no-split) or the
+    /// padded matrix's offsets and coefficients (bbox/full).
+    /// </summary>
+    public long BytesPerFrame => (2L * Rows * Cols) + (binOfPixel is not null ? 2L * binOfPixel.Length
+        : (2L * tiled.StoredCount) + (tiled.Weights is null ? 0 : 4L * tiled.StoredCount));
+
     public TimeSpan BuildTime { get; }
 
     /// <summary>The 16-bit bbox/full kernel uses AVX2 (default: when the CPU has it); tests switch it off to compare.</summary>
