@@ -78,7 +78,7 @@ public sealed partial class MessageBroker
     private Part AppendPart(StreamState state, OutgoingMessage m, ulong id, uint substream, long timestamp, ulong size, Prepared p)
     {
         var w = state.Writer.Reset().U8(RecordPart).U64(id).U32(substream).U32(p.IsDataset ? m.DatasetSize : 0).I64(timestamp)
-            .U8((byte)m.PayloadKind).U8(m.AutoId ? (byte)1 : (byte)0).U64(size).U32(p.Crc).Str(m.Name).Str(p.Meta).U32((uint)m.Headers.Count);
+            .U8((byte)m.PayloadKind).U8(m.AutoId ? (byte)1 : (byte)0).U64(size).U32(p.Crc).Str(m.Name).Bytes(p.Meta).U32((uint)m.Headers.Count);
         foreach (var (k, v) in m.Headers)
         {
             w.Str(k).Str(v);

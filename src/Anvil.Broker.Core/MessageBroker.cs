@@ -77,7 +77,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
         var key = StreamKeyOf(address);
         var prepared = Prepare(key, message);
         var state = State(key);
-        var outcome = await Locked(state, () => Store(state, message, prepared));
+        var outcome = await Locked(state, () => Store(state, message, prepared, _time.GetUtcNow()));
 
         if (outcome.Duplicate)
         {
@@ -138,6 +138,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
             lock (state.Gate)
             {
                 var log = LogOf(state);
+                var now = _time.GetUtcNow();
                 log.BeginBatch();
                 try
                 {
@@ -147,7 +148,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
                         {
                             try
                             {
-                                results[j] = new BatchSendResult(Store(state, batch[j].Message, p), null);
+                                results[j] = new BatchSendResult(Store(state, batch[j].Message, p, now), null);
                             }
                             catch (BrokerException ex) when (ex.Code == BrokerErrorCode.InvalidArgument)
                             {
@@ -166,20 +167,26 @@ public sealed partial class MessageBroker : IAsyncDisposable
                 }
             }
 
+            // One measurement per run, not per message.
+            long stored = 0, duplicates = 0, bytes = 0;
             for (var j = i; j < run; j++)
             {
                 if (results[j].Outcome is { } outcome)
                 {
                     if (outcome.Duplicate)
                     {
-                        _metrics.Duplicate(key);
+                        duplicates++;
                     }
                     else
                     {
-                        _metrics.Stored(key, batch[j].Message.PayloadKind == PayloadKind.Inline ? batch[j].Message.Payload.Length : 0);
+                        stored++;
+                        bytes += batch[j].Message.PayloadKind == PayloadKind.Inline ? batch[j].Message.Payload.Length : 0;
                     }
                 }
             }
+
+            _metrics.Stored(key, stored, bytes);
+            _metrics.Duplicate(key, duplicates);
 
             i = run;
         }
@@ -683,7 +690,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
         return gauges;
     }
 
-    private readonly record struct Prepared(string Meta, uint Crc, bool IsDataset);
+    private readonly record struct Prepared(byte[] Meta, uint Crc, bool IsDataset);
 
     private Prepared Prepare(StreamKey key, OutgoingMessage m)
     {
@@ -720,7 +727,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
         }
 
         Validation.MessageName(m.Name);
-        var meta = Validation.CanonicalObject(m.Meta, "meta", Validation.MaxMetaBytes);
+        var meta = Validation.CanonicalObjectUtf8(m.Meta, "meta", Validation.MaxMetaBytes);
         Validation.Headers(m.Headers);
         if (m.PayloadKind == PayloadKind.Inline)
         {
@@ -741,7 +748,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
         return new Prepared(meta, Crc32C.Compute(m.Payload.Span), isDataset);
     }
 
-    private SendOutcome Store(StreamState state, OutgoingMessage m, Prepared p)
+    private SendOutcome Store(StreamState state, OutgoingMessage m, Prepared p, DateTimeOffset now)
     {
         var key = state.Key;
         var mode = m.AutoId ? IdMode.Auto : IdMode.Producer;
@@ -762,7 +769,6 @@ public sealed partial class MessageBroker : IAsyncDisposable
 
         var id = m.AutoId ? state.Highest + 1 : m.Id;
         var substream = p.IsDataset ? m.DatasetSubstream : 0;
-        var now = _time.GetUtcNow();
         if (state.Records.TryGetValue(id, out var existing))
         {
             if (existing.IsDataset != p.IsDataset || existing.ExpectedSize != m.DatasetSize)
@@ -843,7 +849,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
             differing.Add("size");
         }
 
-        if (loaded.Meta != p.Meta)
+        if (!System.Text.Encoding.UTF8.GetBytes(loaded.Meta).AsSpan().SequenceEqual(p.Meta))
         {
             differing.Add("meta");
         }
@@ -1092,7 +1098,8 @@ public sealed partial class MessageBroker : IAsyncDisposable
                         dirty = (state as StreamState)?.TakeDirty();
                     }
 
-                    changed = state.Changed;
+                    // Only a call that will wait asks for the change signal (creating it costs an allocation).
+                    changed = step.Done || failure is not null ? Task.CompletedTask : state.Changed;
                     wake = step.WakeTicks is { } ticks && ticks < deadline.UtcTicks ? new DateTimeOffset(ticks, TimeSpan.Zero) : deadline;
                 }
 
