@@ -340,6 +340,74 @@ public sealed partial class MessageBroker : IAsyncDisposable
                 .Map(x => ToMessage(state, x.Rec.Id, x.Rec.First, includePayload, x.Count, x.Reason)), cancellationToken);
     }
 
+    /// <summary>
+    /// GetNext for up to <paramref name="max"/> messages in one call (Subscribe's pull): waits and fails like
+    /// <see cref="GetNextAsync"/> for the first; then takes further messages only while they are ready at once (no
+    /// wait, no gap declared, no error), under the same lock and with one journal write. A read failure after the first
+    /// ends the batch and comes back in <see cref="NextBatch.Error"/>, for the caller to raise after delivering the rest.
+    /// </summary>
+    public async Task<NextBatch> GetNextManyAsync(StreamAddress address, string group, int max, TimeSpan timeout, bool includePayload = false,
+        ResendPolicy? resend = null, CancellationToken cancellationToken = default)
+    {
+        if (max < 1)
+        {
+            throw BrokerException.Invalid("max", $"max must be at least 1; it was {max}.");
+        }
+
+        var (_, state) = GroupRead(address, group, timeout, resend);
+        return await WaitAsync(state, timeout, (now, final) =>
+        {
+            var g = state.Group(group);
+            g.BeginBatch();
+            try
+            {
+                var first = Next(state, group, datasets: false, 0, resend, now, final);
+                if (!first.Done)
+                {
+                    return Step<NextBatch>.Wait(first.WakeTicks);
+                }
+
+                var messages = new List<MessageRecord>(Math.Min(max, 64))
+                {
+                    ToMessage(state, first.Value.Rec.Id, first.Value.Rec.First, includePayload, first.Value.Count, first.Value.Reason),
+                };
+                while (messages.Count < max)
+                {
+                    Step<(IdRecord Rec, uint Count, RedeliveryReason Reason)> next;
+                    try
+                    {
+                        next = Next(state, group, datasets: false, 0, resend, now, final: false);
+                    }
+                    catch (BrokerException)
+                    {
+                        // Whatever is not simply ready (a dataset, too many in flight, finished) is for the next call.
+                        break;
+                    }
+
+                    if (!next.Done)
+                    {
+                        break;
+                    }
+
+                    try
+                    {
+                        messages.Add(ToMessage(state, next.Value.Rec.Id, next.Value.Rec.First, includePayload, next.Value.Count, next.Value.Reason));
+                    }
+                    catch (BrokerException ex)
+                    {
+                        return Step<NextBatch>.Result(new NextBatch(messages, ex));
+                    }
+                }
+
+                return Step<NextBatch>.Result(new NextBatch(messages, null));
+            }
+            finally
+            {
+                g.EndBatch();
+            }
+        }, cancellationToken);
+    }
+
     /// <summary>§4.5: the next readable dataset for the group.</summary>
     public async Task<DatasetRecord> GetNextDatasetAsync(StreamAddress address, string group, uint minSize, TimeSpan timeout,
         bool includePayload = false, ResendPolicy? resend = null, CancellationToken cancellationToken = default)
@@ -454,16 +522,25 @@ public sealed partial class MessageBroker : IAsyncDisposable
             }
 
             var g = state.Group(group);
-            foreach (var id in ids)
+            g.BeginBatch();
+            try
             {
-                if (g.Acks.Contains(id))
+                foreach (var id in ids)
                 {
-                    already.Add(id);
+                    if (g.Acks.Contains(id))
+                    {
+                        already.Add(id);
+                    }
+                    else
+                    {
+                        g.Ack(id);
+                    }
                 }
-                else
-                {
-                    g.Ack(id);
-                }
+            }
+            finally
+            {
+                // One write for the whole call's journal records.
+                g.EndBatch();
             }
 
             state.Signal();

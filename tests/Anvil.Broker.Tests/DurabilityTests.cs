@@ -326,6 +326,36 @@ public sealed class DurabilityTests : IDisposable
         string.Join("\n", Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal)
             .Select(f => $"{Path.GetRelativePath(dir, f)} {Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(f)))}"));
 
+    [Theory]
+    [InlineData(FsyncPolicy.Always, 4L * 1024 * 1024)]
+    [InlineData(FsyncPolicy.Interval, 4L * 1024 * 1024)]
+    [InlineData(FsyncPolicy.Always, 512)]
+    public async Task Reopen_AfterGetNextManyAndAcknowledgeMany_RestoresPointerAcksAndInFlight(FsyncPolicy fsync, long compactBytes)
+    {
+        // The batched calls write their journal records with one write each; a small compaction threshold makes a
+        // batch cross a compaction.
+        await using (var broker = Open(fsync, compactBytes))
+        {
+            for (ulong id = 1; id <= 40; id++)
+            {
+                await broker.SendAsync(_address, Message(id)).DefaultTimeout();
+            }
+
+            var first = await broker.GetNextManyAsync(_address, "g", 25, TimeSpan.Zero, resend: Resend).DefaultTimeout();
+            Assert.Equal(Enumerable.Range(1, 25).Select(i => (ulong)i), first.Messages.Select(m => m.Id));
+            Assert.Empty(await broker.AcknowledgeManyAsync(_address, "g", [.. Enumerable.Range(1, 20).Select(i => (ulong)i)]).DefaultTimeout());
+        }
+
+        await using (var broker = Open(fsync, compactBytes))
+        {
+            var unacked = await broker.GetUnacknowledgedAsync(_address, "g", 1, 40).DefaultTimeout();
+            Assert.Equal([21UL, 22, 23, 24, 25], unacked.Entries.Where(e => e.Delivered).Select(e => e.Id));
+            Assert.Equal(26UL, (await Next(broker, "g")).Id);
+            _time.Advance(TimeSpan.FromSeconds(2));
+            Assert.Equal(21UL, (await Next(broker, "g", Resend)).Id);
+        }
+    }
+
     private MessageBroker Open(FsyncPolicy fsync = FsyncPolicy.Always, long compactBytes = 4L * 1024 * 1024, long segmentBytes = 64L << 20) =>
         new(new BrokerOptions { DataDir = _dir.Path, Fsync = fsync, JournalCompactBytes = compactBytes, SegmentBytes = segmentBytes }, _time);
 

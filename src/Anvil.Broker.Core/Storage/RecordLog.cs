@@ -270,19 +270,52 @@ internal sealed class FileLog : RecordLog
     }
 }
 
-/// <summary>Append-only journal of one group's state changes on one stream (§7).</summary>
+/// <summary>
+/// Append-only journal of one group's state changes on one stream (§7). Between <see cref="Batching"/> on and
+/// <see cref="Flush"/>, appends collect in memory and reach the OS with one write (an AckMany or a pull of many
+/// deliveries); the owner flushes under its lock, before the reply.
+/// </summary>
 internal sealed class GroupJournal(SafeFileHandle handle, long length) : IDisposable
 {
     private long _length = length;
+    private byte[] _pending = [];
+    private int _pendingLength;
 
     public SafeFileHandle Handle { get; } = handle;
 
-    public long Length => _length;
+    /// <summary>The journal's length including appends not yet flushed.</summary>
+    public long Length => _length + _pendingLength;
+
+    public bool Batching { get; set; }
 
     public void Append(ReadOnlySpan<byte> record)
     {
+        if (Batching)
+        {
+            if (_pendingLength + record.Length > _pending.Length)
+            {
+                Array.Resize(ref _pending, Math.Max(Math.Max(_pending.Length * 2, 4096), _pendingLength + record.Length));
+            }
+
+            record.CopyTo(_pending.AsSpan(_pendingLength));
+            _pendingLength += record.Length;
+            return;
+        }
+
+        Flush();
         RandomAccess.Write(Handle, record, _length);
         _length += record.Length;
+    }
+
+    /// <summary>Writes the appends collected while batching.</summary>
+    public void Flush()
+    {
+        if (_pendingLength > 0)
+        {
+            RandomAccess.Write(Handle, _pending.AsSpan(0, _pendingLength), _length);
+            _length += _pendingLength;
+            _pendingLength = 0;
+        }
     }
 
     public void Dispose() => Handle.Dispose();
