@@ -356,6 +356,27 @@ public sealed class DurabilityTests : IDisposable
         }
     }
 
+    [Theory]
+    [InlineData(FsyncPolicy.Always)]
+    [InlineData(FsyncPolicy.Interval)]
+    public async Task Send_DiskFull_FailsWithStorageFullAndStoresNothing(FsyncPolicy fsync)
+    {
+        await using var broker = Open(fsync);
+
+        // The stream's first segment is /dev/full: every write to it fails with ENOSPC, as on a full disk.
+        var directory = new Anvil.Broker.Core.Storage.BrokerStorage(_dir.Path).EnsureStreamDirectory(Validation.Stream(_address, broker.Options));
+        File.CreateSymbolicLink(Anvil.Broker.Core.Storage.FileLog.SegmentPath(directory, 0), "/dev/full");
+
+        var ex = await Fails(() => broker.SendAsync(_address, Message(1)), ErrorReasons.StorageFull);
+        Assert.Equal(BrokerErrorCode.ResourceExhausted, ex.Code);
+        Assert.Contains("disk is full", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(0UL, await broker.GetCurrentSizeAsync(_address).DefaultTimeout());
+        await Fails(() => broker.GetByIdAsync(_address, 1, TimeSpan.Zero), ErrorReasons.EndOfStream);
+
+        var batch = await Fails(() => broker.SendManyAsync([(_address, Message(2)), (_address, Message(3))]), ErrorReasons.StorageFull);
+        Assert.Equal(BrokerErrorCode.ResourceExhausted, batch.Code);
+    }
+
     private MessageBroker Open(FsyncPolicy fsync = FsyncPolicy.Always, long compactBytes = 4L * 1024 * 1024, long segmentBytes = 64L << 20) =>
         new(new BrokerOptions { DataDir = _dir.Path, Fsync = fsync, JournalCompactBytes = compactBytes, SegmentBytes = segmentBytes }, _time);
 

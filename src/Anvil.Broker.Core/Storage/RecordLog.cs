@@ -38,6 +38,30 @@ internal abstract class RecordLog : IDisposable
     public abstract void Dispose();
 }
 
+/// <summary>§6: a write that failed because the disk (or the broker's quota) is full becomes RESOURCE_EXHAUSTED STORAGE_FULL.</summary>
+internal static class StorageWrites
+{
+    // .NET reports these errnos as an IOException whose HResult is the errno: ENOSPC (28) and EDQUOT (122) on Linux.
+    private const int NoSpace = 28;
+    private const int QuotaExceeded = 122;
+
+    public static void Write(SafeFileHandle handle, ReadOnlySpan<byte> bytes, long offset)
+    {
+        try
+        {
+            RandomAccess.Write(handle, bytes, offset);
+        }
+        catch (IOException ex) when (ex.HResult is NoSpace or QuotaExceeded)
+        {
+            throw Full(ex);
+        }
+    }
+
+    public static BrokerException Full(IOException ex) =>
+        new(BrokerErrorCode.ResourceExhausted, ErrorReasons.StorageFull,
+            $"The broker's disk is full ({ex.Message}); nothing was acknowledged. Free space or move Broker:DataDir, then retry.");
+}
+
 /// <summary>A broker without a data directory: each record is its own array.</summary>
 internal sealed class MemoryLog : RecordLog
 {
@@ -113,7 +137,6 @@ internal sealed class FileLog : RecordLog
 
         var index = _segments.Count - 1;
         var (handle, length) = _segments[index];
-        AddIndexEntry(length, record.Length, record.Slice(RecordWriter.HeaderBytes, indexBytes));
         if (_batching)
         {
             if (_pendingLength == 0)
@@ -131,9 +154,13 @@ internal sealed class FileLog : RecordLog
         }
         else
         {
-            RandomAccess.Write(handle, record, length);
+            // Records a failed batch left in memory go first, so the file never gets a hole.
+            FlushPending();
+            StorageWrites.Write(handle, record, length);
         }
 
+        // After the write (or once it is pending): a record that failed to reach the OS gets no checkpoint entry.
+        AddIndexEntry(length, record.Length, record.Slice(RecordWriter.HeaderBytes, indexBytes));
         _segments[index] = (handle, length + record.Length);
         Dirty.Add(handle);
         return (index, length);
@@ -205,6 +232,13 @@ internal sealed class FileLog : RecordLog
 
     public override byte[] Read(int segment, long offset, int length)
     {
+        if (!_batching)
+        {
+            // Outside a batch, pending records are only those whose write failed (disk full): no reader sees a
+            // record before it has reached the OS, so they are written first (or the read fails the same way).
+            FlushPending();
+        }
+
         if (_pendingLength > 0 && segment == _segments.Count - 1 && offset >= _pendingStart)
         {
             return _pending.AsSpan((int)(offset - _pendingStart), length).ToArray();
@@ -249,7 +283,9 @@ internal sealed class FileLog : RecordLog
     {
         if (_pendingLength > 0)
         {
-            RandomAccess.Write(_segments[^1].Handle, _pending.AsSpan(0, _pendingLength), _pendingStart);
+            // On failure the records stay pending (the in-memory index already points at them) and go out with the
+            // next write to this stream.
+            StorageWrites.Write(_segments[^1].Handle, _pending.AsSpan(0, _pendingLength), _pendingStart);
             _pendingLength = 0;
         }
     }
@@ -303,7 +339,7 @@ internal sealed class GroupJournal(SafeFileHandle handle, long length) : IDispos
         }
 
         Flush();
-        RandomAccess.Write(Handle, record, _length);
+        StorageWrites.Write(Handle, record, _length);
         _length += record.Length;
     }
 
@@ -312,7 +348,7 @@ internal sealed class GroupJournal(SafeFileHandle handle, long length) : IDispos
     {
         if (_pendingLength > 0)
         {
-            RandomAccess.Write(Handle, _pending.AsSpan(0, _pendingLength), _length);
+            StorageWrites.Write(Handle, _pending.AsSpan(0, _pendingLength), _length);
             _length += _pendingLength;
             _pendingLength = 0;
         }
