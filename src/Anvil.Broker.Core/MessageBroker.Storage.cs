@@ -245,12 +245,14 @@ public sealed partial class MessageBroker
                 }
 
                 state.Mode = auto ? IdMode.Auto : IdMode.Producer;
-                state.NoteStored(id, timestamp, nowTicks);
+                // §5: a gap's age counts from when the broker first knew of a higher id, which is when that record was
+                // stored, not when the broker restarted (never later than now, should the clock have gone back).
+                state.NoteStored(id, timestamp, Math.Min(FromNs(timestamp), nowTicks));
                 break;
             case RecordFinish:
                 var lastId = r.U64();
                 var finishedAt = r.I64();
-                state.Finish(lastId, r.Str(), finishedAt, nowTicks);
+                state.Finish(lastId, r.Str(), finishedAt, Math.Min(FromNs(finishedAt), nowTicks));
                 break;
             default:
                 throw new InvalidDataException($"Unknown record kind in the log of stream '{state.Key.Stream}'.");

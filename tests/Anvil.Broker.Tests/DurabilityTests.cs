@@ -356,6 +356,43 @@ public sealed class DurabilityTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task Reopen_AfterTheGraceOfAMissingIdPassed_DeclaresTheGapAtOnce()
+    {
+        await using (var broker = Open())
+        {
+            await broker.SendIds(_address, 1, 3, 4);
+            Assert.Equal(1UL, (await Next(broker, "g")).Id);
+        }
+
+        // The gap's age counts from when id 3 was stored, so the restart does not start the grace again (§5).
+        _time.Advance(TimeSpan.FromSeconds(2));
+        await using (var broker = Open())
+        {
+            await Fails(() => Next(broker, "g"), ErrorReasons.NoData);
+            Assert.Equal(3UL, (await Next(broker, "g")).Id);
+        }
+    }
+
+    [Fact]
+    public async Task Reopen_BeforeTheGraceOfAMissingIdPassed_StillWaitsForIt()
+    {
+        await using (var broker = Open())
+        {
+            await broker.SendIds(_address, 1, 3);
+            Assert.Equal(1UL, (await Next(broker, "g")).Id);
+        }
+
+        _time.Advance(TimeSpan.FromMilliseconds(300));
+        await using (var broker = Open())
+        {
+            var ex = await Fails(() => Next(broker, "g"), ErrorReasons.EndOfStream);
+            Assert.Equal("2", ex.Metadata["waiting_for_id"]);
+            _time.Advance(TimeSpan.FromMilliseconds(800));
+            await Fails(() => Next(broker, "g"), ErrorReasons.NoData);
+        }
+    }
+
     [Theory]
     [InlineData(FsyncPolicy.Always)]
     [InlineData(FsyncPolicy.Interval)]
