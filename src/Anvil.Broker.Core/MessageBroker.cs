@@ -23,26 +23,38 @@ public sealed partial class MessageBroker : IAsyncDisposable
     private readonly BrokerMetrics _metrics;
     private readonly BrokerStorage? _storage;
     private readonly FsyncScheduler? _fsync;
+    private readonly Task? _recovery;
     private volatile bool _ready;
     private int _waiters;
 
     /// <summary>
-    /// Creates a broker. With <see cref="BrokerOptions.DataDir"/> set it is durable and replays the directory here
-    /// (calls made meanwhile get UNAVAILABLE RECOVERING); without, it keeps everything in memory.
+    /// Creates a broker. With <see cref="BrokerOptions.DataDir"/> set it is durable and replays the directory, here
+    /// or, with <paramref name="recoverInBackground"/>, on a pool thread while every call gets UNAVAILABLE RECOVERING
+    /// (§7; <see cref="Recovery"/> completes, or fails, with it). Without a data directory it keeps everything in memory.
     /// </summary>
-    public MessageBroker(BrokerOptions options, TimeProvider? time = null, BrokerMetrics? metrics = null)
+    public MessageBroker(BrokerOptions options, TimeProvider? time = null, BrokerMetrics? metrics = null, bool recoverInBackground = false)
     {
         Options = options;
         _time = time ?? TimeProvider.System;
         _metrics = metrics ?? new BrokerMetrics();
+        _metrics.ObserveGroups(GroupGauges);
         if (options.DataDir is { Length: > 0 } dir)
         {
             _storage = new BrokerStorage(dir);
             _fsync = new FsyncScheduler(options.Fsync, options.FsyncInterval, _metrics);
+            if (recoverInBackground)
+            {
+                _recovery = Task.Run(() =>
+                {
+                    Recover();
+                    _ready = true;
+                });
+                return;
+            }
+
             Recover();
         }
 
-        _metrics.ObserveGroups(GroupGauges);
         _ready = true;
     }
 
@@ -51,8 +63,17 @@ public sealed partial class MessageBroker : IAsyncDisposable
     /// <summary>False while a durable broker recovers its data directory (gRPC health NOT_SERVING).</summary>
     public bool IsReady => _ready;
 
+    /// <summary>Completes when the data directory has been replayed; faults with the reason if it could not be.</summary>
+    public Task Recovery => _recovery ?? Task.CompletedTask;
+
     public async ValueTask DisposeAsync()
     {
+        if (_recovery is not null)
+        {
+            // Files are closed only once the replay that opens them has ended.
+            await _recovery.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
         _ready = false;
         if (_fsync is not null)
         {
@@ -751,6 +772,12 @@ public sealed partial class MessageBroker : IAsyncDisposable
     {
         var now = _time.GetUtcNow().UtcTicks;
         var gauges = new List<GroupGauge>();
+        if (!_ready)
+        {
+            // Streams are still being replayed (without their locks): nothing to report yet.
+            return gauges;
+        }
+
         foreach (var state in _streams.Values)
         {
             lock (state.Gate)
