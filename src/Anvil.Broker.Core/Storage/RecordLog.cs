@@ -94,6 +94,16 @@ internal sealed class FileLog : RecordLog
     private byte[] _pending = [];
     private int _pendingLength;
     private long _pendingStart;
+
+    // Read-ahead for sequential reads (consumers walking the log in order): one system call per ReadAheadBytes instead
+    // of one per record. Written bytes never change, so a buffered copy stays valid until the segment is closed.
+    private const int ReadAheadBytes = 64 * 1024;
+    private byte[]? _readAhead;
+    private int _readAheadSegment = -1;
+    private long _readAheadOffset;
+    private int _readAheadLength;
+    private int _lastReadSegment = -1;
+    private long _lastReadEnd = -1;
     private bool _batching;
     private byte[] _index = new byte[4096];
     private int _indexLength;
@@ -242,6 +252,24 @@ internal sealed class FileLog : RecordLog
         if (_pendingLength > 0 && segment == _segments.Count - 1 && offset >= _pendingStart)
         {
             return _pending.AsSpan((int)(offset - _pendingStart), length).ToArray();
+        }
+
+        var sequential = segment == _lastReadSegment && offset == _lastReadEnd;
+        _lastReadSegment = segment;
+        _lastReadEnd = offset + length;
+        if (segment == _readAheadSegment && offset >= _readAheadOffset && offset + length <= _readAheadOffset + _readAheadLength)
+        {
+            return _readAhead.AsSpan((int)(offset - _readAheadOffset), length).ToArray();
+        }
+
+        if (sequential && length <= ReadAheadBytes / 4)
+        {
+            _readAhead ??= new byte[ReadAheadBytes];
+            var got = RandomAccess.Read(_segments[segment].Handle, _readAhead, offset);
+            _readAheadSegment = segment;
+            _readAheadOffset = offset;
+            _readAheadLength = got;
+            return got >= length ? _readAhead.AsSpan(0, length).ToArray() : throw new IOException($"Short read in segment {segment} at {offset}.");
         }
 
         var bytes = new byte[length];
