@@ -40,6 +40,7 @@ public static class ErrorReasons
     public const string TooManyWaiters = "TOO_MANY_WAITERS";
     public const string Recovering = "RECOVERING";
     public const string StorageUnavailable = "STORAGE_UNAVAILABLE";
+    public const string StorageFull = "STORAGE_FULL";
     public const string TokenMissing = "TOKEN_MISSING";
     public const string TokenInvalid = "TOKEN_INVALID";
     public const string TokenExpired = "TOKEN_EXPIRED";

@@ -46,17 +46,30 @@ public sealed class BrokerMetrics : IDisposable
             "Declared gaps whose id has not arrived (or been acknowledged) yet.");
     }
 
-    internal void Stored(StreamKey key, long bytes)
+    internal void Stored(StreamKey key, long bytes) => Stored(key, 1, bytes);
+
+    internal void Stored(StreamKey key, long count, long bytes)
     {
+        if (count == 0)
+        {
+            return;
+        }
+
         var tags = Tags(key);
-        _stored.Add(1, tags);
+        _stored.Add(count, tags);
         if (bytes > 0)
         {
             _bytes.Add(bytes, tags);
         }
     }
 
-    internal void Duplicate(StreamKey key) => _duplicates.Add(1, Tags(key));
+    internal void Duplicate(StreamKey key, long count = 1)
+    {
+        if (count > 0)
+        {
+            _duplicates.Add(count, Tags(key));
+        }
+    }
 
     internal void Delivered(StreamKey key, string group, RedeliveryReason reason, double latencySeconds)
     {

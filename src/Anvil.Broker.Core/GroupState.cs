@@ -67,6 +67,7 @@ internal sealed class GroupState(RecordWriter writer, GroupFiles? files = null)
 
     private readonly SortedSet<(long Due, ulong Id)> _schedule = [];
     private GroupJournal? _journal;
+    private bool _batching;
 
     public ulong Pointer { get; private set; }
 
@@ -420,13 +421,33 @@ internal sealed class GroupState(RecordWriter writer, GroupFiles? files = null)
         }
 
         _journal ??= files.Open();
+        _journal.Batching = _batching;
         _journal.Append(record.Finish());
         if (_journal.Length > files.CompactBytes)
         {
+            _journal.Flush();
             _journal = files.Compact(this, _journal);
+            _journal.Batching = _batching;
         }
 
         Dirty = _journal;
+    }
+
+    /// <summary>
+    /// Collects the journal records of the changes that follow in memory until <see cref="EndBatch"/> writes them
+    /// with one system call; call both under the stream's lock, EndBatch before the lock is released (and so before
+    /// any reply).
+    /// </summary>
+    public void BeginBatch() => _batching = true;
+
+    public void EndBatch()
+    {
+        _batching = false;
+        if (_journal is not null)
+        {
+            _journal.Flush();
+            _journal.Batching = false;
+        }
     }
 
     private void Schedule(Tracked entry, RedeliveryReason reason, long dueTicks)

@@ -78,7 +78,7 @@ public sealed partial class MessageBroker
     private Part AppendPart(StreamState state, OutgoingMessage m, ulong id, uint substream, long timestamp, ulong size, Prepared p)
     {
         var w = state.Writer.Reset().U8(RecordPart).U64(id).U32(substream).U32(p.IsDataset ? m.DatasetSize : 0).I64(timestamp)
-            .U8((byte)m.PayloadKind).U8(m.AutoId ? (byte)1 : (byte)0).U64(size).U32(p.Crc).Str(m.Name).Str(p.Meta).U32((uint)m.Headers.Count);
+            .U8((byte)m.PayloadKind).U8(m.AutoId ? (byte)1 : (byte)0).U64(size).U32(p.Crc).Str(m.Name).Bytes(p.Meta).U32((uint)m.Headers.Count);
         foreach (var (k, v) in m.Headers)
         {
             w.Str(k).Str(v);
@@ -245,12 +245,14 @@ public sealed partial class MessageBroker
                 }
 
                 state.Mode = auto ? IdMode.Auto : IdMode.Producer;
-                state.NoteStored(id, timestamp, nowTicks);
+                // §5: a gap's age counts from when the broker first knew of a higher id, which is when that record was
+                // stored, not when the broker restarted (never later than now, should the clock have gone back).
+                state.NoteStored(id, timestamp, Math.Min(FromNs(timestamp), nowTicks));
                 break;
             case RecordFinish:
                 var lastId = r.U64();
                 var finishedAt = r.I64();
-                state.Finish(lastId, r.Str(), finishedAt, nowTicks);
+                state.Finish(lastId, r.Str(), finishedAt, Math.Min(FromNs(finishedAt), nowTicks));
                 break;
             default:
                 throw new InvalidDataException($"Unknown record kind in the log of stream '{state.Key.Stream}'.");

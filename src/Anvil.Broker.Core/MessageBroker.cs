@@ -23,26 +23,38 @@ public sealed partial class MessageBroker : IAsyncDisposable
     private readonly BrokerMetrics _metrics;
     private readonly BrokerStorage? _storage;
     private readonly FsyncScheduler? _fsync;
+    private readonly Task? _recovery;
     private volatile bool _ready;
     private int _waiters;
 
     /// <summary>
-    /// Creates a broker. With <see cref="BrokerOptions.DataDir"/> set it is durable and replays the directory here
-    /// (calls made meanwhile get UNAVAILABLE RECOVERING); without, it keeps everything in memory.
+    /// Creates a broker. With <see cref="BrokerOptions.DataDir"/> set it is durable and replays the directory, here
+    /// or, with <paramref name="recoverInBackground"/>, on a pool thread while every call gets UNAVAILABLE RECOVERING
+    /// (§7; <see cref="Recovery"/> completes, or fails, with it). Without a data directory it keeps everything in memory.
     /// </summary>
-    public MessageBroker(BrokerOptions options, TimeProvider? time = null, BrokerMetrics? metrics = null)
+    public MessageBroker(BrokerOptions options, TimeProvider? time = null, BrokerMetrics? metrics = null, bool recoverInBackground = false)
     {
         Options = options;
         _time = time ?? TimeProvider.System;
         _metrics = metrics ?? new BrokerMetrics();
+        _metrics.ObserveGroups(GroupGauges);
         if (options.DataDir is { Length: > 0 } dir)
         {
             _storage = new BrokerStorage(dir);
             _fsync = new FsyncScheduler(options.Fsync, options.FsyncInterval, _metrics);
+            if (recoverInBackground)
+            {
+                _recovery = Task.Run(() =>
+                {
+                    Recover();
+                    _ready = true;
+                });
+                return;
+            }
+
             Recover();
         }
 
-        _metrics.ObserveGroups(GroupGauges);
         _ready = true;
     }
 
@@ -51,8 +63,17 @@ public sealed partial class MessageBroker : IAsyncDisposable
     /// <summary>False while a durable broker recovers its data directory (gRPC health NOT_SERVING).</summary>
     public bool IsReady => _ready;
 
+    /// <summary>Completes when the data directory has been replayed; faults with the reason if it could not be.</summary>
+    public Task Recovery => _recovery ?? Task.CompletedTask;
+
     public async ValueTask DisposeAsync()
     {
+        if (_recovery is not null)
+        {
+            // Files are closed only once the replay that opens them has ended.
+            await _recovery.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
         _ready = false;
         if (_fsync is not null)
         {
@@ -77,7 +98,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
         var key = StreamKeyOf(address);
         var prepared = Prepare(key, message);
         var state = State(key);
-        var outcome = await Locked(state, () => Store(state, message, prepared));
+        var outcome = await Locked(state, () => Store(state, message, prepared, _time.GetUtcNow()));
 
         if (outcome.Duplicate)
         {
@@ -138,6 +159,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
             lock (state.Gate)
             {
                 var log = LogOf(state);
+                var now = _time.GetUtcNow();
                 log.BeginBatch();
                 try
                 {
@@ -147,7 +169,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
                         {
                             try
                             {
-                                results[j] = new BatchSendResult(Store(state, batch[j].Message, p), null);
+                                results[j] = new BatchSendResult(Store(state, batch[j].Message, p, now), null);
                             }
                             catch (BrokerException ex) when (ex.Code == BrokerErrorCode.InvalidArgument)
                             {
@@ -166,20 +188,26 @@ public sealed partial class MessageBroker : IAsyncDisposable
                 }
             }
 
+            // One measurement per run, not per message.
+            long stored = 0, duplicates = 0, bytes = 0;
             for (var j = i; j < run; j++)
             {
                 if (results[j].Outcome is { } outcome)
                 {
                     if (outcome.Duplicate)
                     {
-                        _metrics.Duplicate(key);
+                        duplicates++;
                     }
                     else
                     {
-                        _metrics.Stored(key, batch[j].Message.PayloadKind == PayloadKind.Inline ? batch[j].Message.Payload.Length : 0);
+                        stored++;
+                        bytes += batch[j].Message.PayloadKind == PayloadKind.Inline ? batch[j].Message.Payload.Length : 0;
                     }
                 }
             }
+
+            _metrics.Stored(key, stored, bytes);
+            _metrics.Duplicate(key, duplicates);
 
             i = run;
         }
@@ -333,6 +361,74 @@ public sealed partial class MessageBroker : IAsyncDisposable
                 .Map(x => ToMessage(state, x.Rec.Id, x.Rec.First, includePayload, x.Count, x.Reason)), cancellationToken);
     }
 
+    /// <summary>
+    /// GetNext for up to <paramref name="max"/> messages in one call (Subscribe's pull): waits and fails like
+    /// <see cref="GetNextAsync"/> for the first; then takes further messages only while they are ready at once (no
+    /// wait, no gap declared, no error), under the same lock and with one journal write. A read failure after the first
+    /// ends the batch and comes back in <see cref="NextBatch.Error"/>, for the caller to raise after delivering the rest.
+    /// </summary>
+    public async Task<NextBatch> GetNextManyAsync(StreamAddress address, string group, int max, TimeSpan timeout, bool includePayload = false,
+        ResendPolicy? resend = null, CancellationToken cancellationToken = default)
+    {
+        if (max < 1)
+        {
+            throw BrokerException.Invalid("max", $"max must be at least 1; it was {max}.");
+        }
+
+        var (_, state) = GroupRead(address, group, timeout, resend);
+        return await WaitAsync(state, timeout, (now, final) =>
+        {
+            var g = state.Group(group);
+            g.BeginBatch();
+            try
+            {
+                var first = Next(state, group, datasets: false, 0, resend, now, final);
+                if (!first.Done)
+                {
+                    return Step<NextBatch>.Wait(first.WakeTicks);
+                }
+
+                var messages = new List<MessageRecord>(Math.Min(max, 64))
+                {
+                    ToMessage(state, first.Value.Rec.Id, first.Value.Rec.First, includePayload, first.Value.Count, first.Value.Reason),
+                };
+                while (messages.Count < max)
+                {
+                    Step<(IdRecord Rec, uint Count, RedeliveryReason Reason)> next;
+                    try
+                    {
+                        next = Next(state, group, datasets: false, 0, resend, now, final: false);
+                    }
+                    catch (BrokerException)
+                    {
+                        // Whatever is not simply ready (a dataset, too many in flight, finished) is for the next call.
+                        break;
+                    }
+
+                    if (!next.Done)
+                    {
+                        break;
+                    }
+
+                    try
+                    {
+                        messages.Add(ToMessage(state, next.Value.Rec.Id, next.Value.Rec.First, includePayload, next.Value.Count, next.Value.Reason));
+                    }
+                    catch (BrokerException ex)
+                    {
+                        return Step<NextBatch>.Result(new NextBatch(messages, ex));
+                    }
+                }
+
+                return Step<NextBatch>.Result(new NextBatch(messages, null));
+            }
+            finally
+            {
+                g.EndBatch();
+            }
+        }, cancellationToken);
+    }
+
     /// <summary>§4.5: the next readable dataset for the group.</summary>
     public async Task<DatasetRecord> GetNextDatasetAsync(StreamAddress address, string group, uint minSize, TimeSpan timeout,
         bool includePayload = false, ResendPolicy? resend = null, CancellationToken cancellationToken = default)
@@ -447,16 +543,25 @@ public sealed partial class MessageBroker : IAsyncDisposable
             }
 
             var g = state.Group(group);
-            foreach (var id in ids)
+            g.BeginBatch();
+            try
             {
-                if (g.Acks.Contains(id))
+                foreach (var id in ids)
                 {
-                    already.Add(id);
+                    if (g.Acks.Contains(id))
+                    {
+                        already.Add(id);
+                    }
+                    else
+                    {
+                        g.Ack(id);
+                    }
                 }
-                else
-                {
-                    g.Ack(id);
-                }
+            }
+            finally
+            {
+                // One write for the whole call's journal records.
+                g.EndBatch();
             }
 
             state.Signal();
@@ -667,6 +772,12 @@ public sealed partial class MessageBroker : IAsyncDisposable
     {
         var now = _time.GetUtcNow().UtcTicks;
         var gauges = new List<GroupGauge>();
+        if (!_ready)
+        {
+            // Streams are still being replayed (without their locks): nothing to report yet.
+            return gauges;
+        }
+
         foreach (var state in _streams.Values)
         {
             lock (state.Gate)
@@ -683,7 +794,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
         return gauges;
     }
 
-    private readonly record struct Prepared(string Meta, uint Crc, bool IsDataset);
+    private readonly record struct Prepared(byte[] Meta, uint Crc, bool IsDataset);
 
     private Prepared Prepare(StreamKey key, OutgoingMessage m)
     {
@@ -720,7 +831,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
         }
 
         Validation.MessageName(m.Name);
-        var meta = Validation.CanonicalObject(m.Meta, "meta", Validation.MaxMetaBytes);
+        var meta = Validation.CanonicalObjectUtf8(m.Meta, "meta", Validation.MaxMetaBytes);
         Validation.Headers(m.Headers);
         if (m.PayloadKind == PayloadKind.Inline)
         {
@@ -741,7 +852,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
         return new Prepared(meta, Crc32C.Compute(m.Payload.Span), isDataset);
     }
 
-    private SendOutcome Store(StreamState state, OutgoingMessage m, Prepared p)
+    private SendOutcome Store(StreamState state, OutgoingMessage m, Prepared p, DateTimeOffset now)
     {
         var key = state.Key;
         var mode = m.AutoId ? IdMode.Auto : IdMode.Producer;
@@ -762,7 +873,6 @@ public sealed partial class MessageBroker : IAsyncDisposable
 
         var id = m.AutoId ? state.Highest + 1 : m.Id;
         var substream = p.IsDataset ? m.DatasetSubstream : 0;
-        var now = _time.GetUtcNow();
         if (state.Records.TryGetValue(id, out var existing))
         {
             if (existing.IsDataset != p.IsDataset || existing.ExpectedSize != m.DatasetSize)
@@ -843,7 +953,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
             differing.Add("size");
         }
 
-        if (loaded.Meta != p.Meta)
+        if (!System.Text.Encoding.UTF8.GetBytes(loaded.Meta).AsSpan().SequenceEqual(p.Meta))
         {
             differing.Add("meta");
         }
@@ -1092,7 +1202,8 @@ public sealed partial class MessageBroker : IAsyncDisposable
                         dirty = (state as StreamState)?.TakeDirty();
                     }
 
-                    changed = state.Changed;
+                    // Only a call that will wait asks for the change signal (creating it costs an allocation).
+                    changed = step.Done || failure is not null ? Task.CompletedTask : state.Changed;
                     wake = step.WakeTicks is { } ticks && ticks < deadline.UtcTicks ? new DateTimeOffset(ticks, TimeSpan.Zero) : deadline;
                 }
 

@@ -120,3 +120,9 @@ public sealed record QueryResult(IReadOnlyList<MessageRecord> Records, bool Trun
 
 /// <summary>One message's outcome in <see cref="MessageBroker.SendManyAsync"/>: stored (or duplicate), or the error it alone failed with.</summary>
 public sealed record BatchSendResult(SendOutcome? Outcome, BrokerException? Error);
+
+/// <summary>
+/// The outcome of <see cref="MessageBroker.GetNextManyAsync"/>: the messages delivered (at least one), and the error that
+/// ended the batch early, if any (deliver the messages, then report it).
+/// </summary>
+public sealed record NextBatch(IReadOnlyList<MessageRecord> Messages, BrokerException? Error);

@@ -9,7 +9,8 @@ namespace Anvil.Broker.Core;
 /// </summary>
 internal abstract class Waitable
 {
-    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    // Created when a reader first waits, so changes nobody waits for (every stored message of a batch) allocate nothing.
+    private TaskCompletionSource? _changed;
 
     public Lock Gate { get; } = new();
 
@@ -17,14 +18,14 @@ internal abstract class Waitable
     public int Generation { get; protected set; }
 
     /// <summary>Completes at the next change; read under <see cref="Gate"/>.</summary>
-    public Task Changed => _changed.Task;
+    public Task Changed => (_changed ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
 
     /// <summary>Wakes every waiter; call under <see cref="Gate"/>.</summary>
     public void Signal()
     {
         var previous = _changed;
-        _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        previous.TrySetResult();
+        _changed = null;
+        previous?.TrySetResult();
     }
 }
 

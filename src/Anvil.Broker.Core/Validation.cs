@@ -164,6 +164,133 @@ internal static class Validation
         }
     }
 
+    /// <summary>
+    /// <see cref="CanonicalObject"/> as UTF-8 bytes, the form a record stores. Metadata that is already canonical (the
+    /// common case: producers serialise compactly, and a resend repeats what was stored) is only checked, with one
+    /// pass of <see cref="Utf8JsonReader"/> over its UTF-8 bytes; anything else goes through the full canonicaliser,
+    /// which also produces every error message (issue 3: per-message cost of a send).
+    /// </summary>
+    public static byte[] CanonicalObjectUtf8(string json, string field, int maxBytes)
+    {
+        if (json.Length == 0)
+        {
+            return [(byte)'{', (byte)'}'];
+        }
+
+        var count = Encoding.UTF8.GetByteCount(json);
+        if (count > maxBytes)
+        {
+            throw BrokerException.Invalid(field, $"{field} exceeds {maxBytes} bytes; keep bulk data in the payload or a file.");
+        }
+
+        var utf8 = new byte[count];
+        Encoding.UTF8.GetBytes(json, utf8);
+        return IsCanonical(utf8) ? utf8 : Encoding.UTF8.GetBytes(CanonicalObject(json, field, maxBytes));
+    }
+
+    /// <summary>
+    /// Whether <paramref name="utf8"/> is a JSON object exactly as <see cref="WriteCanonical"/> would write it: no
+    /// whitespace, keys strictly ascending (ordinal) in every object, strings and keys of plain ASCII the writer does
+    /// not escape, numbers and literals as written. False also for invalid JSON (the full path reports why).
+    /// </summary>
+    internal static bool IsCanonical(ReadOnlySpan<byte> utf8)
+    {
+        // Position of the previous key per object depth (start, length), to check the order without copying names.
+        Span<int> keyStart = stackalloc int[MaxJsonDepth + 2];
+        Span<int> keyLength = stackalloc int[MaxJsonDepth + 2];
+        var reader = new Utf8JsonReader(utf8, new JsonReaderOptions { MaxDepth = MaxJsonDepth });
+        long expected = 0;
+        try
+        {
+            while (reader.Read())
+            {
+                var start = reader.TokenStartIndex;
+                if (start != expected && !(start == expected + 1 && utf8[(int)expected] is (byte)',' or (byte)':'))
+                {
+                    return false;
+                }
+
+                if (start == 0 && reader.TokenType != JsonTokenType.StartObject)
+                {
+                    return false;
+                }
+
+                switch (reader.TokenType)
+                {
+                    case JsonTokenType.StartObject:
+                        keyLength[reader.CurrentDepth + 1] = -1;
+                        expected = start + 1;
+                        break;
+                    case JsonTokenType.StartArray:
+                    case JsonTokenType.EndObject:
+                    case JsonTokenType.EndArray:
+                        expected = start + 1;
+                        break;
+                    case JsonTokenType.PropertyName:
+                    case JsonTokenType.String:
+                        var value = reader.ValueSpan;
+                        if (reader.ValueIsEscaped || value.IndexOfAnyExcept(PlainStringBytes) >= 0)
+                        {
+                            return false;
+                        }
+
+                        if (reader.TokenType == JsonTokenType.PropertyName)
+                        {
+                            var depth = reader.CurrentDepth;
+                            var valueStart = (int)start + 1;
+                            if (keyLength[depth] >= 0 && utf8.Slice(keyStart[depth], keyLength[depth]).SequenceCompareTo(value) >= 0)
+                            {
+                                return false;
+                            }
+
+                            keyStart[depth] = valueStart;
+                            keyLength[depth] = value.Length;
+                        }
+
+                        expected = start + value.Length + 2;
+                        break;
+                    default:
+                        expected = start + reader.ValueSpan.Length;
+                        break;
+                }
+            }
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+
+        return expected == utf8.Length;
+    }
+
+    // JsonDocument's default depth limit, which the full path applies.
+    private const int MaxJsonDepth = 64;
+
+    // Printable ASCII that Utf8JsonWriter's default encoder writes unescaped (it escapes '"', '\\' and the
+    // HTML-sensitive characters): asked of the writer itself, so the check and the full path cannot disagree.
+    private static readonly System.Buffers.SearchValues<byte> PlainStringBytes = System.Buffers.SearchValues.Create(PlainBytes());
+
+    private static byte[] PlainBytes()
+    {
+        var plain = new List<byte>();
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(16);
+        for (var c = 0x20; c < 0x7F; c++)
+        {
+            buffer.ResetWrittenCount();
+            using (var writer = new Utf8JsonWriter(buffer))
+            {
+                writer.WriteStringValue(((char)c).ToString());
+            }
+
+            if (buffer.WrittenCount == 3)
+            {
+                plain.Add((byte)c);
+            }
+        }
+
+        return [.. plain];
+    }
+
     public static void Headers(IReadOnlyDictionary<string, string> headers)
     {
         if (headers.Count > MaxHeaders)

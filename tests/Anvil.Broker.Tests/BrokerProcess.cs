@@ -98,7 +98,23 @@ public sealed partial class BrokerProcess : IAsyncDisposable
         try
         {
             var address = await listening.Task.DefaultTimeout(TimeSpan.FromSeconds(60));
-            return new BrokerProcess(process, log, address);
+            var broker = new BrokerProcess(process, log, address);
+
+            // The broker listens while it replays its data directory (§7): ready once health says SERVING.
+            var health = new Grpc.Health.V1.Health.HealthClient(broker.Channel);
+            await TaskTimeoutExtensions.Until("the broker has replayed its data directory", () =>
+            {
+                try
+                {
+                    return health.Check(new Grpc.Health.V1.HealthCheckRequest(), deadline: DateTime.UtcNow.AddSeconds(2)).Status
+                        == Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving;
+                }
+                catch (Grpc.Core.RpcException)
+                {
+                    return false;
+                }
+            }, TimeSpan.FromSeconds(60));
+            return broker;
         }
         catch (Exception ex)
         {

@@ -85,6 +85,9 @@ public sealed class BrokerServer : IAsyncDisposable
         app.MapGrpcService<ProducerService>();
         app.MapGrpcService<ConsumerService>();
         await app.StartAsync().DefaultTimeout();
+
+        // The broker replays its data directory in the background (§7); tests start once it has.
+        await app.Services.GetRequiredService<Anvil.Broker.Core.MessageBroker>().Recovery.DefaultTimeout();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
         return new BrokerServer(app, dataDir, errors, address);
     }

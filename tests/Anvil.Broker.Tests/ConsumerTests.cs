@@ -20,6 +20,57 @@ public sealed class ConsumerTests
         _broker.GetNextAsync(_address, group, TimeSpan.Zero, resend: resend).DefaultTimeout();
 
     [Fact]
+    public async Task GetNextMany_BacklogOfTen_ReturnsUpToMaxInIdOrderAndMovesThePointer()
+    {
+        await _broker.SendIds(_address, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10);
+
+        var first = await _broker.GetNextManyAsync(_address, "g", 4, TimeSpan.Zero).DefaultTimeout();
+        var second = await _broker.GetNextManyAsync(_address, "g", 4, TimeSpan.Zero).DefaultTimeout();
+        var third = await _broker.GetNextManyAsync(_address, "g", 4, TimeSpan.Zero).DefaultTimeout();
+
+        Assert.Equal([1UL, 2, 3, 4], first.Messages.Select(m => m.Id));
+        Assert.Equal([5UL, 6, 7, 8], second.Messages.Select(m => m.Id));
+        Assert.Equal([9UL, 10], third.Messages.Select(m => m.Id));
+        Assert.Null(third.Error);
+        Assert.Equal("frame_00009", third.Messages[0].Name);
+        await Fails(() => _broker.GetNextManyAsync(_address, "g", 4, TimeSpan.Zero), ErrorReasons.EndOfStream);
+    }
+
+    [Fact]
+    public async Task GetNextMany_MissingIdAfterTheFirst_StopsBeforeItWithoutDeclaringAGap()
+    {
+        await _broker.SendIds(_address, 1, 2, 4);
+        _time.Advance(TimeSpan.FromMinutes(1));
+
+        var batch = await _broker.GetNextManyAsync(_address, "g", 10, TimeSpan.Zero).DefaultTimeout();
+
+        Assert.Equal([1UL, 2], batch.Messages.Select(m => m.Id));
+        Assert.Empty(await _broker.ListGapsAsync(_address, "g").DefaultTimeout());
+
+        // A call that starts at the missing id treats it as GetNext does: past the grace it is a declared gap.
+        await Fails(() => _broker.GetNextManyAsync(_address, "g", 10, TimeSpan.Zero), ErrorReasons.NoData);
+        Assert.Equal([4UL], (await _broker.GetNextManyAsync(_address, "g", 10, TimeSpan.Zero).DefaultTimeout()).Messages.Select(m => m.Id));
+    }
+
+    [Fact]
+    public async Task GetNextMany_DueRedeliveryAndNewIds_DeliversBothWithTheirCounts()
+    {
+        await _broker.SendIds(_address, 1, 2);
+        Assert.Equal(1UL, (await Next(resend: Resend)).Id);
+        _time.Advance(TimeSpan.FromSeconds(2));
+        await _broker.SendIds(_address, 3);
+
+        var batch = await _broker.GetNextManyAsync(_address, "g", 10, TimeSpan.Zero, resend: Resend).DefaultTimeout();
+
+        Assert.Equal([(1UL, 2U, RedeliveryReason.Resend), (2UL, 1U, RedeliveryReason.None), (3UL, 1U, RedeliveryReason.None)],
+            batch.Messages.Select(m => (m.Id, m.DeliveryCount, m.RedeliveryReason)));
+    }
+
+    [Fact]
+    public async Task GetNextMany_MaxZero_FailsWithInvalidArgument() =>
+        await Fails(() => _broker.GetNextManyAsync(_address, "g", 0, TimeSpan.Zero), ErrorReasons.WrongInput);
+
+    [Fact]
     public async Task GetNext_FourConsumersInOneGroup_EachIdGoesToExactlyOne()
     {
         var broker = new MessageBroker(new BrokerOptions());

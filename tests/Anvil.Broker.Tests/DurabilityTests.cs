@@ -326,6 +326,126 @@ public sealed class DurabilityTests : IDisposable
         string.Join("\n", Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal)
             .Select(f => $"{Path.GetRelativePath(dir, f)} {Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(f)))}"));
 
+    [Theory]
+    [InlineData(FsyncPolicy.Always, 4L * 1024 * 1024)]
+    [InlineData(FsyncPolicy.Interval, 4L * 1024 * 1024)]
+    [InlineData(FsyncPolicy.Always, 512)]
+    public async Task Reopen_AfterGetNextManyAndAcknowledgeMany_RestoresPointerAcksAndInFlight(FsyncPolicy fsync, long compactBytes)
+    {
+        // The batched calls write their journal records with one write each; a small compaction threshold makes a
+        // batch cross a compaction.
+        await using (var broker = Open(fsync, compactBytes))
+        {
+            for (ulong id = 1; id <= 40; id++)
+            {
+                await broker.SendAsync(_address, Message(id)).DefaultTimeout();
+            }
+
+            var first = await broker.GetNextManyAsync(_address, "g", 25, TimeSpan.Zero, resend: Resend).DefaultTimeout();
+            Assert.Equal(Enumerable.Range(1, 25).Select(i => (ulong)i), first.Messages.Select(m => m.Id));
+            Assert.Empty(await broker.AcknowledgeManyAsync(_address, "g", [.. Enumerable.Range(1, 20).Select(i => (ulong)i)]).DefaultTimeout());
+        }
+
+        await using (var broker = Open(fsync, compactBytes))
+        {
+            var unacked = await broker.GetUnacknowledgedAsync(_address, "g", 1, 40).DefaultTimeout();
+            Assert.Equal([21UL, 22, 23, 24, 25], unacked.Entries.Where(e => e.Delivered).Select(e => e.Id));
+            Assert.Equal(26UL, (await Next(broker, "g")).Id);
+            _time.Advance(TimeSpan.FromSeconds(2));
+            Assert.Equal(21UL, (await Next(broker, "g", Resend)).Id);
+        }
+    }
+
+    [Fact]
+    public async Task Reads_SequentialAndByIdAcrossSegments_ReturnWhatWasStored()
+    {
+        // Sequential reads go through the log's read-ahead buffer, reads by id mostly not; small segments make both
+        // cross segment boundaries, and sends between reads make the buffer meet newly appended records.
+        await using var broker = Open(FsyncPolicy.Interval, segmentBytes: 16 * 1024);
+        static byte[] Payload(ulong id) => [.. Enumerable.Range(0, 300 + (int)(id % 7) * 50).Select(i => (byte)(i + (int)id))];
+        for (ulong id = 1; id <= 150; id++)
+        {
+            await broker.SendAsync(_address, Message(id, meta: $"{{\"n\":{id}}}", payload: Payload(id))).DefaultTimeout();
+        }
+
+        for (ulong id = 1; id <= 200; id++)
+        {
+            if (id > 150)
+            {
+                await broker.SendAsync(_address, Message(id, meta: $"{{\"n\":{id}}}", payload: Payload(id))).DefaultTimeout();
+            }
+
+            var next = await broker.GetNextAsync(_address, "g", TimeSpan.Zero, includePayload: true).DefaultTimeout();
+            Assert.Equal(id, next.Id);
+            Assert.Equal($"{{\"n\":{id}}}", next.Meta);
+            Assert.Equal(Payload(id), next.Payload.ToArray());
+            if (id % 10 == 0)
+            {
+                var back = (id / 3) + 1;
+                var byId = await broker.GetByIdAsync(_address, back, TimeSpan.Zero, includePayload: true).DefaultTimeout();
+                Assert.Equal(Payload(back), byId.Payload.ToArray());
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Reopen_AfterTheGraceOfAMissingIdPassed_DeclaresTheGapAtOnce()
+    {
+        await using (var broker = Open())
+        {
+            await broker.SendIds(_address, 1, 3, 4);
+            Assert.Equal(1UL, (await Next(broker, "g")).Id);
+        }
+
+        // The gap's age counts from when id 3 was stored, so the restart does not start the grace again (§5).
+        _time.Advance(TimeSpan.FromSeconds(2));
+        await using (var broker = Open())
+        {
+            await Fails(() => Next(broker, "g"), ErrorReasons.NoData);
+            Assert.Equal(3UL, (await Next(broker, "g")).Id);
+        }
+    }
+
+    [Fact]
+    public async Task Reopen_BeforeTheGraceOfAMissingIdPassed_StillWaitsForIt()
+    {
+        await using (var broker = Open())
+        {
+            await broker.SendIds(_address, 1, 3);
+            Assert.Equal(1UL, (await Next(broker, "g")).Id);
+        }
+
+        _time.Advance(TimeSpan.FromMilliseconds(300));
+        await using (var broker = Open())
+        {
+            var ex = await Fails(() => Next(broker, "g"), ErrorReasons.EndOfStream);
+            Assert.Equal("2", ex.Metadata["waiting_for_id"]);
+            _time.Advance(TimeSpan.FromMilliseconds(800));
+            await Fails(() => Next(broker, "g"), ErrorReasons.NoData);
+        }
+    }
+
+    [Theory]
+    [InlineData(FsyncPolicy.Always)]
+    [InlineData(FsyncPolicy.Interval)]
+    public async Task Send_DiskFull_FailsWithStorageFullAndStoresNothing(FsyncPolicy fsync)
+    {
+        await using var broker = Open(fsync);
+
+        // The stream's first segment is /dev/full: every write to it fails with ENOSPC, as on a full disk.
+        var directory = new Anvil.Broker.Core.Storage.BrokerStorage(_dir.Path).EnsureStreamDirectory(Validation.Stream(_address, broker.Options));
+        File.CreateSymbolicLink(Anvil.Broker.Core.Storage.FileLog.SegmentPath(directory, 0), "/dev/full");
+
+        var ex = await Fails(() => broker.SendAsync(_address, Message(1)), ErrorReasons.StorageFull);
+        Assert.Equal(BrokerErrorCode.ResourceExhausted, ex.Code);
+        Assert.Contains("disk is full", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(0UL, await broker.GetCurrentSizeAsync(_address).DefaultTimeout());
+        await Fails(() => broker.GetByIdAsync(_address, 1, TimeSpan.Zero), ErrorReasons.EndOfStream);
+
+        var batch = await Fails(() => broker.SendManyAsync([(_address, Message(2)), (_address, Message(3))]), ErrorReasons.StorageFull);
+        Assert.Equal(BrokerErrorCode.ResourceExhausted, batch.Code);
+    }
+
     private MessageBroker Open(FsyncPolicy fsync = FsyncPolicy.Always, long compactBytes = 4L * 1024 * 1024, long segmentBytes = 64L << 20) =>
         new(new BrokerOptions { DataDir = _dir.Path, Fsync = fsync, JournalCompactBytes = compactBytes, SegmentBytes = segmentBytes }, _time);
 

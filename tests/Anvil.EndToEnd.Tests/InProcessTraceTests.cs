@@ -204,6 +204,12 @@ public sealed class InProcessTraceTests : IAsyncLifetime
         map(app);
         await app.StartAsync().DefaultTimeout();
         apps.Add(app);
+        if (app.Services.GetService<Anvil.Broker.Core.MessageBroker>() is { } broker)
+        {
+            // The broker replays its data directory in the background (§7); the chain starts once it has.
+            await broker.Recovery.DefaultTimeout();
+        }
+
         return app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
     }
 

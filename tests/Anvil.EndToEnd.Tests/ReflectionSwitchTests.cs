@@ -37,8 +37,9 @@ public sealed class ReflectionSwitchTests
                 Assert.False(process.HasExited, "the broker exited while starting");
                 try
                 {
+                    // NOT_SERVING while the broker replays its data directory (§7).
                     reply = health.Check(new HealthCheckRequest(), deadline: DateTime.UtcNow.AddSeconds(2));
-                    return true;
+                    return reply.Status == HealthCheckResponse.Types.ServingStatus.Serving;
                 }
                 catch (RpcException)
                 {

@@ -27,8 +27,10 @@ public static class BrokerServiceExtensions
         builder.Services.AddSingleton(sp => new MessageBroker(
             sp.GetRequiredService<IOptions<BrokerServiceOptions>>().Value.ToCore(),
             sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<BrokerMetrics>()));
+            sp.GetRequiredService<BrokerMetrics>(),
+            recoverInBackground: true));
         builder.Services.AddHostedService<BrokerStartup>();
+        builder.Services.AddHealthChecks().AddCheck<BrokerRecoveryHealthCheck>("broker-recovery");
         builder.Services.AddSingleton<BrokerErrorInterceptor>();
         builder.Services.AddSingleton<BrokerAuth>();
         builder.Services.AddSingleton<AuthInterceptor>();

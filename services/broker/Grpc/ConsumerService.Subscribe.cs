@@ -11,6 +11,9 @@ public sealed partial class ConsumerService
 
     public const uint MaxPrefetch = 10_000;
 
+    // The most messages one pull takes from the core: bounds the time the stream's lock is held.
+    private const int MaxPull = 256;
+
     public override async Task Subscribe(V1.SubscribeRequest request, IServerStreamWriter<V1.SubscribeItem> responseStream, ServerCallContext context)
     {
         if (request.Prefetch is < 1 or > MaxPrefetch)
@@ -66,8 +69,17 @@ public sealed partial class ConsumerService
                     await subscription.AcquireAsync(cancellationToken);
                 }
 
+                // Messages are pulled as many at a time as the credit allows (one lock round and one journal write in
+                // the core); datasets one at a time.
+                var credits = 1;
+                while (!request.Datasets && credits < MaxPull && subscription.TryAcquire())
+                {
+                    credits++;
+                }
+
                 var timeout = held is null ? wait : TimeSpan.Zero;
                 V1.SubscribeItem item;
+                BrokerException? after = null;
                 try
                 {
                     if (request.Datasets)
@@ -78,14 +90,25 @@ public sealed partial class ConsumerService
                     }
                     else
                     {
-                        var message = await broker.GetNextAsync(address, request.Group, timeout, request.IncludePayload, policy, cancellationToken);
-                        item = new V1.SubscribeItem { Message = Mapping.ToProto(message) };
-                        subscription.Delivered(message.Id);
+                        var batch = await broker.GetNextManyAsync(address, request.Group, credits, timeout, request.IncludePayload, policy, cancellationToken);
+                        subscription.Return(credits - batch.Messages.Count);
+                        credits = 0;
+                        for (var i = 0; i < batch.Messages.Count - 1; i++)
+                        {
+                            subscription.Delivered(batch.Messages[i].Id);
+                            await WriteHeldAsync(responseStream, held, cancellationToken);
+                            held = new V1.SubscribeItem { Message = Mapping.ToProto(batch.Messages[i]) };
+                        }
+
+                        var last = batch.Messages[^1];
+                        item = new V1.SubscribeItem { Message = Mapping.ToProto(last) };
+                        subscription.Delivered(last.Id);
+                        after = batch.Error;
                     }
                 }
                 catch (BrokerException ex) when (ex.Reason == ErrorReasons.EndOfStream)
                 {
-                    subscription.Return();
+                    subscription.Return(credits);
                     if (held is not null)
                     {
                         await responseStream.WriteAsync(held, cancellationToken);
@@ -97,7 +120,7 @@ public sealed partial class ConsumerService
                 catch (BrokerException ex) when (ex.Reason is ErrorReasons.NoData or ErrorReasons.PartialData)
                 {
                     // A declared gap (§5): the pointer moved past it; the call goes on.
-                    subscription.Return();
+                    subscription.Return(credits);
                     await WriteHeldAsync(responseStream, held, cancellationToken);
                     held = null;
                     await responseStream.WriteAsync(new V1.SubscribeItem { Gap = Gap(ex) }, cancellationToken);
@@ -105,7 +128,7 @@ public sealed partial class ConsumerService
                 }
                 catch (BrokerException ex) when (ex.Reason == ErrorReasons.StreamFinished)
                 {
-                    subscription.Return();
+                    subscription.Return(credits);
                     await WriteHeldAsync(responseStream, held, cancellationToken);
                     held = null;
                     await responseStream.WriteAsync(new V1.SubscribeItem
@@ -122,6 +145,13 @@ public sealed partial class ConsumerService
 
                 await WriteHeldAsync(responseStream, held, cancellationToken);
                 held = item;
+                if (after is not null)
+                {
+                    // A stored record failed its check after the batch's first: deliver what was read, then report it.
+                    await responseStream.WriteAsync(held, cancellationToken);
+                    held = null;
+                    throw after;
+                }
             }
         }
         catch (OperationCanceledException) when (expiry.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)

@@ -87,11 +87,22 @@ public sealed class ProducerService(MessageBroker broker, BrokerAuth auth) : V1.
         private readonly List<V1.SendRequest> requests = new(MaxChunk);
         private long bytes;
 
+        // A batch almost always names one address: it is mapped and authorised once, not per message.
+        private V1.Address? lastAddress;
+        private StreamAddress? lastMapped;
+        private V1.SourceType? lastAuthorized;
+
         public async Task AddAsync(V1.SendRequest request)
         {
+            var same = lastAddress is not null && lastAddress.Equals(request.Address);
             try
             {
-                auth.Authorize(principal, request.Address, request.SourceType == V1.SourceType.Raw ? Auth.BrokerAccess.WriteRaw : Auth.BrokerAccess.Write, context.Method);
+                if (!same || lastAuthorized != request.SourceType)
+                {
+                    lastAuthorized = null;
+                    auth.Authorize(principal, request.Address, request.SourceType == V1.SourceType.Raw ? Auth.BrokerAccess.WriteRaw : Auth.BrokerAccess.Write, context.Method);
+                    lastAuthorized = request.SourceType;
+                }
             }
             catch (BrokerException ex) when (ex.Code is not (BrokerErrorCode.Unavailable or BrokerErrorCode.Internal))
             {
@@ -102,7 +113,13 @@ public sealed class ProducerService(MessageBroker broker, BrokerAuth auth) : V1.
                 return;
             }
 
-            chunk.Add((Mapping.Address(request.Address), Mapping.Message(request)));
+            if (!same)
+            {
+                lastAddress = request.Address;
+                lastMapped = Mapping.Address(request.Address);
+            }
+
+            chunk.Add((lastMapped!, Mapping.Message(request)));
             requests.Add(request);
             bytes += request.Payload.Length;
             if (chunk.Count == MaxChunk || bytes >= MaxChunkBytes)

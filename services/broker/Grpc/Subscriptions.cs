@@ -81,6 +81,14 @@ public sealed class Subscriptions
         /// <summary>Gives back a unit that produced no delivery (a gap, an empty wait).</summary>
         public void Return() => credit.Release();
 
+        public void Return(int count)
+        {
+            if (count > 0)
+            {
+                credit.Release(count);
+            }
+        }
+
         /// <summary>Records a delivery that holds its unit until the id is settled.</summary>
         public void Delivered(ulong id)
         {

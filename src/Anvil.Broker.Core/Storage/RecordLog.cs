@@ -38,6 +38,30 @@ internal abstract class RecordLog : IDisposable
     public abstract void Dispose();
 }
 
+/// <summary>§6: a write that failed because the disk (or the broker's quota) is full becomes RESOURCE_EXHAUSTED STORAGE_FULL.</summary>
+internal static class StorageWrites
+{
+    // .NET reports these errnos as an IOException whose HResult is the errno: ENOSPC (28) and EDQUOT (122) on Linux.
+    private const int NoSpace = 28;
+    private const int QuotaExceeded = 122;
+
+    public static void Write(SafeFileHandle handle, ReadOnlySpan<byte> bytes, long offset)
+    {
+        try
+        {
+            RandomAccess.Write(handle, bytes, offset);
+        }
+        catch (IOException ex) when (ex.HResult is NoSpace or QuotaExceeded)
+        {
+            throw Full(ex);
+        }
+    }
+
+    public static BrokerException Full(IOException ex) =>
+        new(BrokerErrorCode.ResourceExhausted, ErrorReasons.StorageFull,
+            $"The broker's disk is full ({ex.Message}); nothing was acknowledged. Free space or move Broker:DataDir, then retry.");
+}
+
 /// <summary>A broker without a data directory: each record is its own array.</summary>
 internal sealed class MemoryLog : RecordLog
 {
@@ -70,6 +94,16 @@ internal sealed class FileLog : RecordLog
     private byte[] _pending = [];
     private int _pendingLength;
     private long _pendingStart;
+
+    // Read-ahead for sequential reads (consumers walking the log in order): one system call per ReadAheadBytes instead
+    // of one per record. Written bytes never change, so a buffered copy stays valid until the segment is closed.
+    private const int ReadAheadBytes = 64 * 1024;
+    private byte[]? _readAhead;
+    private int _readAheadSegment = -1;
+    private long _readAheadOffset;
+    private int _readAheadLength;
+    private int _lastReadSegment = -1;
+    private long _lastReadEnd = -1;
     private bool _batching;
     private byte[] _index = new byte[4096];
     private int _indexLength;
@@ -113,7 +147,6 @@ internal sealed class FileLog : RecordLog
 
         var index = _segments.Count - 1;
         var (handle, length) = _segments[index];
-        AddIndexEntry(length, record.Length, record.Slice(RecordWriter.HeaderBytes, indexBytes));
         if (_batching)
         {
             if (_pendingLength == 0)
@@ -131,9 +164,13 @@ internal sealed class FileLog : RecordLog
         }
         else
         {
-            RandomAccess.Write(handle, record, length);
+            // Records a failed batch left in memory go first, so the file never gets a hole.
+            FlushPending();
+            StorageWrites.Write(handle, record, length);
         }
 
+        // After the write (or once it is pending): a record that failed to reach the OS gets no checkpoint entry.
+        AddIndexEntry(length, record.Length, record.Slice(RecordWriter.HeaderBytes, indexBytes));
         _segments[index] = (handle, length + record.Length);
         Dirty.Add(handle);
         return (index, length);
@@ -205,9 +242,34 @@ internal sealed class FileLog : RecordLog
 
     public override byte[] Read(int segment, long offset, int length)
     {
+        if (!_batching)
+        {
+            // Outside a batch, pending records are only those whose write failed (disk full): no reader sees a
+            // record before it has reached the OS, so they are written first (or the read fails the same way).
+            FlushPending();
+        }
+
         if (_pendingLength > 0 && segment == _segments.Count - 1 && offset >= _pendingStart)
         {
             return _pending.AsSpan((int)(offset - _pendingStart), length).ToArray();
+        }
+
+        var sequential = segment == _lastReadSegment && offset == _lastReadEnd;
+        _lastReadSegment = segment;
+        _lastReadEnd = offset + length;
+        if (segment == _readAheadSegment && offset >= _readAheadOffset && offset + length <= _readAheadOffset + _readAheadLength)
+        {
+            return _readAhead.AsSpan((int)(offset - _readAheadOffset), length).ToArray();
+        }
+
+        if (sequential && length <= ReadAheadBytes / 4)
+        {
+            _readAhead ??= new byte[ReadAheadBytes];
+            var got = RandomAccess.Read(_segments[segment].Handle, _readAhead, offset);
+            _readAheadSegment = segment;
+            _readAheadOffset = offset;
+            _readAheadLength = got;
+            return got >= length ? _readAhead.AsSpan(0, length).ToArray() : throw new IOException($"Short read in segment {segment} at {offset}.");
         }
 
         var bytes = new byte[length];
@@ -249,7 +311,9 @@ internal sealed class FileLog : RecordLog
     {
         if (_pendingLength > 0)
         {
-            RandomAccess.Write(_segments[^1].Handle, _pending.AsSpan(0, _pendingLength), _pendingStart);
+            // On failure the records stay pending (the in-memory index already points at them) and go out with the
+            // next write to this stream.
+            StorageWrites.Write(_segments[^1].Handle, _pending.AsSpan(0, _pendingLength), _pendingStart);
             _pendingLength = 0;
         }
     }
@@ -270,19 +334,52 @@ internal sealed class FileLog : RecordLog
     }
 }
 
-/// <summary>Append-only journal of one group's state changes on one stream (§7).</summary>
+/// <summary>
+/// Append-only journal of one group's state changes on one stream (§7). Between <see cref="Batching"/> on and
+/// <see cref="Flush"/>, appends collect in memory and reach the OS with one write (an AckMany or a pull of many
+/// deliveries); the owner flushes under its lock, before the reply.
+/// </summary>
 internal sealed class GroupJournal(SafeFileHandle handle, long length) : IDisposable
 {
     private long _length = length;
+    private byte[] _pending = [];
+    private int _pendingLength;
 
     public SafeFileHandle Handle { get; } = handle;
 
-    public long Length => _length;
+    /// <summary>The journal's length including appends not yet flushed.</summary>
+    public long Length => _length + _pendingLength;
+
+    public bool Batching { get; set; }
 
     public void Append(ReadOnlySpan<byte> record)
     {
-        RandomAccess.Write(Handle, record, _length);
+        if (Batching)
+        {
+            if (_pendingLength + record.Length > _pending.Length)
+            {
+                Array.Resize(ref _pending, Math.Max(Math.Max(_pending.Length * 2, 4096), _pendingLength + record.Length));
+            }
+
+            record.CopyTo(_pending.AsSpan(_pendingLength));
+            _pendingLength += record.Length;
+            return;
+        }
+
+        Flush();
+        StorageWrites.Write(Handle, record, _length);
         _length += record.Length;
+    }
+
+    /// <summary>Writes the appends collected while batching.</summary>
+    public void Flush()
+    {
+        if (_pendingLength > 0)
+        {
+            StorageWrites.Write(Handle, _pending.AsSpan(0, _pendingLength), _length);
+            _length += _pendingLength;
+            _pendingLength = 0;
+        }
     }
 
     public void Dispose() => Handle.Dispose();
