@@ -445,8 +445,14 @@ internal sealed class GroupState(RecordWriter writer, GroupFiles? files = null)
         _batching = false;
         if (_journal is not null)
         {
-            _journal.Flush();
-            _journal.Batching = false;
+            try
+            {
+                _journal.Flush();
+            }
+            finally
+            {
+                _journal.Batching = false;
+            }
         }
     }
 

@@ -76,7 +76,9 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
         EntryCount = matrix.EntryCount;
         phases.Add(("per-bin sums", phase.Elapsed));
         phase.Restart();
-        var chunks = Math.Max(DefaultChunks, settings.Threads);
+        // A fixed number of chunks whatever the thread count, so the order of the float64 sums never depends on it
+        // (more than 8 threads find no chunk to sum).
+        var chunks = DefaultChunks;
         matrix.SetChunks(chunks);
         chunkSums = [.. Enumerable.Range(0, chunks).Select(_ => new ChunkSums(npt))];
 
@@ -715,21 +717,27 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
         public int[] ExcludedEntries { get; } = new int[npt];
         public bool AnyExcluded { get; private set; }
 
+        // Count and Norm hold something: the generic path's sums or the 16-bit paths' excluded shares.
+        private bool countsUsed;
+
         public void Clear(bool withCounts)
         {
             Array.Clear(Signal);
             Array.Clear(Variance);
-            if (withCounts || AnyExcluded)
+            if (countsUsed)
             {
                 Array.Clear(Count);
                 Array.Clear(Norm);
                 Array.Clear(ExcludedEntries);
                 AnyExcluded = false;
             }
+
+            countsUsed = withCounts;
         }
 
         public void MarkExcluded(int bin, double w, double wn)
         {
+            countsUsed = true;
             AnyExcluded = true;
             ExcludedEntries[bin]++;
             Count[bin] += w;

@@ -95,17 +95,4 @@ internal sealed class TiledMatrix
 
         ChunkBounds = bounds;
     }
-
-    /// <summary>Bin and entry index of every real entry of group <paramref name="g"/>, lane by lane, pixels ascending (build-time use).</summary>
-    public IEnumerable<(int Bin, int Entry)> EntriesOf(int g)
-    {
-        for (var lane = 0; lane < Lanes; lane++)
-        {
-            var length = LaneLength[g * Lanes + lane];
-            for (var s = 0; s < length; s++)
-            {
-                yield return (GroupBin[g] + lane, GroupStart[g] + s * Lanes + lane);
-            }
-        }
-    }
 }

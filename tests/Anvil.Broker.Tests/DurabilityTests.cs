@@ -444,6 +444,11 @@ public sealed class DurabilityTests : IDisposable
 
         var batch = await Fails(() => broker.SendManyAsync([(_address, Message(2)), (_address, Message(3))]), ErrorReasons.StorageFull);
         Assert.Equal(BrokerErrorCode.ResourceExhausted, batch.Code);
+
+        // After the failed batch the log is out of batch mode: a later send still goes to the disk and fails, and no
+        // reader is served the batch's records, which never reached the OS.
+        await Fails(() => broker.SendAsync(_address, Message(4)), ErrorReasons.StorageFull);
+        await Fails(() => broker.GetByIdAsync(_address, 2, TimeSpan.Zero), ErrorReasons.StorageFull);
     }
 
     private MessageBroker Open(FsyncPolicy fsync = FsyncPolicy.Always, long compactBytes = 4L * 1024 * 1024, long segmentBytes = 64L << 20) =>

@@ -93,16 +93,21 @@ public sealed partial class ConsumerService
                         var batch = await broker.GetNextManyAsync(address, request.Group, credits, timeout, request.IncludePayload, policy, cancellationToken);
                         subscription.Return(credits - batch.Messages.Count);
                         credits = 0;
+
+                        // The whole pull is in flight at once: if a write fails, the call's end hands all of it back.
+                        foreach (var message in batch.Messages)
+                        {
+                            subscription.Delivered(message.Id);
+                        }
+
                         for (var i = 0; i < batch.Messages.Count - 1; i++)
                         {
-                            subscription.Delivered(batch.Messages[i].Id);
                             await WriteHeldAsync(responseStream, held, cancellationToken);
                             held = new V1.SubscribeItem { Message = Mapping.ToProto(batch.Messages[i]) };
                         }
 
                         var last = batch.Messages[^1];
                         item = new V1.SubscribeItem { Message = Mapping.ToProto(last) };
-                        subscription.Delivered(last.Id);
                         after = batch.Error;
                     }
                 }

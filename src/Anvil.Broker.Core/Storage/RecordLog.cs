@@ -236,8 +236,15 @@ internal sealed class FileLog : RecordLog
 
     public override void EndBatch()
     {
-        FlushPending();
-        _batching = false;
+        try
+        {
+            FlushPending();
+        }
+        finally
+        {
+            // Even when the write failed: later appends must go to the OS (or fail) again, and reads flush first.
+            _batching = false;
+        }
     }
 
     public override byte[] Read(int segment, long offset, int length)
@@ -265,7 +272,10 @@ internal sealed class FileLog : RecordLog
         if (sequential && length <= ReadAheadBytes / 4)
         {
             _readAhead ??= new byte[ReadAheadBytes];
-            var got = RandomAccess.Read(_segments[segment].Handle, _readAhead, offset);
+
+            // Never past what has reached the file: after a failed (partial) write the bytes beyond are not records.
+            var written = segment == _segments.Count - 1 && _pendingLength > 0 ? _pendingStart : _segments[segment].Length;
+            var got = RandomAccess.Read(_segments[segment].Handle, _readAhead.AsSpan(0, (int)Math.Clamp(written - offset, 0, ReadAheadBytes)), offset);
             _readAheadSegment = segment;
             _readAheadOffset = offset;
             _readAheadLength = got;
