@@ -47,8 +47,12 @@ public static class AcquisitionDriver
         return new DriverResult([options.Acquisition], options.Frames, first, lastWritten);
     }
 
-    /// <summary>Announces every Lambda chunk file in <paramref name="directory"/>, part by part, then finishes each acquisition.</summary>
-    public static async Task<DriverResult> ReplayAsync(Ingest.IngestClient ingest, string directory, TextWriter log, CancellationToken cancellationToken)
+    /// <summary>The acquisitions a replay of <paramref name="directory"/> announces, in order.</summary>
+    public static IReadOnlyList<string> ReplayAcquisitions(string directory) =>
+        [.. ReplayChunks(directory).Select(c => c.Acquisition).Distinct()];
+
+    /// <summary>The Lambda chunk files of a folder, by acquisition, part and module.</summary>
+    private static (string Path, string Acquisition, int Module, int Part)[] ReplayChunks(string directory)
     {
         var chunks = Directory.EnumerateFiles(directory, "*.nxs")
             .Select(path => ChunkFileName.TryParse(Path.GetFileName(path), out var acquisition, out var module, out var part)
@@ -57,10 +61,13 @@ public static class AcquisitionDriver
             .Where(c => c.Path is not null)
             .OrderBy(c => c.Acquisition, StringComparer.Ordinal).ThenBy(c => c.Part).ThenBy(c => c.Module)
             .ToArray();
-        if (chunks.Length == 0)
-        {
-            throw new FileNotFoundException($"no Lambda chunk files (<scan>_m<k>_part<NNNNN>.nxs) in {directory}");
-        }
+        return chunks.Length > 0 ? chunks : throw new FileNotFoundException($"no Lambda chunk files (<scan>_m<k>_part<NNNNN>.nxs) in {directory}");
+    }
+
+    /// <summary>Announces every Lambda chunk file in <paramref name="directory"/>, part by part, then finishes each acquisition.</summary>
+    public static async Task<DriverResult> ReplayAsync(Ingest.IngestClient ingest, string directory, TextWriter log, CancellationToken cancellationToken)
+    {
+        var chunks = ReplayChunks(directory);
 
         var first = DateTime.UtcNow;
         var frames = 0;

@@ -43,6 +43,11 @@ public static class DemoCommand
         var output = config["OutputDir"];
         Directory.CreateDirectory(output);
         var before = ExistingResults(output);
+        if (replay is not null && AcquisitionDriver.ReplayAcquisitions(replay).Select(a => Path.Combine(output, $"{a}.nxs")).FirstOrDefault(File.Exists) is { } existing)
+        {
+            // Merge never overwrites a result, so this replay would produce nothing new to wait for.
+            throw new UsageException($"{existing} already exists and merge never overwrites a result: replay into another folder with --out DIR, move the old results away, or make a new result of the same data with `./anvil reprocess`.");
+        }
 
         log.WriteLine($"starting the suite on 127.0.0.1 (work folder {work})");
         var clock = Stopwatch.StartNew();
