@@ -635,16 +635,26 @@ internal sealed class CsrBuilder
                 }
             }
         });
-        // Padding: offset 0 (a pixel of the band) with coefficient 0, so a vector step over it adds nothing.
+        // Padding: coefficient 0, so a vector step over it adds nothing, and the offset of a pixel the lane (or, for
+        // an empty lane, the group) already holds, so a padding entry is excluded only when a real one is: pointing it
+        // anywhere else (a gap pixel at −1, say) would flag the lane for the slow exclusion path on every frame.
         Parallel.For(0, groupBin.Count, g =>
         {
             var start = groupStart[g];
             var steps = (groupStart[g + 1] - start) / lanes;
+            var any = -1;
+            for (var lane = 0; lane < lanes && any < 0; lane++)
+            {
+                any = laneLength[(g * lanes) + lane] > 0 ? local[start + lane] : -1;
+            }
+
             for (var lane = 0; lane < lanes; lane++)
             {
-                for (var step = laneLength[(g * lanes) + lane]; step < steps; step++)
+                var length = laneLength[(g * lanes) + lane];
+                var pad = (ushort)(length > 0 ? local[start + ((length - 1) * lanes) + lane] : any);
+                for (var step = length; step < steps; step++)
                 {
-                    local[start + (step * lanes) + lane] = 0;
+                    local[start + (step * lanes) + lane] = pad;
                     if (weights is not null)
                     {
                         weights[start + (step * lanes) + lane] = 0f;

@@ -345,6 +345,7 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
     /// Any frame type, dark, flat: per bin and band Σw·(raw − dark), Σw²·max(raw, 1), Σw, Σw·flat·norm over the
     /// pixels the rules keep, in float64 like pyFAI.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Generic<T>(IntegrationEngine e, int part) where T : unmanaged, INumberBase<T>
     {
         const int lanes = TiledMatrix.Lanes;
@@ -434,6 +435,7 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tiled16<TPixel>(IntegrationEngine e, int part) where TPixel : unmanaged
     {
         const int lanes = TiledMatrix.Lanes;
@@ -512,6 +514,7 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
         typeof(TPixel) == typeof(short) ? ((short*)img)[offset] : ((ushort*)img)[offset];
 
     /// <summary>One lane of an unweighted group (stride 8): exact integer sums.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static (double S, double V, bool Bad) LaneUnweighted<TPixel>(TPixel* img, ushort* local, int j, int length, int lo, int hi)
         where TPixel : unmanaged
     {
@@ -539,6 +542,7 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
     /// machine), the validity test, Σw·raw and Σw²·max(raw, 1) in float32 fused multiply-adds. Returns the lanes that
     /// met an excluded value (bit per lane).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int GroupAvx2<TPixel>(TPixel* band, ushort* local, float* wts, int steps, int lo, int hi,
         out Vector256<float> s, out Vector256<float> v) where TPixel : unmanaged
     {
@@ -565,7 +569,7 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
     }
 
     /// <summary>Eight 16-bit pixels at eight band offsets, inserted straight from memory (vpinsrw) and widened to int32.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     private static Vector256<int> Load8<TPixel>(TPixel* band, ushort* offsets) where TPixel : unmanaged
     {
         var p = (short*)band;
@@ -581,6 +585,7 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
     }
 
     /// <summary>Adds eight float32 lane sums into eight float64 bin sums.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AddLanes(double* sums, Vector256<float> lanes)
     {
         Avx.Store(sums, Avx.LoadVector256(sums) + Avx.ConvertToVector256Double(lanes.GetLower()));
@@ -588,6 +593,7 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
     }
 
     /// <summary><see cref="GroupAvx2{TPixel}"/> without SIMD, lane by lane with the same float32 operations (same bits).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int GroupScalar<TPixel>(TPixel* band, ushort* local, float* wts, int steps, int lo, int hi, float* s, float* v)
         where TPixel : unmanaged
     {
@@ -813,6 +819,7 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PixelMajor16<TPixel>(TPixel* img, IntegrationEngine e, int part) where TPixel : unmanaged
     {
         var sums = e.partSums[part];
@@ -856,6 +863,7 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
     /// The common Lambda case (kept values ≥ 0): max(raw, 1) = raw + [raw = 0], so one 64-bit add per pixel carries
     /// both sums — Σraw in the low 40 bits, the number of zeros above — instead of two read-modify-writes (≈ 1.3×).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PixelMajorPacked<TPixel>(TPixel* img, IntegrationEngine e, PartSums sums, int part) where TPixel : unmanaged
     {
         var lo = e.range.Lo;

@@ -7,7 +7,7 @@ namespace Anvil.Integration;
 /// <em>group</em>, stored as steps of 8 entries, one per lane (bin): entry (step s, lane l) of group g is at
 /// <c>GroupStart[g] + 8·s + l</c>. A lane lists the band's pixels of its bin in ascending order as 16-bit offsets
 /// within the band, with the float32 coefficients alongside; lanes shorter than the group's longest are padded
-/// with offset 0 and coefficient 0 (sliced ELLPACK). One vector step then sums eight bins at once, with no
+/// with coefficient 0 and the offset of a pixel the lane (or group) already holds (sliced ELLPACK). One vector step then sums eight bins at once, with no
 /// horizontal sum and no tail.
 /// </summary>
 internal sealed class TiledMatrix

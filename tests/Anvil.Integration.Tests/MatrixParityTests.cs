@@ -45,6 +45,39 @@ public sealed class MatrixParityTests
             $"{differing.Length} bins differ from pyFAI's count, first {(differing.Length > 0 ? $"bin {differing[0]}: {sums[differing[0]]:R} vs {expected[differing[0], 3]:R}" : "")}");
     }
 
+    /// <summary>
+    /// Padding entries carry coefficient 0 and the offset of a pixel their group already holds: a padding entry aimed
+    /// at a pixel outside the matrix (a masked gap at −1) would send its lane down the slow exclusion path every frame.
+    /// </summary>
+    [Theory]
+    [InlineData("lambda_bbox_2th_deg")]
+    [InlineData("tilted_full_2th_deg")]
+    public void Build_Padding_PointsAtPixelsOfItsOwnGroup(string name)
+    {
+        var c = PyFaiCases.Get(name);
+        var settings = PyFaiCases.Settings(c);
+        var (rows, cols, _) = PyFaiCases.Frame(c);
+        var mask = PyFaiCases.Mask(c);
+        var matrix = new CsrBuilder(PyFaiCases.Geometry(c), rows, cols, mask.Length == 0 ? null : mask, settings).Build();
+        var padded = 0;
+        for (var g = 0; g < matrix.Groups; g++)
+        {
+            var real = EntriesOf(matrix, g).Select(e => matrix.Local[e.Entry]).ToHashSet();
+            var steps = (matrix.GroupStart[g + 1] - matrix.GroupStart[g]) / TiledMatrix.Lanes;
+            for (var lane = 0; lane < TiledMatrix.Lanes; lane++)
+            {
+                for (var s = matrix.LaneLength[(g * TiledMatrix.Lanes) + lane]; s < steps; s++, padded++)
+                {
+                    var j = matrix.GroupStart[g] + (s * TiledMatrix.Lanes) + lane;
+                    Assert.Equal(0f, matrix.Weights![j]);
+                    Assert.Contains(matrix.Local[j], real);
+                }
+            }
+        }
+
+        Assert.True(padded > 0, "the case has padding to check");
+    }
+
     /// <summary>Bin and entry index of every real entry of group g, lane by lane, pixels ascending.</summary>
     private static IEnumerable<(int Bin, int Entry)> EntriesOf(TiledMatrix m, int g)
     {
