@@ -13,11 +13,7 @@ public sealed class MatrixParityTests
     [MemberData(nameof(ParityTests.CaseNames), MemberType = typeof(ParityTests))]
     public void Build_PyFaiCase_CoefficientSumsEqualPyFaiCounts(string name)
     {
-        var c = PyFaiCases.Get(name);
-        var settings = PyFaiCases.Settings(c);
-        var (rows, cols, frame) = PyFaiCases.Frame(c);
-        var mask = PyFaiCases.Mask(c);
-        var matrix = new CsrBuilder(PyFaiCases.Geometry(c), rows, cols, mask.Length == 0 ? null : mask, settings).Build();
+        var (c, settings, frame, matrix) = Matrix(name);
 
         // pyFAI leaves out NaN pixels and, with a dummy, values within delta_dummy of it (Lambda: −1 via ExcludeNegative).
         var kept = Array.ConvertAll(frame, v => !double.IsNaN(v)
@@ -54,11 +50,7 @@ public sealed class MatrixParityTests
     [InlineData("tilted_full_2th_deg")]
     public void Build_Padding_PointsAtPixelsOfItsOwnGroup(string name)
     {
-        var c = PyFaiCases.Get(name);
-        var settings = PyFaiCases.Settings(c);
-        var (rows, cols, _) = PyFaiCases.Frame(c);
-        var mask = PyFaiCases.Mask(c);
-        var matrix = new CsrBuilder(PyFaiCases.Geometry(c), rows, cols, mask.Length == 0 ? null : mask, settings).Build();
+        var matrix = Matrix(name).Matrix;
         var padded = 0;
         for (var g = 0; g < matrix.Groups; g++)
         {
@@ -76,6 +68,16 @@ public sealed class MatrixParityTests
         }
 
         Assert.True(padded > 0, "the case has padding to check");
+    }
+
+    /// <summary>A committed case's settings, frame and matrix, built without the per-frame kernels.</summary>
+    private static (System.Text.Json.JsonElement Case, IntegrationSettings Settings, double[] Frame, TiledMatrix Matrix) Matrix(string name)
+    {
+        var c = PyFaiCases.Get(name);
+        var settings = PyFaiCases.Settings(c);
+        var (rows, cols, frame) = PyFaiCases.Frame(c);
+        var mask = PyFaiCases.Mask(c);
+        return (c, settings, frame, new CsrBuilder(PyFaiCases.Geometry(c), rows, cols, mask.Length == 0 ? null : mask, settings).Build());
     }
 
     /// <summary>Bin and entry index of every real entry of group g, lane by lane, pixels ascending.</summary>
