@@ -264,22 +264,7 @@ public static class IntegrateCommand
             IntegrationSettings settings, RadialUnit unit)
         {
             // Anvil's rule: the operator's mask OR the pixels no module covers; Lambda's −1 pixels excluded per frame.
-            var mask = source.DetectorMask();
-            if (maskPath is not null)
-            {
-                var user = MaskLoader.Load(maskPath, source.Rows, source.Cols);
-                if (mask.Length == 0)
-                {
-                    mask = user;
-                }
-                else
-                {
-                    for (var i = 0; i < mask.Length; i++)
-                    {
-                        mask[i] |= user[i];
-                    }
-                }
-            }
+            var mask = MaskLoader.Combine(source.DetectorMask(), maskPath, source.Rows, source.Cols);
 
             settings = settings with { ExcludeNegative = source.IsLambda };
             var twoTheta = IntegrationEngine.Build(geometry, source.Rows, source.Cols, mask, settings);

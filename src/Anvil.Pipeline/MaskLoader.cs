@@ -21,6 +21,31 @@ public static class MaskLoader
         return mask.Data;
     }
 
+    /// <summary>
+    /// Anvil's mask rule: the detector's own mask (pixels no module covers; empty = none) OR the operator's mask at
+    /// <paramref name="path"/> (null or empty = none). <paramref name="detector"/> is combined in place.
+    /// </summary>
+    public static byte[] Combine(byte[] detector, string? path, int rows, int cols)
+    {
+        if (string.IsNullOrEmpty(path))
+        {
+            return detector;
+        }
+
+        var user = Load(path, rows, cols);
+        if (detector.Length == 0)
+        {
+            return user;
+        }
+
+        for (var i = 0; i < detector.Length; i++)
+        {
+            detector[i] |= user[i];
+        }
+
+        return detector;
+    }
+
     /// <summary>Loads the mask in its own shape.</summary>
     public static Mask Load(string path)
     {

@@ -70,15 +70,7 @@ public sealed class EngineCache : IDisposable
     private static Inputs Prepare(StitchPlan plan, IntegrationSpec spec, string settingsJson)
     {
         var geometry = PoniFile.Load(spec.Poni);
-        var mask = plan.GapMask();
-        if (spec.Mask.Length > 0)
-        {
-            var user = MaskLoader.Load(spec.Mask, plan.Rows, plan.Cols);
-            for (var i = 0; i < mask.Length; i++)
-            {
-                mask[i] |= user[i];
-            }
-        }
+        var mask = MaskLoader.Combine(plan.GapMask(), spec.Mask, plan.Rows, plan.Cols);
 
         var twoTheta = new IntegrationSettings
         {
