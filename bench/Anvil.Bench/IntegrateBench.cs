@@ -29,6 +29,9 @@ internal static class IntegrateBench
             WriteNpy(framePath, "<i2", MemoryMarshalBytes(frame));
             WriteNpy(maskPath, "|u1", mask.Data);
 
+            // Four distinct frames (other noise draws) for the batched cases.
+            ReadOnlyMemory<short>[] batchFrames = [frame, .. Enumerable.Range(1, IntegrationEngine.FramesPerPass - 1).Select(k => (ReadOnlyMemory<short>)RealLikeFrame(geometry, 7 + k))];
+            IntegrationResult[]? batchResults = null;
             var npts = new[] { 2000, 5000 };
             var units = new[] { RadialUnit.TwoThetaDeg, RadialUnit.QNm };
             var methods = new[] { SplitMethod.No, SplitMethod.BBox, SplitMethod.Full };
@@ -58,44 +61,27 @@ internal static class IntegrateBench
                     using var engine = IntegrationEngine.Build(geometry, Rows, Cols, mask.Data, settings);
                     buildCpu = Process.GetCurrentProcess().TotalProcessorTime - buildCpu;
                     var result = engine.CreateResult();
-                    // Warm-up until tier-1 code runs (≥ 30 calls and ≥ 0.3 s): JIT tiers, caches, page faults.
-                    var warm = Stopwatch.StartNew();
-                    for (var w = 0; w < 40 || warm.Elapsed.TotalSeconds < 0.3; w++)
-                    {
-                        engine.Integrate<short>(frame, result);
-                    }
-
-                    var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
-                    var clock = Stopwatch.StartNew();
-                    var frames = 0;
-                    while (clock.Elapsed.TotalSeconds < seconds)
-                    {
-                        engine.Integrate<short>(frame, result);
-                        frames++;
-                    }
-
-                    var fps = frames / clock.Elapsed.TotalSeconds;
-                    // Frames per CPU-second: robust when other work shares the machine (wall-clock fps is not).
-                    var cpuFps = frames / (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds;
-
-                    // Managed bytes per frame in steady state: the least of a few short rounds, so a late tier-1
-                    // JIT compilation (slow on a loaded machine) is not charged to the frames.
-                    var allocated = double.MaxValue;
-                    for (var round = 0; round < 5 && allocated > 0; round++)
-                    {
-                        var mark = GC.GetAllocatedBytesForCurrentThread();
-                        for (var k = 0; k < 10; k++)
-                        {
-                            engine.Integrate<short>(frame, result);
-                        }
-
-                        allocated = Math.Min(allocated, (GC.GetAllocatedBytesForCurrentThread() - mark) / 10.0);
-                    }
-
                     var name = $"{method.Format()}/{unit.Format()}/npt{npt}/{threads}t";
                     var (pyFps, pyCpuFps) = py.TryGetValue($"{method.Format()},{unit.Format()},{npt}", out var p) ? p : (double.NaN, double.NaN);
-                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"{name}: {fps:F0} fps, {pyFps:F1} fps, {fps / pyFps:F1} x pyFAI  (per CPU-second: {cpuFps:F0} vs {pyCpuFps:F1}, {cpuFps / pyCpuFps:F1} x; build {engine.BuildTime.TotalSeconds:F2} s / {buildCpu.TotalSeconds:F2} CPU-s, {engine.EntryCount / 1e6:F2} M entries, reads {engine.BytesPerFrame / 1e6:F0} MB/frame = {engine.BytesPerFrame * fps / 1e9:F1} GB/s, {allocated:F0} B/frame)"));
+                    void Report(string label, (double Fps, double CpuFps, double Allocated) m, long bytesPerFrame) =>
+                        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                            $"{label}: {m.Fps:F0} fps, {pyFps:F1} fps, {m.Fps / pyFps:F1} x pyFAI  (per CPU-second: {m.CpuFps:F0} vs {pyCpuFps:F1}, {m.CpuFps / pyCpuFps:F1} x; build {engine.BuildTime.TotalSeconds:F2} s / {buildCpu.TotalSeconds:F2} CPU-s, {engine.EntryCount / 1e6:F2} M entries, reads {bytesPerFrame / 1e6:F0} MB/frame = {bytesPerFrame * m.Fps / 1e9:F1} GB/s, {m.Allocated:F0} B/frame)"));
+                    Report(name, Measure(() => engine.Integrate<short>(frame, result), 1, seconds), engine.BytesPerFrame);
+                    if (method != SplitMethod.No)
+                    {
+                        // What the integrate worker does when frames queue up: four distinct frames per pass over the matrix.
+                        batchResults ??= [.. Enumerable.Range(0, IntegrationEngine.FramesPerPass).Select(_ => engine.CreateResult())];
+                        if (batchResults[0].Npt != npt)
+                        {
+                            batchResults = [.. Enumerable.Range(0, IntegrationEngine.FramesPerPass).Select(_ => engine.CreateResult())];
+                        }
+
+                        var results = batchResults;
+                        Report($"{name}/{IntegrationEngine.FramesPerPass} frames per pass",
+                            Measure(() => engine.Integrate<short>(batchFrames, results), IntegrationEngine.FramesPerPass, seconds),
+                            engine.BytesPerFrameInPasses(IntegrationEngine.FramesPerPass));
+                    }
+
                     if (Environment.GetEnvironmentVariable("ANVIL_BENCH_PHASES") is "1")
                     {
                         Console.WriteLine($"  build phases: {engine.BuildPhases}");
@@ -109,6 +95,48 @@ internal static class IntegrateBench
         }
 
         return 0;
+    }
+
+    /// <summary>
+    /// Frames per second (wall clock and per CPU-second) and managed bytes per frame of a call that integrates
+    /// <paramref name="framesPerCall"/> frames, after a warm-up until tier-1 code runs (≥ 40 calls and ≥ 0.3 s).
+    /// </summary>
+    private static (double Fps, double CpuFps, double Allocated) Measure(Action integrate, int framesPerCall, double seconds)
+    {
+        var warm = Stopwatch.StartNew();
+        for (var w = 0; w < 40 || warm.Elapsed.TotalSeconds < 0.3; w++)
+        {
+            integrate();
+        }
+
+        var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+        var clock = Stopwatch.StartNew();
+        var frames = 0;
+        while (clock.Elapsed.TotalSeconds < seconds)
+        {
+            integrate();
+            frames += framesPerCall;
+        }
+
+        var fps = frames / clock.Elapsed.TotalSeconds;
+        // Frames per CPU-second: robust when other work shares the machine (wall-clock fps is not).
+        var cpuFps = frames / (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds;
+
+        // Managed bytes per frame in steady state: the least of a few short rounds, so a late tier-1 JIT compilation
+        // (slow on a loaded machine) is not charged to the frames.
+        var allocated = double.MaxValue;
+        for (var round = 0; round < 5 && allocated > 0; round++)
+        {
+            var mark = GC.GetAllocatedBytesForCurrentThread();
+            for (var k = 0; k < 10; k++)
+            {
+                integrate();
+            }
+
+            allocated = Math.Min(allocated, (GC.GetAllocatedBytesForCurrentThread() - mark) / (10.0 * framesPerCall));
+        }
+
+        return (fps, cpuFps, allocated);
     }
 
     /// <summary>
@@ -141,10 +169,10 @@ internal static class IntegrateBench
     }
 
     /// <summary>Rings with Poisson-like noise on a background, Lambda's 12-bit range, −1 in the module gap strips.</summary>
-    private static short[] RealLikeFrame(Geometry g)
+    private static short[] RealLikeFrame(Geometry g, int seed = 7)
     {
         var frame = new short[Rows * Cols];
-        var rng = new Random(7);
+        var rng = new Random(seed);
         for (var i = 0; i < Rows; i++)
         {
             for (var j = 0; j < Cols; j++)

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -9,7 +10,7 @@ namespace Anvil.Integration;
 /// <summary>
 /// A precomputed 1-D azimuthal integrator for one detector shape, geometry, mask and settings, giving pyFAI
 /// 0.21.3's numbers (CSR engines, Poisson errors). Build once (0.1–0.5 CPU-s for a 2.85 Mpx canvas), then
-/// <see cref="Integrate{T}"/> every frame with no allocation.
+/// <see cref="Integrate{T}(ReadOnlySpan{T}, IntegrationResult, ReadOnlySpan{float}, ReadOnlySpan{float})"/> every frame with no allocation.
 /// </summary>
 /// <remarks>
 /// Layout: pyFAI's CSR matrix re-laid as <see cref="TiledMatrix"/> (bands of rows; within a band, groups of 8 bins
@@ -223,64 +224,71 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
         lock (gate)
         {
             ObjectDisposedException.ThrowIf(disposed, this);
-            var sixteen = (typeof(T) == typeof(short) || typeof(T) == typeof(ushort)) && dark.IsEmpty && flat.IsEmpty;
-            rules = FrameRules.For<T>(Settings);
-            var path = !sixteen ? Path.Generic
-                : binOfPixel is not null ? Path.PixelMajor16
-                : Path.Tiled16;
-            var kept = sixteen ? KeptRange(typeof(T) == typeof(short)) : null;
-            range = kept ?? default;
-            if (path == Path.Tiled16 && kept is null)
-            {
-                path = Path.Generic;
-            }
-
-            // Packed no-split sums need kept values ≥ 0 and Σraw < 2⁴⁰ in any one slot.
-            packedSums = path == Path.PixelMajor16 && kept is { Lo: >= 0 } k && (long)Rows * Cols * k.Hi < PackMask;
-            fixed (T* img = frame)
-            fixed (float* d = dark)
-            fixed (float* f = flat)
-            {
-                image = img;
-                this.dark = dark.IsEmpty ? null : d;
-                this.flat = flat.IsEmpty ? null : f;
-                delegate*<IntegrationEngine, int, void> body = path switch
-                {
-                    Path.PixelMajor16 => &PixelMajor16,
-                    Path.Tiled16 => &Tiled16,
-                    _ => &Generic<T>,
-                };
-                try
-                {
-                    if (team is null)
-                    {
-                        body(this, 0);
-                    }
-                    else
-                    {
-                        team.Run(body, this);
-                    }
-                }
-                finally
-                {
-                    image = null;
-                    this.dark = null;
-                    this.flat = null;
-                }
-            }
-
-            if (path == Path.PixelMajor16)
-            {
-                MergePartSums(result);
-            }
-            else
-            {
-                MergeChunkSums(result, path == Path.Generic);
-            }
-
-            radialCentres.CopyTo(result.Radial, 0);
-            tthCentres.CopyTo(result.TwoThetaDeg, 0);
+            IntegrateLocked(frame, result, dark, flat);
         }
+    }
+
+    /// <summary>One frame, the engine's lock held and the arguments checked.</summary>
+    private void IntegrateLocked<T>(ReadOnlySpan<T> frame, IntegrationResult result, ReadOnlySpan<float> dark, ReadOnlySpan<float> flat)
+        where T : unmanaged, INumberBase<T>
+    {
+        var sixteen = (typeof(T) == typeof(short) || typeof(T) == typeof(ushort)) && dark.IsEmpty && flat.IsEmpty;
+        rules = FrameRules.For<T>(Settings);
+        var path = !sixteen ? Path.Generic
+            : binOfPixel is not null ? Path.PixelMajor16
+            : Path.Tiled16;
+        var kept = sixteen ? KeptRange(typeof(T) == typeof(short)) : null;
+        range = kept ?? default;
+        if (path == Path.Tiled16 && kept is null)
+        {
+            path = Path.Generic;
+        }
+
+        // Packed no-split sums need kept values ≥ 0 and Σraw < 2⁴⁰ in any one slot.
+        packedSums = path == Path.PixelMajor16 && kept is { Lo: >= 0 } k && (long)Rows * Cols * k.Hi < PackMask;
+        fixed (T* img = frame)
+        fixed (float* d = dark)
+        fixed (float* f = flat)
+        {
+            image = img;
+            this.dark = dark.IsEmpty ? null : d;
+            this.flat = flat.IsEmpty ? null : f;
+            delegate*<IntegrationEngine, int, void> body = path switch
+            {
+                Path.PixelMajor16 => &PixelMajor16,
+                Path.Tiled16 => &Tiled16,
+                _ => &Generic<T>,
+            };
+            try
+            {
+                if (team is null)
+                {
+                    body(this, 0);
+                }
+                else
+                {
+                    team.Run(body, this);
+                }
+            }
+            finally
+            {
+                image = null;
+                this.dark = null;
+                this.flat = null;
+            }
+        }
+
+        if (path == Path.PixelMajor16)
+        {
+            MergePartSums(result);
+        }
+        else
+        {
+            MergeChunkSums(result, chunkSums, path == Path.Generic);
+        }
+
+        radialCentres.CopyTo(result.Radial, 0);
+        tthCentres.CopyTo(result.TwoThetaDeg, 0);
     }
 
     /// <summary>Stops the worker threads; waits for a frame being integrated. Later calls throw <see cref="ObjectDisposedException"/>.</summary>
@@ -501,7 +509,7 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
                         {
                             if ((invalid & 1) != 0)
                             {
-                                e.AddExcluded(sums, origin, local, wts, j0 + lane, laneLength[g * lanes + lane], bin + lane, lo, hi);
+                                e.AddExcluded(sums, e.image, origin, local, wts, j0 + lane, laneLength[g * lanes + lane], bin + lane, lo, hi);
                             }
                         }
                     }
@@ -624,13 +632,13 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
     }
 
     /// <summary>Rare path: the share of Σw and Σw·norm that one lane's excluded pixels take out of its bin.</summary>
-    private void AddExcluded(ChunkSums sums, int origin, ushort* local, float* wts, int j, int length, int bin, int lo, int hi)
+    private void AddExcluded(ChunkSums sums, void* frame, int origin, ushort* local, float* wts, int j, int length, int bin, int lo, int hi)
     {
         var span = (uint)(hi - lo);
         for (var step = 0; step < length; step++, j += TiledMatrix.Lanes)
         {
             var idx = origin + local[j];
-            var raw = rules.Signed ? ((short*)image)[idx] : (int)((ushort*)image)[idx];
+            var raw = rules.Signed ? ((short*)frame)[idx] : (int)((ushort*)frame)[idx];
             if ((uint)(raw - lo) > span)
             {
                 double w = wts is null ? 1.0 : wts[j];
@@ -640,7 +648,7 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
     }
 
     /// <summary>Adds the chunks in order; bins with excluded pixels (or every bin, for the generic path) get Σw and Σw·norm from the frame.</summary>
-    private void MergeChunkSums(IntegrationResult result, bool countsSummed)
+    private void MergeChunkSums(IntegrationResult result, ChunkSums[] chunkSums, bool countsSummed)
     {
         var empty = (float)(Settings.Dummy ?? 0.0);
         var anyExcluded = false;
@@ -710,9 +718,14 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
     /// <summary>One chunk's per-bin sums, allocated once per engine.</summary>
     private sealed class ChunkSums(int npt)
     {
-        // Whole groups of lanes: the 16-bit path adds eight bins at a time.
-        public double[] Signal { get; } = new double[(npt + TiledMatrix.Lanes - 1) / TiledMatrix.Lanes * TiledMatrix.Lanes];
-        public double[] Variance { get; } = new double[(npt + TiledMatrix.Lanes - 1) / TiledMatrix.Lanes * TiledMatrix.Lanes];
+        // Whole groups of lanes: the 16-bit path adds eight bins at a time. Pinned, so the batch kernel can hold
+        // pointers to four frames' sums at once.
+        public double[] Signal { get; } = GC.AllocateArray<double>((npt + TiledMatrix.Lanes - 1) / TiledMatrix.Lanes * TiledMatrix.Lanes, pinned: true);
+        public double[] Variance { get; } = GC.AllocateArray<double>((npt + TiledMatrix.Lanes - 1) / TiledMatrix.Lanes * TiledMatrix.Lanes, pinned: true);
+
+        public double* SignalAt => (double*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(Signal));
+
+        public double* VarianceAt => (double*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(Variance));
 
         /// <summary>Σw (generic path) or the excluded Σw (16-bit path).</summary>
         public double[] Count { get; } = new double[npt];

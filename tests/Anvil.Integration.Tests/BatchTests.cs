@@ -1,0 +1,164 @@
+namespace Anvil.Integration.Tests;
+
+/// <summary>
+/// Several frames per call (<see cref="IntegrationEngine.Integrate{T}(ReadOnlySpan{ReadOnlyMemory{T}}, ReadOnlySpan{IntegrationResult})"/>):
+/// each frame's result must equal the single-frame call's bit for bit, whatever the batch size, thread count, pixel
+/// type or excluded pixels, and the steady state must allocate nothing.
+/// </summary>
+public class BatchTests
+{
+    /// <summary>Distinct frames: the case's frame with other values, and some frames with excluded (−1) pixels.</summary>
+    private static short[][] Frames(double[] pixels, int count, bool withExcluded)
+    {
+        var frames = new short[count][];
+        for (var f = 0; f < count; f++)
+        {
+            var frame = new short[pixels.Length];
+            for (var i = 0; i < frame.Length; i++)
+            {
+                frame[i] = (short)((((long)pixels[i] * (f + 1)) + (i % (7 + f))) % 4001);
+            }
+
+            // Excluded pixels in frames 1, 3, 5, …, at places that differ from frame to frame.
+            if (withExcluded && f % 2 == 1)
+            {
+                for (var k = f * 13; k < frame.Length; k += 89 + f)
+                {
+                    frame[k] = -1;
+                }
+            }
+
+            frames[f] = frame;
+        }
+
+        return frames;
+    }
+
+    private static void AssertSameBits(IntegrationResult expected, IntegrationResult actual, string what)
+    {
+        Assert.True(expected.SumSignal.AsSpan().SequenceEqual(actual.SumSignal), $"{what}: Σ signal differs");
+        Assert.True(expected.SumVariance.AsSpan().SequenceEqual(actual.SumVariance), $"{what}: Σ variance differs");
+        Assert.True(expected.SumNormalization.AsSpan().SequenceEqual(actual.SumNormalization), $"{what}: Σ norm differs");
+        Assert.True(expected.Count.AsSpan().SequenceEqual(actual.Count), $"{what}: count differs");
+        Assert.True(expected.Intensity.AsSpan().SequenceEqual(actual.Intensity), $"{what}: intensity differs");
+        Assert.True(expected.Sigma.AsSpan().SequenceEqual(actual.Sigma), $"{what}: sigma differs");
+        Assert.True(expected.Radial.AsSpan().SequenceEqual(actual.Radial), $"{what}: radial differs");
+    }
+
+    [Theory]
+    [InlineData("tilted_bbox_q_nm", 4, 1, true)]
+    [InlineData("tilted_bbox_q_nm", 9, 2, true)]
+    [InlineData("centred_full_2th_deg", 2, 2, true)]
+    [InlineData("centred_full_2th_deg", 3, 1, false)]
+    [InlineData("tilted_full_q_nm", 5, 2, true)]
+    [InlineData("lambda_bbox_2th_deg", 4, 2, true)]
+    [InlineData("lambda_full_2th_deg", 6, 2, false)]
+    public void Integrate_SeveralInt16Frames_SameBitsAsOneByOne(string name, int count, int threads, bool withExcluded)
+    {
+        var c = PyFaiCases.Get(name);
+        var (rows, cols, pixels) = PyFaiCases.Frame(c);
+        var settings = PyFaiCases.Settings(c) with { ExcludeNegative = true, Threads = threads };
+        var frames = Frames(pixels, count, withExcluded);
+        using var engine = IntegrationEngine.Build(PyFaiCases.Geometry(c), rows, cols, PyFaiCases.Mask(c), settings);
+        Assert.True(engine.BatchVectorised, "this machine runs the four-frame AVX-512 kernel, so the comparison means something");
+
+        var batch = frames.Select(_ => engine.CreateResult()).ToArray();
+        engine.Integrate<short>([.. frames.Select(f => (ReadOnlyMemory<short>)f)], batch);
+        for (var f = 0; f < count; f++)
+        {
+            var single = engine.CreateResult();
+            engine.Integrate<short>(frames[f], single);
+            AssertSameBits(single, batch[f], $"frame {f} of {count}");
+            Assert.Contains(single.Count, n => n > 0);
+        }
+    }
+
+    /// <summary>Unsigned frames (values above 32,767, a saturation rule) take the same kernel with zero extension.</summary>
+    [Fact]
+    public void Integrate_SeveralUInt16Frames_SameBitsAsOneByOne()
+    {
+        var c = PyFaiCases.Get("tilted_bbox_q_nm");
+        var (rows, cols, pixels) = PyFaiCases.Frame(c);
+        var settings = PyFaiCases.Settings(c) with { SaturationValue = 60000 };
+        var frames = new ushort[3][];
+        for (var f = 0; f < frames.Length; f++)
+        {
+            frames[f] = new ushort[pixels.Length];
+            for (var i = 0; i < pixels.Length; i++)
+            {
+                frames[f][i] = (ushort)(((long)pixels[i] * 16 * (f + 1)) % 65000);
+            }
+        }
+
+        using var engine = IntegrationEngine.Build(PyFaiCases.Geometry(c), rows, cols, PyFaiCases.Mask(c), settings);
+        var batch = frames.Select(_ => engine.CreateResult()).ToArray();
+        engine.Integrate<ushort>([.. frames.Select(f => (ReadOnlyMemory<ushort>)f)], batch);
+        Assert.Contains(frames.SelectMany(f => f), v => v >= 60000);
+        for (var f = 0; f < frames.Length; f++)
+        {
+            var single = engine.CreateResult();
+            engine.Integrate<ushort>(frames[f], single);
+            AssertSameBits(single, batch[f], $"frame {f}");
+        }
+    }
+
+    /// <summary>No-split and float frames have no batch kernel: the call integrates them one by one, same numbers.</summary>
+    [Theory]
+    [InlineData("tilted_no_q_nm")]
+    [InlineData("centred_bbox_2th_deg")]
+    public void Integrate_SeveralFramesWithoutBatchKernel_SameAsOneByOne(string name)
+    {
+        var c = PyFaiCases.Get(name);
+        var (rows, cols, pixels) = PyFaiCases.Frame(c);
+        var frames = new[] { Array.ConvertAll(pixels, v => (float)v), Array.ConvertAll(pixels, v => (float)(v * 2)) };
+        using var engine = IntegrationEngine.Build(PyFaiCases.Geometry(c), rows, cols, PyFaiCases.Mask(c), PyFaiCases.Settings(c));
+        var batch = frames.Select(_ => engine.CreateResult()).ToArray();
+        engine.Integrate<float>([.. frames.Select(f => (ReadOnlyMemory<float>)f)], batch);
+        for (var f = 0; f < frames.Length; f++)
+        {
+            var single = engine.CreateResult();
+            engine.Integrate<float>(frames[f], single);
+            AssertSameBits(single, batch[f], $"frame {f}");
+        }
+    }
+
+    [Fact]
+    public void Integrate_MismatchedFramesAndResults_ThrowsWithWhatToFix()
+    {
+        var c = PyFaiCases.Get("tilted_bbox_q_nm");
+        var (rows, cols, pixels) = PyFaiCases.Frame(c);
+        using var engine = IntegrationEngine.Build(PyFaiCases.Geometry(c), rows, cols, PyFaiCases.Mask(c), PyFaiCases.Settings(c));
+        var frame = Array.ConvertAll(pixels, v => (short)v);
+        var error = Assert.Throws<ArgumentException>(() => engine.Integrate<short>([frame, frame], [engine.CreateResult()]));
+        Assert.Contains("one result per frame", error.Message, StringComparison.Ordinal);
+        error = Assert.Throws<ArgumentException>(() => engine.Integrate<short>([frame, new short[5]], [engine.CreateResult(), engine.CreateResult()]));
+        Assert.Contains("frame 1 has 5 pixels", error.Message, StringComparison.Ordinal);
+        error = Assert.Throws<ArgumentException>(() => engine.Integrate<short>([frame, frame], [engine.CreateResult(), new IntegrationResult(3)]));
+        Assert.Contains("result 1 has 3 bins", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Integrate_SeveralFrames_SteadyStateAllocatesNothing()
+    {
+        var c = PyFaiCases.Get("tilted_full_q_nm");
+        var (rows, cols, pixels) = PyFaiCases.Frame(c);
+        var settings = PyFaiCases.Settings(c) with { ExcludeNegative = true, Threads = 2 };
+        var frames = Frames(pixels, 4, withExcluded: true).Select(f => (ReadOnlyMemory<short>)f).ToArray();
+        using var engine = IntegrationEngine.Build(PyFaiCases.Geometry(c), rows, cols, PyFaiCases.Mask(c), settings);
+        var results = frames.Select(_ => engine.CreateResult()).ToArray();
+        for (var k = 0; k < 50; k++)
+        {
+            engine.Integrate<short>(frames, results);
+        }
+
+        var least = long.MaxValue;
+        for (var round = 0; round < 5 && least > 0; round++)
+        {
+            var mark = GC.GetAllocatedBytesForCurrentThread();
+            engine.Integrate<short>(frames, results);
+            least = Math.Min(least, GC.GetAllocatedBytesForCurrentThread() - mark);
+        }
+
+        Assert.Equal(0, least);
+    }
+}
