@@ -1,4 +1,5 @@
 using Anvil.Integrate.Service.Messaging;
+using Anvil.Integration;
 using Anvil.Workers;
 
 namespace Microsoft.Extensions.Hosting;
@@ -6,12 +7,13 @@ namespace Microsoft.Extensions.Hosting;
 /// <summary>Wiring of the integrate service.</summary>
 public static class IntegrateServiceExtensions
 {
-    /// <summary>Pipeline options, the broker client, the module file cache and the integrate worker.</summary>
+    /// <summary>Pipeline options, the broker client, the module file cache, the engine cache and frame batcher, and the integrate worker.</summary>
     public static IHostApplicationBuilder AddIntegrateServices(this IHostApplicationBuilder builder)
     {
         builder.Services.AddPipelineDefaults(builder.Configuration);
         builder.Services.AddSingleton<ModuleFileCache>();
         builder.Services.AddSingleton<EngineCache>();
+        builder.Services.AddSingleton<FrameBatcher>();
         builder.Services.AddAcquisitionWorker<IntegrateWorker>();
         return builder;
     }

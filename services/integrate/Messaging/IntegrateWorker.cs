@@ -15,10 +15,12 @@ namespace Anvil.Integrate.Service.Messaging;
 /// Worker 2: decompresses each module chunk of a frame once into a pooled canvas (the stitch), masks and
 /// azimuthally integrates it with a cached engine, and publishes the profile (id = frame number). A frame
 /// whose files are missing or corrupt is published as a failed profile, so the run goes on and the failure
-/// is visible in the output. Replicas share the consumer group.
+/// is visible in the output. Replicas share the consumer group. Each replica runs several consumers
+/// (<c>Integrate:Consumers</c>, default 4) that read and stitch in parallel and hand their canvases to one
+/// <see cref="FrameBatcher"/>: frames that are ready together share a pass over the engine's matrix.
 /// </summary>
 public sealed partial class IntegrateWorker(BrokerClient broker, PipelineOptions options, ModuleFileCache files, EngineCache engines,
-    SettingsStore settings, IConfiguration configuration, ILogger<IntegrateWorker> logger)
+    FrameBatcher batcher, SettingsStore settings, IConfiguration configuration, ILogger<IntegrateWorker> logger)
     : AcquisitionWorker(broker, options, logger)
 {
     private readonly ConcurrentBag<Buffers> pool = [];
@@ -30,7 +32,7 @@ public sealed partial class IntegrateWorker(BrokerClient broker, PipelineOptions
     protected override string Source => PipelineStreams.Frames;
 
     /// <inheritdoc />
-    protected override int Concurrency => configuration.GetValue("Integrate:Consumers", 1);
+    protected override int Concurrency => configuration.GetValue("Integrate:Consumers", 4);
 
     /// <inheritdoc />
     protected override async Task HandleAsync(string acquisition, Dataset delivery, CancellationToken cancellationToken)
@@ -55,7 +57,7 @@ public sealed partial class IntegrateWorker(BrokerClient broker, PipelineOptions
             {
                 using var work = PipelineTelemetry.Source.StartActivity("integrate frame");
                 work?.SetTag(PipelineTelemetry.Frame, item.Frame);
-                Integrate(item, profile);
+                await IntegrateAsync(item, profile);
                 work?.SetTag(PipelineTelemetry.SettingsHash, profile.SettingsHash);
             }
             catch (Exception ex) when (ex is Hdf5Exception or IOException or InvalidDataException or FormatException)
@@ -89,7 +91,7 @@ public sealed partial class IntegrateWorker(BrokerClient broker, PipelineOptions
     protected override Task OnFinishedAsync(string acquisition, ulong lastId, CancellationToken cancellationToken) =>
         Broker.FinishStreamAsync(Broker.Address(PipelineStreams.Profiles, acquisition), lastId, cancellationToken: cancellationToken);
 
-    private void Integrate(FrameWorkItem item, Profile profile)
+    private async Task IntegrateAsync(FrameWorkItem item, Profile profile)
     {
         var plan = StitchPlan.FromPlacements((int)item.CanvasRows, (int)item.CanvasCols,
             item.Modules.Select(m => new ModulePlacement(m.RowOffset, m.ColOffset, (int)m.Rows, (int)m.Cols)).ToArray(), item.FlipVertical);
@@ -97,16 +99,16 @@ public sealed partial class IntegrateWorker(BrokerClient broker, PipelineOptions
         var spec = item.Settings ?? settings.Defaults;
         try
         {
-            Integrate(item, profile, plan, engines.Get(plan, spec));
+            await IntegrateAsync(item, profile, plan, engines.Get(plan, spec));
         }
         catch (ObjectDisposedException)
         {
             // Settings churn evicted (disposed) this frame's engine between lookup and use: look it up again.
-            Integrate(item, profile, plan, engines.Get(plan, spec));
+            await IntegrateAsync(item, profile, plan, engines.Get(plan, spec));
         }
     }
 
-    private void Integrate(FrameWorkItem item, Profile profile, StitchPlan plan, EngineSet set)
+    private async Task IntegrateAsync(FrameWorkItem item, Profile profile, StitchPlan plan, EngineSet set)
     {
         var npt = set.TwoTheta.Settings.Npt;
         var buffers = pool.TryTake(out var b) && b.Fits(plan, npt) ? b : new Buffers(plan, npt);
@@ -120,13 +122,13 @@ public sealed partial class IntegrateWorker(BrokerClient broker, PipelineOptions
                 plan.Place(k, moduleFrame, buffers.Canvas);
             }
 
-            set.TwoTheta.Integrate<short>(buffers.Canvas, buffers.TwoTheta);
+            await batcher.IntegrateAsync(set.TwoTheta, buffers.Canvas, buffers.TwoTheta);
             profile.SettingsHash = set.Hash;
             profile.SettingsJson = set.SettingsJson;
             profile.TwoTheta = ToCurve(buffers.TwoTheta, RadialUnit.TwoThetaDeg);
             if (set.Requested is not null)
             {
-                set.Requested.Integrate<short>(buffers.Canvas, buffers.Requested);
+                await batcher.IntegrateAsync(set.Requested, buffers.Canvas, buffers.Requested);
                 profile.Requested = ToCurve(buffers.Requested, set.Settings.Unit);
             }
         }

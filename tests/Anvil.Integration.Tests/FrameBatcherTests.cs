@@ -1,0 +1,157 @@
+namespace Anvil.Integration.Tests;
+
+/// <summary>
+/// <see cref="FrameBatcher"/>: frames handed in concurrently share passes, give the single-frame numbers, never mix
+/// engines in one pass, and an engine failure reaches every caller of its pass without stopping the batcher.
+/// </summary>
+public sealed class FrameBatcherTests : IDisposable
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+    private readonly IntegrationEngine engine;
+    private readonly short[][] frames;
+
+    public FrameBatcherTests()
+    {
+        var c = PyFaiCases.Get("tilted_bbox_q_nm");
+        var (rows, cols, pixels) = PyFaiCases.Frame(c);
+        engine = IntegrationEngine.Build(PyFaiCases.Geometry(c), rows, cols, PyFaiCases.Mask(c), PyFaiCases.Settings(c) with { ExcludeNegative = true });
+        frames = [.. Enumerable.Range(0, 8).Select(f => Array.ConvertAll(pixels, v => (short)(((long)v * (f + 1)) % 4001)))];
+    }
+
+    public void Dispose() => engine.Dispose();
+
+    private IntegrationResult Single(IntegrationEngine e, short[] frame)
+    {
+        var result = e.CreateResult();
+        e.Integrate<short>(frame, result);
+        return result;
+    }
+
+    [Fact]
+    public async Task IntegrateAsync_FramesQueuedWhileAPassRuns_GoThroughTogetherInOrder()
+    {
+        var batcher = new FrameBatcher();
+        var sizes = new List<int>();
+        using var firstPassStarted = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        batcher.BeforePass = count =>
+        {
+            lock (sizes)
+            {
+                sizes.Add(count);
+            }
+
+            if (!firstPassStarted.IsSet)
+            {
+                firstPassStarted.Set();
+                Assert.True(release.Wait(Timeout), "the test released the first pass");
+            }
+        };
+        var results = frames.Take(5).Select(_ => engine.CreateResult()).ToArray();
+        var first = Task.Run(async () => await batcher.IntegrateAsync(engine, frames[0], results[0]));
+        Assert.True(firstPassStarted.Wait(Timeout), "the first frame's pass started");
+
+        // Four frames arrive while the first pass runs: they queue (nothing has released the engine yet).
+        var later = Enumerable.Range(1, 4).Select(k => batcher.IntegrateAsync(engine, frames[k], results[k]).AsTask()).ToArray();
+        Assert.Equal(4, batcher.Queued);
+        release.Set();
+        await Task.WhenAll([first, .. later]).WaitAsync(Timeout);
+
+        Assert.Equal([1, 4], sizes);
+        Assert.Equal(2, batcher.Passes);
+        Assert.Equal(5, batcher.Frames);
+        for (var k = 0; k < 5; k++)
+        {
+            Assert.Equal(Single(engine, frames[k]).SumSignal, results[k].SumSignal);
+            Assert.Equal(Single(engine, frames[k]).Intensity, results[k].Intensity);
+        }
+    }
+
+    [Fact]
+    public async Task IntegrateAsync_ManyConcurrentCallers_EachGetsItsOwnFramesNumbers()
+    {
+        var batcher = new FrameBatcher();
+        var results = frames.Select(_ => engine.CreateResult()).ToArray();
+        for (var round = 0; round < 5; round++)
+        {
+            await Task.WhenAll(Enumerable.Range(0, frames.Length)
+                .Select(k => Task.Run(async () => await batcher.IntegrateAsync(engine, frames[k], results[k])))).WaitAsync(Timeout);
+            for (var k = 0; k < frames.Length; k++)
+            {
+                Assert.Equal(Single(engine, frames[k]).SumVariance, results[k].SumVariance);
+            }
+        }
+
+        Assert.Equal(5 * frames.Length, batcher.Frames);
+        Assert.InRange(batcher.Passes, 5 * frames.Length / IntegrationEngine.FramesPerPass, 5 * frames.Length);
+    }
+
+    [Fact]
+    public async Task IntegrateAsync_TwoEngines_APassNeverMixesThem()
+    {
+        var c = PyFaiCases.Get("tilted_bbox_q_nm");
+        var (rows, cols, _) = PyFaiCases.Frame(c);
+        using var other = IntegrationEngine.Build(PyFaiCases.Geometry(c), rows, cols, PyFaiCases.Mask(c), PyFaiCases.Settings(c) with { Npt = 77 });
+        var batcher = new FrameBatcher();
+        using var firstPassStarted = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var sizes = new List<int>();
+        batcher.BeforePass = count =>
+        {
+            sizes.Add(count);
+            if (!firstPassStarted.IsSet)
+            {
+                firstPassStarted.Set();
+                Assert.True(release.Wait(Timeout), "the test released the first pass");
+            }
+        };
+        var engines = new[] { engine, other, engine, other, engine };
+        var results = engines.Select(e => e.CreateResult()).ToArray();
+        var first = Task.Run(async () => await batcher.IntegrateAsync(engines[0], frames[0], results[0]));
+        Assert.True(firstPassStarted.Wait(Timeout), "the first frame's pass started");
+        var later = Enumerable.Range(1, 4).Select(k => batcher.IntegrateAsync(engines[k], frames[k], results[k]).AsTask()).ToArray();
+        release.Set();
+        await Task.WhenAll([first, .. later]).WaitAsync(Timeout);
+
+        // Pass 2 takes the oldest waiting frame's engine (other) and its frames; pass 3 the rest.
+        Assert.Equal([1, 2, 2], sizes);
+        for (var k = 0; k < engines.Length; k++)
+        {
+            Assert.Equal(Single(engines[k], frames[k]).Intensity, results[k].Intensity);
+        }
+    }
+
+    [Fact]
+    public async Task IntegrateAsync_DisposedEngine_EveryCallerOfThePassGetsTheErrorAndTheBatcherGoesOn()
+    {
+        var c = PyFaiCases.Get("tilted_bbox_q_nm");
+        var (rows, cols, _) = PyFaiCases.Frame(c);
+        var disposed = IntegrationEngine.Build(PyFaiCases.Geometry(c), rows, cols, PyFaiCases.Mask(c), PyFaiCases.Settings(c));
+        disposed.Dispose();
+        var batcher = new FrameBatcher();
+        using var firstPassStarted = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        batcher.BeforePass = _ =>
+        {
+            if (!firstPassStarted.IsSet)
+            {
+                firstPassStarted.Set();
+                Assert.True(release.Wait(Timeout), "the test released the first pass");
+            }
+        };
+        var result = engine.CreateResult();
+        var first = Task.Run(async () => await batcher.IntegrateAsync(engine, frames[0], result));
+        Assert.True(firstPassStarted.Wait(Timeout), "the first frame's pass started");
+        var failing = Enumerable.Range(1, 3).Select(k => batcher.IntegrateAsync(disposed, frames[k], disposed.CreateResult()).AsTask()).ToArray();
+        release.Set();
+        await first.WaitAsync(Timeout);
+        foreach (var task in failing)
+        {
+            await Assert.ThrowsAsync<ObjectDisposedException>(() => task.WaitAsync(Timeout));
+        }
+
+        var after = engine.CreateResult();
+        await batcher.IntegrateAsync(engine, frames[1], after).AsTask().WaitAsync(Timeout);
+        Assert.Equal(Single(engine, frames[1]).Intensity, after.Intensity);
+    }
+}
