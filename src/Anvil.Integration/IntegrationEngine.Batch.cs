@@ -22,6 +22,7 @@ public sealed unsafe partial class IntegrationEngine
     private readonly nint[] batchImages = new nint[FramesPerPass];
     private ChunkSums[][]? batchSums;
     private short[][]? bandBuffers;
+    private byte[]? referenced;
     private int batchCount;
 
     /// <summary>
@@ -88,6 +89,7 @@ public sealed unsafe partial class IntegrationEngine
             range = kept.Value;
             batchSums ??= [.. Enumerable.Range(0, FramesPerPass).Select(_ => chunkSums.Select(c => new ChunkSums(Settings.Npt)).ToArray())];
             bandBuffers ??= [.. Enumerable.Range(0, Settings.Threads).Select(_ => GC.AllocateUninitializedArray<short>(FramesPerPass * tiled.TilePixels, pinned: true))];
+            referenced ??= ReferencedPixels();
             for (var start = 0; start < frames.Length; start += FramesPerPass)
             {
                 var count = Math.Min(FramesPerPass, frames.Length - start);
@@ -162,6 +164,8 @@ public sealed unsafe partial class IntegrationEngine
         var images = e.batchImages;
         short* i0 = (short*)images[0], i1 = (short*)images[1], i2 = (short*)images[2], i3 = (short*)images[3];
         var buffer = (long*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(e.bandBuffers![part]));
+        var referenced = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(e.referenced!));
+        var anyExcluded = false;
         var sums = e.batchSums!;
         var s = stackalloc double*[FramesPerPass];
         var v = stackalloc double*[FramesPerPass];
@@ -188,13 +192,22 @@ public sealed unsafe partial class IntegrationEngine
                     if (groupTile[g] != tile)
                     {
                         tile = groupTile[g];
-                        Interleave(i0 + origin, i1 + origin, i2 + origin, i3 + origin, Math.Min(m.TilePixels, pixels - origin), (short*)buffer);
+                        anyExcluded = Interleave(i0 + origin, i1 + origin, i2 + origin, i3 + origin, referenced + origin,
+                            Math.Min(m.TilePixels, pixels - origin), lo, hi, (short*)buffer);
                     }
 
                     int j0 = groupStart[g], steps = (groupStart[g + 1] - j0) / lanes;
                     var bin = groupBin[g];
-                    var invalid = GroupFour<TPixel>(buffer, local + j0, wts + j0, steps, lo, hi,
-                        out var sLow, out var sHigh, out var vLow, out var vHigh) & used;
+                    Vector512<float> sLow, sHigh, vLow, vHigh;
+                    uint invalid = 0;
+                    if (anyExcluded)
+                    {
+                        invalid = GroupFour<TPixel, Checked>(buffer, local + j0, wts + j0, steps, lo, hi, out sLow, out sHigh, out vLow, out vHigh) & used;
+                    }
+                    else
+                    {
+                        GroupFour<TPixel, Unchecked>(buffer, local + j0, wts + j0, steps, lo, hi, out sLow, out sHigh, out vLow, out vHigh);
+                    }
                     for (var f = 0; f < count; f++)
                     {
                         // Lane l of frame f sits at l·4 + f across the two halves.
@@ -214,10 +227,17 @@ public sealed unsafe partial class IntegrationEngine
         }
     }
 
-    /// <summary>Four frames' pixels of one band side by side: destination[4·i + f] = frame f's pixel i.</summary>
+    /// <summary>
+    /// Four frames' pixels of one band side by side: destination[4·i + f] = frame f's pixel i. Returns whether a pixel
+    /// the matrix refers to holds a value outside [lo, hi] in any of the four (then the band's groups take the checking
+    /// kernel; values of pixels the matrix never reads, such as masked gaps, do not matter).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Interleave(short* a, short* b, short* c, short* d, int pixels, short* destination)
+    private static bool Interleave(short* a, short* b, short* c, short* d, byte* referenced, int pixels, int lo, int hi, short* destination)
     {
+        var low = Vector128.Create((short)lo);
+        var span = Vector128.Create((ushort)(hi - lo));
+        var outside = Vector128<ushort>.Zero;
         var i = 0;
         for (; i + 8 <= pixels; i += 8)
         {
@@ -225,6 +245,11 @@ public sealed unsafe partial class IntegrationEngine
             var vb = Vector128.Load(b + i);
             var vc = Vector128.Load(c + i);
             var vd = Vector128.Load(d + i);
+
+            // (v − lo) as unsigned above hi − lo, by saturating subtraction: non-zero where a value is outside.
+            var beyond = Sse2.SubtractSaturate((va - low).AsUInt16(), span) | Sse2.SubtractSaturate((vb - low).AsUInt16(), span)
+                | Sse2.SubtractSaturate((vc - low).AsUInt16(), span) | Sse2.SubtractSaturate((vd - low).AsUInt16(), span);
+            outside |= beyond & Sse41.ConvertToVector128Int16(referenced + i).AsUInt16();
             var ab0 = Sse2.UnpackLow(va, vb).AsInt32();
             var ab1 = Sse2.UnpackHigh(va, vb).AsInt32();
             var cd0 = Sse2.UnpackLow(vc, vd).AsInt32();
@@ -236,14 +261,42 @@ public sealed unsafe partial class IntegrationEngine
             Sse2.UnpackHigh(ab1, cd1).Store((int*)(o + 24));
         }
 
+        var any = outside != Vector128<ushort>.Zero;
+        var spanScalar = (uint)(hi - lo);
         for (; i < pixels; i++)
         {
             destination[4 * i] = a[i];
             destination[(4 * i) + 1] = b[i];
             destination[(4 * i) + 2] = c[i];
             destination[(4 * i) + 3] = d[i];
+            any |= referenced[i] != 0 && ((uint)(a[i] - lo) > spanScalar || (uint)(b[i] - lo) > spanScalar
+                || (uint)(c[i] - lo) > spanScalar || (uint)(d[i] - lo) > spanScalar);
         }
+
+        return any;
     }
+
+    /// <summary>0xFF for each pixel the matrix refers to (padding included: it repeats pixels of its group), 0 elsewhere.</summary>
+    private byte[] ReferencedPixels()
+    {
+        var m = tiled;
+        var flags = GC.AllocateArray<byte>(Rows * Cols, pinned: true);
+        for (var g = 0; g < m.Groups; g++)
+        {
+            var origin = m.GroupTile[g] * m.TilePixels;
+            for (var j = m.GroupStart[g]; j < m.GroupStart[g + 1]; j++)
+            {
+                flags[origin + m.Local[j]] = 0xFF;
+            }
+        }
+
+        return flags;
+    }
+
+    /// <summary>Kernel flavours: <see cref="Checked"/> tests every value against the kept range, <see cref="Unchecked"/> knows they all are.</summary>
+    private struct Checked;
+
+    private struct Unchecked;
 
     /// <summary>
     /// One group (eight bins) for four frames: per step eight 8-byte loads (a pixel of all four frames each), the
@@ -251,9 +304,10 @@ public sealed unsafe partial class IntegrationEngine
     /// lanes (bin l, frame f at l·4 + f). Returns the (bin, frame) lanes that met an excluded value, bit l·4 + f.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static uint GroupFour<TPixel>(long* band, ushort* local, float* wts, int steps, int lo, int hi,
+    private static uint GroupFour<TPixel, TCheck>(long* band, ushort* local, float* wts, int steps, int lo, int hi,
         out Vector512<float> sLow, out Vector512<float> sHigh, out Vector512<float> vLow, out Vector512<float> vHigh)
         where TPixel : unmanaged
+        where TCheck : struct
     {
         Vector512<float> sl = default, sh = default, vl = default, vh = default;
         var okLow = Vector512<uint>.AllBitsSet;
@@ -265,9 +319,10 @@ public sealed unsafe partial class IntegrationEngine
         var spreadHigh = Vector512.Create(4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7);
         for (var step = 0; step < steps; step++, local += TiledMatrix.Lanes, wts += TiledMatrix.Lanes)
         {
-            var q = Vector512.Create(
-                Vector256.Create(Vector128.Create(band[local[0]], band[local[1]]), Vector128.Create(band[local[2]], band[local[3]])),
-                Vector256.Create(Vector128.Create(band[local[4]], band[local[5]]), Vector128.Create(band[local[6]], band[local[7]])));
+            // Built from its lower half, so no step waits on the previous step's register.
+            var q = Avx512F.InsertVector256(
+                Vector256.Create(Vector128.Create(band[local[0]], band[local[1]]), Vector128.Create(band[local[2]], band[local[3]])).ToVector512Unsafe(),
+                Vector256.Create(Vector128.Create(band[local[4]], band[local[5]]), Vector128.Create(band[local[6]], band[local[7]])), 1);
             Vector512<int> rl, rh;
             if (typeof(TPixel) == typeof(short))
             {
@@ -280,13 +335,19 @@ public sealed unsafe partial class IntegrationEngine
                 rh = Avx512BW.ConvertToVector512Int32(q.AsUInt16().GetUpper());
             }
 
-            var validLow = Vector512.LessThanOrEqual((rl - lo32).AsUInt32(), span);
-            var validHigh = Vector512.LessThanOrEqual((rh - lo32).AsUInt32(), span);
-            okLow &= validLow;
-            okHigh &= validHigh;
             var w = Vector256.Load(wts).ToVector512Unsafe();
-            var wl = Avx512F.PermuteVar16x32(w, spreadLow) & validLow.AsSingle();
-            var wh = Avx512F.PermuteVar16x32(w, spreadHigh) & validHigh.AsSingle();
+            var wl = Avx512F.PermuteVar16x32(w, spreadLow);
+            var wh = Avx512F.PermuteVar16x32(w, spreadHigh);
+            if (typeof(TCheck) == typeof(Checked))
+            {
+                var validLow = Vector512.LessThanOrEqual((rl - lo32).AsUInt32(), span);
+                var validHigh = Vector512.LessThanOrEqual((rh - lo32).AsUInt32(), span);
+                okLow &= validLow;
+                okHigh &= validHigh;
+                wl &= validLow.AsSingle();
+                wh &= validHigh.AsSingle();
+            }
+
             var fl = Avx512F.ConvertToVector512Single(rl);
             var fh = Avx512F.ConvertToVector512Single(rh);
             sl = Avx512F.FusedMultiplyAdd(wl, fl, sl);

@@ -73,6 +73,39 @@ public class BatchTests
         }
     }
 
+    /// <summary>
+    /// Out-of-range values only where the mask keeps the matrix from reading (as Lambda's −1 gap pixels): the pass needs
+    /// no per-value test there, and every frame still equals the single-frame call, which equals the frame without them.
+    /// </summary>
+    [Theory]
+    [InlineData("tilted_bbox_q_nm")]
+    [InlineData("lambda_full_2th_deg")]
+    public void Integrate_ExcludedValuesOnlyInMaskedPixels_SameBitsAsOneByOne(string name)
+    {
+        var c = PyFaiCases.Get(name);
+        var (rows, cols, pixels) = PyFaiCases.Frame(c);
+        var mask = PyFaiCases.Mask(c);
+        Assert.Contains(mask, m => m != 0);
+        var settings = PyFaiCases.Settings(c) with { ExcludeNegative = true, Threads = 2 };
+        var clean = Frames(pixels, 4, withExcluded: false);
+        var gapped = clean.Select(f => f.Select((v, i) => mask[i] != 0 ? (short)-1 : v).ToArray()).ToArray();
+        using var engine = IntegrationEngine.Build(PyFaiCases.Geometry(c), rows, cols, mask, settings);
+        var batch = gapped.Select(_ => engine.CreateResult()).ToArray();
+        engine.Integrate<short>([.. gapped.Select(f => (ReadOnlyMemory<short>)f)], batch);
+        for (var f = 0; f < gapped.Length; f++)
+        {
+            AssertSameBits(Single(engine, gapped[f]), batch[f], $"frame {f}");
+            AssertSameBits(Single(engine, clean[f]), batch[f], $"frame {f} without the masked values");
+        }
+    }
+
+    private static IntegrationResult Single(IntegrationEngine engine, short[] frame)
+    {
+        var result = engine.CreateResult();
+        engine.Integrate<short>(frame, result);
+        return result;
+    }
+
     /// <summary>Unsigned frames (values above 32,767, a saturation rule) take the same kernel with zero extension.</summary>
     [Fact]
     public void Integrate_SeveralUInt16Frames_SameBitsAsOneByOne()
