@@ -88,8 +88,12 @@ public sealed partial class IntegrateWorker(BrokerClient broker, PipelineOptions
     }
 
     /// <inheritdoc />
-    protected override Task OnFinishedAsync(string acquisition, ulong lastId, CancellationToken cancellationToken) =>
-        Broker.FinishStreamAsync(Broker.Address(PipelineStreams.Profiles, acquisition), lastId, cancellationToken: cancellationToken);
+    protected override Task OnFinishedAsync(string acquisition, ulong lastId, CancellationToken cancellationToken)
+    {
+        var passes = batcher.Passes;
+        LogBatching(Logger, acquisition, batcher.Frames, passes, passes > 0 ? (double)batcher.Frames / passes : 0);
+        return Broker.FinishStreamAsync(Broker.Address(PipelineStreams.Profiles, acquisition), lastId, cancellationToken: cancellationToken);
+    }
 
     private async Task IntegrateAsync(FrameWorkItem item, Profile profile)
     {
@@ -166,6 +170,9 @@ public sealed partial class IntegrateWorker(BrokerClient broker, PipelineOptions
         public bool Fits(StitchPlan other, int points) =>
             Canvas.Length == other.Rows * other.Cols && Module.Length >= other.Placements.Max(p => p.Rows * p.Cols) && TwoTheta.Npt == points;
     }
+
+    [LoggerMessage(4002, LogLevel.Information, "Acquisition {Acquisition} finished; this replica has integrated {Frames} frames in {Passes} passes over the matrix ({FramesPerPass:F2} a pass)")]
+    private static partial void LogBatching(ILogger logger, string acquisition, long frames, long passes, double framesPerPass);
 
     [LoggerMessage(4001, LogLevel.Error, "Frame {Frame} of {Acquisition} failed: {Error}")]
     private static partial void LogFrameFailed(ILogger logger, string acquisition, ulong frame, string error);
