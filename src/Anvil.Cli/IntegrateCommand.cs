@@ -78,13 +78,18 @@ public static class IntegrateCommand
                         $"engine {source.Rows}×{source.Cols}, {method.Format()}, npt {npt}: built in {engines.TwoTheta.BuildTime.TotalSeconds:F2} s, settings {engines.Hash}"));
                 }
 
-                for (var k = 0; k < source.FrameCount; k++)
+                // Up to four frames a call: 16-bit bbox/full frames then share each pass over the engine's matrix.
+                for (var first = 0; first < source.FrameCount; first += IntegrationEngine.FramesPerPass)
                 {
                     cancellationToken.ThrowIfCancellationRequested();
-                    frame++;
-                    source.Integrate(k, engines);
-                    writer.Write(new FrameResult(frame, fileIndex, k, sources[fileIndex].Name, engines.Hash, engines.SettingsJson,
-                        Curve(engines.TwoThetaResult), engines.Requested is null ? null : Curve(engines.RequestedResult)));
+                    var count = (int)Math.Min(IntegrationEngine.FramesPerPass, source.FrameCount - first);
+                    source.Integrate(first, count, engines);
+                    for (var i = 0; i < count; i++)
+                    {
+                        frame++;
+                        writer.Write(new FrameResult(frame, fileIndex, first + i, sources[fileIndex].Name, engines.Hash, engines.SettingsJson,
+                            Curve(engines.TwoThetaResults[i]), engines.Requested is null ? null : Curve(engines.RequestedResults[i])));
+                    }
                 }
 
                 output.WriteLine($"{sources[fileIndex].Name}: {source.FrameCount} frames");
@@ -165,14 +170,15 @@ public static class IntegrateCommand
         /// <summary>The gap mask for stitched detectors, else none.</summary>
         public abstract byte[] DetectorMask();
 
-        public abstract void Integrate(int index, Engines engines);
+        /// <summary>Integrates frames first … first + count − 1 (count ≤ <see cref="IntegrationEngine.FramesPerPass"/>) into the engines' results.</summary>
+        public abstract void Integrate(int first, int count, Engines engines);
 
         public abstract void Dispose();
     }
 
     private sealed class StackSource(Hdf5ImageStack stack) : OpenSource
     {
-        private readonly float[] frame = new float[stack.Rows * stack.Cols];
+        private readonly float[][] frames = [.. Enumerable.Range(0, IntegrationEngine.FramesPerPass).Select(_ => new float[stack.Rows * stack.Cols])];
 
         public override int Rows => stack.Rows;
         public override int Cols => stack.Cols;
@@ -181,10 +187,14 @@ public static class IntegrateCommand
 
         public override byte[] DetectorMask() => [];
 
-        public override void Integrate(int index, Engines engines)
+        public override void Integrate(int first, int count, Engines engines)
         {
-            stack.ReadFrame(index, frame);
-            engines.Integrate<float>(frame);
+            for (var i = 0; i < count; i++)
+            {
+                stack.ReadFrame(first + i, frames[i]);
+            }
+
+            engines.Integrate(frames, count);
         }
 
         public override void Dispose() => stack.Dispose();
@@ -194,14 +204,14 @@ public static class IntegrateCommand
     {
         private readonly LambdaModuleFile[] modules;
         private readonly StitchPlan plan;
-        private readonly short[] canvas;
+        private readonly short[][] canvases;
         private readonly short[] module;
 
         public LambdaSource(LambdaModuleFile[] modules)
         {
             this.modules = modules;
             plan = StitchPlan.Create([.. modules.Select(m => new ModuleLayout(m.Rows, m.Cols, m.TranslationX, m.TranslationY))]);
-            canvas = new short[plan.Rows * plan.Cols];
+            canvases = [.. Enumerable.Range(0, IntegrationEngine.FramesPerPass).Select(_ => new short[plan.Rows * plan.Cols])];
             module = new short[modules.Max(m => m.Rows * m.Cols)];
         }
 
@@ -212,16 +222,19 @@ public static class IntegrateCommand
 
         public override byte[] DetectorMask() => plan.GapMask();
 
-        public override void Integrate(int index, Engines engines)
+        public override void Integrate(int first, int count, Engines engines)
         {
-            for (var k = 0; k < modules.Length; k++)
+            for (var i = 0; i < count; i++)
             {
-                var span = module.AsSpan(0, modules[k].Rows * modules[k].Cols);
-                modules[k].ReadFrame(index, span);
-                plan.Place<short>(k, span, canvas);
+                for (var k = 0; k < modules.Length; k++)
+                {
+                    var span = module.AsSpan(0, modules[k].Rows * modules[k].Cols);
+                    modules[k].ReadFrame(first + i, span);
+                    plan.Place<short>(k, span, canvases[i]);
+                }
             }
 
-            engines.Integrate<short>(canvas);
+            engines.Integrate(canvases, count);
         }
 
         public override void Dispose()
@@ -246,14 +259,14 @@ public static class IntegrateCommand
             Hash = hash;
             SettingsJson = json;
             Lambda = lambda;
-            TwoThetaResult = twoTheta.CreateResult();
-            RequestedResult = (requested ?? twoTheta).CreateResult();
+            TwoThetaResults = [.. Enumerable.Range(0, IntegrationEngine.FramesPerPass).Select(_ => twoTheta.CreateResult())];
+            RequestedResults = [.. Enumerable.Range(0, IntegrationEngine.FramesPerPass).Select(_ => (requested ?? twoTheta).CreateResult())];
         }
 
         public IntegrationEngine TwoTheta { get; }
         public IntegrationEngine? Requested { get; }
-        public IntegrationResult TwoThetaResult { get; }
-        public IntegrationResult RequestedResult { get; }
+        public IntegrationResult[] TwoThetaResults { get; }
+        public IntegrationResult[] RequestedResults { get; }
         public string Hash { get; }
         public string SettingsJson { get; }
         public bool Lambda { get; }
@@ -294,10 +307,28 @@ public static class IntegrateCommand
             return engines;
         }
 
-        public void Integrate<T>(T[] frame) where T : unmanaged, System.Numerics.INumberBase<T>
+        /// <summary>The first <paramref name="count"/> frames into <see cref="TwoThetaResults"/> (and <see cref="RequestedResults"/>).</summary>
+        public void Integrate<T>(T[][] frames, int count) where T : unmanaged, System.Numerics.INumberBase<T>
         {
-            TwoTheta.Integrate<T>(frame, TwoThetaResult, dark, flat);
-            Requested?.Integrate<T>(frame, RequestedResult, dark, flat);
+            if (dark.Length > 0 || flat.Length > 0)
+            {
+                for (var i = 0; i < count; i++)
+                {
+                    TwoTheta.Integrate<T>(frames[i], TwoThetaResults[i], dark, flat);
+                    Requested?.Integrate<T>(frames[i], RequestedResults[i], dark, flat);
+                }
+
+                return;
+            }
+
+            Span<ReadOnlyMemory<T>> batch = new ReadOnlyMemory<T>[count];
+            for (var i = 0; i < count; i++)
+            {
+                batch[i] = frames[i];
+            }
+
+            TwoTheta.Integrate<T>(batch, TwoThetaResults.AsSpan(0, count));
+            Requested?.Integrate<T>(batch, RequestedResults.AsSpan(0, count));
         }
 
         public void Dispose()

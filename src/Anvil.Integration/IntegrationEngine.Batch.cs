@@ -249,7 +249,7 @@ public sealed unsafe partial class IntegrationEngine
             // (v − lo) as unsigned above hi − lo, by saturating subtraction: non-zero where a value is outside.
             var beyond = Sse2.SubtractSaturate((va - low).AsUInt16(), span) | Sse2.SubtractSaturate((vb - low).AsUInt16(), span)
                 | Sse2.SubtractSaturate((vc - low).AsUInt16(), span) | Sse2.SubtractSaturate((vd - low).AsUInt16(), span);
-            outside |= beyond & Sse41.ConvertToVector128Int16(referenced + i).AsUInt16();
+            outside |= beyond & Sse41.ConvertToVector128Int16((sbyte*)(referenced + i)).AsUInt16();
             var ab0 = Sse2.UnpackLow(va, vb).AsInt32();
             var ab1 = Sse2.UnpackHigh(va, vb).AsInt32();
             var cd0 = Sse2.UnpackLow(vc, vd).AsInt32();

@@ -79,6 +79,56 @@ public sealed class IntegrateCommandTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// bbox frames go four to a pass (10 frames a chunk: passes of 4, 4 and 2): every row must equal the frame stitched
+    /// here and integrated alone by an engine built the same way.
+    /// </summary>
+    [Fact]
+    public async Task Integrate_BBoxFramesInPasses_EachRowEqualsThatFrameAlone()
+    {
+        var lambda = TestPaths.LambdaFixtures;
+        var m1 = Path.Combine(lambda, "testasapo1_1009_00002_m1_part00000.nxs");
+        var mask = Path.Combine(lambda, "l2_l1_synrh9_150m_200ms_850c_oscillation_00001_m2.mask");
+        var poni = Path.Combine(lambda, "L2.poni");
+        var outPath = Path.Combine(work.FullName, "bbox.nxs");
+        const int npt = 300;
+        var line = new CommandLine([m1, "--poni", poni, "--mask", mask, "--npt", $"{npt}", "--method", "bbox", "--threads", "2", "--out", outPath],
+            new HashSet<string>());
+        Assert.Equal(0, await IntegrateCommand.RunAsync(line, TextWriter.Null, CancellationToken.None).DefaultTimeout());
+
+        using var nxs = Hdf5File.OpenRead(outPath);
+        var data = nxs.ReadDataset<float>("/processed/result/data");
+        Assert.Equal(10 * npt, data.Length);
+        var files = Enumerable.Range(1, 3).Select(m => LambdaModuleFile.Open(Path.Combine(lambda, $"testasapo1_1009_00002_m{m}_part00000.nxs"))).ToArray();
+        try
+        {
+            var plan = StitchPlan.Create([.. files.Select(f => new ModuleLayout(f.Rows, f.Cols, f.TranslationX, f.TranslationY))]);
+            var settings = new IntegrationSettings { Npt = npt, Method = SplitMethod.BBox, ExcludeNegative = true };
+            using var engine = IntegrationEngine.Build(PoniFile.Load(poni), plan.Rows, plan.Cols, MaskLoader.Combine(plan.GapMask(), mask, plan.Rows, plan.Cols), settings);
+            var canvas = new short[plan.Rows * plan.Cols];
+            var result = engine.CreateResult();
+            for (var index = 0; index < 10; index++)
+            {
+                for (var m = 0; m < files.Length; m++)
+                {
+                    var frame = new short[files[m].Rows * files[m].Cols];
+                    files[m].ReadFrame(index, frame);
+                    plan.Place<short>(m, frame, canvas);
+                }
+
+                engine.Integrate<short>(canvas, result);
+                Assert.Equal(result.Intensity, data.AsSpan(index * npt, npt).ToArray());
+            }
+        }
+        finally
+        {
+            foreach (var f in files)
+            {
+                f.Dispose();
+            }
+        }
+    }
+
     /// <summary>A dark image changes the numbers, so it changes the settings hash and is named in the recorded settings.</summary>
     [Fact]
     public async Task Integrate_WithDark_HashTracksTheDarkImage()

@@ -7,7 +7,7 @@ namespace Anvil.Integration.Tests;
 /// </summary>
 public class BatchTests
 {
-    /// <summary>Distinct frames: the case's frame with other values, and some frames with excluded (−1) pixels.</summary>
+    /// <summary>Distinct frames: the case's frame with other values, and some frames with excluded (−1) pixels (the only excluded values).</summary>
     private static short[][] Frames(double[] pixels, int count, bool withExcluded)
     {
         var frames = new short[count][];
@@ -16,7 +16,8 @@ public class BatchTests
             var frame = new short[pixels.Length];
             for (var i = 0; i < frame.Length; i++)
             {
-                frame[i] = (short)((((long)pixels[i] * (f + 1)) + (i % (7 + f))) % 4001);
+                // Kept values only (0…4000), so the −1s below are the only excluded ones, as in Lambda frames.
+                frame[i] = (short)(((Math.Abs((long)pixels[i]) * (f + 1)) + (i % (7 + f))) % 4001);
             }
 
             // Excluded pixels in frames 1, 3, 5, …, at places that differ from frame to frame.
