@@ -5,7 +5,8 @@ namespace Anvil.Integration;
 /// queue while the engine is busy go through together, up to <see cref="IntegrationEngine.FramesPerPass"/> per pass.
 /// Nothing waits for a batch to fill: the first caller integrates at once, and whoever arrives meanwhile joins the next
 /// pass. One caller at a time runs the passes (the leader); when its own frame is done it hands the queue to the next
-/// waiting caller, so no frame waits behind frames that came after it.
+/// waiting caller. A pass takes the oldest waiting frame's engine and that engine's frames in arrival order, so a frame
+/// for another engine waits at most for that pass.
 /// </summary>
 public sealed class FrameBatcher
 {
@@ -49,6 +50,18 @@ public sealed class FrameBatcher
     {
         ArgumentNullException.ThrowIfNull(engine);
         ArgumentNullException.ThrowIfNull(result);
+
+        // Checked here, so a caller's wrong frame or result fails that caller alone, not everyone in its pass.
+        if (frame.Length != engine.Rows * engine.Cols)
+        {
+            throw new ArgumentException($"frame has {frame.Length} pixels, the engine {engine.Rows}×{engine.Cols} = {engine.Rows * engine.Cols}.", nameof(frame));
+        }
+
+        if (result.Npt != engine.Settings.Npt)
+        {
+            throw new ArgumentException($"result has {result.Npt} bins, the engine {engine.Settings.Npt}.", nameof(result));
+        }
+
         var request = new Request(engine, frame, result);
         bool lead;
         lock (gate)
@@ -112,7 +125,7 @@ public sealed class FrameBatcher
 
     private void RunPass(IntegrationEngine engine, int count, Request own)
     {
-        Exception? failure = null;
+        System.Runtime.ExceptionServices.ExceptionDispatchInfo? failure = null;
         try
         {
             for (var k = 0; k < count; k++)
@@ -128,7 +141,7 @@ public sealed class FrameBatcher
         }
         catch (Exception ex)
         {
-            failure = ex;
+            failure = System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(ex);
         }
 
         for (var k = 0; k < count; k++)
@@ -162,14 +175,8 @@ public sealed class FrameBatcher
         public TaskCompletionSource<Turn> Turn { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public bool Finished { get; set; }
-        public Exception? Failure { get; set; }
+        public System.Runtime.ExceptionServices.ExceptionDispatchInfo? Failure { get; set; }
 
-        public void ThrowIfFailed()
-        {
-            if (Failure is not null)
-            {
-                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(Failure);
-            }
-        }
+        public void ThrowIfFailed() => Failure?.Throw();
     }
 }

@@ -121,6 +121,34 @@ public sealed class FrameBatcherTests : IDisposable
         }
     }
 
+    /// <summary>A wrong frame or result is refused to its caller at once; the others in the same pass are untouched.</summary>
+    [Fact]
+    public async Task IntegrateAsync_WrongFrameOrResult_FailsThatCallerOnly()
+    {
+        var batcher = new FrameBatcher();
+        using var firstPassStarted = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        batcher.BeforePass = _ =>
+        {
+            if (!firstPassStarted.IsSet)
+            {
+                firstPassStarted.Set();
+                Assert.True(release.Wait(Timeout), "the test released the first pass");
+            }
+        };
+        var results = new[] { engine.CreateResult(), engine.CreateResult() };
+        var first = Task.Run(async () => await batcher.IntegrateAsync(engine, frames[0], results[0]));
+        Assert.True(firstPassStarted.Wait(Timeout), "the first frame's pass started");
+        var good = batcher.IntegrateAsync(engine, frames[1], results[1]).AsTask();
+        var error = await Assert.ThrowsAsync<ArgumentException>(() => batcher.IntegrateAsync(engine, new short[5], engine.CreateResult()).AsTask().WaitAsync(Timeout));
+        Assert.Contains("frame has 5 pixels", error.Message, StringComparison.Ordinal);
+        error = await Assert.ThrowsAsync<ArgumentException>(() => batcher.IntegrateAsync(engine, frames[2], new IntegrationResult(3)).AsTask().WaitAsync(Timeout));
+        Assert.Contains("result has 3 bins", error.Message, StringComparison.Ordinal);
+        release.Set();
+        await Task.WhenAll(first, good).WaitAsync(Timeout);
+        Assert.Equal(Single(engine, frames[1]).Intensity, results[1].Intensity);
+    }
+
     [Fact]
     public async Task IntegrateAsync_DisposedEngine_EveryCallerOfThePassGetsTheErrorAndTheBatcherGoesOn()
     {

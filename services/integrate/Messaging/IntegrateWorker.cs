@@ -90,8 +90,8 @@ public sealed partial class IntegrateWorker(BrokerClient broker, PipelineOptions
     /// <inheritdoc />
     protected override Task OnFinishedAsync(string acquisition, ulong lastId, CancellationToken cancellationToken)
     {
-        var passes = batcher.Passes;
-        LogBatching(Logger, acquisition, batcher.Frames, passes, passes > 0 ? (double)batcher.Frames / passes : 0);
+        var (integrations, passes) = (batcher.Frames, batcher.Passes);
+        LogBatching(Logger, acquisition, integrations, passes, passes > 0 ? (double)integrations / passes : 0);
         return Broker.FinishStreamAsync(Broker.Address(PipelineStreams.Profiles, acquisition), lastId, cancellationToken: cancellationToken);
     }
 
@@ -171,8 +171,8 @@ public sealed partial class IntegrateWorker(BrokerClient broker, PipelineOptions
             Canvas.Length == other.Rows * other.Cols && Module.Length >= other.Placements.Max(p => p.Rows * p.Cols) && TwoTheta.Npt == points;
     }
 
-    [LoggerMessage(4002, LogLevel.Information, "Acquisition {Acquisition} finished; this replica has integrated {Frames} frames in {Passes} passes over the matrix ({FramesPerPass:F2} a pass)")]
-    private static partial void LogBatching(ILogger logger, string acquisition, long frames, long passes, double framesPerPass);
+    [LoggerMessage(4002, LogLevel.Information, "Acquisition {Acquisition} finished; since it started this replica has run {Integrations} integrations (one per frame and unit) in {Passes} passes over a matrix ({PerPass:F2} a pass)")]
+    private static partial void LogBatching(ILogger logger, string acquisition, long integrations, long passes, double perPass);
 
     [LoggerMessage(4001, LogLevel.Error, "Frame {Frame} of {Acquisition} failed: {Error}")]
     private static partial void LogFrameFailed(ILogger logger, string acquisition, ulong frame, string error);
