@@ -6,16 +6,54 @@ using Anvil.Workers;
 
 namespace Anvil.Integrate.Service.Messaging;
 
-/// <summary>The engines for one canvas layout and settings: 2θ (what DIOPTAS plots) and, when asked for, the operator's unit.</summary>
-public sealed record EngineSet(IntegrationEngine TwoTheta, IntegrationEngine? Requested, IntegrationSettings Settings, string Hash, string SettingsJson);
+/// <summary>
+/// A frame's leases on the engines for one canvas layout and settings: 2θ (what DIOPTAS plots) and, when asked for,
+/// the operator's unit. The engines stay usable until this is disposed, even if a settings change evicts them meanwhile.
+/// </summary>
+public sealed class EngineSet : IDisposable
+{
+    private readonly EngineLease twoTheta;
+    private readonly EngineLease? requested;
+
+    internal EngineSet(EngineLease twoTheta, EngineLease? requested, IntegrationSettings settings, string hash, string settingsJson)
+    {
+        this.twoTheta = twoTheta;
+        this.requested = requested;
+        Settings = settings;
+        Hash = hash;
+        SettingsJson = settingsJson;
+    }
+
+    /// <summary>The 2θ engine (the settings with the unit set to 2θ in degrees).</summary>
+    public IntegrationEngine TwoTheta => twoTheta.Engine;
+
+    /// <summary>The engine in the requested unit; null when that unit is 2θ in degrees.</summary>
+    public IntegrationEngine? Requested => requested?.Engine;
+
+    /// <summary>The settings in the requested unit.</summary>
+    public IntegrationSettings Settings { get; }
+
+    /// <summary>The settings hash each profile records.</summary>
+    public string Hash { get; }
+
+    /// <summary>The settings as the result file records them (<see cref="EngineCache.CanonicalJson"/>).</summary>
+    public string SettingsJson { get; }
+
+    /// <summary>Ends both leases; an engine evicted meanwhile is disposed with its last lease.</summary>
+    public void Dispose()
+    {
+        twoTheta.Dispose();
+        requested?.Dispose();
+    }
+}
 
 /// <summary>
 /// Builds each engine once per (canvas layout, settings) and reuses it for every frame; a settings change
 /// (a new <see cref="IntegrationSpec"/> on the work items) builds a new set while frames of the old one finish.
-/// Engines live in the library's <see cref="IntegrationEngineCache"/> (least recently used disposed beyond
-/// <see cref="MaxEngines"/>), keyed cheaply by layout and settings JSON; what an engine is built from (geometry, mask,
-/// hash) is prepared once per key. The mask is Anvil's documented rule: the operator's mask OR the pixels no module
-/// covers (gaps between modules); the detector's −1 pixels are excluded per frame.
+/// Engines live in the library's <see cref="IntegrationEngineCache"/> (least recently used evicted beyond
+/// <see cref="MaxEngines"/>, and disposed once no frame leases them), keyed cheaply by layout and settings JSON; what
+/// an engine is built from (geometry, mask, hash) is prepared once per key. The mask is Anvil's documented rule: the
+/// operator's mask OR the pixels no module covers (gaps between modules); the detector's −1 pixels are excluded per frame.
 /// </summary>
 public sealed class EngineCache : IDisposable
 {
@@ -26,7 +64,7 @@ public sealed class EngineCache : IDisposable
     private readonly IntegrationEngineCache engines = new(MaxEngines);
     private readonly ConcurrentDictionary<string, Lazy<Inputs>> prepared = new(StringComparer.Ordinal);
 
-    /// <summary>The engines for a stitch plan under the given settings.</summary>
+    /// <summary>Leases on the engines for a stitch plan under the given settings; the caller disposes them when its frame is done.</summary>
     public EngineSet Get(StitchPlan plan, IntegrationSpec spec)
     {
         var settingsJson = CanonicalJson(spec);
@@ -42,11 +80,19 @@ public sealed class EngineCache : IDisposable
         try
         {
             var inputs = lazy.Value;
-            var twoTheta = engines.Get($"{key}|2th", () => IntegrationEngine.Build(inputs.Geometry, plan.Rows, plan.Cols, inputs.Mask, inputs.TwoTheta));
-            var requested = inputs.Settings.Unit == RadialUnit.TwoThetaDeg
-                ? null
-                : engines.Get($"{key}|requested", () => IntegrationEngine.Build(inputs.Geometry, plan.Rows, plan.Cols, inputs.Mask, inputs.Settings));
-            return new EngineSet(twoTheta, requested, inputs.Settings, inputs.Hash, settingsJson);
+            var twoTheta = engines.Rent($"{key}|2th", () => IntegrationEngine.Build(inputs.Geometry, plan.Rows, plan.Cols, inputs.Mask, inputs.TwoTheta));
+            try
+            {
+                var requested = inputs.Settings.Unit == RadialUnit.TwoThetaDeg
+                    ? null
+                    : engines.Rent($"{key}|requested", () => IntegrationEngine.Build(inputs.Geometry, plan.Rows, plan.Cols, inputs.Mask, inputs.Settings));
+                return new EngineSet(twoTheta, requested, inputs.Settings, inputs.Hash, settingsJson);
+            }
+            catch
+            {
+                twoTheta.Dispose();
+                throw;
+            }
         }
         catch
         {

@@ -101,15 +101,9 @@ public sealed partial class IntegrateWorker(BrokerClient broker, PipelineOptions
             item.Modules.Select(m => new ModulePlacement(m.RowOffset, m.ColOffset, (int)m.Rows, (int)m.Cols)).ToArray(), item.FlipVertical);
         // Work items from before settings versions existed carry none: the configured defaults apply.
         var spec = item.Settings ?? settings.Defaults;
-        try
-        {
-            await IntegrateAsync(item, profile, plan, engines.Get(plan, spec));
-        }
-        catch (ObjectDisposedException)
-        {
-            // Settings churn evicted (disposed) this frame's engine between lookup and use: look it up again.
-            await IntegrateAsync(item, profile, plan, engines.Get(plan, spec));
-        }
+        // The frame holds its engines until its passes are done: settings churn may evict them meanwhile, not dispose them.
+        using var set = engines.Get(plan, spec);
+        await IntegrateAsync(item, profile, plan, set);
     }
 
     private async Task IntegrateAsync(FrameWorkItem item, Profile profile, StitchPlan plan, EngineSet set)
