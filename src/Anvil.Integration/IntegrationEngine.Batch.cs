@@ -23,6 +23,7 @@ public sealed unsafe partial class IntegrationEngine
     private ChunkSums[][]? batchSums;
     private short[][]? bandBuffers;
     private byte[]? referenced;
+    private ulong[]? groupColumns;
     private int batchCount;
 
     /// <summary>
@@ -90,6 +91,7 @@ public sealed unsafe partial class IntegrationEngine
             batchSums ??= [.. Enumerable.Range(0, FramesPerPass).Select(_ => chunkSums.Select(c => new ChunkSums(Settings.Npt)).ToArray())];
             bandBuffers ??= [.. Enumerable.Range(0, Settings.Threads).Select(_ => GC.AllocateUninitializedArray<short>(FramesPerPass * tiled.TilePixels, pinned: true))];
             referenced ??= ReferencedPixels();
+            groupColumns ??= GroupColumns();
             for (var start = 0; start < frames.Length; start += FramesPerPass)
             {
                 var count = Math.Min(FramesPerPass, frames.Length - start);
@@ -173,7 +175,9 @@ public sealed unsafe partial class IntegrationEngine
         short* i0 = (short*)images[0], i1 = (short*)images[1], i2 = (short*)images[2], i3 = (short*)images[3];
         var buffer = (long*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(e.bandBuffers![part]));
         var referenced = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(e.referenced!));
-        var anyExcluded = false;
+        var groupColumns = e.groupColumns!;
+        var excludedColumns = 0UL;
+        var cols = e.Cols;
         var sums = e.batchSums!;
         var s = stackalloc double*[FramesPerPass];
         var v = stackalloc double*[FramesPerPass];
@@ -200,15 +204,15 @@ public sealed unsafe partial class IntegrationEngine
                     if (groupTile[g] != tile)
                     {
                         tile = groupTile[g];
-                        anyExcluded = Interleave(i0 + origin, i1 + origin, i2 + origin, i3 + origin, referenced + origin,
-                            Math.Min(m.TilePixels, pixels - origin), lo, hi, (short*)buffer);
+                        excludedColumns = Interleave(i0 + origin, i1 + origin, i2 + origin, i3 + origin, referenced + origin,
+                            Math.Min(m.TilePixels, pixels - origin), cols, lo, hi, (short*)buffer);
                     }
 
                     int j0 = groupStart[g], steps = (groupStart[g + 1] - j0) / lanes;
                     var bin = groupBin[g];
                     Vector512<float> sLow, sHigh, vLow, vHigh;
                     uint invalid = 0;
-                    if (anyExcluded)
+                    if ((groupColumns[g] & excludedColumns) != 0)
                     {
                         invalid = GroupFour<TPixel, Checked>(buffer, local + j0, wts + j0, steps, lo, hi, out sLow, out sHigh, out vLow, out vHigh) & used;
                     }
@@ -216,6 +220,7 @@ public sealed unsafe partial class IntegrationEngine
                     {
                         GroupFour<TPixel, Unchecked>(buffer, local + j0, wts + j0, steps, lo, hi, out sLow, out sHigh, out vLow, out vHigh);
                     }
+
                     for (var f = 0; f < count; f++)
                     {
                         // Lane l of frame f sits at l·4 + f across the two halves.
@@ -236,16 +241,17 @@ public sealed unsafe partial class IntegrationEngine
     }
 
     /// <summary>
-    /// Four frames' pixels of one band side by side: destination[4·i + f] = frame f's pixel i. Returns whether a pixel
-    /// the matrix refers to holds a value outside [lo, hi] in any of the four (then the band's groups take the checking
-    /// kernel; values of pixels the matrix never reads, such as masked gaps, do not matter).
+    /// Four frames' pixels of one band side by side: destination[4·i + f] = frame f's pixel i. Returns the column
+    /// blocks (<see cref="ColumnBlock"/>) where a pixel the matrix reads holds a value outside [lo, hi] in any of the
+    /// four: the band's groups that read those blocks take the checking kernel. Values of pixels the matrix never
+    /// reads, such as masked gaps, do not matter.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static bool Interleave(short* a, short* b, short* c, short* d, byte* referenced, int pixels, int lo, int hi, short* destination)
+    private static ulong Interleave(short* a, short* b, short* c, short* d, byte* referenced, int pixels, int cols, int lo, int hi, short* destination)
     {
         var low = Vector128.Create((short)lo);
         var span = Vector128.Create((ushort)(hi - lo));
-        var outside = Vector128<ushort>.Zero;
+        var blocks = 0UL;
         var i = 0;
         for (; i + 8 <= pixels; i += 8)
         {
@@ -257,7 +263,16 @@ public sealed unsafe partial class IntegrationEngine
             // (v − lo) as unsigned above hi − lo, by saturating subtraction: non-zero where a value is outside.
             var beyond = Sse2.SubtractSaturate((va - low).AsUInt16(), span) | Sse2.SubtractSaturate((vb - low).AsUInt16(), span)
                 | Sse2.SubtractSaturate((vc - low).AsUInt16(), span) | Sse2.SubtractSaturate((vd - low).AsUInt16(), span);
-            outside |= beyond & Sse41.ConvertToVector128Int16((sbyte*)(referenced + i)).AsUInt16();
+            var outside = beyond & Sse41.ConvertToVector128Int16((sbyte*)(referenced + i)).AsUInt16();
+            if (outside != Vector128<ushort>.Zero)
+            {
+                // Rare (Lambda: a few −1 columns the mask leaves open): which of the eight, by column block.
+                for (var k = 0; k < 8; k++)
+                {
+                    blocks |= outside.GetElement(k) != 0 ? 1UL << ColumnBlock((i + k) % cols, cols) : 0;
+                }
+            }
+
             var ab0 = Sse2.UnpackLow(va, vb).AsInt32();
             var ab1 = Sse2.UnpackHigh(va, vb).AsInt32();
             var cd0 = Sse2.UnpackLow(vc, vd).AsInt32();
@@ -269,7 +284,6 @@ public sealed unsafe partial class IntegrationEngine
             Sse2.UnpackHigh(ab1, cd1).Store((int*)(o + 24));
         }
 
-        var any = outside != Vector128<ushort>.Zero;
         // The same test in 16-bit wrap-around arithmetic, right for signed and unsigned frames alike.
         var spanScalar = (ushort)(hi - lo);
         for (; i < pixels; i++)
@@ -278,11 +292,36 @@ public sealed unsafe partial class IntegrationEngine
             destination[(4 * i) + 1] = b[i];
             destination[(4 * i) + 2] = c[i];
             destination[(4 * i) + 3] = d[i];
-            any |= referenced[i] != 0 && ((ushort)(a[i] - lo) > spanScalar || (ushort)(b[i] - lo) > spanScalar
-                || (ushort)(c[i] - lo) > spanScalar || (ushort)(d[i] - lo) > spanScalar);
+            if (referenced[i] != 0 && ((ushort)(a[i] - lo) > spanScalar || (ushort)(b[i] - lo) > spanScalar
+                || (ushort)(c[i] - lo) > spanScalar || (ushort)(d[i] - lo) > spanScalar))
+            {
+                blocks |= 1UL << ColumnBlock(i % cols, cols);
+            }
         }
 
-        return any;
+        return blocks;
+    }
+
+    /// <summary>Columns in 64 blocks of equal width: a block is a bit of a 64-bit set.</summary>
+    private static int ColumnBlock(int column, int cols) => (int)((long)column * 64 / cols);
+
+    /// <summary>For each group, the column blocks of the pixels it reads (a band starts at a row, so offset mod cols is the column).</summary>
+    private ulong[] GroupColumns()
+    {
+        var m = tiled;
+        var blocks = new ulong[m.Groups];
+        for (var g = 0; g < m.Groups; g++)
+        {
+            var set = 0UL;
+            for (var j = m.GroupStart[g]; j < m.GroupStart[g + 1]; j++)
+            {
+                set |= 1UL << ColumnBlock(m.Local[j] % Cols, Cols);
+            }
+
+            blocks[g] = set;
+        }
+
+        return blocks;
     }
 
     /// <summary>0xFF for each pixel the matrix refers to (padding included: it repeats pixels of its group), 0 elsewhere.</summary>
