@@ -67,20 +67,17 @@ internal static class IntegrateBench
                         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                             $"{label}: {m.Fps:F0} fps, {pyFps:F1} fps, {m.Fps / pyFps:F1} x pyFAI  (per CPU-second: {m.CpuFps:F0} vs {pyCpuFps:F1}, {m.CpuFps / pyCpuFps:F1} x; build {engine.BuildTime.TotalSeconds:F2} s / {buildCpu.TotalSeconds:F2} CPU-s, {engine.EntryCount / 1e6:F2} M entries, reads {bytesPerFrame / 1e6:F0} MB/frame = {bytesPerFrame * m.Fps / 1e9:F1} GB/s, {m.Allocated:F0} B/frame)"));
                     Report(name, Measure(() => engine.Integrate<short>(frame, result), 1, seconds), engine.BytesPerFrame);
-                    if (method != SplitMethod.No)
-                    {
-                        // What the integrate worker does when frames queue up: four distinct frames per pass over the matrix.
-                        batchResults ??= [.. Enumerable.Range(0, IntegrationEngine.FramesPerPass).Select(_ => engine.CreateResult())];
-                        if (batchResults[0].Npt != npt)
-                        {
-                            batchResults = [.. Enumerable.Range(0, IntegrationEngine.FramesPerPass).Select(_ => engine.CreateResult())];
-                        }
 
-                        var results = batchResults;
-                        Report($"{name}/{IntegrationEngine.FramesPerPass} frames per pass",
-                            Measure(() => engine.Integrate<short>(batchFrames, results), IntegrationEngine.FramesPerPass, seconds),
-                            engine.BytesPerFrameInPasses(IntegrationEngine.FramesPerPass));
+                    // What the integrate worker does when frames queue up: four distinct frames per pass over the matrix.
+                    if (batchResults?[0].Npt != npt)
+                    {
+                        batchResults = [.. Enumerable.Range(0, IntegrationEngine.FramesPerPass).Select(_ => engine.CreateResult())];
                     }
+
+                    var results = batchResults;
+                    Report($"{name}/{IntegrationEngine.FramesPerPass} frames per pass",
+                        Measure(() => engine.Integrate<short>(batchFrames, results), IntegrationEngine.FramesPerPass, seconds),
+                        engine.BytesPerFrameInPasses(IntegrationEngine.FramesPerPass));
 
                     if (Environment.GetEnvironmentVariable("ANVIL_BENCH_PHASES") is "1")
                     {

@@ -34,12 +34,13 @@ public sealed unsafe partial class IntegrationEngine
 
     /// <summary>
     /// Bytes the 16-bit fast path reads from memory per frame when <paramref name="frames"/> frames share each pass
-    /// over the matrix (bbox/full; no-split reads its index per frame): each frame once, the matrix once per pass.
+    /// over the matrix: each frame once, the matrix once per pass (the pixel-major no-split kernel reads its index per frame).
     /// </summary>
     public long BytesPerFrameInPasses(int frames)
     {
         var matrix = BytesPerFrame - (2L * Rows * Cols);
-        return binOfPixel is not null ? BytesPerFrame : (2L * Rows * Cols) + (matrix / Math.Clamp(frames, 1, FramesPerPass));
+        var batched = BatchVectorised && (tiled.Weights is not null || NoSplitTiled);
+        return !batched ? BytesPerFrame : (2L * Rows * Cols) + (matrix / Math.Clamp(frames, 1, FramesPerPass));
     }
 
     /// <summary>
@@ -77,7 +78,8 @@ public sealed unsafe partial class IntegrationEngine
             var sixteen = signed || typeof(T) == typeof(ushort);
             rules = FrameRules.For<T>(Settings);
             var kept = sixteen ? KeptRange(signed) : null;
-            if (frames.Length < 2 || kept is null || binOfPixel is not null || tiled.Weights is null || !BatchVectorised)
+            kernelWeights = KernelWeights(kept);
+            if (frames.Length < 2 || kept is null || kernelWeights is null || !BatchVectorised)
             {
                 for (var i = 0; i < frames.Length; i++)
                 {
@@ -187,7 +189,7 @@ public sealed unsafe partial class IntegrationEngine
         fixed (int* groupTile = m.GroupTile)
         fixed (int* laneLength = m.LaneLength)
         fixed (ushort* local = m.Local)
-        fixed (float* wts = m.Weights)
+        fixed (float* wts = e.kernelWeights)
         {
             for (var c = first; c < end; c++)
             {

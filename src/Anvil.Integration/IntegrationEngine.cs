@@ -39,6 +39,14 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
     private readonly double[] tthCentres;
     private readonly ChunkSums[] chunkSums;
     private readonly ushort[]? binOfPixel;
+
+    // No-split: coefficient 1 for each real entry, 0 for padding, so the SIMD kernels can sum no-split frames too
+    // (exact integer sums in float32 lanes while a lane's sum stays within 2²⁴, see UnitSumsExact).
+    private readonly float[]? unitWeights;
+    private readonly int longestLane;
+
+    // The coefficients the 16-bit tiled kernels use for the call in progress: the matrix's, the unit ones, or none.
+    private float[]? kernelWeights;
     private readonly int[] pixelBounds;
     private readonly PartSums[] partSums;
     private readonly WorkerTeam? team;
@@ -132,6 +140,25 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
             partSums = [];
         }
 
+        if (matrix.Weights is null)
+        {
+            var ones = new float[matrix.StoredCount];
+            for (var g = 0; g < matrix.Groups; g++)
+            {
+                for (var lane = 0; lane < TiledMatrix.Lanes; lane++)
+                {
+                    var length = matrix.LaneLength[(g * TiledMatrix.Lanes) + lane];
+                    longestLane = Math.Max(longestLane, length);
+                    for (int k = 0, j = matrix.GroupStart[g] + lane; k < length; k++, j += TiledMatrix.Lanes)
+                    {
+                        ones[j] = 1f;
+                    }
+                }
+            }
+
+            unitWeights = ones;
+        }
+
         phases.Add(("pixel map", phase.Elapsed));
         BuildPhases = string.Join(", ", phases.Select(p => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{p.Phase} {p.Time.TotalMilliseconds:F0} ms")));
         BuildTime = buildTime + clock.Elapsed;
@@ -159,8 +186,17 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
     /// Bytes an int16 frame's fast path reads from memory: the frame plus the per-pixel bin index (no-split) or the
     /// padded matrix's offsets and coefficients (bbox/full).
     /// </summary>
-    public long BytesPerFrame => (2L * Rows * Cols) + (binOfPixel is not null ? 2L * binOfPixel.Length
-        : (2L * tiled.StoredCount) + (tiled.Weights is null ? 0 : 4L * tiled.StoredCount));
+    public long BytesPerFrame => (2L * Rows * Cols) + (binOfPixel is not null && !NoSplitTiled ? 2L * binOfPixel.Length
+        : (2L * tiled.StoredCount) + (tiled.Weights is null && !NoSplitTiled ? 0 : 4L * tiled.StoredCount));
+
+    /// <summary>No-split int16 frames take the tiled SIMD kernel with unit coefficients (else the pixel-major one).</summary>
+    private bool NoSplitTiled => unitWeights is not null && Vectorised && UnitSumsExact(new ValueRange(short.MinValue, short.MaxValue));
+
+    /// <summary>
+    /// Float32 lane sums of integers are exact while every partial sum stays within 2²⁴: the longest lane times the
+    /// largest kept magnitude (max(raw, 1) for the variance is no larger).
+    /// </summary>
+    private bool UnitSumsExact(ValueRange kept) => (long)longestLane * Math.Max(1, Math.Max(Math.Abs(kept.Lo), Math.Abs(kept.Hi))) <= 1 << 24;
 
     public TimeSpan BuildTime { get; }
 
@@ -234,11 +270,12 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
     {
         var sixteen = (typeof(T) == typeof(short) || typeof(T) == typeof(ushort)) && dark.IsEmpty && flat.IsEmpty;
         rules = FrameRules.For<T>(Settings);
-        var path = !sixteen ? Path.Generic
-            : binOfPixel is not null ? Path.PixelMajor16
-            : Path.Tiled16;
         var kept = sixteen ? KeptRange(typeof(T) == typeof(short)) : null;
         range = kept ?? default;
+        kernelWeights = KernelWeights(kept);
+        var path = !sixteen ? Path.Generic
+            : binOfPixel is not null && kernelWeights is null ? Path.PixelMajor16
+            : Path.Tiled16;
         if (path == Path.Tiled16 && kept is null)
         {
             path = Path.Generic;
@@ -459,7 +496,7 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
         fixed (int* groupTile = m.GroupTile)
         fixed (int* laneLength = m.LaneLength)
         fixed (ushort* local = m.Local)
-        fixed (float* wts = m.Weights)
+        fixed (float* wts = e.kernelWeights)
         {
             for (var c = first; c < end; c++)
             {
@@ -763,6 +800,13 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
             Norm[bin] += wn;
         }
     }
+
+    /// <summary>
+    /// The coefficients of the 16-bit tiled kernels: the matrix's (bbox, full); for no-split the unit ones when the SIMD
+    /// kernel runs and its float32 sums are exact for the kept range, else none (exact integer paths).
+    /// </summary>
+    private float[]? KernelWeights(ValueRange? kept) =>
+        tiled.Weights ?? (kept is { } k && Vectorised && UnitSumsExact(k) ? unitWeights : null);
 
     /// <summary>The one contiguous range of 16-bit values the rules keep; null when they keep none or several.</summary>
     private ValueRange? KeptRange(bool signed)

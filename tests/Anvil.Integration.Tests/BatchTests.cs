@@ -54,6 +54,8 @@ public class BatchTests
     [InlineData("tilted_full_q_nm", 5, 2, true)]
     [InlineData("lambda_bbox_2th_deg", 4, 2, true)]
     [InlineData("lambda_full_2th_deg", 6, 2, false)]
+    [InlineData("tilted_no_q_nm", 4, 2, true)]
+    [InlineData("lambda_no_2th_deg", 5, 1, true)]
     public void Integrate_SeveralInt16Frames_SameBitsAsOneByOne(string name, int count, int threads, bool withExcluded)
     {
         var c = PyFaiCases.Get(name);
@@ -192,7 +194,7 @@ public class BatchTests
         }
     }
 
-    /// <summary>No-split and float frames have no batch kernel: the call integrates them one by one, same numbers.</summary>
+    /// <summary>Float frames have no batch kernel: the call integrates them one by one, same numbers.</summary>
     [Theory]
     [InlineData("tilted_no_q_nm")]
     [InlineData("centred_bbox_2th_deg")]
