@@ -14,12 +14,13 @@ namespace Anvil.Integration;
 /// </summary>
 /// <remarks>
 /// Layout: pyFAI's CSR matrix re-laid as <see cref="TiledMatrix"/> (bands of rows; within a band, groups of 8 bins
-/// stored as sliced ELLPACK with 16-bit pixel offsets and float32 coefficients, none for no-split) plus, for
-/// no-split, a pixel-major 16-bit bin index. Per-bin Σw and Σw·norm are precomputed; a frame's excluded pixels take
-/// their share out, and the generic path (dark, flat, non-16-bit frames) sums them per frame. Sums are float64 (the
-/// 16-bit bbox/full path: float32 per bin within a band) over fixed chunks added in a fixed order, so the thread
-/// count never changes a bit. See README.md in this folder.
-/// One engine integrates one frame at a time (calls are serialised); use one engine per worker to go wider.
+/// stored as sliced ELLPACK with 16-bit pixel offsets and float32 coefficients; for no-split unit coefficients, and a
+/// pixel-major 16-bit bin index for the exact integer fallback). Per-bin Σw and Σw·norm are precomputed; a frame's
+/// excluded pixels take their share out, and the generic path (dark, flat, non-16-bit frames) sums them per frame.
+/// Sums are float64 (the 16-bit tiled path: float32 per bin within a band) over fixed chunks added in a fixed order, so
+/// the thread count never changes a bit. See README.md in this folder.
+/// One call at a time per engine (calls are serialised; a call may carry several frames, see the Batch part); use one
+/// engine per worker to go wider.
 /// </remarks>
 public sealed unsafe partial class IntegrationEngine : IDisposable
 {
