@@ -27,8 +27,9 @@ public sealed unsafe partial class IntegrationEngine
     private int batchCount;
 
     /// <summary>
-    /// The four-frame kernel runs (default: when the CPU has AVX-512BW). Otherwise, and for frames the fast path does
-    /// not take (dark, flat, no-split, other types), frames are integrated one by one: same numbers either way.
+    /// The four-frame kernel runs (default: when the CPU has AVX-512BW). Otherwise, and for frames the tiled kernel does
+    /// not take (dark, flat, other types, no-split whose float32 sums could be inexact), frames are integrated one by
+    /// one: same numbers either way.
     /// </summary>
     internal bool BatchVectorised { get; set; } = Avx512BW.IsSupported && Avx512F.IsSupported;
 
@@ -79,6 +80,11 @@ public sealed unsafe partial class IntegrationEngine
             rules = FrameRules.For<T>(Settings);
             var kept = sixteen ? KeptRange(signed) : null;
             kernelWeights = KernelWeights(kept);
+            if (sixteen && tiled.Weights is null)
+            {
+                noSplitTiledLast = kernelWeights is not null;
+            }
+
             if (frames.Length < 2 || kept is null || kernelWeights is null || !BatchVectorised)
             {
                 for (var i = 0; i < frames.Length; i++)

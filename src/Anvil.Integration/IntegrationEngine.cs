@@ -48,6 +48,9 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
 
     // The coefficients the 16-bit tiled kernels use for the call in progress: the matrix's, the unit ones, or none.
     private float[]? kernelWeights;
+
+    // No-split: whether the last 16-bit call took the tiled kernel (for BytesPerFrame).
+    private bool? noSplitTiledLast;
     private readonly int[] pixelBounds;
     private readonly PartSums[] partSums;
     private readonly WorkerTeam? team;
@@ -108,10 +111,12 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
             tthCentres[k] = pg.TwoThetaDeg(c);
         }
 
-        pixelBounds = new int[settings.Threads + 1];
-        for (var p = 0; p <= settings.Threads; p++)
+        // The pixel-major kernel's fixed parts (as many as the chunks, shared out the same way), added in part order:
+        // the thread count changes no sum's order.
+        pixelBounds = new int[chunks + 1];
+        for (var p = 0; p <= chunks; p++)
         {
-            pixelBounds[p] = (int)((long)rows * cols * p / settings.Threads);
+            pixelBounds[p] = (int)((long)rows * cols * p / chunks);
         }
 
         if (settings.Method == SplitMethod.No && npt < ushort.MaxValue)
@@ -134,14 +139,14 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
                 }
             });
             binOfPixel = binOf;
-            partSums = [.. Enumerable.Range(0, settings.Threads).Select(_ => new PartSums(npt))];
+            partSums = [.. Enumerable.Range(0, chunks).Select(_ => new PartSums(npt))];
         }
         else
         {
             partSums = [];
         }
 
-        if (matrix.Weights is null)
+        if (matrix.Weights is null && Avx2.IsSupported && Fma.IsSupported)
         {
             var ones = new float[matrix.StoredCount];
             for (var g = 0; g < matrix.Groups; g++)
@@ -187,11 +192,12 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
     /// Bytes an int16 frame's fast path reads from memory: the frame plus the per-pixel bin index (no-split) or the
     /// padded matrix's offsets and coefficients (bbox/full).
     /// </summary>
+    /// <remarks>For no-split, the kernel of the last 16-bit call (before any: a full-range int16 frame's).</remarks>
     public long BytesPerFrame => (2L * Rows * Cols) + (binOfPixel is not null && !NoSplitTiled ? 2L * binOfPixel.Length
         : (2L * tiled.StoredCount) + (tiled.Weights is null && !NoSplitTiled ? 0 : 4L * tiled.StoredCount));
 
-    /// <summary>No-split int16 frames take the tiled SIMD kernel with unit coefficients (else the pixel-major one).</summary>
-    private bool NoSplitTiled => unitWeights is not null && Vectorised && UnitSumsExact(new ValueRange(short.MinValue, short.MaxValue));
+    /// <summary>No-split 16-bit frames took (or would take) the tiled SIMD kernel with unit coefficients, not the pixel-major one.</summary>
+    private bool NoSplitTiled => noSplitTiledLast ?? (unitWeights is not null && Vectorised && UnitSumsExact(new ValueRange(short.MinValue, short.MaxValue)));
 
     /// <summary>
     /// Float32 lane sums of integers are exact while every partial sum stays within 2²⁴: the longest lane times the
@@ -201,7 +207,10 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
 
     public TimeSpan BuildTime { get; }
 
-    /// <summary>The 16-bit bbox/full kernel uses AVX2 (default: when the CPU has it); tests switch it off to compare.</summary>
+    /// <summary>
+    /// The 16-bit tiled kernel uses AVX2 (default: when the CPU has it); without it bbox/full run lane by lane with the
+    /// same float32 operations and no-split takes the pixel-major integer kernel. Tests switch it off to compare.
+    /// </summary>
     internal bool Vectorised { get; set; } = Avx2.IsSupported && Fma.IsSupported;
 
     /// <summary>Where <see cref="BuildTime"/> went, phase by phase (wall clock, ms).</summary>
@@ -274,6 +283,11 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
         var kept = sixteen ? KeptRange(typeof(T) == typeof(short)) : null;
         range = kept ?? default;
         kernelWeights = KernelWeights(kept);
+        if (sixteen && tiled.Weights is null)
+        {
+            noSplitTiledLast = kernelWeights is not null;
+        }
+
         var path = !sixteen ? Path.Generic
             : binOfPixel is not null && kernelWeights is null ? Path.PixelMajor16
             : Path.Tiled16;
@@ -466,7 +480,8 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
     /// saturation). Weighted (bbox, full): a group's eight bins at once, one vector step per eight entries —
     /// eight pixel loads from the band, coefficients zeroed for excluded values, float32 fused multiply-adds
     /// per lane (a lane sums one bin's ≈ 15–60 entries of one band), then added into the float64 bin sums.
-    /// Unweighted (no-split with ≥ 65,535 bins): integer sums per lane. Σw and Σw·norm come precomputed per bin; an
+    /// No-split: the same with unit coefficients when float32 sums are exact (<see cref="UnitSumsExact"/>), else
+    /// (≥ 65,535 bins, no pixel-major index) integer sums per lane. Σw and Σw·norm come precomputed per bin; an
     /// excluded pixel's share is subtracted (rare: most gap pixels are masked and never appear in the matrix).
     /// </summary>
     private static void Tiled16(IntegrationEngine e, int part)
@@ -865,15 +880,19 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
     /// the merged result equals pyFAI's float64 sums bit for bit whatever the part boundaries. Excluded pixels are
     /// counted per bin and their normalisation subtracted from the precomputed Σnorm (≈ 1e-16 relative).
     /// </summary>
-    private static void PixelMajor16(IntegrationEngine e, int part)
+    private static void PixelMajor16(IntegrationEngine e, int thread)
     {
-        if (e.rules.Signed)
+        var (first, end) = e.ChunksOf(thread);
+        for (var part = first; part < end; part++)
         {
-            PixelMajor16((short*)e.image, e, part);
-        }
-        else
-        {
-            PixelMajor16((ushort*)e.image, e, part);
+            if (e.rules.Signed)
+            {
+                PixelMajor16((short*)e.image, e, part);
+            }
+            else
+            {
+                PixelMajor16((ushort*)e.image, e, part);
+            }
         }
     }
 

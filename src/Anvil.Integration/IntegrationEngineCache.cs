@@ -74,7 +74,16 @@ public sealed class IntegrationEngineCache(int capacity = 4) : IDisposable
             entry.Leases++;
         }
 
-        DisposeAll(evicted);
+        try
+        {
+            DisposeAll(evicted);
+        }
+        catch
+        {
+            Return(entry);
+            throw;
+        }
+
         try
         {
             return new EngineLease(this, entry, entry.Engine.Value);
@@ -168,10 +177,21 @@ public sealed class IntegrationEngineCache(int capacity = 4) : IDisposable
 
     private static void DisposeAll(List<Entry>? idle)
     {
+        // Every engine is disposed even if one throws; the first failure is thrown afterwards.
+        System.Runtime.ExceptionServices.ExceptionDispatchInfo? failure = null;
         foreach (var e in idle ?? [])
         {
-            DisposeEngine(e);
+            try
+            {
+                DisposeEngine(e);
+            }
+            catch (Exception ex)
+            {
+                failure ??= System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(ex);
+            }
         }
+
+        failure?.Throw();
     }
 
     // Outside the cache's lock: an engine integrating a frame for a Get caller finishes it first (Dispose waits for it).

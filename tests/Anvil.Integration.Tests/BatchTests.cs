@@ -165,6 +165,38 @@ public class BatchTests
         Assert.Contains(Enumerable.Range(0, 50), b => singles[1].Count[b] < singles[0].Count[b]);
     }
 
+    /// <summary>
+    /// One excluded value in one of four frames, inside an 8-pixel step of the interleave pass that crosses a row
+    /// boundary (37 × 123 detector: pixels 120…127 are columns 120–122 of row 0 and 0–4 of row 1): the group reading it
+    /// must take the checking kernel, whichever frame and column.
+    /// </summary>
+    [Theory]
+    [InlineData(0, 121)]
+    [InlineData(1, 122)]
+    [InlineData(2, 124)]
+    [InlineData(3, 127)]
+    [InlineData(3, 1000)]
+    public void Integrate_OneExcludedValueInOneFrame_SameBitsAsOneByOne(int frameWithIt, int pixel)
+    {
+        const int rows = 37, cols = 123;
+        var c = PyFaiCases.Get("tilted_bbox_q_nm");
+        var settings = PyFaiCases.Settings(c) with { ExcludeNegative = true, Npt = 300, Threads = 2 };
+        using var engine = IntegrationEngine.Build(PyFaiCases.Geometry(c), rows, cols, [], settings);
+        var random = new Random(pixel);
+        var frames = Enumerable.Range(0, 4).Select(_ => Enumerable.Range(0, rows * cols).Select(_ => (short)random.Next(0, 3000)).ToArray()).ToArray();
+        frames[frameWithIt][pixel] = -1;
+        var batch = frames.Select(_ => engine.CreateResult()).ToArray();
+        engine.Integrate<short>([.. frames.Select(f => (ReadOnlyMemory<short>)f)], batch);
+        for (var f = 0; f < frames.Length; f++)
+        {
+            AssertSameBits(Single(engine, frames[f]), batch[f], $"frame {f}");
+        }
+
+        var clean = (short[])frames[frameWithIt].Clone();
+        clean[pixel] = 7;
+        Assert.Contains(Enumerable.Range(0, settings.Npt), b => Single(engine, clean).Count[b] > batch[frameWithIt].Count[b]);
+    }
+
     /// <summary>Unsigned frames (values above 32,767, a saturation rule) take the same kernel with zero extension.</summary>
     [Fact]
     public void Integrate_SeveralUInt16Frames_SameBitsAsOneByOne()

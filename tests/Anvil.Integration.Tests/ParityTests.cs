@@ -17,15 +17,18 @@ public sealed class ParityTests(ITestOutputHelper output)
 
     public static TheoryData<string> CaseNames() => [.. PyFaiCases.Names];
 
-    /// <summary>Every case through each kernel: int32 frames take the generic path, int16 frames the fast paths
-    /// (pixel-major for no-split, tiled SIMD for bbox/full; dark/flat cases fall back to the generic path), float32
-    /// frames the generic path with NaN screening, and two threads must not change a bit.</summary>
+    /// <summary>Every case through each kernel: int32 frames take the generic path, int16 frames the fast paths (tiled
+    /// SIMD, for no-split with unit coefficients; "int16-pixelmajor" the no-split integer fallback, SIMD off;
+    /// dark/flat cases fall back to the generic path), float32 frames the generic path with NaN screening, and two
+    /// threads must not change a bit.</summary>
     public static TheoryData<string, string> CaseKernels()
     {
         var data = new TheoryData<string, string>();
         foreach (var name in PyFaiCases.Names)
         {
-            string[] kernels = PyFaiCases.FloatFrame(PyFaiCases.Get(name)) ? ["float32", "float32-2threads"] : ["int32", "int16", "int16-2threads", "float32"];
+            string[] kernels = PyFaiCases.FloatFrame(PyFaiCases.Get(name)) ? ["float32", "float32-2threads"]
+                : PyFaiCases.Get(name).Str("method") == "no" ? ["int32", "int16", "int16-2threads", "int16-pixelmajor", "float32"]
+                : ["int32", "int16", "int16-2threads", "float32"];
             foreach (var kernel in kernels)
             {
                 data.Add(name, kernel);
@@ -60,6 +63,7 @@ public sealed class ParityTests(ITestOutputHelper output)
                 engine.Integrate<float>(Array.ConvertAll(frame, v => (float)v), result, dark, flat);
                 break;
             default:
+                engine.Vectorised = kernel != "int16-pixelmajor";
                 engine.Integrate<short>(Array.ConvertAll(frame, v => checked((short)v)), result, dark, flat);
                 break;
         }
@@ -205,6 +209,38 @@ public sealed class ParityTests(ITestOutputHelper output)
         }
 
         Assert.Contains(tiled.Count, n => n > 0);
+    }
+
+    /// <summary>
+    /// No-split sums in float32 lanes are exact only while a lane's sum stays within 2²⁴. One bin (npt 1) gives a lane
+    /// of a whole band: 16 × 1100 pixels of 32,767 (signed) or 16 × 20 of 65,535 (unsigned, no rules) exceed it, so
+    /// the pixel-major integer kernel must run; with a saturation at 954, 16 × 1100 × 953 fits, so the tiled kernel
+    /// runs. Either way Σ signal is exactly count × value.
+    /// </summary>
+    [Theory]
+    [InlineData(16, 1100, true, null, 32767, false)]
+    [InlineData(16, 1100, true, 954.0, 953, true)]
+    [InlineData(16, 20, false, null, 65535, false)]
+    public void Integrate_NoSplitLaneSumBeyondFloat32_StaysExact(int rows, int cols, bool signed, double? saturation, int value, bool tiledExpected)
+    {
+        var c = PyFaiCases.Get("tilted_no_q_nm");
+        var settings = PyFaiCases.Settings(c) with { Npt = 1, ExcludeNegative = signed, SaturationValue = saturation };
+        using var engine = IntegrationEngine.Build(PyFaiCases.Geometry(c), rows, cols, [], settings);
+        var result = engine.CreateResult();
+        if (signed)
+        {
+            engine.Integrate<short>(Enumerable.Repeat((short)value, rows * cols).ToArray(), result);
+        }
+        else
+        {
+            engine.Integrate<ushort>(Enumerable.Repeat((ushort)value, rows * cols).ToArray(), result);
+        }
+
+        Assert.Equal(rows * cols, result.Count[0]);
+        Assert.Equal((double)rows * cols * value, result.SumSignal[0]);
+        Assert.Equal((double)rows * cols * value, result.SumVariance[0]);
+        var pixelMajorBytes = 4L * rows * cols;
+        Assert.Equal(tiledExpected, engine.BytesPerFrame != pixelMajorBytes);
     }
 
     /// <summary>

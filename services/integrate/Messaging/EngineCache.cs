@@ -42,8 +42,14 @@ public sealed class EngineSet : IDisposable
     /// <summary>Ends both leases; an engine evicted meanwhile is disposed with its last lease.</summary>
     public void Dispose()
     {
-        twoTheta.Dispose();
-        requested?.Dispose();
+        try
+        {
+            twoTheta.Dispose();
+        }
+        finally
+        {
+            requested?.Dispose();
+        }
     }
 }
 
