@@ -156,17 +156,7 @@ public sealed unsafe partial class IntegrationEngine
         }
     }
 
-    private static void TiledFour(IntegrationEngine e, int part)
-    {
-        if (e.rules.Signed)
-        {
-            TiledFour<short>(e, part);
-        }
-        else
-        {
-            TiledFour<ushort>(e, part);
-        }
-    }
+    private static void TiledFour(IntegrationEngine e, int part) => BySign(e, part, &TiledFour<short>, &TiledFour<ushort>);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void TiledFour<TPixel>(IntegrationEngine e, int part) where TPixel : unmanaged

@@ -484,17 +484,11 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
     /// (≥ 65,535 bins, no pixel-major index) integer sums per lane. Σw and Σw·norm come precomputed per bin; an
     /// excluded pixel's share is subtracted (rare: most gap pixels are masked and never appear in the matrix).
     /// </summary>
-    private static void Tiled16(IntegrationEngine e, int part)
-    {
-        if (e.rules.Signed)
-        {
-            Tiled16<short>(e, part);
-        }
-        else
-        {
-            Tiled16<ushort>(e, part);
-        }
-    }
+    private static void Tiled16(IntegrationEngine e, int part) => BySign(e, part, &Tiled16<short>, &Tiled16<ushort>);
+
+    /// <summary>Runs a 16-bit kernel's int16 or uint16 form, as the frame's type (the rules record it).</summary>
+    private static void BySign(IntegrationEngine e, int part, delegate*<IntegrationEngine, int, void> signed, delegate*<IntegrationEngine, int, void> unsigned) =>
+        (e.rules.Signed ? signed : unsigned)(e, part);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tiled16<TPixel>(IntegrationEngine e, int part) where TPixel : unmanaged

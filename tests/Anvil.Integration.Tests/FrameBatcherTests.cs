@@ -31,33 +31,18 @@ public sealed class FrameBatcherTests : IDisposable
     public async Task IntegrateAsync_FramesQueuedWhileAPassRuns_GoThroughTogetherInOrder()
     {
         var batcher = new FrameBatcher();
-        var sizes = new List<int>();
-        using var firstPassStarted = new ManualResetEventSlim();
-        using var release = new ManualResetEventSlim();
-        batcher.BeforePass = count =>
-        {
-            lock (sizes)
-            {
-                sizes.Add(count);
-            }
-
-            if (!firstPassStarted.IsSet)
-            {
-                firstPassStarted.Set();
-                Assert.True(release.Wait(Timeout), "the test released the first pass");
-            }
-        };
+        using var gate = FirstPassGate.On(batcher);
         var results = frames.Take(5).Select(_ => engine.CreateResult()).ToArray();
         var first = Task.Run(async () => await batcher.IntegrateAsync(engine, frames[0], results[0]));
-        Assert.True(firstPassStarted.Wait(Timeout), "the first frame's pass started");
+        gate.WaitForFirstPass();
 
         // Four frames arrive while the first pass runs: they queue (nothing has released the engine yet).
         var later = Enumerable.Range(1, 4).Select(k => batcher.IntegrateAsync(engine, frames[k], results[k]).AsTask()).ToArray();
         Assert.Equal(4, batcher.Queued);
-        release.Set();
+        gate.Release();
         await Task.WhenAll([first, .. later]).WaitAsync(Timeout);
 
-        Assert.Equal([1, 4], sizes);
+        Assert.Equal([1, 4], gate.Sizes);
         Assert.Equal(2, batcher.Passes);
         Assert.Equal(5, batcher.Frames);
         for (var k = 0; k < 5; k++)
@@ -93,28 +78,17 @@ public sealed class FrameBatcherTests : IDisposable
         var (rows, cols, _) = PyFaiCases.Frame(c);
         using var other = IntegrationEngine.Build(PyFaiCases.Geometry(c), rows, cols, PyFaiCases.Mask(c), PyFaiCases.Settings(c) with { Npt = 77 });
         var batcher = new FrameBatcher();
-        using var firstPassStarted = new ManualResetEventSlim();
-        using var release = new ManualResetEventSlim();
-        var sizes = new List<int>();
-        batcher.BeforePass = count =>
-        {
-            sizes.Add(count);
-            if (!firstPassStarted.IsSet)
-            {
-                firstPassStarted.Set();
-                Assert.True(release.Wait(Timeout), "the test released the first pass");
-            }
-        };
+        using var gate = FirstPassGate.On(batcher);
         var engines = new[] { engine, other, engine, other, engine };
         var results = engines.Select(e => e.CreateResult()).ToArray();
         var first = Task.Run(async () => await batcher.IntegrateAsync(engines[0], frames[0], results[0]));
-        Assert.True(firstPassStarted.Wait(Timeout), "the first frame's pass started");
+        gate.WaitForFirstPass();
         var later = Enumerable.Range(1, 4).Select(k => batcher.IntegrateAsync(engines[k], frames[k], results[k]).AsTask()).ToArray();
-        release.Set();
+        gate.Release();
         await Task.WhenAll([first, .. later]).WaitAsync(Timeout);
 
         // Pass 2 takes the oldest waiting frame's engine (other) and its frames; pass 3 the rest.
-        Assert.Equal([1, 2, 2], sizes);
+        Assert.Equal([1, 2, 2], gate.Sizes);
         for (var k = 0; k < engines.Length; k++)
         {
             Assert.Equal(Single(engines[k], frames[k]).Intensity, results[k].Intensity);
@@ -126,25 +100,16 @@ public sealed class FrameBatcherTests : IDisposable
     public async Task IntegrateAsync_WrongFrameOrResult_FailsThatCallerOnly()
     {
         var batcher = new FrameBatcher();
-        using var firstPassStarted = new ManualResetEventSlim();
-        using var release = new ManualResetEventSlim();
-        batcher.BeforePass = _ =>
-        {
-            if (!firstPassStarted.IsSet)
-            {
-                firstPassStarted.Set();
-                Assert.True(release.Wait(Timeout), "the test released the first pass");
-            }
-        };
+        using var gate = FirstPassGate.On(batcher);
         var results = new[] { engine.CreateResult(), engine.CreateResult() };
         var first = Task.Run(async () => await batcher.IntegrateAsync(engine, frames[0], results[0]));
-        Assert.True(firstPassStarted.Wait(Timeout), "the first frame's pass started");
+        gate.WaitForFirstPass();
         var good = batcher.IntegrateAsync(engine, frames[1], results[1]).AsTask();
         var error = await Assert.ThrowsAsync<ArgumentException>(() => batcher.IntegrateAsync(engine, new short[5], engine.CreateResult()).AsTask().WaitAsync(Timeout));
         Assert.Contains("frame has 5 pixels", error.Message, StringComparison.Ordinal);
         error = await Assert.ThrowsAsync<ArgumentException>(() => batcher.IntegrateAsync(engine, frames[2], new IntegrationResult(3)).AsTask().WaitAsync(Timeout));
         Assert.Contains("result has 3 bins", error.Message, StringComparison.Ordinal);
-        release.Set();
+        gate.Release();
         await Task.WhenAll(first, good).WaitAsync(Timeout);
         Assert.Equal(Single(engine, frames[1]).Intensity, results[1].Intensity);
     }
@@ -157,21 +122,12 @@ public sealed class FrameBatcherTests : IDisposable
         var disposed = IntegrationEngine.Build(PyFaiCases.Geometry(c), rows, cols, PyFaiCases.Mask(c), PyFaiCases.Settings(c));
         disposed.Dispose();
         var batcher = new FrameBatcher();
-        using var firstPassStarted = new ManualResetEventSlim();
-        using var release = new ManualResetEventSlim();
-        batcher.BeforePass = _ =>
-        {
-            if (!firstPassStarted.IsSet)
-            {
-                firstPassStarted.Set();
-                Assert.True(release.Wait(Timeout), "the test released the first pass");
-            }
-        };
+        using var gate = FirstPassGate.On(batcher);
         var result = engine.CreateResult();
         var first = Task.Run(async () => await batcher.IntegrateAsync(engine, frames[0], result));
-        Assert.True(firstPassStarted.Wait(Timeout), "the first frame's pass started");
+        gate.WaitForFirstPass();
         var failing = Enumerable.Range(1, 3).Select(k => batcher.IntegrateAsync(disposed, frames[k], disposed.CreateResult()).AsTask()).ToArray();
-        release.Set();
+        gate.Release();
         await first.WaitAsync(Timeout);
         foreach (var task in failing)
         {
@@ -181,5 +137,53 @@ public sealed class FrameBatcherTests : IDisposable
         var after = engine.CreateResult();
         await batcher.IntegrateAsync(engine, frames[1], after).AsTask().WaitAsync(Timeout);
         Assert.Equal(Single(engine, frames[1]).Intensity, after.Intensity);
+    }
+
+    /// <summary>Holds the batcher's first pass until the test releases it, so frames can queue behind it; records pass sizes.</summary>
+    private sealed class FirstPassGate : IDisposable
+    {
+        private readonly ManualResetEventSlim started = new();
+        private readonly ManualResetEventSlim released = new();
+        private readonly List<int> sizes = [];
+
+        public IReadOnlyList<int> Sizes
+        {
+            get
+            {
+                lock (sizes)
+                {
+                    return [.. sizes];
+                }
+            }
+        }
+
+        public static FirstPassGate On(FrameBatcher batcher)
+        {
+            var gate = new FirstPassGate();
+            batcher.BeforePass = count =>
+            {
+                lock (gate.sizes)
+                {
+                    gate.sizes.Add(count);
+                }
+
+                if (!gate.started.IsSet)
+                {
+                    gate.started.Set();
+                    Assert.True(gate.released.Wait(Timeout), "the test released the first pass");
+                }
+            };
+            return gate;
+        }
+
+        public void WaitForFirstPass() => Assert.True(started.Wait(Timeout), "the first frame's pass started");
+
+        public void Release() => released.Set();
+
+        public void Dispose()
+        {
+            started.Dispose();
+            released.Dispose();
+        }
     }
 }
