@@ -602,8 +602,8 @@ internal sealed class CsrBuilder
         }
 
         groupStart.Add(checked((int)total));
-        var local = GC.AllocateUninitializedArray<ushort>(checked((int)total));
-        var weights = settings.Method == SplitMethod.No ? null : GC.AllocateUninitializedArray<float>((int)total);
+        var local = GC.AllocateUninitializedArray<ushort>(checked((int)total), pinned: true);
+        var weights = settings.Method == SplitMethod.No ? null : GC.AllocateUninitializedArray<float>((int)total, pinned: true);
         var widest = Math.Max(1, maxSpan.Max());
         Parallel.For(0, tiles, t =>
         {

@@ -1,6 +1,5 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -171,8 +170,8 @@ public sealed unsafe partial class IntegrationEngine
         var used = count == FramesPerPass ? uint.MaxValue : 0x11111111u * ((1u << count) - 1);
         var images = e.batchImages;
         short* i0 = (short*)images[0], i1 = (short*)images[1], i2 = (short*)images[2], i3 = (short*)images[3];
-        var buffer = (long*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(e.bandBuffers![part]));
-        var referenced = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(e.referenced!));
+        var buffer = (long*)Pinned.At(e.bandBuffers![part]);
+        var referenced = Pinned.At(e.referenced);
         var groupColumns = e.groupColumns!;
         var excludedColumns = 0UL;
         var cols = e.Cols;
@@ -180,59 +179,54 @@ public sealed unsafe partial class IntegrationEngine
         var s = stackalloc double*[FramesPerPass];
         var v = stackalloc double*[FramesPerPass];
         var tile = -1;
-        fixed (int* groupStart = m.GroupStart)
-        fixed (int* groupBin = m.GroupBin)
-        fixed (int* groupTile = m.GroupTile)
-        fixed (int* laneLength = m.LaneLength)
-        fixed (ushort* local = m.Local)
-        fixed (float* wts = e.kernelWeights)
+        int* groupStart = m.GroupStartAt, groupBin = m.GroupBinAt, groupTile = m.GroupTileAt, laneLength = m.LaneLengthAt;
+        var local = m.LocalAt;
+        var wts = Pinned.At(e.kernelWeights);
+        for (var c = first; c < end; c++)
         {
-            for (var c = first; c < end; c++)
+            for (var f = 0; f < FramesPerPass; f++)
             {
-                for (var f = 0; f < FramesPerPass; f++)
+                sums[f][c].Clear(withCounts: false);
+                s[f] = sums[f][c].SignalAt;
+                v[f] = sums[f][c].VarianceAt;
+            }
+
+            for (int g = m.ChunkBounds[c], gEnd = m.ChunkBounds[c + 1]; g < gEnd; g++)
+            {
+                var origin = groupTile[g] * m.TilePixels;
+                if (groupTile[g] != tile)
                 {
-                    sums[f][c].Clear(withCounts: false);
-                    s[f] = sums[f][c].SignalAt;
-                    v[f] = sums[f][c].VarianceAt;
+                    tile = groupTile[g];
+                    excludedColumns = Interleave(i0 + origin, i1 + origin, i2 + origin, i3 + origin, referenced + origin,
+                        Math.Min(m.TilePixels, pixels - origin), cols, lo, hi, (short*)buffer);
                 }
 
-                for (int g = m.ChunkBounds[c], gEnd = m.ChunkBounds[c + 1]; g < gEnd; g++)
+                int j0 = groupStart[g], steps = (groupStart[g + 1] - j0) / lanes;
+                var bin = groupBin[g];
+                Vector512<float> sLow, sHigh, vLow, vHigh;
+                uint invalid = 0;
+                if ((groupColumns[g] & excludedColumns) != 0)
                 {
-                    var origin = groupTile[g] * m.TilePixels;
-                    if (groupTile[g] != tile)
-                    {
-                        tile = groupTile[g];
-                        excludedColumns = Interleave(i0 + origin, i1 + origin, i2 + origin, i3 + origin, referenced + origin,
-                            Math.Min(m.TilePixels, pixels - origin), cols, lo, hi, (short*)buffer);
-                    }
+                    invalid = GroupFour<TPixel, Checked>(buffer, local + j0, wts + j0, steps, lo, hi, out sLow, out sHigh, out vLow, out vHigh) & used;
+                }
+                else
+                {
+                    GroupFour<TPixel, Unchecked>(buffer, local + j0, wts + j0, steps, lo, hi, out sLow, out sHigh, out vLow, out vHigh);
+                }
 
-                    int j0 = groupStart[g], steps = (groupStart[g + 1] - j0) / lanes;
-                    var bin = groupBin[g];
-                    Vector512<float> sLow, sHigh, vLow, vHigh;
-                    uint invalid = 0;
-                    if ((groupColumns[g] & excludedColumns) != 0)
-                    {
-                        invalid = GroupFour<TPixel, Checked>(buffer, local + j0, wts + j0, steps, lo, hi, out sLow, out sHigh, out vLow, out vHigh) & used;
-                    }
-                    else
-                    {
-                        GroupFour<TPixel, Unchecked>(buffer, local + j0, wts + j0, steps, lo, hi, out sLow, out sHigh, out vLow, out vHigh);
-                    }
+                for (var f = 0; f < count; f++)
+                {
+                    // Lane l of frame f sits at l·4 + f across the two halves.
+                    var pick = Vector512.Create(f, 4 + f, 8 + f, 12 + f, 16 + f, 20 + f, 24 + f, 28 + f, 0, 0, 0, 0, 0, 0, 0, 0);
+                    AddLanes(s[f] + bin, Avx512F.PermuteVar16x32x2(sLow, pick, sHigh).GetLower());
+                    AddLanes(v[f] + bin, Avx512F.PermuteVar16x32x2(vLow, pick, vHigh).GetLower());
+                }
 
-                    for (var f = 0; f < count; f++)
-                    {
-                        // Lane l of frame f sits at l·4 + f across the two halves.
-                        var pick = Vector512.Create(f, 4 + f, 8 + f, 12 + f, 16 + f, 20 + f, 24 + f, 28 + f, 0, 0, 0, 0, 0, 0, 0, 0);
-                        AddLanes(s[f] + bin, Avx512F.PermuteVar16x32x2(sLow, pick, sHigh).GetLower());
-                        AddLanes(v[f] + bin, Avx512F.PermuteVar16x32x2(vLow, pick, vHigh).GetLower());
-                    }
-
-                    for (; invalid != 0; invalid &= invalid - 1)
-                    {
-                        var bit = BitOperations.TrailingZeroCount(invalid);
-                        int lane = bit >> 2, f = bit & 3;
-                        e.AddExcluded(sums[f][c], (void*)images[f], origin, local, wts, j0 + lane, laneLength[g * lanes + lane], bin + lane, lo, hi);
-                    }
+                for (; invalid != 0; invalid &= invalid - 1)
+                {
+                    var bit = BitOperations.TrailingZeroCount(invalid);
+                    int lane = bit >> 2, f = bit & 3;
+                    e.AddExcluded(sums[f][c], (void*)images[f], origin, local, wts, j0 + lane, laneLength[g * lanes + lane], bin + lane, lo, hi);
                 }
             }
         }

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -148,7 +147,7 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
 
         if (matrix.Weights is null && Avx2.IsSupported && Fma.IsSupported)
         {
-            var ones = new float[matrix.StoredCount];
+            var ones = GC.AllocateArray<float>(matrix.StoredCount, pinned: true);
             for (var g = 0; g < matrix.Groups; g++)
             {
                 for (var lane = 0; lane < TiledMatrix.Lanes; lane++)
@@ -415,12 +414,9 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
         var r = e.rules;
         var m = e.tiled;
         var (first, end) = e.ChunksOf(part);
-        fixed (int* groupStart = m.GroupStart)
-        fixed (int* groupBin = m.GroupBin)
-        fixed (int* groupTile = m.GroupTile)
-        fixed (int* laneLength = m.LaneLength)
-        fixed (ushort* local = m.Local)
-        fixed (float* wts = m.Weights)
+        int* groupStart = m.GroupStartAt, groupBin = m.GroupBinAt, groupTile = m.GroupTileAt, laneLength = m.LaneLengthAt;
+        var local = m.LocalAt;
+        var wts = m.WeightsAt;
         fixed (float* bn = e.baseNorm)
         {
             for (var c = first; c < end; c++)
@@ -501,63 +497,58 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
         var simd = e.Vectorised;
         var s8 = stackalloc float[lanes];
         var v8 = stackalloc float[lanes];
-        fixed (int* groupStart = m.GroupStart)
-        fixed (int* groupBin = m.GroupBin)
-        fixed (int* groupTile = m.GroupTile)
-        fixed (int* laneLength = m.LaneLength)
-        fixed (ushort* local = m.Local)
-        fixed (float* wts = e.kernelWeights)
+        int* groupStart = m.GroupStartAt, groupBin = m.GroupBinAt, groupTile = m.GroupTileAt, laneLength = m.LaneLengthAt;
+        var local = m.LocalAt;
+        var wts = Pinned.At(e.kernelWeights);
+        for (var c = first; c < end; c++)
         {
-            for (var c = first; c < end; c++)
+            var sums = e.chunkSums[c];
+            sums.Clear(withCounts: false);
+            fixed (double* sS = sums.Signal)
+            fixed (double* sV = sums.Variance)
             {
-                var sums = e.chunkSums[c];
-                sums.Clear(withCounts: false);
-                fixed (double* sS = sums.Signal)
-                fixed (double* sV = sums.Variance)
+                for (int g = m.ChunkBounds[c], gEnd = m.ChunkBounds[c + 1]; g < gEnd; g++)
                 {
-                    for (int g = m.ChunkBounds[c], gEnd = m.ChunkBounds[c + 1]; g < gEnd; g++)
+                    var origin = groupTile[g] * m.TilePixels;
+                    var img = (TPixel*)e.image + origin;
+                    int j0 = groupStart[g], steps = (groupStart[g + 1] - j0) / lanes;
+                    var bin = groupBin[g];
+                    int invalid;
+                    if (wts is null)
                     {
-                        var origin = groupTile[g] * m.TilePixels;
-                        var img = (TPixel*)e.image + origin;
-                        int j0 = groupStart[g], steps = (groupStart[g + 1] - j0) / lanes;
-                        var bin = groupBin[g];
-                        int invalid;
-                        if (wts is null)
+                        invalid = 0;
+                        for (var lane = 0; lane < lanes; lane++)
                         {
-                            invalid = 0;
-                            for (var lane = 0; lane < lanes; lane++)
-                            {
-                                var (s, v, bad) = LaneUnweighted(img, local, j0 + lane, laneLength[g * lanes + lane], lo, hi);
-                                sS[bin + lane] += s;
-                                sV[bin + lane] += v;
-                                invalid |= bad ? 1 << lane : 0;
-                            }
+                            var (s, v, bad) = LaneUnweighted(img, local, j0 + lane, laneLength[g * lanes + lane], lo, hi);
+                            sS[bin + lane] += s;
+                            sV[bin + lane] += v;
+                            invalid |= bad ? 1 << lane : 0;
+                        }
+                    }
+                    else
+                    {
+                        if (simd)
+                        {
+                            invalid = GroupAvx2(img, local + j0, wts + j0, steps, lo, hi, out var s, out var v);
+                            AddLanes(sS + bin, s);
+                            AddLanes(sV + bin, v);
                         }
                         else
                         {
-                            if (simd)
+                            invalid = GroupScalar(img, local + j0, wts + j0, steps, lo, hi, s8, v8);
+                            for (var lane = 0; lane < lanes; lane++)
                             {
-                                invalid = GroupAvx2(img, local + j0, wts + j0, steps, lo, hi, out var s, out var v);
-                                AddLanes(sS + bin, s);
-                                AddLanes(sV + bin, v);
-                            }
-                            else
-                            {
-                                invalid = GroupScalar(img, local + j0, wts + j0, steps, lo, hi, s8, v8);
-                                for (var lane = 0; lane < lanes; lane++)
-                                {
-                                    sS[bin + lane] += s8[lane];
-                                    sV[bin + lane] += v8[lane];
-                                }
+                                sS[bin + lane] += s8[lane];
+                                sV[bin + lane] += v8[lane];
                             }
                         }
+                    }
 
-                        for (var lane = 0; invalid != 0; lane++, invalid >>= 1)
+                    for (var lane = 0; invalid != 0; lane++, invalid >>= 1)
+                    {
+                        if ((invalid & 1) != 0)
                         {
-                            if ((invalid & 1) != 0)
-                            {
-                                e.AddExcluded(sums, e.image, origin, local, wts, j0 + lane, laneLength[g * lanes + lane], bin + lane, lo, hi);
-                            }
+                            e.AddExcluded(sums, e.image, origin, local, wts, j0 + lane, laneLength[g * lanes + lane], bin + lane, lo, hi);
                         }
                     }
                 }
@@ -770,9 +761,9 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
         public double[] Signal { get; } = GC.AllocateArray<double>((npt + TiledMatrix.Lanes - 1) / TiledMatrix.Lanes * TiledMatrix.Lanes, pinned: true);
         public double[] Variance { get; } = GC.AllocateArray<double>((npt + TiledMatrix.Lanes - 1) / TiledMatrix.Lanes * TiledMatrix.Lanes, pinned: true);
 
-        public double* SignalAt => (double*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(Signal));
+        public double* SignalAt => Pinned.At(Signal);
 
-        public double* VarianceAt => (double*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(Variance));
+        public double* VarianceAt => Pinned.At(Variance);
 
         /// <summary>Σw (generic path) or the excluded Σw (16-bit path).</summary>
         public double[] Count { get; } = new double[npt];

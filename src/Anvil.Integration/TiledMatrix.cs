@@ -1,3 +1,6 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
 namespace Anvil.Integration;
 
 /// <summary>
@@ -10,7 +13,7 @@ namespace Anvil.Integration;
 /// with coefficient 0 and the offset of a pixel the lane (or group) already holds (sliced ELLPACK). One vector step then sums eight bins at once, with no
 /// horizontal sum and no tail.
 /// </summary>
-internal sealed class TiledMatrix
+internal sealed unsafe class TiledMatrix
 {
     /// <summary>Bins per group: one 256-bit vector of float32.</summary>
     public const int Lanes = 8;
@@ -18,12 +21,13 @@ internal sealed class TiledMatrix
     public TiledMatrix(int tileRows, int tilePixels, int[] groupBin, int[] groupTile, int[] groupStart, int[] laneLength,
         ushort[] local, float[]? weights, int[] entriesPerBin)
     {
+        // Pinned (the large arrays are allocated so by the builder), so the kernels take their addresses once.
         TileRows = tileRows;
         TilePixels = tilePixels;
-        GroupBin = groupBin;
-        GroupTile = groupTile;
-        GroupStart = groupStart;
-        LaneLength = laneLength;
+        GroupBin = Pinned.Copy(groupBin);
+        GroupTile = Pinned.Copy(groupTile);
+        GroupStart = Pinned.Copy(groupStart);
+        LaneLength = Pinned.Copy(laneLength);
         Local = local;
         Weights = weights;
         EntriesPerBin = entriesPerBin;
@@ -57,6 +61,17 @@ internal sealed class TiledMatrix
 
     public ushort[] Local { get; }
     public float[]? Weights { get; }
+
+    public int* GroupBinAt => Pinned.At(GroupBin);
+    public int* GroupTileAt => Pinned.At(GroupTile);
+    public int* GroupStartAt => Pinned.At(GroupStart);
+    public int* LaneLengthAt => Pinned.At(LaneLength);
+
+    /// <summary>Address of <see cref="Local"/> (the builder allocates it pinned).</summary>
+    public ushort* LocalAt => Pinned.At(Local);
+
+    /// <summary>Address of <see cref="Weights"/> (the builder allocates it pinned); null for no-split.</summary>
+    public float* WeightsAt => Pinned.At(Weights);
 
     /// <summary>Group ranges of the fixed chunks (whole bands, balanced by entries); chunk c is [c, c+1).</summary>
     public int[] ChunkBounds { get; private set; }
@@ -94,5 +109,21 @@ internal sealed class TiledMatrix
         }
 
         ChunkBounds = bounds;
+    }
+}
+
+/// <summary>Arrays on the pinned object heap, whose addresses never change: kernels use them without <c>fixed</c>.</summary>
+internal static unsafe class Pinned
+{
+    /// <summary>The address of a pinned array's first element (null for null). Only for arrays allocated pinned.</summary>
+    public static T* At<T>(T[]? array) where T : unmanaged =>
+        array is null ? null : (T*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(array));
+
+    /// <summary>A pinned copy.</summary>
+    public static T[] Copy<T>(T[] source) where T : unmanaged
+    {
+        var copy = GC.AllocateUninitializedArray<T>(source.Length, pinned: true);
+        source.CopyTo(copy, 0);
+        return copy;
     }
 }
