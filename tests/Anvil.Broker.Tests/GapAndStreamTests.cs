@@ -17,6 +17,8 @@ public sealed class GapAndStreamTests
     [Fact]
     public async Task GetNext_IdsOneTwoFour_DeliversOneTwoThenNoDataForThreeAfterTimeoutThenFour()
     {
+        // A stream of its own: the listener hears every broker in the process, and other tests declare gaps on scan1.
+        var address = Address("gaps-" + Guid.NewGuid().ToString("N")[..8]);
         long gapsMeasured = 0;
         using var listener = new MeterListener();
         listener.InstrumentPublished = (i, l) =>
@@ -28,27 +30,27 @@ public sealed class GapAndStreamTests
         };
         listener.SetMeasurementEventCallback<long>((_, v, tags, _) =>
         {
-            if (tags.ToArray().Any(t => t.Key == "stream" && (string?)t.Value == _address.Stream))
+            if (tags.ToArray().Any(t => t.Key == "stream" && (string?)t.Value == address.Stream))
             {
                 Interlocked.Add(ref gapsMeasured, v);
             }
         });
         listener.Start();
 
-        await _broker.SendIds(_address, 1, 2, 4);
-        Assert.Equal(1UL, (await _broker.GetNextAsync(_address, "g", TimeSpan.Zero).DefaultTimeout()).Id);
-        Assert.Equal(2UL, (await _broker.GetNextAsync(_address, "g", TimeSpan.Zero).DefaultTimeout()).Id);
-        var call = _broker.GetNextAsync(_address, "g", TimeSpan.FromSeconds(3));
+        await _broker.SendIds(address, 1, 2, 4);
+        Assert.Equal(1UL, (await _broker.GetNextAsync(address, "g", TimeSpan.Zero).DefaultTimeout()).Id);
+        Assert.Equal(2UL, (await _broker.GetNextAsync(address, "g", TimeSpan.Zero).DefaultTimeout()).Id);
+        var call = _broker.GetNextAsync(address, "g", TimeSpan.FromSeconds(3));
         _time.Advance(TimeSpan.FromSeconds(3));
         var ex = await Fails(() => call.DefaultTimeout(), ErrorReasons.NoData);
         Assert.Equal(("3", "4"), (ex.Metadata["id"], ex.Metadata["last_id"]));
-        Assert.Equal(4UL, (await _broker.GetNextAsync(_address, "g", TimeSpan.Zero).DefaultTimeout()).Id);
+        Assert.Equal(4UL, (await _broker.GetNextAsync(address, "g", TimeSpan.Zero).DefaultTimeout()).Id);
 
-        var gap = Assert.Single(await _broker.ListGapsAsync(_address, "g").DefaultTimeout());
+        var gap = Assert.Single(await _broker.ListGapsAsync(address, "g").DefaultTimeout());
         Assert.Equal((3UL, ErrorReasons.NoData, false), (gap.Id, gap.Kind, gap.Resolved));
-        Assert.Equal(3UL, Assert.Single(await _broker.ListGapsAsync(_address, "").DefaultTimeout()).Id);
+        Assert.Equal(3UL, Assert.Single(await _broker.ListGapsAsync(address, "").DefaultTimeout()).Id);
         Assert.Equal(1, Interlocked.Read(ref gapsMeasured));
-        Assert.Equal(3UL, await _broker.GetCurrentSizeAsync(_address).DefaultTimeout());
+        Assert.Equal(3UL, await _broker.GetCurrentSizeAsync(address).DefaultTimeout());
     }
 
     [Fact]
