@@ -152,38 +152,18 @@ public sealed class ChainTests(SuiteFixture suite)
     // What the chain must produce for one frame: the same libraries, called directly, as integrate is configured.
     private float[] IntegrateDirectly(string folder, int part, int index)
     {
-        var files = Enumerable.Range(1, 3)
-            .Select(m => LambdaModuleFile.Open(Path.Combine(folder, ChunkFileName.Format("testasapo1_1009_00002", m, part))))
-            .ToArray();
-        try
+        using var chunk = LambdaChunk.Open(folder, "testasapo1_1009_00002", part);
+        var plan = chunk.Plan;
+        Assert.Equal((1833, 1556), (plan.Rows, plan.Cols));
+        using var engine = IntegrationEngine.Build(PoniFile.Load(suite.Poni), plan.Rows, plan.Cols, plan.GapMask(), new IntegrationSettings
         {
-            var plan = StitchPlan.Create(files.Select(f => new ModuleLayout(f.Rows, f.Cols, f.TranslationX, f.TranslationY)).ToArray());
-            Assert.Equal((1833, 1556), (plan.Rows, plan.Cols));
-            var canvas = new short[plan.Rows * plan.Cols];
-            for (var m = 0; m < files.Length; m++)
-            {
-                var module = new short[files[m].Rows * files[m].Cols];
-                files[m].ReadFrame(index, module);
-                plan.Place(m, module, canvas);
-            }
-
-            using var engine = IntegrationEngine.Build(PoniFile.Load(suite.Poni), plan.Rows, plan.Cols, plan.GapMask(), new IntegrationSettings
-            {
-                Npt = suite.Npt,
-                Method = SplitMethod.BBox,
-                PolarizationFactor = 0.99,
-                ExcludeNegative = true,
-            });
-            var result = engine.CreateResult();
-            engine.Integrate<short>(canvas, result);
-            return result.Intensity;
-        }
-        finally
-        {
-            foreach (var f in files)
-            {
-                f.Dispose();
-            }
-        }
+            Npt = suite.Npt,
+            Method = SplitMethod.BBox,
+            PolarizationFactor = 0.99,
+            ExcludeNegative = true,
+        });
+        var result = engine.CreateResult();
+        engine.Integrate<short>(chunk.Stitch(index, new short[plan.Rows * plan.Cols]), result);
+        return result.Intensity;
     }
 }

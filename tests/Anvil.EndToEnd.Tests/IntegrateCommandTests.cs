@@ -43,39 +43,28 @@ public sealed class IntegrateCommandTests : IDisposable
         var userMask = MaskFile.Load(mask);
         foreach (var (part, index) in new[] { (0, 0), (1, 3) })
         {
-            var files = Enumerable.Range(1, 3).Select(m => LambdaModuleFile.Open(Path.Combine(lambda, $"testasapo1_1009_00002_m{m}_part{part:D5}.nxs"))).ToArray();
-            try
+            using var chunk = LambdaChunk.Open(lambda, "testasapo1_1009_00002", part);
+            var plan = chunk.Plan;
+            long kept = 0;
+            for (var m = 0; m < chunk.Files.Length; m++)
             {
-                var plan = StitchPlan.Create([.. files.Select(f => new ModuleLayout(f.Rows, f.Cols, f.TranslationX, f.TranslationY))]);
-                long kept = 0;
-                for (var m = 0; m < files.Length; m++)
+                var frame = chunk.ReadModule(m, index);
+                var p = plan.Placements[m];
+                for (var r = 0; r < p.Rows; r++)
                 {
-                    var frame = new short[files[m].Rows * files[m].Cols];
-                    files[m].ReadFrame(index, frame);
-                    var p = plan.Placements[m];
-                    for (var r = 0; r < p.Rows; r++)
+                    for (var c = 0; c < p.Cols; c++)
                     {
-                        for (var c = 0; c < p.Cols; c++)
+                        if (frame[(r * p.Cols) + c] >= 0 && userMask.Data[(plan.CanvasRow(m, r) * plan.Cols) + p.ColOffset + c] == 0)
                         {
-                            if (frame[(r * p.Cols) + c] >= 0 && userMask.Data[(plan.CanvasRow(m, r) * plan.Cols) + p.ColOffset + c] == 0)
-                            {
-                                kept++;
-                            }
+                            kept++;
                         }
                     }
                 }
+            }
 
-                var row = (part * 10) + index;
-                var total = counts.AsSpan(row * npt, npt).ToArray().Sum(v => (double)v);
-                Assert.Equal(kept, total);
-            }
-            finally
-            {
-                foreach (var f in files)
-                {
-                    f.Dispose();
-                }
-            }
+            var row = (part * 10) + index;
+            var total = counts.AsSpan(row * npt, npt).ToArray().Sum(v => (double)v);
+            Assert.Equal(kept, total);
         }
     }
 
@@ -99,33 +88,16 @@ public sealed class IntegrateCommandTests : IDisposable
         using var nxs = Hdf5File.OpenRead(outPath);
         var data = nxs.ReadDataset<float>("/processed/result/data");
         Assert.Equal(10 * npt, data.Length);
-        var files = Enumerable.Range(1, 3).Select(m => LambdaModuleFile.Open(Path.Combine(lambda, $"testasapo1_1009_00002_m{m}_part00000.nxs"))).ToArray();
-        try
+        using var chunk = LambdaChunk.Open(lambda, "testasapo1_1009_00002", 0);
+        var plan = chunk.Plan;
+        var settings = new IntegrationSettings { Npt = npt, Method = SplitMethod.BBox, ExcludeNegative = true };
+        using var engine = IntegrationEngine.Build(PoniFile.Load(poni), plan.Rows, plan.Cols, MaskLoader.Combine(plan.GapMask(), mask, plan.Rows, plan.Cols), settings);
+        var canvas = new short[plan.Rows * plan.Cols];
+        var result = engine.CreateResult();
+        for (var index = 0; index < 10; index++)
         {
-            var plan = StitchPlan.Create([.. files.Select(f => new ModuleLayout(f.Rows, f.Cols, f.TranslationX, f.TranslationY))]);
-            var settings = new IntegrationSettings { Npt = npt, Method = SplitMethod.BBox, ExcludeNegative = true };
-            using var engine = IntegrationEngine.Build(PoniFile.Load(poni), plan.Rows, plan.Cols, MaskLoader.Combine(plan.GapMask(), mask, plan.Rows, plan.Cols), settings);
-            var canvas = new short[plan.Rows * plan.Cols];
-            var result = engine.CreateResult();
-            for (var index = 0; index < 10; index++)
-            {
-                for (var m = 0; m < files.Length; m++)
-                {
-                    var frame = new short[files[m].Rows * files[m].Cols];
-                    files[m].ReadFrame(index, frame);
-                    plan.Place<short>(m, frame, canvas);
-                }
-
-                engine.Integrate<short>(canvas, result);
-                Assert.Equal(result.Intensity, data.AsSpan(index * npt, npt).ToArray());
-            }
-        }
-        finally
-        {
-            foreach (var f in files)
-            {
-                f.Dispose();
-            }
+            engine.Integrate<short>(chunk.Stitch(index, canvas), result);
+            Assert.Equal(result.Intensity, data.AsSpan(index * npt, npt).ToArray());
         }
     }
 
@@ -136,11 +108,10 @@ public sealed class IntegrateCommandTests : IDisposable
         var lambda = TestPaths.LambdaFixtures;
         var m1 = Path.Combine(lambda, "testasapo1_1009_00002_m1_part00000.nxs");
         var poni = Path.Combine(lambda, "L2.poni");
-        var files = Enumerable.Range(1, 3).Select(m => LambdaModuleFile.Open(Path.Combine(lambda, $"testasapo1_1009_00002_m{m}_part00000.nxs"))).ToArray();
-        var plan = StitchPlan.Create([.. files.Select(f => new ModuleLayout(f.Rows, f.Cols, f.TranslationX, f.TranslationY))]);
-        foreach (var f in files)
+        StitchPlan plan;
+        using (var chunk = LambdaChunk.Open(lambda, "testasapo1_1009_00002", 0))
         {
-            f.Dispose();
+            plan = chunk.Plan;
         }
 
         async Task<(string Hash, string Json, float[] Data)> Run(string name, float? darkLevel)
