@@ -78,7 +78,7 @@ public static class IntegrateCommand
                         $"engine {source.Rows}×{source.Cols}, {method.Format()}, npt {npt}: built in {engines.TwoTheta.BuildTime.TotalSeconds:F2} s, settings {engines.Hash}"));
                 }
 
-                // Up to four frames a call: 16-bit bbox/full frames then share each pass over the engine's matrix.
+                // Up to four frames a call: 16-bit frames then share each pass over the engine's matrix.
                 for (var first = 0; first < source.FrameCount; first += IntegrationEngine.FramesPerPass)
                 {
                     cancellationToken.ThrowIfCancellationRequested();
@@ -310,25 +310,14 @@ public static class IntegrateCommand
         /// <summary>The first <paramref name="count"/> frames into <see cref="TwoThetaResults"/> (and <see cref="RequestedResults"/>).</summary>
         public void Integrate<T>(T[][] frames, int count) where T : unmanaged, System.Numerics.INumberBase<T>
         {
-            if (dark.Length > 0 || flat.Length > 0)
-            {
-                for (var i = 0; i < count; i++)
-                {
-                    TwoTheta.Integrate<T>(frames[i], TwoThetaResults[i], dark, flat);
-                    Requested?.Integrate<T>(frames[i], RequestedResults[i], dark, flat);
-                }
-
-                return;
-            }
-
             Span<ReadOnlyMemory<T>> batch = new ReadOnlyMemory<T>[count];
             for (var i = 0; i < count; i++)
             {
                 batch[i] = frames[i];
             }
 
-            TwoTheta.Integrate<T>(batch, TwoThetaResults.AsSpan(0, count));
-            Requested?.Integrate<T>(batch, RequestedResults.AsSpan(0, count));
+            TwoTheta.Integrate<T>(batch, TwoThetaResults.AsSpan(0, count), dark, flat);
+            Requested?.Integrate<T>(batch, RequestedResults.AsSpan(0, count), dark, flat);
         }
 
         public void Dispose()

@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace Anvil.Integration;
 
 /// <summary>
@@ -603,7 +605,9 @@ internal sealed class CsrBuilder
 
         groupStart.Add(checked((int)total));
         var local = GC.AllocateUninitializedArray<ushort>(checked((int)total), pinned: true);
-        var weights = settings.Method == SplitMethod.No ? null : GC.AllocateUninitializedArray<float>((int)total, pinned: true);
+        // No-split coefficients are 1 (as pyFAI's CSR data): the SIMD kernels then sum no-split frames too.
+        var unit = settings.Method == SplitMethod.No;
+        var weights = GC.AllocateUninitializedArray<float>((int)total, pinned: true);
         var widest = Math.Max(1, maxSpan.Max());
         Parallel.For(0, tiles, t =>
         {
@@ -618,7 +622,7 @@ internal sealed class CsrBuilder
                     continue;
                 }
 
-                if (weights is not null)
+                if (!unit)
                 {
                     Coefficients(k, first, last, w, buffer);
                 }
@@ -628,10 +632,7 @@ internal sealed class CsrBuilder
                     var pos = off[b];
                     off[b] += lanes;
                     local[pos] = (ushort)(k - origin);
-                    if (weights is not null)
-                    {
-                        weights[pos] = w[b - first];
-                    }
+                    weights[pos] = unit ? 1f : w[b - first];
                 }
             }
         });
@@ -655,13 +656,11 @@ internal sealed class CsrBuilder
                 for (var step = length; step < steps; step++)
                 {
                     local[start + (step * lanes) + lane] = pad;
-                    if (weights is not null)
-                    {
-                        weights[start + (step * lanes) + lane] = 0f;
-                    }
+                    weights[start + (step * lanes) + lane] = 0f;
                 }
             }
         });
-        return new TiledMatrix(tileRows, tilePixels, [.. groupBin], [.. groupTile], [.. groupStart], [.. laneLength], local, weights, entriesPerBin);
+        return new TiledMatrix(tileRows, tilePixels, CollectionsMarshal.AsSpan(groupBin), CollectionsMarshal.AsSpan(groupTile),
+            CollectionsMarshal.AsSpan(groupStart), CollectionsMarshal.AsSpan(laneLength), local, weights, entriesPerBin);
     }
 }

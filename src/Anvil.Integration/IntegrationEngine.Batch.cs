@@ -6,8 +6,8 @@ using System.Runtime.Intrinsics.X86;
 namespace Anvil.Integration;
 
 /// <summary>
-/// Several frames per pass over the matrix. The bbox/full 16-bit kernel is bound by reading the matrix (85 MB a frame
-/// at npt 5000) and by the eight scalar pixel loads per vector step; with four frames in one pass, each band's pixels
+/// Several frames per pass over the matrix. The 16-bit tiled kernel is bound by reading the matrix (85 MB a frame for
+/// bbox/full at npt 5000) and by the eight scalar pixel loads per vector step; with four frames in one pass, each band's pixels
 /// are first interleaved (four int16 values of a pixel side by side, 8 bytes), so one 8-byte load fetches a pixel for
 /// all four frames and one coefficient load serves four frames. Each (bin, frame) lane runs the single-frame kernel's
 /// float32 operations in the same order, so every frame's result equals <see cref="Integrate{T}(ReadOnlySpan{T},
@@ -39,17 +39,18 @@ public sealed unsafe partial class IntegrationEngine
     public long BytesPerFrameInPasses(int frames)
     {
         var matrix = BytesPerFrame - (2L * Rows * Cols);
-        var batched = BatchVectorised && (tiled.Weights is not null || NoSplitTiled);
+        var batched = BatchVectorised && (Settings.Method != SplitMethod.No || NoSplitTiled);
         return !batched ? BytesPerFrame : (2L * Rows * Cols) + (matrix / Math.Clamp(frames, 1, FramesPerPass));
     }
 
     /// <summary>
     /// Integrates several frames of the same shape into <paramref name="results"/> (frame i into results[i]), with the
-    /// numbers <c>Integrate(frame, result)</c> gives each. For 16-bit bbox/full frames, four frames share each pass
-    /// over the matrix (about 2× the single-frame rate at npt 5000); pass whatever frames are ready, the engine does
-    /// not wait for more.
+    /// numbers <c>Integrate(frame, result, dark, flat)</c> gives each. For 16-bit frames without dark or flat, four
+    /// frames share each pass over the matrix (about 2× the single-frame rate at npt 5000); pass whatever frames are
+    /// ready, the engine does not wait for more.
     /// </summary>
-    public void Integrate<T>(ReadOnlySpan<ReadOnlyMemory<T>> frames, ReadOnlySpan<IntegrationResult> results)
+    public void Integrate<T>(ReadOnlySpan<ReadOnlyMemory<T>> frames, ReadOnlySpan<IntegrationResult> results,
+        ReadOnlySpan<float> dark = default, ReadOnlySpan<float> flat = default)
         where T : unmanaged, INumberBase<T>
     {
         if (frames.Length != results.Length)
@@ -57,48 +58,32 @@ public sealed unsafe partial class IntegrationEngine
             throw new ArgumentException($"{frames.Length} frames but {results.Length} results: give one result per frame.", nameof(results));
         }
 
-        var n = Rows * Cols;
+        CheckImages(dark, flat);
         for (var i = 0; i < frames.Length; i++)
         {
-            if (frames[i].Length != n)
-            {
-                throw new ArgumentException($"frame {i} has {frames[i].Length} pixels, the engine {Rows}×{Cols} = {n}.", nameof(frames));
-            }
-
-            if (results[i].Npt != Settings.Npt)
-            {
-                throw new ArgumentException($"result {i} has {results[i].Npt} bins, the engine {Settings.Npt}.", nameof(results));
-            }
+            CheckFrame(frames[i].Length, results[i], i);
         }
 
         lock (gate)
         {
             ObjectDisposedException.ThrowIf(disposed, this);
-            var signed = typeof(T) == typeof(short);
-            var sixteen = signed || typeof(T) == typeof(ushort);
-            rules = FrameRules.For<T>(Settings);
-            var kept = sixteen ? KeptRange(signed) : null;
-            kernelWeights = KernelWeights(kept);
-            if (sixteen && tiled.Weights is null)
-            {
-                noSplitTiledLast = kernelWeights is not null;
-            }
-
+            var kept = PrepareCall<T>(Sixteen<T>(dark, flat));
             if (frames.Length < 2 || kept is null || kernelWeights is null || !BatchVectorised)
             {
                 for (var i = 0; i < frames.Length; i++)
                 {
-                    IntegrateLocked(frames[i].Span, results[i], default, default);
+                    IntegrateLocked(frames[i].Span, results[i], dark, flat);
                 }
 
                 return;
             }
 
-            range = kept.Value;
             batchSums ??= [.. Enumerable.Range(0, FramesPerPass).Select(_ => chunkSums.Select(c => new ChunkSums(Settings.Npt)).ToArray())];
             bandBuffers ??= [.. Enumerable.Range(0, Settings.Threads).Select(_ => GC.AllocateUninitializedArray<short>(FramesPerPass * tiled.TilePixels, pinned: true))];
-            referenced ??= ReferencedPixels();
-            groupColumns ??= GroupColumns();
+            if (referenced is null)
+            {
+                (referenced, groupColumns) = MatrixReads();
+            }
             for (var start = 0; start < frames.Length; start += FramesPerPass)
             {
                 var count = Math.Min(FramesPerPass, frames.Length - start);
@@ -226,7 +211,7 @@ public sealed unsafe partial class IntegrationEngine
                 {
                     var bit = BitOperations.TrailingZeroCount(invalid);
                     int lane = bit >> 2, f = bit & 3;
-                    e.AddExcluded(sums[f][c], (void*)images[f], origin, local, wts, j0 + lane, laneLength[g * lanes + lane], bin + lane, lo, hi);
+                    e.AddExcluded(sums[f][c], (void*)images[f], origin, j0 + lane, laneLength[g * lanes + lane], bin + lane, lo, hi);
                 }
             }
         }
@@ -297,40 +282,30 @@ public sealed unsafe partial class IntegrationEngine
     /// <summary>Columns in 64 blocks of equal width: a block is a bit of a 64-bit set.</summary>
     private static int ColumnBlock(int column, int cols) => (int)((long)column * 64 / cols);
 
-    /// <summary>For each group, the column blocks of the pixels it reads (a band starts at a row, so offset mod cols is the column).</summary>
-    private ulong[] GroupColumns()
+    /// <summary>
+    /// What the matrix reads, in one pass over it: 0xFF for each pixel it refers to (padding included: it repeats
+    /// pixels of its group), 0 elsewhere; and for each group the column blocks of its pixels (a band starts at a row,
+    /// so a band offset mod cols is the column).
+    /// </summary>
+    private (byte[] Referenced, ulong[] GroupColumns) MatrixReads()
     {
         var m = tiled;
+        var flags = GC.AllocateArray<byte>(Rows * Cols, pinned: true);
         var blocks = new ulong[m.Groups];
         for (var g = 0; g < m.Groups; g++)
         {
+            var origin = m.GroupTile[g] * m.TilePixels;
             var set = 0UL;
             for (var j = m.GroupStart[g]; j < m.GroupStart[g + 1]; j++)
             {
+                flags[origin + m.Local[j]] = 0xFF;
                 set |= 1UL << ColumnBlock(m.Local[j] % Cols, Cols);
             }
 
             blocks[g] = set;
         }
 
-        return blocks;
-    }
-
-    /// <summary>0xFF for each pixel the matrix refers to (padding included: it repeats pixels of its group), 0 elsewhere.</summary>
-    private byte[] ReferencedPixels()
-    {
-        var m = tiled;
-        var flags = GC.AllocateArray<byte>(Rows * Cols, pinned: true);
-        for (var g = 0; g < m.Groups; g++)
-        {
-            var origin = m.GroupTile[g] * m.TilePixels;
-            for (var j = m.GroupStart[g]; j < m.GroupStart[g + 1]; j++)
-            {
-                flags[origin + m.Local[j]] = 0xFF;
-            }
-        }
-
-        return flags;
+        return (flags, blocks);
     }
 
     /// <summary>Kernel flavours: <see cref="Checked"/> tests every value against the kept range, <see cref="Unchecked"/> knows they all are.</summary>

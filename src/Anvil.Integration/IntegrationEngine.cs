@@ -40,11 +40,6 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
     private readonly ChunkSums[] chunkSums;
     private readonly ushort[]? binOfPixel;
 
-    // No-split: coefficient 1 for each real entry, 0 for padding, so the SIMD kernels can sum no-split frames too
-    // (exact integer sums in float32 lanes while a lane's sum stays within 2²⁴, see UnitSumsExact).
-    private readonly float[]? unitWeights;
-    private readonly int longestLane;
-
     // The coefficients the 16-bit tiled kernels use for the call in progress: the matrix's, the unit ones, or none.
     private float[]? kernelWeights;
 
@@ -145,25 +140,6 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
             partSums = [];
         }
 
-        if (matrix.Weights is null && Avx2.IsSupported && Fma.IsSupported)
-        {
-            var ones = GC.AllocateArray<float>(matrix.StoredCount, pinned: true);
-            for (var g = 0; g < matrix.Groups; g++)
-            {
-                for (var lane = 0; lane < TiledMatrix.Lanes; lane++)
-                {
-                    var length = matrix.LaneLength[(g * TiledMatrix.Lanes) + lane];
-                    longestLane = Math.Max(longestLane, length);
-                    for (int k = 0, j = matrix.GroupStart[g] + lane; k < length; k++, j += TiledMatrix.Lanes)
-                    {
-                        ones[j] = 1f;
-                    }
-                }
-            }
-
-            unitWeights = ones;
-        }
-
         phases.Add(("pixel map", phase.Elapsed));
         BuildPhases = string.Join(", ", phases.Select(p => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{p.Phase} {p.Time.TotalMilliseconds:F0} ms")));
         BuildTime = buildTime + clock.Elapsed;
@@ -193,16 +169,16 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
     /// </summary>
     /// <remarks>For no-split, the kernel of the last 16-bit call (before any: a full-range int16 frame's).</remarks>
     public long BytesPerFrame => (2L * Rows * Cols) + (binOfPixel is not null && !NoSplitTiled ? 2L * binOfPixel.Length
-        : (2L * tiled.StoredCount) + (tiled.Weights is null && !NoSplitTiled ? 0 : 4L * tiled.StoredCount));
+        : (2L * tiled.StoredCount) + (Settings.Method == SplitMethod.No && !NoSplitTiled ? 0 : 4L * tiled.StoredCount));
 
     /// <summary>No-split 16-bit frames took (or would take) the tiled SIMD kernel with unit coefficients, not the pixel-major one.</summary>
-    private bool NoSplitTiled => noSplitTiledLast ?? (unitWeights is not null && Vectorised && UnitSumsExact(new ValueRange(short.MinValue, short.MaxValue)));
+    private bool NoSplitTiled => noSplitTiledLast ?? (Vectorised && UnitSumsExact(new ValueRange(short.MinValue, short.MaxValue)));
 
     /// <summary>
     /// Float32 lane sums of integers are exact while every partial sum stays within 2²⁴: the longest lane times the
     /// largest kept magnitude (max(raw, 1) for the variance is no larger).
     /// </summary>
-    private bool UnitSumsExact(ValueRange kept) => (long)longestLane * Math.Max(1, Math.Max(Math.Abs(kept.Lo), Math.Abs(kept.Hi))) <= 1 << 24;
+    private bool UnitSumsExact(ValueRange kept) => (long)tiled.LongestLane * Math.Max(1, Math.Max(Math.Abs(kept.Lo), Math.Abs(kept.Hi))) <= 1 << 24;
 
     public TimeSpan BuildTime { get; }
 
@@ -250,22 +226,8 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
     public void Integrate<T>(ReadOnlySpan<T> frame, IntegrationResult result, ReadOnlySpan<float> dark = default, ReadOnlySpan<float> flat = default)
         where T : unmanaged, INumberBase<T>
     {
-        var n = Rows * Cols;
-        if (frame.Length != n)
-        {
-            throw new ArgumentException($"frame has {frame.Length} pixels, the engine {Rows}×{Cols} = {n}.", nameof(frame));
-        }
-
-        if ((!dark.IsEmpty && dark.Length != n) || (!flat.IsEmpty && flat.Length != n))
-        {
-            throw new ArgumentException($"dark and flat must have {n} pixels or be empty.");
-        }
-
-        if (result.Npt != Settings.Npt)
-        {
-            throw new ArgumentException($"result has {result.Npt} bins, the engine {Settings.Npt}.", nameof(result));
-        }
-
+        CheckImages(dark, flat);
+        CheckFrame(frame.Length, result, index: null);
         lock (gate)
         {
             ObjectDisposedException.ThrowIf(disposed, this);
@@ -273,20 +235,59 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
         }
     }
 
-    /// <summary>One frame, the engine's lock held and the arguments checked.</summary>
-    private void IntegrateLocked<T>(ReadOnlySpan<T> frame, IntegrationResult result, ReadOnlySpan<float> dark, ReadOnlySpan<float> flat)
-        where T : unmanaged, INumberBase<T>
+    /// <summary>A frame of the engine's shape and a result of its bins; <paramref name="index"/> names the frame of several.</summary>
+    private void CheckFrame(int pixels, IntegrationResult result, int? index)
     {
-        var sixteen = (typeof(T) == typeof(short) || typeof(T) == typeof(ushort)) && dark.IsEmpty && flat.IsEmpty;
+        if (pixels != Rows * Cols)
+        {
+            throw new ArgumentException($"frame{(index is { } i ? $" {i}" : "")} has {pixels} pixels, the engine {Rows}×{Cols} = {Rows * Cols}.",
+                index is null ? "frame" : "frames");
+        }
+
+        if (result.Npt != Settings.Npt)
+        {
+            throw new ArgumentException($"result{(index is { } i ? $" {i}" : "")} has {result.Npt} bins, the engine {Settings.Npt}.",
+                index is null ? "result" : "results");
+        }
+    }
+
+    private void CheckImages(ReadOnlySpan<float> dark, ReadOnlySpan<float> flat)
+    {
+        var n = Rows * Cols;
+        if ((!dark.IsEmpty && dark.Length != n) || (!flat.IsEmpty && flat.Length != n))
+        {
+            throw new ArgumentException($"dark and flat must have {n} pixels or be empty.");
+        }
+    }
+
+    /// <summary>The 16-bit fast paths can take the frames: int16 or uint16, no dark, no flat.</summary>
+    private static bool Sixteen<T>(ReadOnlySpan<float> dark, ReadOnlySpan<float> flat) =>
+        (typeof(T) == typeof(short) || typeof(T) == typeof(ushort)) && dark.IsEmpty && flat.IsEmpty;
+
+    /// <summary>
+    /// Sets a call's frame rules, kept 16-bit range and kernel coefficients (under the engine's lock, for one or several
+    /// frames of type <typeparamref name="T"/>); returns the kept range, null when the 16-bit tiled kernels cannot run.
+    /// </summary>
+    private ValueRange? PrepareCall<T>(bool sixteen) where T : INumberBase<T>
+    {
         rules = FrameRules.For<T>(Settings);
         var kept = sixteen ? KeptRange(typeof(T) == typeof(short)) : null;
         range = kept ?? default;
         kernelWeights = KernelWeights(kept);
-        if (sixteen && tiled.Weights is null)
+        if (sixteen && Settings.Method == SplitMethod.No)
         {
             noSplitTiledLast = kernelWeights is not null;
         }
 
+        return kept;
+    }
+
+    /// <summary>One frame, the engine's lock held and the arguments checked.</summary>
+    private void IntegrateLocked<T>(ReadOnlySpan<T> frame, IntegrationResult result, ReadOnlySpan<float> dark, ReadOnlySpan<float> flat)
+        where T : unmanaged, INumberBase<T>
+    {
+        var sixteen = Sixteen<T>(dark, flat);
+        var kept = PrepareCall<T>(sixteen);
         var path = !sixteen ? Path.Generic
             : binOfPixel is not null && kernelWeights is null ? Path.PixelMajor16
             : Path.Tiled16;
@@ -377,7 +378,7 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
                 double c = 0, s = 0;
                 for (int step = 0, j = m.GroupStart[g] + lane, length = m.LaneLength[g * lanes + lane]; step < length; step++, j += lanes)
                 {
-                    double w = m.Weights is null ? 1.0 : m.Weights[j];
+                    double w = m.Weights[j];
                     c += w;
                     s += w * baseNorm[origin + m.Local[j]];
                 }
@@ -451,7 +452,7 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
 
                                 var sig = dk is null ? raw : raw - dk[idx];
                                 var variance = raw > 1f ? raw : 1f;
-                                double w = wts is null ? 1.0 : wts[j];
+                                double w = wts[j];
                                 var nrm = fl is null ? bn[idx] : fl[idx] * bn[idx];
                                 s += w * sig;
                                 v += w * w * variance;
@@ -504,52 +505,50 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
         {
             var sums = e.chunkSums[c];
             sums.Clear(withCounts: false);
-            fixed (double* sS = sums.Signal)
-            fixed (double* sV = sums.Variance)
+            var sS = sums.SignalAt;
+            var sV = sums.VarianceAt;
+            for (int g = m.ChunkBounds[c], gEnd = m.ChunkBounds[c + 1]; g < gEnd; g++)
             {
-                for (int g = m.ChunkBounds[c], gEnd = m.ChunkBounds[c + 1]; g < gEnd; g++)
+                var origin = groupTile[g] * m.TilePixels;
+                var img = (TPixel*)e.image + origin;
+                int j0 = groupStart[g], steps = (groupStart[g + 1] - j0) / lanes;
+                var bin = groupBin[g];
+                int invalid;
+                if (wts is null)
                 {
-                    var origin = groupTile[g] * m.TilePixels;
-                    var img = (TPixel*)e.image + origin;
-                    int j0 = groupStart[g], steps = (groupStart[g + 1] - j0) / lanes;
-                    var bin = groupBin[g];
-                    int invalid;
-                    if (wts is null)
+                    invalid = 0;
+                    for (var lane = 0; lane < lanes; lane++)
                     {
-                        invalid = 0;
-                        for (var lane = 0; lane < lanes; lane++)
-                        {
-                            var (s, v, bad) = LaneUnweighted(img, local, j0 + lane, laneLength[g * lanes + lane], lo, hi);
-                            sS[bin + lane] += s;
-                            sV[bin + lane] += v;
-                            invalid |= bad ? 1 << lane : 0;
-                        }
+                        var (s, v, bad) = LaneUnweighted(img, local, j0 + lane, laneLength[g * lanes + lane], lo, hi);
+                        sS[bin + lane] += s;
+                        sV[bin + lane] += v;
+                        invalid |= bad ? 1 << lane : 0;
+                    }
+                }
+                else
+                {
+                    if (simd)
+                    {
+                        invalid = GroupAvx2(img, local + j0, wts + j0, steps, lo, hi, out var s, out var v);
+                        AddLanes(sS + bin, s);
+                        AddLanes(sV + bin, v);
                     }
                     else
                     {
-                        if (simd)
+                        invalid = GroupScalar(img, local + j0, wts + j0, steps, lo, hi, s8, v8);
+                        for (var lane = 0; lane < lanes; lane++)
                         {
-                            invalid = GroupAvx2(img, local + j0, wts + j0, steps, lo, hi, out var s, out var v);
-                            AddLanes(sS + bin, s);
-                            AddLanes(sV + bin, v);
-                        }
-                        else
-                        {
-                            invalid = GroupScalar(img, local + j0, wts + j0, steps, lo, hi, s8, v8);
-                            for (var lane = 0; lane < lanes; lane++)
-                            {
-                                sS[bin + lane] += s8[lane];
-                                sV[bin + lane] += v8[lane];
-                            }
+                            sS[bin + lane] += s8[lane];
+                            sV[bin + lane] += v8[lane];
                         }
                     }
+                }
 
-                    for (var lane = 0; invalid != 0; lane++, invalid >>= 1)
+                for (var lane = 0; invalid != 0; lane++, invalid >>= 1)
+                {
+                    if ((invalid & 1) != 0)
                     {
-                        if ((invalid & 1) != 0)
-                        {
-                            e.AddExcluded(sums, e.image, origin, local, wts, j0 + lane, laneLength[g * lanes + lane], bin + lane, lo, hi);
-                        }
+                        e.AddExcluded(sums, e.image, origin, j0 + lane, laneLength[g * lanes + lane], bin + lane, lo, hi);
                     }
                 }
             }
@@ -670,16 +669,18 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
     }
 
     /// <summary>Rare path: the share of Σw and Σw·norm that one lane's excluded pixels take out of its bin.</summary>
-    private void AddExcluded(ChunkSums sums, void* frame, int origin, ushort* local, float* wts, int j, int length, int bin, int lo, int hi)
+    private void AddExcluded(ChunkSums sums, void* frame, int origin, int j, int length, int bin, int lo, int hi)
     {
         var span = (uint)(hi - lo);
+        var local = tiled.LocalAt;
+        var wts = tiled.WeightsAt;
         for (var step = 0; step < length; step++, j += TiledMatrix.Lanes)
         {
             var idx = origin + local[j];
             var raw = rules.Signed ? ((short*)frame)[idx] : (int)((ushort*)frame)[idx];
             if ((uint)(raw - lo) > span)
             {
-                double w = wts is null ? 1.0 : wts[j];
+                double w = wts[j];
                 sums.MarkExcluded(bin, w, w * baseNorm[idx]);
             }
         }
@@ -803,11 +804,11 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
     }
 
     /// <summary>
-    /// The coefficients of the 16-bit tiled kernels: the matrix's (bbox, full); for no-split the unit ones when the SIMD
-    /// kernel runs and its float32 sums are exact for the kept range, else none (exact integer paths).
+    /// The coefficients of the 16-bit tiled kernels: the matrix's; for no-split (all 1) only when the SIMD kernel runs
+    /// and its float32 sums are exact for the kept range, else none (exact integer paths).
     /// </summary>
     private float[]? KernelWeights(ValueRange? kept) =>
-        tiled.Weights ?? (kept is { } k && Vectorised && UnitSumsExact(k) ? unitWeights : null);
+        Settings.Method != SplitMethod.No || (kept is { } k && Vectorised && UnitSumsExact(k)) ? tiled.Weights : null;
 
     /// <summary>The one contiguous range of 16-bit values the rules keep; null when they keep none or several.</summary>
     private ValueRange? KeptRange(bool signed)

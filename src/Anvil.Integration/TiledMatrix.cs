@@ -18,8 +18,8 @@ internal sealed unsafe class TiledMatrix
     /// <summary>Bins per group: one 256-bit vector of float32.</summary>
     public const int Lanes = 8;
 
-    public TiledMatrix(int tileRows, int tilePixels, int[] groupBin, int[] groupTile, int[] groupStart, int[] laneLength,
-        ushort[] local, float[]? weights, int[] entriesPerBin)
+    public TiledMatrix(int tileRows, int tilePixels, ReadOnlySpan<int> groupBin, ReadOnlySpan<int> groupTile, ReadOnlySpan<int> groupStart,
+        ReadOnlySpan<int> laneLength, ushort[] local, float[] weights, int[] entriesPerBin)
     {
         // Pinned (the large arrays are allocated so by the builder), so the kernels take their addresses once.
         TileRows = tileRows;
@@ -28,10 +28,15 @@ internal sealed unsafe class TiledMatrix
         GroupTile = Pinned.Copy(groupTile);
         GroupStart = Pinned.Copy(groupStart);
         LaneLength = Pinned.Copy(laneLength);
+        foreach (var length in laneLength)
+        {
+            LongestLane = Math.Max(LongestLane, length);
+        }
+
         Local = local;
         Weights = weights;
         EntriesPerBin = entriesPerBin;
-        ChunkBounds = [0, groupBin.Length];
+        ChunkBounds = [0, GroupBin.Length];
         long entries = 0;
         foreach (var e in entriesPerBin)
         {
@@ -60,7 +65,11 @@ internal sealed unsafe class TiledMatrix
     public int[] LaneLength { get; }
 
     public ushort[] Local { get; }
-    public float[]? Weights { get; }
+    /// <summary>Coefficients (1 for each real no-split entry), 0 for padding.</summary>
+    public float[] Weights { get; }
+
+    /// <summary>The most real entries any lane holds.</summary>
+    public int LongestLane { get; }
 
     public int* GroupBinAt => Pinned.At(GroupBin);
     public int* GroupTileAt => Pinned.At(GroupTile);
@@ -70,7 +79,7 @@ internal sealed unsafe class TiledMatrix
     /// <summary>Address of <see cref="Local"/> (the builder allocates it pinned).</summary>
     public ushort* LocalAt => Pinned.At(Local);
 
-    /// <summary>Address of <see cref="Weights"/> (the builder allocates it pinned); null for no-split.</summary>
+    /// <summary>Address of <see cref="Weights"/> (the builder allocates it pinned).</summary>
     public float* WeightsAt => Pinned.At(Weights);
 
     /// <summary>Group ranges of the fixed chunks (whole bands, balanced by entries); chunk c is [c, c+1).</summary>
@@ -120,10 +129,10 @@ internal static unsafe class Pinned
         array is null ? null : (T*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(array));
 
     /// <summary>A pinned copy.</summary>
-    public static T[] Copy<T>(T[] source) where T : unmanaged
+    public static T[] Copy<T>(ReadOnlySpan<T> source) where T : unmanaged
     {
         var copy = GC.AllocateUninitializedArray<T>(source.Length, pinned: true);
-        source.CopyTo(copy, 0);
+        source.CopyTo(copy);
         return copy;
     }
 }

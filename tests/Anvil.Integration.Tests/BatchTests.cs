@@ -1,7 +1,7 @@
 namespace Anvil.Integration.Tests;
 
 /// <summary>
-/// Several frames per call (<see cref="IntegrationEngine.Integrate{T}(ReadOnlySpan{ReadOnlyMemory{T}}, ReadOnlySpan{IntegrationResult})"/>):
+/// Several frames per call (<see cref="IntegrationEngine.Integrate{T}(ReadOnlySpan{ReadOnlyMemory{T}}, ReadOnlySpan{IntegrationResult}, ReadOnlySpan{float}, ReadOnlySpan{float})"/>):
 /// each frame's result must equal the single-frame call's bit for bit, whatever the batch size, thread count, pixel
 /// type or excluded pixels, and the steady state must allocate nothing.
 /// </summary>
@@ -244,6 +244,30 @@ public class BatchTests
             engine.Integrate<float>(frames[f], single);
             AssertSameBits(single, batch[f], $"frame {f}");
         }
+    }
+
+    /// <summary>Dark and flat take the generic path frame by frame: each frame's numbers are the single call's.</summary>
+    [Fact]
+    public void Integrate_SeveralFramesWithDarkAndFlat_SameBitsAsOneByOne()
+    {
+        var c = PyFaiCases.Get("tilted_bbox_darkflat");
+        var (rows, cols, pixels) = PyFaiCases.Frame(c);
+        var (dark, flat) = (PyFaiCases.Image(c, "dark"), PyFaiCases.Image(c, "flat"));
+        Assert.NotEmpty(dark);
+        Assert.NotEmpty(flat);
+        var frames = Frames(pixels, 3, withExcluded: false);
+        using var engine = IntegrationEngine.Build(PyFaiCases.Geometry(c), rows, cols, PyFaiCases.Mask(c), PyFaiCases.Settings(c));
+        var batch = frames.Select(_ => engine.CreateResult()).ToArray();
+        engine.Integrate<short>([.. frames.Select(f => (ReadOnlyMemory<short>)f)], batch, dark, flat);
+        for (var f = 0; f < frames.Length; f++)
+        {
+            var single = engine.CreateResult();
+            engine.Integrate<short>(frames[f], single, dark, flat);
+            AssertSameBits(single, batch[f], $"frame {f}");
+            Assert.NotEqual(Single(engine, frames[f]).Intensity, batch[f].Intensity);
+        }
+
+        Assert.Throws<ArgumentException>(() => engine.Integrate<short>([.. frames.Select(f => (ReadOnlyMemory<short>)f)], batch, new float[5]));
     }
 
     [Fact]

@@ -30,7 +30,7 @@ public sealed class MatrixParityTests
             {
                 if (kept[origin + matrix.Local[e]])
                 {
-                    sums[bin] += matrix.Weights is null ? 1.0 : matrix.Weights[e];
+                    sums[bin] += matrix.Weights[e];
                 }
             }
         }
@@ -61,7 +61,7 @@ public sealed class MatrixParityTests
                 for (var s = matrix.LaneLength[(g * TiledMatrix.Lanes) + lane]; s < steps; s++, padded++)
                 {
                     var j = matrix.GroupStart[g] + (s * TiledMatrix.Lanes) + lane;
-                    Assert.Equal(0f, matrix.Weights![j]);
+                    Assert.Equal(0f, matrix.Weights[j]);
                     Assert.Contains(matrix.Local[j], real);
                 }
             }
