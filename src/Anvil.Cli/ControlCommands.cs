@@ -1,5 +1,6 @@
 using Anvil.Pipeline;
 using Anvil.Pipeline.V1;
+using Anvil.Workers;
 using Google.Protobuf;
 using Grpc.Core;
 using Grpc.Net.Client;
@@ -9,8 +10,8 @@ namespace Anvil.Cli;
 /// <summary>`anvil settings` and `anvil reprocess`: operator control of a running suite through ingest's Control service.</summary>
 public static class ControlCommands
 {
-    public const string SettingsUsage = "anvil settings [--acquisition A] [--poni F] [--mask F|none] [--npt N] [--unit U] [--method no|bbox|full] [--polarization P|none] [--ingest http://127.0.0.1:5101]";
-    public const string ReprocessUsage = "anvil reprocess ACQUISITION [--poni F] [--mask F|none] [--npt N] [--unit U] [--method M] [--polarization P|none] [--ingest http://127.0.0.1:5101]";
+    public const string SettingsUsage = "anvil settings [--acquisition A] " + SettingsFlags.Usage + " [--ingest http://127.0.0.1:5101]";
+    public const string ReprocessUsage = "anvil reprocess ACQUISITION " + SettingsFlags.Usage + " [--ingest http://127.0.0.1:5101]";
 
     private static readonly JsonFormatter Json = new(JsonFormatter.Settings.Default.WithIndentation());
 
@@ -23,7 +24,7 @@ public static class ControlCommands
         args.RejectUnknown();
         using var channel = GrpcChannel.ForAddress(address);
         var control = new Control.ControlClient(channel);
-        var changed = update.HasPoni || update.HasMask || update.HasNpt || update.HasUnit || update.HasMethod || update.HasPolarization || update.NoPolarization;
+        var changed = update.HasChanges();
         var spec = await Call(() => changed
             ? control.UpdateSettingsAsync(update, cancellationToken: cancellationToken).ResponseAsync
             : control.GetSettingsAsync(new GetSettingsRequest { Acquisition = update.Acquisition }, cancellationToken: cancellationToken).ResponseAsync);
@@ -46,48 +47,7 @@ public static class ControlCommands
         return 0;
     }
 
-    private static UpdateSettingsRequest Changes(CommandLine args)
-    {
-        var update = new UpdateSettingsRequest();
-        if (args.Get("poni") is { } poni)
-        {
-            update.Poni = Path.GetFullPath(poni);
-        }
-
-        if (args.Get("mask") is { } mask)
-        {
-            update.Mask = mask == "none" ? string.Empty : Path.GetFullPath(mask);
-        }
-
-        if (args.Get("npt") is not null)
-        {
-            update.Npt = (uint)args.GetInt("npt", 0);
-        }
-
-        if (args.Get("unit") is { } unit)
-        {
-            update.Unit = unit;
-        }
-
-        if (args.Get("method") is { } method)
-        {
-            update.Method = method;
-        }
-
-        if (args.Get("polarization") is { } polarization)
-        {
-            if (polarization == "none")
-            {
-                update.NoPolarization = true;
-            }
-            else
-            {
-                update.Polarization = args.GetDouble("polarization", 0);
-            }
-        }
-
-        return update;
-    }
+    private static UpdateSettingsRequest Changes(CommandLine args) => SettingsFlags.Read(args);
 
     private static async Task<T> Call<T>(Func<Task<T>> call)
     {

@@ -13,7 +13,7 @@ namespace Anvil.Cli;
 /// </summary>
 public static class DemoCommand
 {
-    public const string Usage = "anvil demo [--frames N] [--replay DIR] [--poni F] [--mask F] [--npt N] [--unit 2th_deg|q_nm^-1|q_A^-1] [--method no|bbox|full] [--polarization P] [--out DIR] [--rate HZ] [--config F] [--tracing on|off] [--keep]";
+    public const string Usage = "anvil demo [--frames N] [--replay DIR] " + SettingsFlags.Usage + " [--out DIR] [--rate HZ] [--config F] [--tracing on|off] [--keep]";
 
     public static async Task<int> RunAsync(CommandLine args, TextWriter log, CancellationToken cancellationToken)
     {
@@ -29,14 +29,16 @@ public static class DemoCommand
         }
 
         config.Override("Poni", args.Get("poni") ?? (replay is not null ? SinglePoni(replay) : null));
-        config.Override("Mask", args.Get("mask"));
+        config.Override("Mask", args.Get("mask") is "none" ? string.Empty : args.Get("mask"));
         config.Override("Npt", args.Get("npt"));
         config.Override("Unit", args.Get("unit"));
         config.Override("Method", args.Get("method"));
-        config.Override("Polarization", args.Get("polarization"));
+        config.Override("Polarization", args.Get("polarization") is "none" ? string.Empty : args.Get("polarization"));
+        config.Override("Dark", args.Get("dark") is "none" ? string.Empty : args.Get("dark"));
+        config.Override("Flat", args.Get("flat") is "none" ? string.Empty : args.Get("flat"));
         config.Override("OutputDir", args.Get("out") ?? "out");
         args.RejectUnknown();
-        Validate(config);
+        var settings = config.ValidSettings();
 
         var work = Path.Combine(Path.GetTempPath(), $"anvil-demo-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Environment.ProcessId}");
         config.Override("DataRoot", replay is not null ? Path.GetFullPath(replay) : Path.Combine(work, "data"));
@@ -71,7 +73,7 @@ public static class DemoCommand
             var ingest = new Ingest.IngestClient(channel);
             var result = replay is not null
                 ? await AcquisitionDriver.ReplayAsync(ingest, replay, log, cancellationToken)
-                : await AcquisitionDriver.SimulateAsync(ingest, config["DataRoot"], PoniFile.Load(config["Poni"]),
+                : await AcquisitionDriver.SimulateAsync(ingest, config["DataRoot"], PoniFile.Load(settings.Poni),
                     new SimulationOptions { Acquisition = $"sim_{DateTime.UtcNow:HHmmss}_00001", Frames = frames, FrameRate = rate }, log, cancellationToken);
 
             var written = await WaitForResultsAsync(output, before, result.Acquisitions, suite, TimeSpan.FromMinutes(15), cancellationToken);
@@ -113,35 +115,6 @@ public static class DemoCommand
             {
                 log.WriteLine($"service logs kept in {Path.Combine(work, "logs")}");
             }
-        }
-    }
-
-    /// <summary>Checks settings before anything starts, so a typo fails in a second with a clear message.</summary>
-    public static void Validate(PipelineConfig config)
-    {
-        try
-        {
-            RadialUnits.Parse(config["Unit"]);
-            SplitMethods.Parse(config["Method"]);
-        }
-        catch (FormatException ex)
-        {
-            throw new UsageException(ex.Message);
-        }
-
-        if (!int.TryParse(config["Npt"], out var npt) || npt < 1)
-        {
-            throw new UsageException($"npt must be a positive integer, not '{config["Npt"]}'");
-        }
-
-        if (!File.Exists(config["Poni"]))
-        {
-            throw new UsageException($"PONI file {config["Poni"]} does not exist");
-        }
-
-        if (config.Values.TryGetValue("Mask", out var mask) && mask.Length > 0 && !File.Exists(mask.Split("::")[0]))
-        {
-            throw new UsageException($"mask file {mask} does not exist");
         }
     }
 

@@ -8,74 +8,48 @@ namespace Anvil.Cli;
 
 /// <summary>
 /// `anvil integrate`: offline batch integration of HDF5/NeXus image stacks into the NeXus layout the pipeline's
-/// merge writes (DIOPTAS Batch View opens it). Lambda module chunk files (…_m1_part00000.nxs) are recognised by
-/// name; their sibling modules are found next to them and stitched as DIOPTAS does, with the gaps between modules
-/// masked and the detector's −1 pixels excluded per frame. Any other file is read as its NeXus signal (or
-/// <c>--dataset</c>) with pyFAI's rules.
+/// merge writes (DIOPTAS Batch View opens it), through the integrate service's own engine path: the same settings
+/// model, <see cref="EngineCache"/> and <see cref="StitchPlan.Stitch"/>. Lambda module chunk files
+/// (…_m1_part00000.nxs) are recognised by name; their sibling modules are found next to them and stitched as DIOPTAS
+/// does, with the gaps between modules masked and the detector's −1 pixels excluded per frame. Any other file is read
+/// as its NeXus signal (or <c>--dataset</c>) with pyFAI's rules.
 /// </summary>
 public static class IntegrateCommand
 {
-    public const string Usage =
-        "anvil integrate FILE... --poni F [--mask F] [--dataset /path] [--npt N] [--unit U] [--method no|bbox|full] " +
-        "[--polarization P] [--dark F] [--flat F] [--threads N] --out OUT.nxs";
+    public const string Usage = "anvil integrate FILE... --poni F " + SettingsFlags.Usage + " [--dataset /path] [--threads N] --out OUT.nxs";
 
     public static Task<int> RunAsync(CommandLine line, TextWriter output, CancellationToken cancellationToken)
     {
-        var poni = line.Get("poni") ?? throw new UsageException("--poni FILE is required (a pyFAI/DIOPTAS calibration)");
+        _ = line.Get("poni") ?? throw new UsageException("--poni FILE is required (a pyFAI/DIOPTAS calibration)");
         var outPath = line.Get("out") ?? throw new UsageException("--out OUT.nxs is required");
-        var maskPath = line.Get("mask");
         var dataset = line.Get("dataset");
-        var darkPath = line.Get("dark");
-        var flatPath = line.Get("flat");
-        var npt = line.GetInt("npt", 2000);
-        var threads = line.GetInt("threads", Math.Min(2, Environment.ProcessorCount));
-        var unitText = line.Get("unit") ?? "2th_deg";
-        var methodText = line.Get("method") ?? "bbox";
-        double? polarization = line.Get("polarization") is null ? null : line.GetDouble("polarization", 0);
+        var settings = SettingsFlags.Apply(IntegrationSettings.Default, line) with
+        {
+            Threads = line.GetInt("threads", Math.Min(2, Environment.ProcessorCount)),
+        };
         line.RejectUnknown();
         if (line.Positional.Count == 0)
         {
             throw new UsageException("give at least one HDF5/NeXus file to integrate");
         }
 
-        RadialUnit unit;
-        SplitMethod method;
-        try
-        {
-            unit = RadialUnits.Parse(unitText);
-            method = SplitMethods.Parse(methodText);
-        }
-        catch (FormatException ex)
-        {
-            throw new UsageException(ex.Message);
-        }
-
         var sources = Sources(line.Positional);
-        var geometry = PoniFile.Load(poni);
-        var baseSettings = new IntegrationSettings
-        {
-            Npt = npt,
-            Unit = RadialUnit.TwoThetaDeg,
-            Method = method,
-            PolarizationFactor = polarization,
-            Threads = threads,
-        };
-
         var clock = Stopwatch.StartNew();
         long frame = 0;
         using var writer = ResultFileWriter.Create(outPath);
-        Engines? engines = null;
+        using var engines = new EngineCache();
+        Batch? batch = null;
         try
         {
             for (var fileIndex = 0; fileIndex < sources.Count; fileIndex++)
             {
                 using var source = sources[fileIndex].Open(dataset);
-                if (engines is null || engines.Rows != source.Rows || engines.Cols != source.Cols || engines.Lambda != source.IsLambda)
+                if (batch is null || batch.Layout.Key != source.Layout.Key)
                 {
-                    engines?.Dispose();
-                    engines = Engines.Build(geometry, source, maskPath, darkPath, flatPath, baseSettings, unit);
+                    batch?.Dispose();
+                    batch = new Batch(source.Layout, engines.Get(source.Layout, settings));
                     output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"engine {source.Rows}×{source.Cols}, {method.Format()}, npt {npt}: built in {engines.TwoTheta.BuildTime.TotalSeconds:F2} s, settings {engines.Hash}"));
+                        $"engine {source.Layout.Rows}×{source.Layout.Cols}, {settings.Method.Format()}, npt {settings.Npt}: built in {batch.Engines.TwoTheta.BuildTime.TotalSeconds:F2} s, settings {batch.Engines.Hash}"));
                 }
 
                 // Up to four frames a call: 16-bit frames then share each pass over the engine's matrix.
@@ -83,26 +57,26 @@ public static class IntegrateCommand
                 {
                     cancellationToken.ThrowIfCancellationRequested();
                     var count = (int)Math.Min(IntegrationEngine.FramesPerPass, source.FrameCount - first);
-                    source.Integrate(first, count, engines);
+                    source.Integrate(first, count, batch);
                     for (var i = 0; i < count; i++)
                     {
                         frame++;
-                        writer.Write(new FrameResult(frame, fileIndex, first + i, sources[fileIndex].Name, engines.Hash, engines.SettingsJson,
-                            Curve(engines.TwoThetaResults[i]), engines.Requested is null ? null : Curve(engines.RequestedResults[i])));
+                        writer.Write(new FrameResult(frame, fileIndex, first + i, sources[fileIndex].Name, batch.Engines.Hash, batch.Engines.SettingsJson,
+                            Curve(batch.TwoThetaResults[i]), batch.Engines.Requested is null ? null : Curve(batch.RequestedResults[i])));
                     }
                 }
 
                 output.WriteLine($"{sources[fileIndex].Name}: {source.FrameCount} frames");
             }
 
-            var final = writer.Complete(frame, new ResultMetadata(Path.GetFullPath(poni), method.Format(), unit.Format(), npt, "anvil integrate"));
+            var final = writer.Complete(frame, ResultMetadata.Of(settings, "anvil integrate"));
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"wrote {final}: {frame} frames in {clock.Elapsed.TotalSeconds:F1} s ({frame / clock.Elapsed.TotalSeconds:F0} frames/s)"));
             return Task.FromResult(0);
         }
         finally
         {
-            engines?.Dispose();
+            batch?.Dispose();
         }
     }
 
@@ -160,18 +134,37 @@ public static class IntegrateCommand
             : new LambdaSource([.. Modules.Select(LambdaModuleFile.Open)]);
     }
 
+    /// <summary>The engines of one detector layout and the results of one call (up to four frames).</summary>
+    private sealed class Batch(DetectorLayout layout, EngineSet engines) : IDisposable
+    {
+        public DetectorLayout Layout { get; } = layout;
+        public EngineSet Engines { get; } = engines;
+        public IntegrationResult[] TwoThetaResults { get; } = [.. Enumerable.Range(0, IntegrationEngine.FramesPerPass).Select(_ => engines.TwoTheta.CreateResult())];
+        public IntegrationResult[] RequestedResults { get; } = [.. Enumerable.Range(0, IntegrationEngine.FramesPerPass).Select(_ => (engines.Requested ?? engines.TwoTheta).CreateResult())];
+
+        /// <summary>The first <paramref name="count"/> frames into <see cref="TwoThetaResults"/> (and <see cref="RequestedResults"/>).</summary>
+        public void Integrate<T>(T[][] frames, int count) where T : unmanaged, System.Numerics.INumberBase<T>
+        {
+            Span<ReadOnlyMemory<T>> frameSpans = new ReadOnlyMemory<T>[count];
+            for (var i = 0; i < count; i++)
+            {
+                frameSpans[i] = frames[i];
+            }
+
+            Engines.TwoTheta.Integrate<T>(frameSpans, TwoThetaResults.AsSpan(0, count), Engines.Dark.Span, Engines.Flat.Span);
+            Engines.Requested?.Integrate<T>(frameSpans, RequestedResults.AsSpan(0, count), Engines.Dark.Span, Engines.Flat.Span);
+        }
+
+        public void Dispose() => Engines.Dispose();
+    }
+
     private abstract class OpenSource : IDisposable
     {
-        public abstract int Rows { get; }
-        public abstract int Cols { get; }
+        public abstract DetectorLayout Layout { get; }
         public abstract long FrameCount { get; }
-        public abstract bool IsLambda { get; }
 
-        /// <summary>The gap mask for stitched detectors, else none.</summary>
-        public abstract byte[] DetectorMask();
-
-        /// <summary>Integrates frames first … first + count − 1 (count ≤ <see cref="IntegrationEngine.FramesPerPass"/>) into the engines' results.</summary>
-        public abstract void Integrate(int first, int count, Engines engines);
+        /// <summary>Integrates frames first … first + count − 1 (count ≤ <see cref="IntegrationEngine.FramesPerPass"/>) into the batch's results.</summary>
+        public abstract void Integrate(int first, int count, Batch batch);
 
         public abstract void Dispose();
     }
@@ -180,21 +173,17 @@ public static class IntegrateCommand
     {
         private readonly float[][] frames = [.. Enumerable.Range(0, IntegrationEngine.FramesPerPass).Select(_ => new float[stack.Rows * stack.Cols])];
 
-        public override int Rows => stack.Rows;
-        public override int Cols => stack.Cols;
+        public override DetectorLayout Layout { get; } = DetectorLayout.Image(stack.Rows, stack.Cols);
         public override long FrameCount => stack.FrameCount;
-        public override bool IsLambda => false;
 
-        public override byte[] DetectorMask() => [];
-
-        public override void Integrate(int first, int count, Engines engines)
+        public override void Integrate(int first, int count, Batch batch)
         {
             for (var i = 0; i < count; i++)
             {
                 stack.ReadFrame(first + i, frames[i]);
             }
 
-            engines.Integrate(frames, count);
+            batch.Integrate(frames, count);
         }
 
         public override void Dispose() => stack.Dispose();
@@ -213,28 +202,21 @@ public static class IntegrateCommand
             plan = StitchPlan.Create([.. modules.Select(m => new ModuleLayout(m.Rows, m.Cols, m.TranslationX, m.TranslationY))]);
             canvases = [.. Enumerable.Range(0, IntegrationEngine.FramesPerPass).Select(_ => new short[plan.Rows * plan.Cols])];
             module = new short[modules.Max(m => m.Rows * m.Cols)];
+            Layout = DetectorLayout.Stitched(plan);
         }
 
-        public override int Rows => plan.Rows;
-        public override int Cols => plan.Cols;
+        public override DetectorLayout Layout { get; }
         public override long FrameCount => modules.Min(m => m.FrameCount);
-        public override bool IsLambda => true;
 
-        public override byte[] DetectorMask() => plan.GapMask();
-
-        public override void Integrate(int first, int count, Engines engines)
+        public override void Integrate(int first, int count, Batch batch)
         {
             for (var i = 0; i < count; i++)
             {
-                for (var k = 0; k < modules.Length; k++)
-                {
-                    var span = module.AsSpan(0, modules[k].Rows * modules[k].Cols);
-                    modules[k].ReadFrame(first + i, span);
-                    plan.Place<short>(k, span, canvases[i]);
-                }
+                var index = first + i;
+                plan.Stitch(canvases[i], module, (k, destination) => modules[k].ReadFrame(index, destination));
             }
 
-            engines.Integrate(canvases, count);
+            batch.Integrate(canvases, count);
         }
 
         public override void Dispose()
@@ -243,87 +225,6 @@ public static class IntegrateCommand
             {
                 m.Dispose();
             }
-        }
-    }
-
-    /// <summary>The 2θ engine (DIOPTAS's binning) and, for another unit, the requested one; as the integrate service builds them.</summary>
-    private sealed class Engines : IDisposable
-    {
-        private float[] dark = [];
-        private float[] flat = [];
-
-        private Engines(IntegrationEngine twoTheta, IntegrationEngine? requested, string hash, string json, bool lambda)
-        {
-            TwoTheta = twoTheta;
-            Requested = requested;
-            Hash = hash;
-            SettingsJson = json;
-            Lambda = lambda;
-            TwoThetaResults = [.. Enumerable.Range(0, IntegrationEngine.FramesPerPass).Select(_ => twoTheta.CreateResult())];
-            RequestedResults = [.. Enumerable.Range(0, IntegrationEngine.FramesPerPass).Select(_ => (requested ?? twoTheta).CreateResult())];
-        }
-
-        public IntegrationEngine TwoTheta { get; }
-        public IntegrationEngine? Requested { get; }
-        public IntegrationResult[] TwoThetaResults { get; }
-        public IntegrationResult[] RequestedResults { get; }
-        public string Hash { get; }
-        public string SettingsJson { get; }
-        public bool Lambda { get; }
-        public int Rows => TwoTheta.Rows;
-        public int Cols => TwoTheta.Cols;
-
-        public static Engines Build(Geometry geometry, OpenSource source, string? maskPath, string? darkPath, string? flatPath,
-            IntegrationSettings settings, RadialUnit unit)
-        {
-            // Anvil's rule: the operator's mask OR the pixels no module covers; Lambda's −1 pixels excluded per frame.
-            var mask = MaskLoader.Combine(source.DetectorMask(), maskPath, source.Rows, source.Cols);
-
-            settings = settings with { ExcludeNegative = source.IsLambda };
-            var twoTheta = IntegrationEngine.Build(geometry, source.Rows, source.Cols, mask, settings);
-            var requested = unit == RadialUnit.TwoThetaDeg ? null : IntegrationEngine.Build(geometry, source.Rows, source.Cols, mask, settings with { Unit = unit });
-            var effective = settings with { Unit = unit };
-            var dark = darkPath is null ? [] : ImageLoader.Load(darkPath, source.Rows, source.Cols);
-            var flat = flatPath is null ? [] : ImageLoader.Load(flatPath, source.Rows, source.Cols);
-
-            // The dark and flat images change the numbers, so their contents are part of the settings hash and their
-            // paths part of the settings the file records.
-            var json = System.Text.Json.Nodes.JsonNode.Parse(effective.ToJson())!.AsObject();
-            if (darkPath is not null)
-            {
-                json["dark"] = darkPath;
-            }
-
-            if (flatPath is not null)
-            {
-                json["flat"] = flatPath;
-            }
-
-            var engines = new Engines(twoTheta, requested, effective.ComputeHash(geometry, mask, dark, flat), json.ToJsonString(), source.IsLambda)
-            {
-                dark = dark,
-                flat = flat,
-            };
-            return engines;
-        }
-
-        /// <summary>The first <paramref name="count"/> frames into <see cref="TwoThetaResults"/> (and <see cref="RequestedResults"/>).</summary>
-        public void Integrate<T>(T[][] frames, int count) where T : unmanaged, System.Numerics.INumberBase<T>
-        {
-            Span<ReadOnlyMemory<T>> batch = new ReadOnlyMemory<T>[count];
-            for (var i = 0; i < count; i++)
-            {
-                batch[i] = frames[i];
-            }
-
-            TwoTheta.Integrate<T>(batch, TwoThetaResults.AsSpan(0, count), dark, flat);
-            Requested?.Integrate<T>(batch, RequestedResults.AsSpan(0, count), dark, flat);
-        }
-
-        public void Dispose()
-        {
-            TwoTheta.Dispose();
-            Requested?.Dispose();
         }
     }
 }

@@ -1,24 +1,50 @@
-using System.Text.Json;
+using Anvil.Integration;
+using Anvil.Pipeline;
+using Microsoft.Extensions.Configuration;
 
 namespace Anvil.Cli;
 
 /// <summary>
-/// The pipeline settings the CLI hands to every service: the config file's <c>Pipeline</c> section (paths in it
-/// relative to the file), then <c>Pipeline__Key</c> environment variables, then command-line flags (paths relative
-/// to the working directory). Every path leaves here absolute, since services run in their own folders.
+/// The pipeline configuration the CLI hands to every service, read with Microsoft.Extensions.Configuration as the
+/// services read theirs: the config file's <c>Pipeline</c> section, then <c>Pipeline__Key</c> environment variables,
+/// then command-line flags. The CLI runs on the operator's host while the services run in their own folders, so every
+/// path leaves here absolute: a path in the config file is taken from the file's folder, one from the environment or a
+/// flag from the working directory (the conventions of files and shells). The services then see no relative path,
+/// and the settings model's own rule (relative to the data root) applies only to changes made while they run.
 /// </summary>
 public sealed class PipelineConfig
 {
-    private static readonly string[] PathKeys = ["DataRoot", "OutputDir", "Poni", "Mask"];
+    private static readonly string[] PathKeys = ["DataRoot", "OutputDir", "Poni", "Mask", "Dark", "Flat"];
     private readonly Dictionary<string, string> values = new(StringComparer.Ordinal);
 
     private PipelineConfig()
     {
     }
 
+    /// <summary>The settings as <c>Key → value</c> (passed to the services as <c>Pipeline__Key</c>).</summary>
     public IReadOnlyDictionary<string, string> Values => values;
 
     public string this[string key] => values.TryGetValue(key, out var v) ? v : throw new UsageException($"the pipeline setting {key} is not set (config file, Pipeline__{key} or a flag)");
+
+    /// <summary>The settings bound to <see cref="PipelineOptions"/>, as a service binds them.</summary>
+    public PipelineOptions Options
+    {
+        get
+        {
+            try
+            {
+                return new ConfigurationBuilder()
+                    .AddInMemoryCollection(values.Select(kv => KeyValuePair.Create($"{PipelineOptions.Section}:{kv.Key}", (string?)kv.Value)))
+                    .Build()
+                    .GetSection(PipelineOptions.Section)
+                    .Get<PipelineOptions>() ?? new PipelineOptions();
+            }
+            catch (InvalidOperationException ex)
+            {
+                throw new UsageException($"the pipeline configuration does not read: {ex.InnerException?.Message ?? ex.Message}");
+            }
+        }
+    }
 
     /// <summary>Loads <paramref name="file"/> (or ANVIL_CONFIG, or config/pipeline.json of the checkout) and the environment.</summary>
     public static PipelineConfig Load(string? file)
@@ -30,25 +56,18 @@ public sealed class PipelineConfig
             throw new UsageException($"pipeline config {path} does not exist");
         }
 
-        using (var json = JsonDocument.Parse(File.ReadAllText(path)))
+        IConfigurationSection fromFile;
+        try
         {
-            if (json.RootElement.TryGetProperty("Pipeline", out var section))
-            {
-                foreach (var property in section.EnumerateObject())
-                {
-                    config.Set(property.Name, property.Value.ValueKind == JsonValueKind.String ? property.Value.GetString()! : property.Value.GetRawText(), Path.GetDirectoryName(path)!);
-                }
-            }
+            fromFile = new ConfigurationBuilder().AddJsonFile(path).Build().GetSection(PipelineOptions.Section);
+        }
+        catch (Exception ex) when (ex is InvalidDataException or FormatException or IOException)
+        {
+            throw new UsageException($"pipeline config {path} does not read: {ex.Message}");
         }
 
-        foreach (var entry in Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>())
-        {
-            if (entry.Key is string key && key.StartsWith("Pipeline__", StringComparison.Ordinal) && entry.Value is string value)
-            {
-                config.Set(key["Pipeline__".Length..], value, Environment.CurrentDirectory);
-            }
-        }
-
+        config.SetAll(fromFile, Path.GetDirectoryName(path)!);
+        config.SetAll(new ConfigurationBuilder().AddEnvironmentVariables().Build().GetSection(PipelineOptions.Section), Environment.CurrentDirectory);
         return config;
     }
 
@@ -61,10 +80,33 @@ public sealed class PipelineConfig
         }
     }
 
+    /// <summary>
+    /// The integration settings of new acquisitions, validated by the settings model; every problem in one
+    /// <see cref="UsageException"/>, before anything starts.
+    /// </summary>
+    public IntegrationSettings ValidSettings()
+    {
+        try
+        {
+            return Options.IntegrationDefaults().ThrowIfInvalid();
+        }
+        catch (Exception ex) when (ex is SettingsException or FormatException)
+        {
+            throw new UsageException(ex.Message);
+        }
+    }
+
+    private void SetAll(IConfigurationSection section, string baseDirectory)
+    {
+        foreach (var child in section.GetChildren())
+        {
+            if (child.Value is { } value)
+            {
+                Set(child.Key, value, baseDirectory);
+            }
+        }
+    }
+
     private void Set(string key, string value, string baseDirectory) =>
-        values[key] = PathKeys.Contains(key) && value.Length > 0 && !value.Contains("::", StringComparison.Ordinal)
-            ? Path.GetFullPath(Path.Combine(baseDirectory, value))
-            : PathKeys.Contains(key) && value.Contains("::", StringComparison.Ordinal)
-                ? Path.GetFullPath(Path.Combine(baseDirectory, value[..value.IndexOf("::", StringComparison.Ordinal)])) + value[value.IndexOf("::", StringComparison.Ordinal)..]
-                : value;
+        values[key] = PathKeys.Contains(key) && value.Length > 0 ? HdfPath.GetFullPath(value, baseDirectory) : value;
 }

@@ -22,7 +22,7 @@ public static class UpCommand
         var work = Path.GetFullPath(args.Get("work") ?? ".anvil");
         var web = args.Get("web") is "off" ? (int?)null : args.GetInt("web", WebPort);
         args.RejectUnknown();
-        DemoCommand.Validate(config);
+        config.ValidSettings();
         Directory.CreateDirectory(config["DataRoot"]);
         Directory.CreateDirectory(config["OutputDir"]);
 

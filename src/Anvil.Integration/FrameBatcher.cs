@@ -42,11 +42,12 @@ public sealed class FrameBatcher
 
     /// <summary>
     /// Integrates <paramref name="frame"/> with <paramref name="engine"/> into <paramref name="result"/>, in a pass
-    /// with other callers' frames for the same engine when they are queued. The numbers are those of
-    /// <c>engine.Integrate(frame, result)</c>. The caller must not touch the frame or the result until this completes;
-    /// an exception from the engine is thrown to every caller of that pass.
+    /// with other callers' frames for the same engine (and the same dark and flat arrays) when they are queued. The
+    /// numbers are those of <c>engine.Integrate(frame, result, dark, flat)</c>. The caller must not touch the frame,
+    /// the images or the result until this completes; an exception from the engine is thrown to every caller of that pass.
     /// </summary>
-    public async ValueTask IntegrateAsync(IntegrationEngine engine, ReadOnlyMemory<short> frame, IntegrationResult result)
+    public async ValueTask IntegrateAsync(IntegrationEngine engine, ReadOnlyMemory<short> frame, IntegrationResult result,
+        ReadOnlyMemory<float> dark = default, ReadOnlyMemory<float> flat = default)
     {
         ArgumentNullException.ThrowIfNull(engine);
         ArgumentNullException.ThrowIfNull(result);
@@ -62,7 +63,7 @@ public sealed class FrameBatcher
             throw new ArgumentException($"result has {result.Npt} bins, the engine {engine.Settings.Npt}.", nameof(result));
         }
 
-        var request = new Request(engine, frame, result);
+        var request = new Request(engine, frame, result, dark, flat);
         bool lead;
         lock (gate)
         {
@@ -87,15 +88,15 @@ public sealed class FrameBatcher
         while (!own.Finished)
         {
             int count;
-            IntegrationEngine engine;
+            Request first;
             lock (gate)
             {
-                // The oldest frame's engine; its frames in arrival order (others wait for a later pass).
-                engine = queue[0].Engine;
+                // The oldest frame's engine and images; their frames in arrival order (others wait for a later pass).
+                first = queue[0];
                 count = 0;
                 for (var i = 0; i < queue.Count && count < passRequests.Length;)
                 {
-                    if (queue[i].Engine == engine)
+                    if (queue[i].SharesPassWith(first))
                     {
                         passRequests[count++] = queue[i];
                         queue.RemoveAt(i);
@@ -107,7 +108,7 @@ public sealed class FrameBatcher
                 }
             }
 
-            RunPass(engine, count, own);
+            RunPass(first, count, own);
         }
 
         lock (gate)
@@ -123,7 +124,7 @@ public sealed class FrameBatcher
         }
     }
 
-    private void RunPass(IntegrationEngine engine, int count, Request own)
+    private void RunPass(Request first, int count, Request own)
     {
         System.Runtime.ExceptionServices.ExceptionDispatchInfo? failure = null;
         try
@@ -135,7 +136,7 @@ public sealed class FrameBatcher
             }
 
             BeforePass?.Invoke(count);
-            engine.Integrate<short>(passFrames.AsSpan(0, count), passResults.AsSpan(0, count));
+            first.Engine.Integrate<short>(passFrames.AsSpan(0, count), passResults.AsSpan(0, count), first.Dark.Span, first.Flat.Span);
             Interlocked.Increment(ref passes);
             Interlocked.Add(ref frames, count);
         }
@@ -165,11 +166,16 @@ public sealed class FrameBatcher
         Lead,
     }
 
-    private sealed class Request(IntegrationEngine engine, ReadOnlyMemory<short> frame, IntegrationResult result)
+    private sealed class Request(IntegrationEngine engine, ReadOnlyMemory<short> frame, IntegrationResult result, ReadOnlyMemory<float> dark, ReadOnlyMemory<float> flat)
     {
         public IntegrationEngine Engine { get; } = engine;
         public ReadOnlyMemory<short> Frame { get; } = frame;
         public IntegrationResult Result { get; } = result;
+        public ReadOnlyMemory<float> Dark { get; } = dark;
+        public ReadOnlyMemory<float> Flat { get; } = flat;
+
+        public bool SharesPassWith(Request other) =>
+            Engine == other.Engine && Dark.Equals(other.Dark) && Flat.Equals(other.Flat);
 
         /// <summary>Completed with Done when another caller's pass integrated the frame, or Lead to run the passes.</summary>
         public TaskCompletionSource<Turn> Turn { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -1,9 +1,12 @@
+using Anvil.Integration;
+
 namespace Anvil.Pipeline;
 
 /// <summary>
 /// The one pipeline configuration (section <c>Pipeline</c>): read from the file named by
 /// <c>ANVIL_CONFIG</c> (default config/pipeline.json), each key overridable by an environment variable
-/// such as <c>Pipeline__Npt=5000</c>. Relative paths are relative to the working directory.
+/// such as <c>Pipeline__Npt=5000</c>. <see cref="DataRoot"/> and <see cref="OutputDir"/> are relative to the working
+/// directory; settings files (PONI, mask, dark, flat) to the data root (<see cref="IntegrationSettings.Resolve"/>).
 /// </summary>
 public sealed record PipelineOptions
 {
@@ -25,23 +28,32 @@ public sealed record PipelineOptions
     /// <summary>Optional per-beamtime broker token (or the file holding it).</summary>
     public string? BrokerToken { get; init; }
 
-    /// <summary>pyFAI PONI calibration file.</summary>
-    public string Poni { get; init; } = "config/L2.poni";
+    // The integration settings of new acquisitions (settings version 0). Keys left out take the defaults of the one
+    // settings model, Anvil.Integration.IntegrationSettings; IntegrationDefaults() reads them into it.
+
+    /// <summary>pyFAI PONI calibration file (absolute, or relative to the data root).</summary>
+    public string? Poni { get; init; }
 
     /// <summary>Optional mask: DIOPTAS .mask (TIFF), .npy, .edf or <c>file.h5::/path</c>; 1 = masked.</summary>
     public string? Mask { get; init; }
 
+    /// <summary>Optional dark image subtracted from each frame.</summary>
+    public string? Dark { get; init; }
+
+    /// <summary>Optional flat image each frame is divided by.</summary>
+    public string? Flat { get; init; }
+
     /// <summary>Number of radial bins.</summary>
-    public int Npt { get; init; } = 2000;
+    public int? Npt { get; init; }
 
     /// <summary>Radial unit: 2th_deg, 2th_rad, q_nm^-1 or q_A^-1.</summary>
-    public string Unit { get; init; } = "2th_deg";
+    public string? Unit { get; init; }
 
     /// <summary>Pixel splitting: no, bbox or full.</summary>
-    public string Method { get; init; } = "bbox";
+    public string? Method { get; init; }
 
-    /// <summary>Polarization factor (−1..1), or null for no polarization correction.</summary>
-    public double? Polarization { get; init; } = 0.99;
+    /// <summary>Polarization factor (−1..1); left out = no polarization correction.</summary>
+    public double? Polarization { get; init; }
 
     /// <summary>Frames per broker batch that stitch publishes.</summary>
     public int StitchBatch { get; init; } = 16;
@@ -51,6 +63,27 @@ public sealed record PipelineOptions
 
     /// <summary>Resend delay for unacknowledged deliveries (a crashed worker's frames go to another).</summary>
     public TimeSpan ResendDelay { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// The configured integration settings in the one settings model, paths resolved by its rule (relative ones from
+    /// the data root). Not validated here: <see cref="IntegrationSettings.Validate"/> says what is wrong.
+    /// Throws <see cref="FormatException"/> for a unit or method that is no name of one.
+    /// </summary>
+    public IntegrationSettings IntegrationDefaults()
+    {
+        var d = IntegrationSettings.Default;
+        return new IntegrationSettings
+        {
+            Poni = Poni ?? d.Poni,
+            Mask = Mask ?? d.Mask,
+            Dark = Dark ?? d.Dark,
+            Flat = Flat ?? d.Flat,
+            Npt = Npt ?? d.Npt,
+            Unit = Unit is null ? d.Unit : RadialUnits.Parse(Unit),
+            Method = Method is null ? d.Method : SplitMethods.Parse(Method),
+            PolarizationFactor = Polarization,
+        }.Resolve(Path.GetFullPath(DataRoot));
+    }
 }
 
 /// <summary>The fixed default addresses of the suite on one machine (documented in the README).</summary>

@@ -1,4 +1,5 @@
 using Anvil.Hdf5;
+using Anvil.Integration;
 
 namespace Anvil.Pipeline;
 
@@ -18,7 +19,12 @@ public sealed record FrameResult(
     string Error = "");
 
 /// <summary>What the finished file records about how it was made.</summary>
-public sealed record ResultMetadata(string CalibrationFile, string Method, string Unit, int Npt, string Program = "anvil");
+public sealed record ResultMetadata(string CalibrationFile, string Method, string Unit, int Npt, string Program = "anvil")
+{
+    /// <summary>The metadata of the settings that made the frames DIOPTAS shows.</summary>
+    public static ResultMetadata Of(IntegrationSettings settings, string program = "anvil") =>
+        new(settings.Poni, settings.Method.Format(), settings.Unit.Format(), settings.Npt, program);
+}
 
 /// <summary>
 /// Writes the NeXus file DIOPTAS's Batch View opens (science-and-formats.md §5): <c>/processed/result/data</c>

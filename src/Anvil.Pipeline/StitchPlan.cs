@@ -88,6 +88,21 @@ public sealed class StitchPlan
         }
     }
 
+    /// <summary>
+    /// Stitches one frame: reads each module's frame through <paramref name="read"/> into <paramref name="moduleBuffer"/>
+    /// (at least the largest module's size) and places it on <paramref name="canvas"/>. The integrate service and
+    /// <c>anvil integrate</c> both stitch through here.
+    /// </summary>
+    public void Stitch(Span<short> canvas, Span<short> moduleBuffer, ModuleFrameReader read)
+    {
+        for (var k = 0; k < Placements.Count; k++)
+        {
+            var frame = moduleBuffer[..(Placements[k].Rows * Placements[k].Cols)];
+            read(k, frame);
+            Place<short>(k, frame, canvas);
+        }
+    }
+
     /// <summary>Extracts one module's frame from a canvas (the inverse of <see cref="Place{T}"/>; the simulator uses it).</summary>
     public void Extract<T>(int module, ReadOnlySpan<T> canvas, Span<T> moduleFrame)
     {
@@ -115,3 +130,6 @@ public sealed class StitchPlan
         return mask;
     }
 }
+
+/// <summary>Reads module <paramref name="module"/>'s part of a frame into <paramref name="destination"/> (rows × cols of that module).</summary>
+public delegate void ModuleFrameReader(int module, Span<short> destination);

@@ -1,7 +1,7 @@
 using Anvil.Broker.Client;
 using Anvil.Broker.V1;
+using Anvil.Integration;
 using Anvil.Pipeline;
-using Anvil.Pipeline.V1;
 
 namespace Anvil.Workers;
 
@@ -9,8 +9,8 @@ namespace Anvil.Workers;
 /// Integration settings versions kept in the broker, so every replica of every stage sees the same ones and they
 /// survive restarts: <c>control/settings</c> holds the versions for every acquisition, <c>settings/&lt;acquisition&gt;</c>
 /// those for one acquisition (a reprocessing, or an operator's change to one run). Each version is a message
-/// (id = version) whose meta is the full <see cref="IntegrationSpec"/> as JSON. The newest version wins; with none
-/// stored, version 0 is the pipeline configuration's.
+/// (id = version) whose meta is the settings' canonical JSON (<see cref="IntegrationSettings.ToJson"/>). The newest
+/// version wins; with none stored, version 0 is the pipeline configuration's.
 /// </summary>
 public sealed class SettingsStore(BrokerClient broker, PipelineOptions options)
 {
@@ -20,30 +20,27 @@ public sealed class SettingsStore(BrokerClient broker, PipelineOptions options)
     /// <summary>The control stream of settings for every acquisition.</summary>
     public const string GlobalStream = "settings";
 
-    private readonly IntegrationSpec defaults = IntegrationSpecs.FromOptions(options);
+    private readonly VersionedSettings defaults = new(0, string.Empty, options.IntegrationDefaults());
 
     /// <summary>The configured defaults (version 0).</summary>
-    public IntegrationSpec Defaults => defaults;
+    public VersionedSettings Defaults => defaults;
 
     /// <summary>The settings in force for <paramref name="acquisition"/> ("" = for new acquisitions).</summary>
-    public async Task<IntegrationSpec> CurrentAsync(string acquisition, CancellationToken cancellationToken)
+    public async Task<VersionedSettings> CurrentAsync(string acquisition, CancellationToken cancellationToken)
     {
         if (acquisition.Length > 0 && await broker.GetLastAsync(broker.Address(PerAcquisitionSource, acquisition), cancellationToken) is { } own)
         {
-            return Read(own);
+            return Read(own, acquisition);
         }
 
         return await broker.GetLastAsync(broker.Address(PipelineStreams.Control, GlobalStream), cancellationToken) is { } global
-            ? Read(global)
-            : defaults.Clone();
+            ? Read(global, string.Empty)
+            : defaults;
     }
 
     /// <summary>Stores a new version for <paramref name="acquisition"/> ("" = every acquisition) and returns it with its version.</summary>
-    public async Task<IntegrationSpec> PublishAsync(IntegrationSpec spec, string acquisition, CancellationToken cancellationToken)
+    public async Task<VersionedSettings> PublishAsync(IntegrationSettings settings, string acquisition, CancellationToken cancellationToken)
     {
-        var stored = spec.Clone();
-        stored.Scope = acquisition;
-        stored.Version = 0;
         var address = acquisition.Length == 0
             ? broker.Address(PipelineStreams.Control, GlobalStream)
             : broker.Address(PerAcquisitionSource, acquisition);
@@ -53,16 +50,10 @@ public sealed class SettingsStore(BrokerClient broker, PipelineOptions options)
             SourceType = SourceType.Processed,
             AutoId = true,
             Name = acquisition.Length == 0 ? "settings" : $"{acquisition}/settings",
-            Meta = IntegrationSpecs.ToJson(stored),
+            Meta = settings.ToJson(),
         }, cancellationToken);
-        stored.Version = reply.Id;
-        return stored;
+        return new VersionedSettings(reply.Id, acquisition, settings);
     }
 
-    private static IntegrationSpec Read(MessageRecord record)
-    {
-        var spec = IntegrationSpecs.FromJson(record.Meta);
-        spec.Version = record.Id;
-        return spec;
-    }
+    private static VersionedSettings Read(MessageRecord record, string scope) => new(record.Id, scope, IntegrationSettings.FromJson(record.Meta));
 }

@@ -128,6 +128,6 @@ public sealed class DiagnosticsTests(SuiteFixture suite)
         using var channel = GrpcChannel.ForAddress(service.Address);
         var status = await new WorkerStatus.WorkerStatusClient(channel).GetStatusAsync(new WorkerStatusRequest()).ResponseAsync.DefaultTimeout();
         Assert.Equal("integrate", status.Stage);
-        Assert.Contains($"\"Npt\":{suite.Npt}", status.SettingsJson, StringComparison.Ordinal);
+        Assert.Contains($"\"npt\":{suite.Npt}", status.SettingsJson, StringComparison.Ordinal);
     }
 }

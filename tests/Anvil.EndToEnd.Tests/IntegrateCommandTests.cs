@@ -91,7 +91,7 @@ public sealed class IntegrateCommandTests : IDisposable
         using var chunk = LambdaChunk.Open(lambda, "testasapo1_1009_00002", 0);
         var plan = chunk.Plan;
         var settings = new IntegrationSettings { Npt = npt, Method = SplitMethod.BBox, ExcludeNegative = true };
-        using var engine = IntegrationEngine.Build(PoniFile.Load(poni), plan.Rows, plan.Cols, MaskLoader.Combine(plan.GapMask(), mask, plan.Rows, plan.Cols), settings);
+        using var engine = IntegrationEngine.Build(PoniFile.Load(poni), plan.Rows, plan.Cols, MaskFile.Combine(plan.GapMask(), mask, plan.Rows, plan.Cols), settings);
         var canvas = new short[plan.Rows * plan.Cols];
         var result = engine.CreateResult();
         for (var index = 0; index < 10; index++)
@@ -173,10 +173,10 @@ public sealed class IntegrateCommandTests : IDisposable
             file.WriteDataset<byte>("/entry/mask", values, [expected.Rows, expected.Cols]);
         }
 
-        var loaded = MaskLoader.Load($"{h5}::/entry/mask", expected.Rows, expected.Cols);
+        var loaded = MaskFile.Load($"{h5}::/entry/mask", expected.Rows, expected.Cols);
         Assert.Equal(expected.Data, loaded);
         Assert.Contains(loaded, v => v == 1);
-        var wrongShape = Assert.Throws<InvalidDataException>(() => MaskLoader.Load($"{h5}::/entry/mask", expected.Cols, expected.Rows));
+        var wrongShape = Assert.Throws<InvalidDataException>(() => MaskFile.Load($"{h5}::/entry/mask", expected.Cols, expected.Rows));
         Assert.Contains("give a mask made for this detector", wrongShape.Message, StringComparison.Ordinal);
     }
 

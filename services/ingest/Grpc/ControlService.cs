@@ -8,11 +8,11 @@ namespace Anvil.Ingest.Service.Grpc;
 public sealed class ControlService(Reprocessor reprocessor) : Control.ControlBase
 {
     /// <inheritdoc />
-    public override Task<IntegrationSpec> GetSettings(GetSettingsRequest request, ServerCallContext context) =>
+    public override Task<SettingsVersion> GetSettings(GetSettingsRequest request, ServerCallContext context) =>
         Guard(() => reprocessor.GetAsync(request.Acquisition, context.CancellationToken));
 
     /// <inheritdoc />
-    public override Task<IntegrationSpec> UpdateSettings(UpdateSettingsRequest request, ServerCallContext context) =>
+    public override Task<SettingsVersion> UpdateSettings(UpdateSettingsRequest request, ServerCallContext context) =>
         Guard(() => reprocessor.UpdateAsync(request, context.CancellationToken));
 
     /// <inheritdoc />

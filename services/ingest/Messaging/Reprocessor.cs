@@ -20,21 +20,21 @@ public sealed partial class Reprocessor(BrokerClient broker, SettingsStore setti
     private readonly SemaphoreSlim naming = new(1, 1);
 
     /// <summary>The settings in force for an acquisition ("" = for new ones).</summary>
-    public Task<IntegrationSpec> GetAsync(string acquisition, CancellationToken cancellationToken)
+    public async Task<SettingsVersion> GetAsync(string acquisition, CancellationToken cancellationToken)
     {
         CheckAcquisition(acquisition, allowEmpty: true);
-        return settings.CurrentAsync(acquisition, cancellationToken);
+        return (await settings.CurrentAsync(acquisition, cancellationToken)).ToMessage();
     }
 
     /// <summary>Validates and stores a new settings version; <see cref="ArgumentException"/> says what to fix.</summary>
-    public async Task<IntegrationSpec> UpdateAsync(UpdateSettingsRequest request, CancellationToken cancellationToken)
+    public async Task<SettingsVersion> UpdateAsync(UpdateSettingsRequest request, CancellationToken cancellationToken)
     {
         CheckAcquisition(request.Acquisition, allowEmpty: true);
         var current = await settings.CurrentAsync(request.Acquisition, cancellationToken);
-        var next = IntegrationSpecs.Apply(current, request, dataRoot);
+        var next = current.Settings.Apply(request, dataRoot.FullPath);
         var stored = await settings.PublishAsync(next, request.Acquisition, cancellationToken);
-        LogSettingsChanged(logger, request.Acquisition.Length == 0 ? "every acquisition" : request.Acquisition, stored.Version, IntegrationSpecs.ToJson(stored));
-        return stored;
+        LogSettingsChanged(logger, request.Acquisition.Length == 0 ? "every acquisition" : request.Acquisition, stored.Version, next.ToJson());
+        return stored.ToMessage();
     }
 
     /// <summary>Re-announces a finished acquisition's chunks under a new name with the requested settings.</summary>
@@ -59,7 +59,7 @@ public sealed partial class Reprocessor(BrokerClient broker, SettingsStore setti
 
         var changes = request.Settings?.Clone() ?? new UpdateSettingsRequest();
         changes.Acquisition = string.Empty;
-        var spec = IntegrationSpecs.Apply(await settings.CurrentAsync(request.Acquisition, cancellationToken), changes, dataRoot);
+        var next = (await settings.CurrentAsync(request.Acquisition, cancellationToken)).Settings.Apply(changes, dataRoot.FullPath);
 
         // One rename at a time, so two concurrent requests never pick the same new name.
         await naming.WaitAsync(cancellationToken);
@@ -68,7 +68,7 @@ public sealed partial class Reprocessor(BrokerClient broker, SettingsStore setti
             var existing = (await broker.ListStreamsAsync(PipelineStreams.Raw, cancellationToken: cancellationToken)).Select(s => s.Name).ToHashSet(StringComparer.Ordinal);
             var name = Enumerable.Range(1, int.MaxValue - 1).Select(k => $"{request.Acquisition}_r{k}").First(n => !existing.Contains(n));
             CheckAcquisition(name, allowEmpty: false);
-            var stored = await settings.PublishAsync(spec, name, cancellationToken);
+            var stored = await settings.PublishAsync(next, name, cancellationToken);
             uint chunks = 0;
             for (ulong id = 1; id <= info.LastId; id++)
             {
@@ -90,8 +90,8 @@ public sealed partial class Reprocessor(BrokerClient broker, SettingsStore setti
             }
 
             await announcer.FinishAsync(new FinishAcquisitionRequest { Acquisition = name, Parts = (uint)info.LastId }, cancellationToken);
-            LogReprocessing(logger, request.Acquisition, name, chunks, IntegrationSpecs.ToJson(stored));
-            return new ReprocessReply { Acquisition = name, Chunks = chunks, Settings = stored };
+            LogReprocessing(logger, request.Acquisition, name, chunks, next.ToJson());
+            return new ReprocessReply { Acquisition = name, Chunks = chunks, Settings = stored.ToMessage() };
         }
         finally
         {

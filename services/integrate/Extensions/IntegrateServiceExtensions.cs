@@ -1,5 +1,6 @@
 using Anvil.Integrate.Service.Messaging;
 using Anvil.Integration;
+using Anvil.Pipeline;
 using Anvil.Workers;
 
 namespace Microsoft.Extensions.Hosting;

@@ -100,9 +100,9 @@ public sealed partial class IntegrateWorker(BrokerClient broker, PipelineOptions
         var plan = StitchPlan.FromPlacements((int)item.CanvasRows, (int)item.CanvasCols,
             item.Modules.Select(m => new ModulePlacement(m.RowOffset, m.ColOffset, (int)m.Rows, (int)m.Cols)).ToArray(), item.FlipVertical);
         // Work items from before settings versions existed carry none: the configured defaults apply.
-        var spec = item.Settings ?? settings.Defaults;
+        var frameSettings = item.Settings?.ToSettings() ?? settings.Defaults.Settings;
         // The frame holds its engines until its passes are done: settings churn may evict them meanwhile, not dispose them.
-        using var set = engines.Get(plan, spec);
+        using var set = engines.Get(DetectorLayout.Stitched(plan), frameSettings);
         await IntegrateAsync(item, profile, plan, set);
     }
 
@@ -112,21 +112,15 @@ public sealed partial class IntegrateWorker(BrokerClient broker, PipelineOptions
         var buffers = pool.TryTake(out var b) && b.Fits(plan, npt) ? b : new Buffers(plan, npt);
         try
         {
-            for (var k = 0; k < item.Modules.Count; k++)
-            {
-                var module = item.Modules[k];
-                var moduleFrame = buffers.Module.AsSpan(0, (int)(module.Rows * module.Cols));
-                files.ReadFrame(module.Path, (int)module.IndexInFile, moduleFrame);
-                plan.Place(k, moduleFrame, buffers.Canvas);
-            }
+            plan.Stitch(buffers.Canvas, buffers.Module, (k, destination) => files.ReadFrame(item.Modules[k].Path, (int)item.Modules[k].IndexInFile, destination));
 
-            await batcher.IntegrateAsync(set.TwoTheta, buffers.Canvas, buffers.TwoTheta);
+            await batcher.IntegrateAsync(set.TwoTheta, buffers.Canvas, buffers.TwoTheta, set.Dark, set.Flat);
             profile.SettingsHash = set.Hash;
             profile.SettingsJson = set.SettingsJson;
             profile.TwoTheta = ToCurve(buffers.TwoTheta, RadialUnit.TwoThetaDeg);
             if (set.Requested is not null)
             {
-                await batcher.IntegrateAsync(set.Requested, buffers.Canvas, buffers.Requested);
+                await batcher.IntegrateAsync(set.Requested, buffers.Canvas, buffers.Requested, set.Dark, set.Flat);
                 profile.Requested = ToCurve(buffers.Requested, set.Settings.Unit);
             }
         }

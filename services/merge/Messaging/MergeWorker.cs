@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using Anvil.Broker.Client;
 using Anvil.Broker.V1;
+using Anvil.Integration;
 using Anvil.Pipeline;
 using Anvil.Pipeline.V1;
 using Anvil.Workers;
@@ -88,8 +89,8 @@ public sealed partial class MergeWorker(BrokerClient broker, PipelineOptions opt
         if (writers.TryRemove(acquisition, out var entry))
         {
             using var writer = entry.Writer;
-            var spec = writer.LatestSettingsJson is { } json ? IntegrationSpecs.FromJson(json) : settings.Defaults;
-            var path = writer.Complete((long)lastId, new ResultMetadata(spec.Poni, spec.Method, spec.Unit, (int)spec.Npt));
+            var latest = writer.LatestSettingsJson is { } json ? IntegrationSettings.FromJson(json) : settings.Defaults.Settings;
+            var path = writer.Complete((long)lastId, ResultMetadata.Of(latest));
             LogMerged(Logger, acquisition, writer.FrameCount, path, entry.Clock.Elapsed.TotalSeconds);
         }
 

@@ -38,7 +38,7 @@ public sealed partial class StitchWorker(BrokerClient broker, PipelineOptions op
         var items = await ReadChunkAsync(acquisition, part, parts, cancellationToken);
 
         // The settings in force now apply to this whole chunk: a change takes effect at a chunk boundary.
-        var spec = await settings.CurrentAsync(acquisition, cancellationToken);
+        var spec = (await settings.CurrentAsync(acquisition, cancellationToken)).ToMessage();
         foreach (var item in items)
         {
             item.Settings = spec;

@@ -1,0 +1,119 @@
+using Anvil.Integration;
+using Anvil.Pipeline.V1;
+
+namespace Anvil.Workers;
+
+/// <summary>A settings version as the broker keeps it: the settings model, its version (broker id) and scope.</summary>
+/// <param name="Version">Broker id of this version; 0 = the configured defaults.</param>
+/// <param name="Scope">"" = every acquisition, else the acquisition it applies to.</param>
+/// <param name="Settings">The settings, paths absolute.</param>
+public sealed record VersionedSettings(ulong Version, string Scope, IntegrationSettings Settings)
+{
+    /// <summary>The wire form.</summary>
+    public SettingsVersion ToMessage() => Settings.ToMessage(Version, Scope);
+}
+
+/// <summary>
+/// The one translation between the settings model (<see cref="IntegrationSettings"/>) and its wire forms in the pipeline
+/// contract: <see cref="SettingsVersion"/> and the changes of an <see cref="UpdateSettingsRequest"/>. The contract's
+/// <c>Unit</c> and <c>Method</c> enums are numbered as the model's, so they convert by value.
+/// </summary>
+public static class SettingsMessages
+{
+    /// <summary>Names <see cref="UpdateSettingsRequest.Reset"/> takes.</summary>
+    public static readonly IReadOnlyList<string> Resettable = ["polarization", "radial_range", "azimuth_range_deg", "dummy", "delta_dummy"];
+
+    public static SettingsVersion ToMessage(this IntegrationSettings s, ulong version = 0, string scope = "")
+    {
+        var m = new SettingsVersion
+        {
+            Version = version,
+            Scope = scope,
+            Poni = s.Poni,
+            Mask = s.Mask,
+            Dark = s.Dark,
+            Flat = s.Flat,
+            Npt = (uint)s.Npt,
+            Unit = (Unit)s.Unit,
+            Method = (Method)s.Method,
+            RadialRange = ToRange(s.RadialRange),
+            AzimuthRangeDeg = ToRange(s.AzimuthRange),
+        };
+        if (s.PolarizationFactor is { } p)
+        {
+            m.Polarization = p;
+        }
+
+        if (s.Dummy is { } d)
+        {
+            m.Dummy = d;
+        }
+
+        if (s.DeltaDummy is { } dd)
+        {
+            m.DeltaDummy = dd;
+        }
+
+        return m;
+    }
+
+    /// <summary>
+    /// The settings of a version (the model's detector rule and threads are left at their defaults: those are the
+    /// integrating worker's to set). Not validated here.
+    /// </summary>
+    public static IntegrationSettings ToSettings(this SettingsVersion m) => new()
+    {
+        Poni = m.Poni,
+        Mask = m.Mask,
+        Dark = m.Dark,
+        Flat = m.Flat,
+        Npt = (int)Math.Min(m.Npt, int.MaxValue),
+        Unit = (RadialUnit)m.Unit,
+        Method = (SplitMethod)m.Method,
+        PolarizationFactor = m.HasPolarization ? m.Polarization : null,
+        RadialRange = FromRange(m.RadialRange),
+        AzimuthRange = FromRange(m.AzimuthRangeDeg),
+        Dummy = m.HasDummy ? m.Dummy : null,
+        DeltaDummy = m.HasDeltaDummy ? m.DeltaDummy : null,
+    };
+
+    /// <summary>True when the request changes anything.</summary>
+    public static bool HasChanges(this UpdateSettingsRequest u) =>
+        u.HasPoni || u.HasMask || u.HasDark || u.HasFlat || u.HasNpt || u.HasUnit || u.HasMethod || u.HasPolarization
+        || u.RadialRange is not null || u.AzimuthRangeDeg is not null || u.HasDummy || u.HasDeltaDummy || u.Reset.Count > 0;
+
+    /// <summary>
+    /// <paramref name="current"/> with the request's set fields applied, paths resolved by the model's rule (relative to
+    /// <paramref name="dataRoot"/>), validated. Throws <see cref="SettingsException"/> listing every problem; nothing is
+    /// applied unless all is valid.
+    /// </summary>
+    public static IntegrationSettings Apply(this IntegrationSettings current, UpdateSettingsRequest u, string dataRoot)
+    {
+        var unknown = u.Reset.Where(r => !Resettable.Contains(r)).ToList();
+        if (unknown.Count > 0)
+        {
+            throw new SettingsException([.. unknown.Select(r => new SettingsError(r, $"'{r}' cannot be reset: give one of {string.Join(", ", Resettable)}."))]);
+        }
+
+        var next = current with
+        {
+            Poni = u.HasPoni ? u.Poni : current.Poni,
+            Mask = u.HasMask ? u.Mask : current.Mask,
+            Dark = u.HasDark ? u.Dark : current.Dark,
+            Flat = u.HasFlat ? u.Flat : current.Flat,
+            Npt = u.HasNpt ? (int)Math.Min(u.Npt, int.MaxValue) : current.Npt,
+            Unit = u.HasUnit ? (RadialUnit)u.Unit : current.Unit,
+            Method = u.HasMethod ? (SplitMethod)u.Method : current.Method,
+            PolarizationFactor = u.Reset.Contains("polarization") ? null : u.HasPolarization ? u.Polarization : current.PolarizationFactor,
+            RadialRange = u.Reset.Contains("radial_range") ? null : FromRange(u.RadialRange) ?? current.RadialRange,
+            AzimuthRange = u.Reset.Contains("azimuth_range_deg") ? null : FromRange(u.AzimuthRangeDeg) ?? current.AzimuthRange,
+            Dummy = u.Reset.Contains("dummy") ? null : u.HasDummy ? u.Dummy : current.Dummy,
+            DeltaDummy = u.Reset.Contains("delta_dummy") ? null : u.HasDeltaDummy ? u.DeltaDummy : current.DeltaDummy,
+        };
+        return next.Resolve(dataRoot).ThrowIfInvalid();
+    }
+
+    private static Pipeline.V1.Range? ToRange((double Lo, double Hi)? range) => range is { } r ? new Pipeline.V1.Range { Lo = r.Lo, Hi = r.Hi } : null;
+
+    private static (double Lo, double Hi)? FromRange(Pipeline.V1.Range? range) => range is null ? null : (range.Lo, range.Hi);
+}
