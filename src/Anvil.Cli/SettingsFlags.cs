@@ -13,7 +13,8 @@ namespace Anvil.Cli;
 /// </summary>
 public static class SettingsFlags
 {
-    public const string Usage = "[--poni F] [--mask F|none] [--dark F|none] [--flat F|none] [--npt N] [--unit 2th_deg|2th_rad|q_nm^-1|q_A^-1] [--method no|bbox|full] [--polarization P|none]";
+    /// <summary>The flags but <c>--poni</c>, which each command names itself (required or not).</summary>
+    public const string Usage = "[--mask F|none] [--dark F|none] [--flat F|none] [--npt N] [--unit 2th_deg|2th_rad|q_nm^-1|q_A^-1] [--method no|bbox|full] [--polarization P|none]";
 
     /// <summary>The changes the flags ask for; a unit or method that is no name of one is a <see cref="UsageException"/>.</summary>
     public static UpdateSettingsRequest Read(CommandLine line)
