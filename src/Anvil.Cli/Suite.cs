@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using Anvil.Broker.Auth;
+using Anvil.Pipeline;
 using Grpc.Core;
 using Grpc.Health.V1;
 using Grpc.Net.Client;
@@ -25,14 +26,23 @@ public sealed record ServiceProcess(string Name, string Address, Process Process
     public DateTime StartedUtc { get; init; } = DateTime.UtcNow;
 }
 
-/// <summary>Ports of the suite's services.</summary>
-public sealed record PortPlan(int Broker, int Ingest, int Stitch, int Integrate, int Integrate2, int Merge)
+/// <summary>The port of each service instance (broker, ingest, stitch, integrate, integrate-2, merge, …).</summary>
+public sealed record PortPlan(IReadOnlyDictionary<string, int> Ports)
 {
-    /// <summary>The fixed, documented defaults (README "Addresses").</summary>
-    public static PortPlan Defaults { get; } = new(5100, 5101, 5102, 5103, 5104, 5105);
+    /// <summary>The documented defaults: deploy/topology.json's ports, replica k on port + k − 1.</summary>
+    public static PortPlan Defaults { get; } = new(Suite.Topology.Services.SelectMany(s => s.Instances()).ToDictionary(i => i.Instance, i => i.Port));
 
-    /// <summary>Free loopback ports, for runs beside another suite (demo, tests).</summary>
-    public static PortPlan Free() => new(FreePort(), FreePort(), FreePort(), FreePort(), FreePort(), FreePort());
+    public int Broker => this["broker"];
+    public int Ingest => this["ingest"];
+    public int Stitch => this["stitch"];
+    public int Integrate => this["integrate"];
+    public int Integrate2 => this["integrate-2"];
+    public int Merge => this["merge"];
+
+    public int this[string instance] => Ports.TryGetValue(instance, out var port) ? port : throw new KeyNotFoundException($"no port planned for {instance}");
+
+    /// <summary>Free loopback ports for every instance, for runs beside another suite (demo, tests).</summary>
+    public static PortPlan Free() => new(Defaults.Ports.Keys.ToDictionary(name => name, _ => FreePort()));
 
     private static int FreePort()
     {
@@ -56,19 +66,19 @@ public sealed record SuiteOptions
     /// <summary>Extra environment for every service (OTEL_* variables pass through from the caller anyway).</summary>
     public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();
 
-    /// <summary>Integrate replicas (they share one consumer group).</summary>
-    public int IntegrateReplicas { get; init; } = 2;
+    /// <summary>Integrate replicas (they share one consumer group); null = deploy/topology.json's.</summary>
+    public int? IntegrateReplicas { get; init; }
 }
 
 /// <summary>
-/// Starts the five services as separate processes on 127.0.0.1 — broker, ingest, stitch, integrate (two
-/// replicas), merge — each from its own build output, with its log in the work folder; waits for every gRPC
-/// health check to answer SERVING; stops them all (SIGTERM, then kill) on dispose.
+/// Starts the services of deploy/topology.json as separate processes on 127.0.0.1, in its order — broker, ingest,
+/// stitch, integrate (two replicas), merge — each from its own build output, with its log in the work folder; waits
+/// for every gRPC health check to answer SERVING; stops them all (SIGTERM, then kill) on dispose.
 /// </summary>
 public sealed class Suite : IAsyncDisposable
 {
     private readonly List<ServiceProcess> services = [];
-    private readonly Dictionary<string, (string Project, int Port, Dictionary<string, string> Environment)> launches = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (TopologyService Service, int Port, Dictionary<string, string> Environment)> launches = new(StringComparer.Ordinal);
     private readonly Lock servicesGate = new();
 
     private Suite(SuiteOptions options)
@@ -102,6 +112,9 @@ public sealed class Suite : IAsyncDisposable
     /// <summary>The repository root (the folder holding global.json), found from this assembly.</summary>
     public static string RepoRoot { get; } = FindRepoRoot();
 
+    /// <summary>The suite's services, ports and replicas (deploy/topology.json).</summary>
+    public static Topology Topology { get; } = Topology.Load(RepoRoot);
+
     /// <summary>Starts every service and waits until all answer health checks.</summary>
     public static async Task<Suite> StartAsync(SuiteOptions options, TimeSpan timeout, CancellationToken cancellationToken)
     {
@@ -111,23 +124,23 @@ public sealed class Suite : IAsyncDisposable
             Directory.CreateDirectory(Path.Combine(options.WorkDir, "logs"));
             var p = options.Ports;
             var tokenFile = suite.PrepareAuth();
-            suite.Start("broker", "Broker", p.Broker, new()
+            var brokerEnvironment = new Dictionary<string, string>
             {
                 ["Broker__DataDir"] = Path.Combine(options.WorkDir, "broker"),
                 ["Broker__DataRoot"] = options.Pipeline.TryGetValue("DataRoot", out var root) ? root : Path.Combine(options.WorkDir, "data"),
                 ["Broker__Auth__Enabled"] = "true",
                 ["Broker__Auth__SecretFile"] = suite.BrokerSecretFile,
-            });
-            var broker = new Dictionary<string, string> { ["Pipeline__Broker"] = Address(p.Broker), ["Pipeline__BrokerToken"] = tokenFile };
-            suite.Start("ingest", "Ingest", p.Ingest, broker);
-            suite.Start("stitch", "Stitch", p.Stitch, broker);
-            suite.Start("integrate", "Integrate", p.Integrate, broker);
-            if (options.IntegrateReplicas > 1)
+            };
+            var workerEnvironment = new Dictionary<string, string> { ["Pipeline__Broker"] = Address(p.Broker), ["Pipeline__BrokerToken"] = tokenFile };
+            foreach (var service in Topology.Services)
             {
-                suite.Start("integrate-2", "Integrate", p.Integrate2, broker);
+                var replicas = service.Name == "integrate" ? options.IntegrateReplicas ?? service.Replicas : service.Replicas;
+                foreach (var (instance, _) in service.Instances().Take(replicas))
+                {
+                    suite.Start(instance, service, p[instance], service.Name == "broker" ? brokerEnvironment : workerEnvironment);
+                }
             }
 
-            suite.Start("merge", "Merge", p.Merge, broker);
             await suite.WaitHealthyAsync(timeout, cancellationToken);
             return suite;
         }
@@ -180,8 +193,8 @@ public sealed class Suite : IAsyncDisposable
                 }
 
                 log.WriteLine($"{dead.Name} exited with code {dead.Process.ExitCode}; restarting it (restart {dead.Restarts + 1}). Last lines:\n{Tail(dead, 10)}");
-                var (project, port, environment) = launches[dead.Name];
-                var restarted = Start(dead.Name, project, port, environment, dead);
+                var (service, port, environment) = launches[dead.Name];
+                var restarted = Start(dead.Name, service, port, environment, dead);
                 dead.Process.Dispose();
                 await WaitHealthyAsync(restarted, DateTime.UtcNow.AddSeconds(60), TimeSpan.FromSeconds(60), cancellationToken);
                 log.WriteLine($"{dead.Name} is serving again at {restarted.Address[7..]}");
@@ -251,10 +264,10 @@ public sealed class Suite : IAsyncDisposable
         File.WriteAllText(path, text);
     }
 
-    private ServiceProcess Start(string name, string project, int port, Dictionary<string, string> environment, ServiceProcess? previous = null)
+    private ServiceProcess Start(string name, TopologyService service, int port, Dictionary<string, string> environment, ServiceProcess? previous = null)
     {
-        launches[name] = (project, port, environment);
-        var dll = ServiceDll(name.StartsWith("integrate", StringComparison.Ordinal) ? "integrate" : name, project);
+        launches[name] = (service, port, environment);
+        var dll = ServiceDll(service);
         var log = Path.Combine(Options.WorkDir, "logs", name + ".log");
         var start = new ProcessStartInfo("dotnet")
         {
@@ -317,8 +330,8 @@ public sealed class Suite : IAsyncDisposable
         return started;
     }
 
-    // OTEL_EXPORTER_PROMETHEUS_PORT (from the options or the caller's environment) is the first of six consecutive
-    // scrape ports, one per service in start order: broker, ingest, stitch, integrate, integrate-2, merge.
+    // OTEL_EXPORTER_PROMETHEUS_PORT (from the options or the caller's environment) is the first of consecutive scrape
+    // ports, one per service instance in deploy/topology.json's order: broker, ingest, stitch, integrate, integrate-2, merge.
     private int? PrometheusPort(string name)
     {
         var value = Options.Environment.TryGetValue("OTEL_EXPORTER_PROMETHEUS_PORT", out var v) ? v : System.Environment.GetEnvironmentVariable("OTEL_EXPORTER_PROMETHEUS_PORT");
@@ -327,7 +340,7 @@ public sealed class Suite : IAsyncDisposable
             return null;
         }
 
-        return first + Array.IndexOf(["broker", "ingest", "stitch", "integrate", "integrate-2", "merge"], name);
+        return first + Topology.Services.SelectMany(s => s.Instances()).Select(i => i.Instance).ToList().IndexOf(name);
     }
 
     private static void Write(StreamWriter writer, string? line)
@@ -392,11 +405,11 @@ public sealed class Suite : IAsyncDisposable
         }
     }
 
-    private static string ServiceDll(string folder, string project)
+    private static string ServiceDll(TopologyService service)
     {
         // Services are built in the configuration this assembly was built in (…/bin/<Configuration>/net10.0/).
         var configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
-        var dll = Path.Combine(RepoRoot, "services", folder, "bin", configuration, "net10.0", $"Anvil.{project}.Service.dll");
+        var dll = Path.Combine(RepoRoot, Path.GetDirectoryName(service.Project)!, "bin", configuration, "net10.0", service.Assembly);
         return File.Exists(dll) ? dll : throw new FileNotFoundException($"{dll} is not built; run `dotnet build src/Anvil.Cli -c {configuration}` (./anvil builds it for you).", dll);
     }
 
