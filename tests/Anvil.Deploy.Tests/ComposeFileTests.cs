@@ -69,7 +69,7 @@ public class ComposeFileTests
         Assert.Equal("telemetry", ((YamlSequenceNode)Child(services["otel-collector"], "profiles")!).Children.Single().ToString());
     }
 
-    private static YamlMappingNode Load(string file)
+    internal static YamlMappingNode Load(string file)
     {
         var stream = new YamlStream();
         using var reader = new StreamReader(Path.Combine(TestPaths.RepoRoot, file));
@@ -77,11 +77,11 @@ public class ComposeFileTests
         return (YamlMappingNode)stream.Documents.Single().RootNode;
     }
 
-    private static Dictionary<string, YamlMappingNode> Services(YamlMappingNode root) =>
+    internal static Dictionary<string, YamlMappingNode> Services(YamlMappingNode root) =>
         ((YamlMappingNode)root.Children["services"]).Children.ToDictionary(kv => kv.Key.ToString(), kv => (YamlMappingNode)kv.Value);
 
     // A key of a mapping, looking through YAML merge keys (<<: *anchor), which the representation model keeps as-is.
-    private static YamlNode? Child(YamlMappingNode? node, string key)
+    internal static YamlNode? Child(YamlMappingNode? node, string key)
     {
         if (node is null)
         {
@@ -103,10 +103,10 @@ public class ComposeFileTests
 
     private static bool Has(YamlMappingNode? node, string key) => Child(node, key) is not null;
 
-    private static string? Scalar(YamlMappingNode? node, string key) => Child(node, key)?.ToString();
+    internal static string? Scalar(YamlMappingNode? node, string key) => Child(node, key)?.ToString();
 
     // The environment mapping, with YAML merge keys (<<: *anchor) resolved one level deep.
-    private static Dictionary<string, string> Environment(YamlMappingNode service)
+    internal static Dictionary<string, string> Environment(YamlMappingNode service)
     {
         var result = new Dictionary<string, string>(StringComparer.Ordinal);
         if (!service.Children.TryGetValue("environment", out var env))

@@ -11,11 +11,14 @@ public static class Manifests
     public static string K8sRoot => Path.Combine(TestPaths.RepoRoot, "k8s");
 
     /// <summary>The overlay's rendered YAML.</summary>
-    public static async Task<string> RenderAsync(string overlay)
+    public static Task<string> RenderAsync(string overlay) => RenderPathAsync(Path.Combine(K8sRoot, "overlays", overlay));
+
+    /// <summary>The rendered YAML of a kustomization folder.</summary>
+    public static async Task<string> RenderPathAsync(string folder)
     {
         var start = new ProcessStartInfo("kubectl")
         {
-            ArgumentList = { "kustomize", Path.Combine(K8sRoot, "overlays", overlay) },
+            ArgumentList = { "kustomize", folder },
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
@@ -23,7 +26,7 @@ public static class Manifests
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEndAsync();
         await process.WaitForExitAsync().DefaultTimeout();
-        Assert.True(process.ExitCode == 0, $"kubectl kustomize {overlay} failed ({process.ExitCode}): {await error}");
+        Assert.True(process.ExitCode == 0, $"kubectl kustomize {folder} failed ({process.ExitCode}): {await error}");
         return await output;
     }
 

@@ -1,0 +1,163 @@
+using System.Text.Json;
+using Anvil.Pipeline;
+using Anvil.Testing;
+using k8s.Models;
+using YamlDotNet.RepresentationModel;
+
+namespace Anvil.Deploy.Tests;
+
+/// <summary>
+/// The topology is stated once, in deploy/topology.json (the CLI starts the suite from it); every other file that names a
+/// service's port, image, assembly or replicas must say the same. Each test lists all disagreements at once.
+/// </summary>
+public class TopologyTests
+{
+    private static readonly Topology Topology = Topology.Load(TestPaths.RepoRoot);
+
+    [Fact]
+    public void Appsettings_EveryServiceListensOnItsTopologyPort()
+    {
+        var wrong = new List<string>();
+        foreach (var service in Topology.Services)
+        {
+            var file = Path.Combine(TestPaths.RepoRoot, Path.GetDirectoryName(service.Project)!, "appsettings.json");
+            using var json = JsonDocument.Parse(File.ReadAllText(file));
+            var url = json.RootElement.GetProperty("Kestrel").GetProperty("Endpoints").GetProperty("Grpc").GetProperty("Url").GetString();
+            if (url != $"http://127.0.0.1:{service.Port}")
+            {
+                wrong.Add($"{file}: Kestrel:Endpoints:Grpc:Url is {url}, the topology says port {service.Port}");
+            }
+        }
+
+        Assert.True(wrong.Count == 0, string.Join('\n', wrong));
+    }
+
+    [Fact]
+    public void Dockerfiles_ExposeTheTopologyPort_RunTheProjectsAssembly_AndCarryLibhdf5OnlyWhereHdf5IsRead()
+    {
+        var wrong = new List<string>();
+        foreach (var service in Topology.Services)
+        {
+            var file = Path.Combine(TestPaths.RepoRoot, "services", service.Name, "Dockerfile");
+            var text = File.ReadAllText(file);
+            Expect(text.Contains($"EXPOSE {service.Port}\n", StringComparison.Ordinal), $"{file}: EXPOSE {service.Port}");
+            Expect(text.Contains($"Kestrel__Endpoints__Grpc__Url=http://0.0.0.0:{service.Port} ", StringComparison.Ordinal), $"{file}: Kestrel URL on port {service.Port}");
+            Expect(text.Contains($"\"/app/{service.Assembly}\"", StringComparison.Ordinal), $"{file}: ENTRYPOINT runs {service.Assembly}");
+            Expect(text.Contains($"dotnet publish {service.Project} ", StringComparison.Ordinal), $"{file}: publishes {service.Project}");
+            Expect(text.Contains("libhdf5-103", StringComparison.Ordinal) == service.Hdf5, $"{file}: libhdf5 {(service.Hdf5 ? "installed" : "not installed")}");
+        }
+
+        Assert.True(wrong.Count == 0, string.Join('\n', wrong));
+
+        void Expect(bool ok, string what)
+        {
+            if (!ok)
+            {
+                wrong.Add(what);
+            }
+        }
+    }
+
+    [Fact]
+    public void Compose_RunsEveryServiceFromItsDockerfile_OnItsPort_WithItsReplicas()
+    {
+        var services = ComposeFileTests.Services(ComposeFileTests.Load("compose.yaml"));
+        var ci = ComposeFileTests.Services(ComposeFileTests.Load("compose.ci.yaml"));
+        var wrong = new List<string>();
+        var brokerUrl = $"http://broker:{Topology["broker"].Port}";
+        foreach (var service in Topology.Services)
+        {
+            if (!services.TryGetValue(service.Name, out var compose))
+            {
+                wrong.Add($"compose.yaml has no service {service.Name}");
+                continue;
+            }
+
+            var environment = ComposeFileTests.Environment(compose);
+            var build = (YamlMappingNode?)ComposeFileTests.Child(compose, "build");
+            var replicas = ComposeFileTests.Scalar((YamlMappingNode?)ComposeFileTests.Child(compose, "deploy"), "replicas") ?? "1";
+            Expect(environment.GetValueOrDefault("Kestrel__Endpoints__Grpc__Url") == $"http://0.0.0.0:{service.Port}", $"compose.yaml {service.Name}: Kestrel URL on port {service.Port}");
+            Expect(ComposeFileTests.Scalar(build, "dockerfile") == $"services/{service.Name}/Dockerfile", $"compose.yaml {service.Name}: built from services/{service.Name}/Dockerfile");
+            Expect(replicas == service.Replicas.ToString(System.Globalization.CultureInfo.InvariantCulture), $"compose.yaml {service.Name}: {service.Replicas} replicas, not {replicas}");
+            Expect(service.Name == "broker" || environment.GetValueOrDefault("Pipeline__Broker") == brokerUrl, $"compose.yaml {service.Name}: Pipeline__Broker {brokerUrl}");
+            foreach (var (instance, _) in service.Instances())
+            {
+                Expect(ci.ContainsKey(instance), $"compose.ci.yaml has no service {instance} (one per replica on the host network)");
+            }
+        }
+
+        Assert.True(wrong.Count == 0, string.Join('\n', wrong));
+
+        void Expect(bool ok, string what)
+        {
+            if (!ok)
+            {
+                wrong.Add(what);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task KubernetesBase_RunsEveryServiceOnItsPort_WithItsReplicas_BehindAServiceOnThatPort()
+    {
+        var objects = Manifests.LoadStrict(await Manifests.RenderPathAsync(Path.Combine(Manifests.K8sRoot, "base")));
+        var wrong = new List<string>();
+        foreach (var service in Topology.Services)
+        {
+            var name = $"anvil-{service.Name}";
+            var (replicas, spec) = objects switch
+            {
+                _ when objects.OfType<V1Deployment>().FirstOrDefault(d => d.Metadata.Name == name) is { } d => (d.Spec.Replicas, d.Spec.Template.Spec),
+                _ when objects.OfType<V1StatefulSet>().FirstOrDefault(s => s.Metadata.Name == name) is { } s => (s.Spec.Replicas, s.Spec.Template.Spec),
+                _ => ((int?)null, (V1PodSpec?)null),
+            };
+            if (spec is null)
+            {
+                wrong.Add($"k8s/base has no Deployment or StatefulSet {name}");
+                continue;
+            }
+
+            var ports = spec.Containers.SelectMany(c => c.Ports ?? []).Select(p => p.ContainerPort).ToList();
+            if (!ports.Contains(service.Port))
+            {
+                wrong.Add($"{name}: containerPort {service.Port} missing (has {string.Join(", ", ports)})");
+            }
+
+            if (replicas != service.Replicas)
+            {
+                wrong.Add($"{name}: {replicas} replicas, the topology says {service.Replicas}");
+            }
+
+            var svc = objects.OfType<V1Service>().FirstOrDefault(s => s.Metadata.Name == name);
+            if (svc?.Spec.Ports.Any(p => p.Port == service.Port) != true)
+            {
+                wrong.Add($"k8s/base Service {name} does not serve port {service.Port}");
+            }
+        }
+
+        Assert.True(wrong.Count == 0, string.Join('\n', wrong));
+    }
+
+    [Fact]
+    public void DefaultAddresses_TheWorkstationConfig_AndTheReadme_SayTheTopologyPorts()
+    {
+        var instances = Topology.Services.SelectMany(s => s.Instances()).ToDictionary(i => i.Instance, i => $"http://127.0.0.1:{i.Port}");
+        var defaults = new Dictionary<string, string>
+        {
+            ["broker"] = ServiceAddresses.Broker,
+            ["ingest"] = ServiceAddresses.Ingest,
+            ["stitch"] = ServiceAddresses.Stitch,
+            ["integrate"] = ServiceAddresses.Integrate,
+            ["integrate-2"] = ServiceAddresses.Integrate2,
+            ["merge"] = ServiceAddresses.Merge,
+        };
+        Assert.Equal(instances.OrderBy(i => i.Key), defaults.OrderBy(i => i.Key));
+
+        using var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "config", "pipeline.json")));
+        Assert.Equal(instances["broker"], config.RootElement.GetProperty("Pipeline").GetProperty("Broker").GetString());
+
+        var readme = File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "README.md"));
+        var missing = instances.Where(i => !readme.Contains($"`{i.Value[7..]}`", StringComparison.Ordinal)).Select(i => $"{i.Key} {i.Value}").ToList();
+        Assert.True(missing.Count == 0, "README.md's address table lacks " + string.Join(", ", missing));
+    }
+}
