@@ -8,41 +8,41 @@ public sealed class BrokerMetrics : IDisposable
 {
     public const string MeterName = "Anvil.Broker";
 
-    private readonly Meter _meter;
-    private readonly Counter<long> _stored;
-    private readonly Counter<long> _bytes;
-    private readonly Counter<long> _duplicates;
-    private readonly Counter<long> _delivered;
-    private readonly Counter<long> _acked;
-    private readonly Counter<long> _redeliveries;
-    private readonly Counter<long> _exhausted;
-    private readonly Counter<long> _gaps;
-    private readonly Histogram<double> _latency;
-    private readonly Histogram<double> _fsync;
-    private readonly Histogram<double> _recovery;
-    private Func<IEnumerable<GroupGauge>>? _groups;
+    private readonly Meter meter;
+    private readonly Counter<long> stored;
+    private readonly Counter<long> bytes;
+    private readonly Counter<long> duplicates;
+    private readonly Counter<long> delivered;
+    private readonly Counter<long> acked;
+    private readonly Counter<long> redeliveries;
+    private readonly Counter<long> exhausted;
+    private readonly Counter<long> gaps;
+    private readonly Histogram<double> latency;
+    private readonly Histogram<double> fsync;
+    private readonly Histogram<double> recovery;
+    private Func<IEnumerable<GroupGauge>>? groups;
 
     public BrokerMetrics(IMeterFactory? meterFactory = null)
     {
-        _meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
-        _stored = _meter.CreateCounter<long>("anvil.broker.messages.stored", "{message}", "Message parts stored.");
-        _bytes = _meter.CreateCounter<long>("anvil.broker.bytes.stored", "By", "Inline payload bytes stored.");
-        _duplicates = _meter.CreateCounter<long>("anvil.broker.duplicates", "{message}", "Identical resends acknowledged as duplicates.");
-        _delivered = _meter.CreateCounter<long>("anvil.broker.messages.delivered", "{message}", "Deliveries to consumer groups.");
-        _acked = _meter.CreateCounter<long>("anvil.broker.messages.acked", "{message}", "Acknowledged ids.");
-        _redeliveries = _meter.CreateCounter<long>("anvil.broker.redeliveries", "{message}", "Redeliveries by reason.");
-        _exhausted = _meter.CreateCounter<long>("anvil.broker.redeliveries.exhausted", "{message}", "In-flight entries whose last resend expired unacknowledged.");
-        _gaps = _meter.CreateCounter<long>("anvil.broker.gaps", "{gap}", "Declared gaps.");
-        _latency = _meter.CreateHistogram<double>("anvil.broker.delivery.latency", "s", "Time from store to first delivery.");
-        _fsync = _meter.CreateHistogram<double>("anvil.broker.fsync.duration", "s", "One group-commit round of fsyncs.");
-        _recovery = _meter.CreateHistogram<double>("anvil.broker.recovery.duration", "s", "Startup recovery of the data directory.");
-        _meter.CreateObservableGauge("anvil.broker.backlog", () => Gauges(g => g.Backlog), "{message}",
+        meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
+        stored = meter.CreateCounter<long>("anvil.broker.messages.stored", "{message}", "Message parts stored.");
+        bytes = meter.CreateCounter<long>("anvil.broker.bytes.stored", "By", "Inline payload bytes stored.");
+        duplicates = meter.CreateCounter<long>("anvil.broker.duplicates", "{message}", "Identical resends acknowledged as duplicates.");
+        delivered = meter.CreateCounter<long>("anvil.broker.messages.delivered", "{message}", "Deliveries to consumer groups.");
+        acked = meter.CreateCounter<long>("anvil.broker.messages.acked", "{message}", "Acknowledged ids.");
+        redeliveries = meter.CreateCounter<long>("anvil.broker.redeliveries", "{message}", "Redeliveries by reason.");
+        exhausted = meter.CreateCounter<long>("anvil.broker.redeliveries.exhausted", "{message}", "In-flight entries whose last resend expired unacknowledged.");
+        gaps = meter.CreateCounter<long>("anvil.broker.gaps", "{gap}", "Declared gaps.");
+        latency = meter.CreateHistogram<double>("anvil.broker.delivery.latency", "s", "Time from store to first delivery.");
+        fsync = meter.CreateHistogram<double>("anvil.broker.fsync.duration", "s", "One group-commit round of fsyncs.");
+        recovery = meter.CreateHistogram<double>("anvil.broker.recovery.duration", "s", "Startup recovery of the data directory.");
+        meter.CreateObservableGauge("anvil.broker.backlog", () => Gauges(g => g.Backlog), "{message}",
             "Stored ids above the group pointer plus redeliveries due now.");
-        _meter.CreateObservableGauge("anvil.broker.unacked", () => Gauges(g => g.Unacked), "{message}",
+        meter.CreateObservableGauge("anvil.broker.unacked", () => Gauges(g => g.Unacked), "{message}",
             "Ids at or below the group pointer without an acknowledgement.");
-        _meter.CreateObservableGauge("anvil.broker.in_flight", () => Gauges(g => g.InFlight), "{message}",
+        meter.CreateObservableGauge("anvil.broker.in_flight", () => Gauges(g => g.InFlight), "{message}",
             "Deliveries to a group not yet acknowledged (their resend policy still running).");
-        _meter.CreateObservableGauge("anvil.broker.gaps.open", () => Gauges(g => g.GapsOpen), "{gap}",
+        meter.CreateObservableGauge("anvil.broker.gaps.open", () => Gauges(g => g.GapsOpen), "{gap}",
             "Declared gaps whose id has not arrived (or been acknowledged) yet.");
     }
 
@@ -56,10 +56,10 @@ public sealed class BrokerMetrics : IDisposable
         }
 
         var tags = Tags(key);
-        _stored.Add(count, tags);
+        stored.Add(count, tags);
         if (bytes > 0)
         {
-            _bytes.Add(bytes, tags);
+            this.bytes.Add(bytes, tags);
         }
     }
 
@@ -67,42 +67,42 @@ public sealed class BrokerMetrics : IDisposable
     {
         if (count > 0)
         {
-            _duplicates.Add(count, Tags(key));
+            duplicates.Add(count, Tags(key));
         }
     }
 
     internal void Delivered(StreamKey key, string group, RedeliveryReason reason, double latencySeconds)
     {
         var tags = Tags(key, group);
-        _delivered.Add(1, tags);
+        delivered.Add(1, tags);
         if (reason == RedeliveryReason.None)
         {
-            _latency.Record(latencySeconds, tags);
+            latency.Record(latencySeconds, tags);
         }
         else
         {
             tags.Add("reason", reason.ToString().ToUpperInvariant());
-            _redeliveries.Add(1, tags);
+            redeliveries.Add(1, tags);
         }
     }
 
-    internal void Acked(StreamKey key, string group, int count) => _acked.Add(count, Tags(key, group));
+    internal void Acked(StreamKey key, string group, int count) => acked.Add(count, Tags(key, group));
 
-    internal void Exhausted(StreamKey key, string group) => _exhausted.Add(1, Tags(key, group));
+    internal void Exhausted(StreamKey key, string group) => exhausted.Add(1, Tags(key, group));
 
-    internal void Gap(StreamKey key, string group) => _gaps.Add(1, Tags(key, group));
+    internal void Gap(StreamKey key, string group) => gaps.Add(1, Tags(key, group));
 
-    internal void Fsync(double seconds) => _fsync.Record(seconds);
+    internal void Fsync(double seconds) => fsync.Record(seconds);
 
-    internal void Recovery(double seconds) => _recovery.Record(seconds);
+    internal void Recovery(double seconds) => recovery.Record(seconds);
 
-    public void Dispose() => _meter.Dispose();
+    public void Dispose() => meter.Dispose();
 
     /// <summary>The broker whose groups the gauges report (one broker per process).</summary>
-    internal void ObserveGroups(Func<IEnumerable<GroupGauge>> groups) => _groups = groups;
+    internal void ObserveGroups(Func<IEnumerable<GroupGauge>> groups) => this.groups = groups;
 
     private IEnumerable<Measurement<long>> Gauges(Func<GroupGauge, long> value) =>
-        _groups is null ? [] : _groups().Select(g => new Measurement<long>(value(g), Tags(g.Key, g.Group)));
+        groups is null ? [] : groups().Select(g => new Measurement<long>(value(g), Tags(g.Key, g.Group)));
 
     private static TagList Tags(StreamKey key, string? group = null)
     {

@@ -6,7 +6,7 @@ namespace Anvil.Broker.Core;
 internal static class GroupIds
 {
     private const string Alphabet = "0123456789abcdefghijklmnopqrstuv";
-    private static long _counter = RandomNumberGenerator.GetInt32(int.MaxValue);
+    private static long counter = RandomNumberGenerator.GetInt32(int.MaxValue);
 
     public static string Next()
     {
@@ -17,7 +17,7 @@ internal static class GroupIds
         raw[2] = (byte)(seconds >> 8);
         raw[3] = (byte)seconds;
         RandomNumberGenerator.Fill(raw[4..9]);
-        var count = (uint)Interlocked.Increment(ref _counter);
+        var count = (uint)Interlocked.Increment(ref counter);
         raw[9] = (byte)(count >> 16);
         raw[10] = (byte)(count >> 8);
         raw[11] = (byte)count;

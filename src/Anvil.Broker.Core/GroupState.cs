@@ -65,9 +65,9 @@ internal sealed class GroupState(RecordWriter writer, GroupFiles? files = null)
     /// <summary>An acknowledged range, written by snapshots.</summary>
     public const byte OpAckRange = 9;
 
-    private readonly SortedSet<(long Due, ulong Id)> _schedule = [];
-    private GroupJournal? _journal;
-    private bool _batching;
+    private readonly SortedSet<(long Due, ulong Id)> schedule = [];
+    private GroupJournal? journal;
+    private bool batching;
 
     public ulong Pointer { get; private set; }
 
@@ -82,7 +82,7 @@ internal sealed class GroupState(RecordWriter writer, GroupFiles? files = null)
 
     public int InFlightCount { get; private set; }
 
-    public long? NextDueTicks => _schedule.Count == 0 ? null : _schedule.Min.Due;
+    public long? NextDueTicks => schedule.Count == 0 ? null : schedule.Min.Due;
 
     /// <summary>The journal written since the last sync, if any; the caller syncs it before replying.</summary>
     public GroupJournal? Dirty { get; private set; }
@@ -96,8 +96,8 @@ internal sealed class GroupState(RecordWriter writer, GroupFiles? files = null)
 
     public void Close()
     {
-        _journal?.Dispose();
-        _journal = null;
+        journal?.Dispose();
+        journal = null;
     }
 
     /// <summary>Writes the whole state as journal records (a snapshot that replaces the journal, §7).</summary>
@@ -127,9 +127,9 @@ internal sealed class GroupState(RecordWriter writer, GroupFiles? files = null)
     /// </summary>
     public Tracked? Due(long nowTicks, Action<Tracked> exhausted)
     {
-        while (_schedule.Count > 0 && _schedule.Min.Due <= nowTicks)
+        while (schedule.Count > 0 && schedule.Min.Due <= nowTicks)
         {
-            var entry = Tracked[_schedule.Min.Id];
+            var entry = Tracked[schedule.Min.Id];
             if (entry.DueReason == RedeliveryReason.Resend && !entry.CanRedeliver)
             {
                 Unschedule(entry);
@@ -148,7 +148,7 @@ internal sealed class GroupState(RecordWriter writer, GroupFiles? files = null)
 
     public bool HasPendingRedelivery => Tracked.Values.Any(t => !t.Exhausted && t.DueReason != RedeliveryReason.None && t.CanRedeliver);
 
-    public int DueCount(long nowTicks) => _schedule.Count(s => s.Due <= nowTicks);
+    public int DueCount(long nowTicks) => schedule.Count(s => s.Due <= nowTicks);
 
     public void MovePointer(ulong value)
     {
@@ -420,17 +420,17 @@ internal sealed class GroupState(RecordWriter writer, GroupFiles? files = null)
             return;
         }
 
-        _journal ??= files.Open();
-        _journal.Batching = _batching;
-        _journal.Append(record.Finish());
-        if (_journal.Length > files.CompactBytes)
+        journal ??= files.Open();
+        journal.Batching = batching;
+        journal.Append(record.Finish());
+        if (journal.Length > files.CompactBytes)
         {
-            _journal.Flush();
-            _journal = files.Compact(this, _journal);
-            _journal.Batching = _batching;
+            journal.Flush();
+            journal = files.Compact(this, journal);
+            journal.Batching = batching;
         }
 
-        Dirty = _journal;
+        Dirty = journal;
     }
 
     /// <summary>
@@ -438,20 +438,20 @@ internal sealed class GroupState(RecordWriter writer, GroupFiles? files = null)
     /// with one system call; call both under the stream's lock, EndBatch before the lock is released (and so before
     /// any reply).
     /// </summary>
-    public void BeginBatch() => _batching = true;
+    public void BeginBatch() => batching = true;
 
     public void EndBatch()
     {
-        _batching = false;
-        if (_journal is not null)
+        batching = false;
+        if (journal is not null)
         {
             try
             {
-                _journal.Flush();
+                journal.Flush();
             }
             finally
             {
-                _journal.Batching = false;
+                journal.Batching = false;
             }
         }
     }
@@ -460,14 +460,14 @@ internal sealed class GroupState(RecordWriter writer, GroupFiles? files = null)
     {
         entry.DueReason = reason;
         entry.DueTicks = dueTicks;
-        _schedule.Add((dueTicks, entry.Id));
+        schedule.Add((dueTicks, entry.Id));
     }
 
     private void Unschedule(Tracked entry)
     {
         if (entry.DueReason != RedeliveryReason.None)
         {
-            _schedule.Remove((entry.DueTicks, entry.Id));
+            schedule.Remove((entry.DueTicks, entry.Id));
             entry.DueReason = RedeliveryReason.None;
         }
     }

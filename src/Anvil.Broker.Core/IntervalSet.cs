@@ -3,45 +3,45 @@ namespace Anvil.Broker.Core;
 /// <summary>A set of ids kept as disjoint, sorted, non-adjacent ranges, so acks of a long stream stay small (§7).</summary>
 internal sealed class IntervalSet
 {
-    private readonly List<(ulong Start, ulong End)> _ranges = [];
+    private readonly List<(ulong Start, ulong End)> ranges = [];
 
     public ulong Count { get; private set; }
 
-    public ulong Max => _ranges.Count == 0 ? 0 : _ranges[^1].End;
+    public ulong Max => ranges.Count == 0 ? 0 : ranges[^1].End;
 
     public bool Contains(ulong id)
     {
         var i = IndexOfLastStartAtOrBelow(id);
-        return i >= 0 && _ranges[i].End >= id;
+        return i >= 0 && ranges[i].End >= id;
     }
 
     /// <summary>Adds an id; false if it was present.</summary>
     public bool Add(ulong id)
     {
         var i = IndexOfLastStartAtOrBelow(id);
-        if (i >= 0 && _ranges[i].End >= id)
+        if (i >= 0 && ranges[i].End >= id)
         {
             return false;
         }
 
-        var joinsLeft = i >= 0 && _ranges[i].End + 1 == id;
-        var joinsRight = i + 1 < _ranges.Count && _ranges[i + 1].Start == id + 1;
+        var joinsLeft = i >= 0 && ranges[i].End + 1 == id;
+        var joinsRight = i + 1 < ranges.Count && ranges[i + 1].Start == id + 1;
         if (joinsLeft && joinsRight)
         {
-            _ranges[i] = (_ranges[i].Start, _ranges[i + 1].End);
-            _ranges.RemoveAt(i + 1);
+            ranges[i] = (ranges[i].Start, ranges[i + 1].End);
+            ranges.RemoveAt(i + 1);
         }
         else if (joinsLeft)
         {
-            _ranges[i] = (_ranges[i].Start, id);
+            ranges[i] = (ranges[i].Start, id);
         }
         else if (joinsRight)
         {
-            _ranges[i + 1] = (id, _ranges[i + 1].End);
+            ranges[i + 1] = (id, ranges[i + 1].End);
         }
         else
         {
-            _ranges.Insert(i + 1, (id, id));
+            ranges.Insert(i + 1, (id, id));
         }
 
         Count++;
@@ -55,19 +55,19 @@ internal sealed class IntervalSet
         var i = Math.Max(0, IndexOfLastStartAtOrBelow(from));
         while (id <= to)
         {
-            while (i < _ranges.Count && _ranges[i].End < id)
+            while (i < ranges.Count && ranges[i].End < id)
             {
                 i++;
             }
 
-            if (i < _ranges.Count && _ranges[i].Start <= id)
+            if (i < ranges.Count && ranges[i].Start <= id)
             {
-                if (_ranges[i].End >= to)
+                if (ranges[i].End >= to)
                 {
                     yield break;
                 }
 
-                id = _ranges[i].End + 1;
+                id = ranges[i].End + 1;
                 continue;
             }
 
@@ -81,13 +81,13 @@ internal sealed class IntervalSet
         }
     }
 
-    public IReadOnlyList<(ulong Start, ulong End)> Ranges => _ranges;
+    public IReadOnlyList<(ulong Start, ulong End)> Ranges => ranges;
 
     /// <summary>How many ids of the set are at or below <paramref name="id"/>.</summary>
     public ulong CountUpTo(ulong id)
     {
         ulong count = 0;
-        foreach (var (start, end) in _ranges)
+        foreach (var (start, end) in ranges)
         {
             if (start > id)
             {
@@ -102,11 +102,11 @@ internal sealed class IntervalSet
 
     private int IndexOfLastStartAtOrBelow(ulong id)
     {
-        int lo = 0, hi = _ranges.Count - 1, found = -1;
+        int lo = 0, hi = ranges.Count - 1, found = -1;
         while (lo <= hi)
         {
             var mid = (lo + hi) >>> 1;
-            if (_ranges[mid].Start <= id)
+            if (ranges[mid].Start <= id)
             {
                 found = mid;
                 lo = mid + 1;

@@ -29,7 +29,7 @@ public sealed partial class MessageBroker
 
     private void RequireReady()
     {
-        if (!_ready)
+        if (!ready)
         {
             throw new BrokerException(BrokerErrorCode.Unavailable, ErrorReasons.Recovering, "The broker is recovering its data directory; retry shortly.");
         }
@@ -60,16 +60,16 @@ public sealed partial class MessageBroker
     }
 
     private Task Sync(List<SafeFileHandle>? dirty) =>
-        dirty is null || _fsync is null ? Task.CompletedTask : _fsync.SyncAsync(dirty);
+        dirty is null || fsync is null ? Task.CompletedTask : fsync.SyncAsync(dirty);
 
     /// <summary>The stream's log, created on first write (a durable broker also creates the directory).</summary>
     private RecordLog LogOf(StreamState state)
     {
         if (state.Log is null)
         {
-            state.Log = _storage is null
+            state.Log = storage is null
                 ? new MemoryLog()
-                : FileLog.Open(_storage.EnsureStreamDirectory(state.Key), Options.SegmentBytes);
+                : FileLog.Open(storage.EnsureStreamDirectory(state.Key), Options.SegmentBytes);
         }
 
         return state.Log;
@@ -134,25 +134,25 @@ public sealed partial class MessageBroker
     private void Recover()
     {
         var started = Stopwatch.GetTimestamp();
-        var storage = _storage!;
+        var storage = this.storage!;
         storage.EmptyTrash();
         foreach (var (key, meta) in storage.SourceMetas())
         {
-            _sources.GetOrAdd(key, _ => new SourceState()).Meta = meta;
+            sources.GetOrAdd(key, _ => new SourceState()).Meta = meta;
         }
 
-        var nowTicks = _time.GetUtcNow().UtcTicks;
+        var nowTicks = time.GetUtcNow().UtcTicks;
         foreach (var dir in storage.StreamDirectories())
         {
             var key = BrokerStorage.ReadKey(dir);
             var state = NewState(key);
-            _streams[key] = state;
+            streams[key] = state;
             RecoverLog(state, dir, nowTicks);
             state.Meta = BrokerStorage.ReadStreamMeta(dir);
             RecoverGroups(state, dir);
         }
 
-        _metrics.Recovery(Stopwatch.GetElapsedTime(started).TotalSeconds);
+        metrics.Recovery(Stopwatch.GetElapsedTime(started).TotalSeconds);
     }
 
     private void RecoverLog(StreamState state, string dir, long nowTicks)
@@ -312,12 +312,12 @@ public sealed partial class MessageBroker
 
     private StreamState NewState(StreamKey key)
     {
-        if (_storage is null)
+        if (this.storage is null)
         {
             return new StreamState(key);
         }
 
-        var storage = _storage;
+        var storage = this.storage;
         var state = new StreamState(key);
         state.GroupFiles = name => new GroupFiles(BrokerStorage.GroupJournalPath(storage.StreamDirectory(key), name), name, state.Writer)
         {

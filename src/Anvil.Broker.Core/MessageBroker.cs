@@ -17,15 +17,15 @@ public sealed partial class MessageBroker : IAsyncDisposable
     private const long TicksPerMs = TimeSpan.TicksPerMillisecond;
     private const int MaxWaiters = 10_000;
 
-    private readonly ConcurrentDictionary<StreamKey, StreamState> _streams = new();
-    private readonly ConcurrentDictionary<SourceKey, SourceState> _sources = new();
-    private readonly TimeProvider _time;
-    private readonly BrokerMetrics _metrics;
-    private readonly BrokerStorage? _storage;
-    private readonly FsyncScheduler? _fsync;
-    private readonly Task? _recovery;
-    private volatile bool _ready;
-    private int _waiters;
+    private readonly ConcurrentDictionary<StreamKey, StreamState> streams = new();
+    private readonly ConcurrentDictionary<SourceKey, SourceState> sources = new();
+    private readonly TimeProvider time;
+    private readonly BrokerMetrics metrics;
+    private readonly BrokerStorage? storage;
+    private readonly FsyncScheduler? fsync;
+    private readonly Task? recovery;
+    private volatile bool ready;
+    private int waiters;
 
     /// <summary>
     /// Creates a broker. With <see cref="BrokerOptions.DataDir"/> set it is durable and replays the directory, here
@@ -35,19 +35,19 @@ public sealed partial class MessageBroker : IAsyncDisposable
     public MessageBroker(BrokerOptions options, TimeProvider? time = null, BrokerMetrics? metrics = null, bool recoverInBackground = false)
     {
         Options = options;
-        _time = time ?? TimeProvider.System;
-        _metrics = metrics ?? new BrokerMetrics();
-        _metrics.ObserveGroups(GroupGauges);
+        this.time = time ?? TimeProvider.System;
+        this.metrics = metrics ?? new BrokerMetrics();
+        this.metrics.ObserveGroups(GroupGauges);
         if (options.DataDir is { Length: > 0 } dir)
         {
-            _storage = new BrokerStorage(dir);
-            _fsync = new FsyncScheduler(options.Fsync, options.FsyncInterval, _metrics);
+            storage = new BrokerStorage(dir);
+            fsync = new FsyncScheduler(options.Fsync, options.FsyncInterval, this.metrics);
             if (recoverInBackground)
             {
-                _recovery = Task.Run(() =>
+                recovery = Task.Run(() =>
                 {
                     Recover();
-                    _ready = true;
+                    ready = true;
                 });
                 return;
             }
@@ -55,32 +55,32 @@ public sealed partial class MessageBroker : IAsyncDisposable
             Recover();
         }
 
-        _ready = true;
+        ready = true;
     }
 
     public BrokerOptions Options { get; }
 
     /// <summary>False while a durable broker recovers its data directory (gRPC health NOT_SERVING).</summary>
-    public bool IsReady => _ready;
+    public bool IsReady => ready;
 
     /// <summary>Completes when the data directory has been replayed; faults with the reason if it could not be.</summary>
-    public Task Recovery => _recovery ?? Task.CompletedTask;
+    public Task Recovery => recovery ?? Task.CompletedTask;
 
     public async ValueTask DisposeAsync()
     {
-        if (_recovery is not null)
+        if (recovery is not null)
         {
             // Files are closed only once the replay that opens them has ended.
-            await _recovery.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await recovery.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
 
-        _ready = false;
-        if (_fsync is not null)
+        ready = false;
+        if (fsync is not null)
         {
-            await _fsync.DisposeAsync().ConfigureAwait(false);
+            await fsync.DisposeAsync().ConfigureAwait(false);
         }
 
-        foreach (var state in _streams.Values)
+        foreach (var state in streams.Values)
         {
             lock (state.Gate)
             {
@@ -98,15 +98,15 @@ public sealed partial class MessageBroker : IAsyncDisposable
         var key = StreamKeyOf(address);
         var prepared = Prepare(key, message);
         var state = State(key);
-        var outcome = await Locked(state, () => Store(state, message, prepared, _time.GetUtcNow()));
+        var outcome = await Locked(state, () => Store(state, message, prepared, time.GetUtcNow()));
 
         if (outcome.Duplicate)
         {
-            _metrics.Duplicate(key);
+            metrics.Duplicate(key);
         }
         else
         {
-            _metrics.Stored(key, message.PayloadKind == PayloadKind.Inline ? message.Payload.Length : 0);
+            metrics.Stored(key, message.PayloadKind == PayloadKind.Inline ? message.Payload.Length : 0);
         }
 
         return outcome;
@@ -159,7 +159,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
             lock (state.Gate)
             {
                 var log = LogOf(state);
-                var now = _time.GetUtcNow();
+                var now = time.GetUtcNow();
                 log.BeginBatch();
                 try
                 {
@@ -206,8 +206,8 @@ public sealed partial class MessageBroker : IAsyncDisposable
                 }
             }
 
-            _metrics.Stored(key, stored, bytes);
-            _metrics.Duplicate(key, duplicates);
+            metrics.Stored(key, stored, bytes);
+            metrics.Duplicate(key, duplicates);
 
             i = run;
         }
@@ -255,7 +255,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
                 throw BrokerException.Invalid("last_id", $"last_id {lastId} is below the highest stored id {state.Highest}; finish at or above it.");
             }
 
-            var now = _time.GetUtcNow();
+            var now = time.GetUtcNow();
             var timestamp = state.NextTimestamp(ToNs(now));
             AppendFinish(state, lastId, timestamp, nextStream);
 
@@ -284,7 +284,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
             }
 
             state.Clear();
-            _storage?.DeleteStreamDirectory(_storage.StreamDirectory(key));
+            storage?.DeleteStreamDirectory(storage.StreamDirectory(key));
             state.Signal();
         }
 
@@ -298,11 +298,11 @@ public sealed partial class MessageBroker : IAsyncDisposable
         cancellationToken.ThrowIfCancellationRequested();
         var key = SourceKeyOf(address);
         var canonical = Validation.CanonicalObject(meta, "meta", 1024 * 1024);
-        var state = _sources.GetOrAdd(key, _ => new SourceState());
+        var state = sources.GetOrAdd(key, _ => new SourceState());
         lock (state.Gate)
         {
             var merged = MergeMeta(state.Meta, canonical, mode, upsert);
-            _storage?.WriteSourceMeta(key, merged);
+            storage?.WriteSourceMeta(key, merged);
             state.Meta = merged;
             state.Signal();
         }
@@ -319,9 +319,9 @@ public sealed partial class MessageBroker : IAsyncDisposable
         lock (state.Gate)
         {
             var merged = MergeMeta(state.Meta, canonical, mode, upsert);
-            if (_storage is not null)
+            if (storage is not null)
             {
-                BrokerStorage.WriteStreamMeta(_storage.EnsureStreamDirectory(key), merged);
+                BrokerStorage.WriteStreamMeta(storage.EnsureStreamDirectory(key), merged);
             }
 
             state.Meta = merged;
@@ -334,7 +334,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
     public Task<string> GetBeamtimeMetaAsync(StreamAddress address, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         var key = SourceKeyOf(address);
-        var state = _sources.GetOrAdd(key, _ => new SourceState());
+        var state = sources.GetOrAdd(key, _ => new SourceState());
         return WaitAsync(state, timeout, (_, final) => state.Meta is { } meta
             ? Step<string>.Result(meta)
             : final ? throw NoMeta("beamtime") : Step<string>.Wait(null), cancellationToken);
@@ -514,7 +514,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
             state.Signal();
             return true;
         });
-        _metrics.Acked(key, group, 1);
+        metrics.Acked(key, group, 1);
     }
 
     /// <summary>Acks up to 10 000 ids; already-acked ids are reported, an unknown one fails the call with nothing changed.</summary>
@@ -567,7 +567,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
             state.Signal();
             return true;
         });
-        _metrics.Acked(key, group, ids.Count - already.Count);
+        metrics.Acked(key, group, ids.Count - already.Count);
         return already;
     }
 
@@ -594,7 +594,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
             }
 
             var count = g.Tracked.TryGetValue(id, out var t) ? t.DeliveryCount : 1;
-            g.Nack(id, _time.GetUtcNow().UtcTicks + (delayMs * TicksPerMs), count);
+            g.Nack(id, time.GetUtcNow().UtcTicks + (delayMs * TicksPerMs), count);
             state.Signal();
             return true;
         });
@@ -685,7 +685,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
         cancellationToken.ThrowIfCancellationRequested();
         var source = SourceKeyOf(address);
         var infos = new List<StreamInfo>();
-        foreach (var state in _streams.Values.Where(s => s.Key.Source == source))
+        foreach (var state in streams.Values.Where(s => s.Key.Source == source))
         {
             lock (state.Gate)
             {
@@ -746,9 +746,9 @@ public sealed partial class MessageBroker : IAsyncDisposable
         cancellationToken.ThrowIfCancellationRequested();
         var source = SourceKeyOf(address);
         var states = address.Stream.Length == 0
-            ? _streams.Values.Where(s => s.Key.Source == source).ToList()
+            ? streams.Values.Where(s => s.Key.Source == source).ToList()
             : [State(StreamKeyOf(address))];
-        var now = _time.GetUtcNow().UtcTicks;
+        var now = time.GetUtcNow().UtcTicks;
         var result = new List<GroupInfo>();
         foreach (var state in states.OrderBy(s => s.Key.Stream, StringComparer.Ordinal))
         {
@@ -770,15 +770,15 @@ public sealed partial class MessageBroker : IAsyncDisposable
 
     private List<GroupGauge> GroupGauges()
     {
-        var now = _time.GetUtcNow().UtcTicks;
+        var now = time.GetUtcNow().UtcTicks;
         var gauges = new List<GroupGauge>();
-        if (!_ready)
+        if (!ready)
         {
             // Streams are still being replayed (without their locks): nothing to report yet.
             return gauges;
         }
 
-        foreach (var state in _streams.Values)
+        foreach (var state in streams.Values)
         {
             lock (state.Gate)
             {
@@ -990,7 +990,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
     {
         var g = s.Group(groupName);
         var nowTicks = now.UtcTicks;
-        var due = g.Due(nowTicks, _ => _metrics.Exhausted(s.Key, groupName));
+        var due = g.Due(nowTicks, _ => metrics.Exhausted(s.Key, groupName));
         if (due is not null)
         {
             var rec = s.Records[due.Id];
@@ -1002,7 +1002,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
             var count = due.DeliveryCount + 1;
             var reason = due.DueReason;
             g.Delivered(due.Id, count, reason, policy, nowTicks, TicksPerMs);
-            _metrics.Delivered(s.Key, groupName, reason, 0);
+            metrics.Delivered(s.Key, groupName, reason, 0);
             return Step<(IdRecord, uint, RedeliveryReason)>.Result((rec, count, reason));
         }
 
@@ -1025,7 +1025,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
 
                 g.MovePointer(n);
                 g.Delivered(n, 1, RedeliveryReason.None, policy, nowTicks, TicksPerMs);
-                _metrics.Delivered(s.Key, groupName, RedeliveryReason.None, (ToNs(now) - rec.FirstTimestampNs) / 1e9);
+                metrics.Delivered(s.Key, groupName, RedeliveryReason.None, (ToNs(now) - rec.FirstTimestampNs) / 1e9);
                 return Step<(IdRecord, uint, RedeliveryReason)>.Result((rec, 1, RedeliveryReason.None));
             }
 
@@ -1043,7 +1043,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
             // §5.2: declare the gap so the group is not stuck; the id comes later with reason LATE.
             g.MovePointer(n);
             g.DeclareGap(new GapState(n, rec is null ? ErrorReasons.NoData : ErrorReasons.PartialData, ToNs(now), minSize));
-            _metrics.Gap(s.Key, groupName);
+            metrics.Gap(s.Key, groupName);
             if (rec is null)
             {
                 throw new BrokerException(BrokerErrorCode.NotFound, ErrorReasons.NoData,
@@ -1155,16 +1155,16 @@ public sealed partial class MessageBroker : IAsyncDisposable
     /// </summary>
     private async Task<T> WaitAsync<T>(Waitable state, TimeSpan timeout, Func<DateTimeOffset, bool, Step<T>> attempt, CancellationToken ct)
     {
-        if (Interlocked.Increment(ref _waiters) > MaxWaiters)
+        if (Interlocked.Increment(ref waiters) > MaxWaiters)
         {
-            Interlocked.Decrement(ref _waiters);
+            Interlocked.Decrement(ref waiters);
             throw new BrokerException(BrokerErrorCode.ResourceExhausted, ErrorReasons.TooManyWaiters,
                 $"More than {MaxWaiters} calls are waiting on the broker; retry later with a shorter timeout or fewer consumers.");
         }
 
         try
         {
-            var deadline = _time.GetUtcNow() + timeout;
+            var deadline = time.GetUtcNow() + timeout;
             int generation;
             lock (state.Gate)
             {
@@ -1186,7 +1186,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
                         throw EndOfStream(deleted, null);
                     }
 
-                    var now = _time.GetUtcNow();
+                    var now = time.GetUtcNow();
                     try
                     {
                         step = attempt(now, now >= deadline);
@@ -1218,21 +1218,21 @@ public sealed partial class MessageBroker : IAsyncDisposable
                     return step.Value!;
                 }
 
-                var delay = wake - _time.GetUtcNow();
+                var delay = wake - time.GetUtcNow();
                 if (delay <= TimeSpan.Zero)
                 {
                     continue;
                 }
 
                 using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                var timer = Task.Delay(delay, _time, cts.Token);
+                var timer = Task.Delay(delay, time, cts.Token);
                 await Task.WhenAny(changed, timer).ConfigureAwait(false);
                 await cts.CancelAsync().ConfigureAwait(false);
             }
         }
         finally
         {
-            Interlocked.Decrement(ref _waiters);
+            Interlocked.Decrement(ref waiters);
         }
     }
 
@@ -1252,7 +1252,7 @@ public sealed partial class MessageBroker : IAsyncDisposable
 
     private StreamState State(StreamKey key)
     {
-        var state = _streams.GetOrAdd(key, NewState);
+        var state = streams.GetOrAdd(key, NewState);
         return state.Unavailable is { } why
             ? throw new BrokerException(BrokerErrorCode.Unavailable, ErrorReasons.StorageUnavailable, $"{why} The stream cannot be served until an operator repairs or deletes it.")
             : state;

@@ -10,7 +10,7 @@ namespace Anvil.Broker.Core;
 internal abstract class Waitable
 {
     // Created when a reader first waits, so changes nobody waits for (every stored message of a batch) allocate nothing.
-    private TaskCompletionSource? _changed;
+    private TaskCompletionSource? changed;
 
     public Lock Gate { get; } = new();
 
@@ -18,13 +18,13 @@ internal abstract class Waitable
     public int Generation { get; protected set; }
 
     /// <summary>Completes at the next change; read under <see cref="Gate"/>.</summary>
-    public Task Changed => (_changed ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+    public Task Changed => (changed ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
 
     /// <summary>Wakes every waiter; call under <see cref="Gate"/>.</summary>
     public void Signal()
     {
-        var previous = _changed;
-        _changed = null;
+        var previous = changed;
+        changed = null;
         previous?.TrySetResult();
     }
 }
@@ -52,14 +52,14 @@ internal readonly record struct Part(long TimestampNs, ulong Size, uint Substrea
 /// <summary>Everything stored under one id: a plain message or the parts of a dataset (§2.4).</summary>
 internal sealed class IdRecord
 {
-    private readonly SortedList<uint, Part>? _parts;
-    private readonly Part _single;
+    private readonly SortedList<uint, Part>? parts;
+    private readonly Part single;
 
     /// <summary>A plain message (one part, substream 0).</summary>
     public IdRecord(ulong id, Part single)
     {
         Id = id;
-        _single = single;
+        this.single = single;
         FirstTimestampNs = single.TimestampNs;
     }
 
@@ -69,7 +69,7 @@ internal sealed class IdRecord
         Id = id;
         ExpectedSize = expectedSize;
         FirstTimestampNs = firstTimestampNs;
-        _parts = [];
+        parts = [];
     }
 
     public ulong Id { get; }
@@ -81,26 +81,26 @@ internal sealed class IdRecord
 
     public bool IsDataset => ExpectedSize > 0;
 
-    public int PartCount => _parts?.Count ?? 1;
+    public int PartCount => parts?.Count ?? 1;
 
-    public Part First => _parts is null ? _single : _parts.Values[0];
+    public Part First => parts is null ? single : parts.Values[0];
 
-    public IEnumerable<Part> Parts => _parts is null ? [_single] : _parts.Values;
+    public IEnumerable<Part> Parts => parts is null ? [single] : parts.Values;
 
     public bool Complete => !IsDataset || PartCount == ExpectedSize;
 
     public bool TryGetPart(uint substream, out Part part)
     {
-        if (_parts is null)
+        if (parts is null)
         {
-            part = _single;
+            part = single;
             return substream == 0;
         }
 
-        return _parts.TryGetValue(substream, out part);
+        return parts.TryGetValue(substream, out part);
     }
 
-    public void AddPart(Part part) => _parts!.Add(part.Substream, part);
+    public void AddPart(Part part) => parts!.Add(part.Substream, part);
 
     /// <summary>§4.5: complete, or holding at least <paramref name="minSize"/> parts when that is positive.</summary>
     public bool Readable(uint minSize) => Complete || (minSize > 0 && PartCount >= minSize);
@@ -112,39 +112,39 @@ internal sealed class IdRecord
 /// </summary>
 internal sealed class RecordIndex
 {
-    private readonly Dictionary<ulong, Part> _plain = [];
-    private readonly Dictionary<ulong, IdRecord> _datasets = [];
+    private readonly Dictionary<ulong, Part> plain = [];
+    private readonly Dictionary<ulong, IdRecord> datasets = [];
 
-    public int Count => _plain.Count + _datasets.Count;
+    public int Count => plain.Count + datasets.Count;
 
-    public bool ContainsKey(ulong id) => _plain.ContainsKey(id) || _datasets.ContainsKey(id);
+    public bool ContainsKey(ulong id) => plain.ContainsKey(id) || datasets.ContainsKey(id);
 
     public bool TryGetValue(ulong id, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out IdRecord? record)
     {
-        if (_plain.TryGetValue(id, out var part))
+        if (plain.TryGetValue(id, out var part))
         {
             record = new IdRecord(id, part);
             return true;
         }
 
-        return _datasets.TryGetValue(id, out record);
+        return datasets.TryGetValue(id, out record);
     }
 
     public IdRecord this[ulong id] => TryGetValue(id, out var record) ? record : throw new KeyNotFoundException($"Id {id} is not stored.");
 
-    public void AddPlain(ulong id, Part part) => _plain.Add(id, part);
+    public void AddPlain(ulong id, Part part) => plain.Add(id, part);
 
-    public void AddDataset(IdRecord record) => _datasets.Add(record.Id, record);
+    public void AddDataset(IdRecord record) => datasets.Add(record.Id, record);
 
-    public int CountDatasets(bool includeIncomplete) => _plain.Count + _datasets.Values.Count(r => includeIncomplete || r.Complete);
+    public int CountDatasets(bool includeIncomplete) => plain.Count + datasets.Values.Count(r => includeIncomplete || r.Complete);
 
-    public int CountAbove(ulong pointer) => _plain.Keys.Count(id => id > pointer) + _datasets.Keys.Count(id => id > pointer);
+    public int CountAbove(ulong pointer) => plain.Keys.Count(id => id > pointer) + datasets.Keys.Count(id => id > pointer);
 
     public void Clear()
     {
-        _plain.Clear();
-        _datasets.Clear();
-        _plain.TrimExcess();
+        plain.Clear();
+        datasets.Clear();
+        plain.TrimExcess();
     }
 }
 
@@ -152,7 +152,7 @@ internal sealed class RecordIndex
 internal sealed class StreamState(StreamKey key) : Waitable
 {
     // Ranges of ids first known missing at a time: the start of a gap's age (§5).
-    private readonly List<(ulong From, ulong To, long SinceTicks)> _missingSince = [];
+    private readonly List<(ulong From, ulong To, long SinceTicks)> missingSince = [];
 
     public StreamKey Key { get; } = key;
 
@@ -219,7 +219,7 @@ internal sealed class StreamState(StreamKey key) : Waitable
         {
             if (id > Highest + 1)
             {
-                _missingSince.Add((Highest + 1, id - 1, nowTicks));
+                missingSince.Add((Highest + 1, id - 1, nowTicks));
             }
 
             Highest = id;
@@ -230,7 +230,7 @@ internal sealed class StreamState(StreamKey key) : Waitable
     {
         if (lastId > Highest)
         {
-            _missingSince.Add((Highest + 1, lastId, nowTicks));
+            missingSince.Add((Highest + 1, lastId, nowTicks));
         }
 
         if (!Exists)
@@ -247,7 +247,7 @@ internal sealed class StreamState(StreamKey key) : Waitable
     /// <summary>When the broker first knew that <paramref name="id"/> was missing (a higher id or the finish flag).</summary>
     public long MissingSinceTicks(ulong id, long nowTicks)
     {
-        foreach (var (from, to, since) in _missingSince)
+        foreach (var (from, to, since) in missingSince)
         {
             if (id >= from && id <= to)
             {
@@ -296,7 +296,7 @@ internal sealed class StreamState(StreamKey key) : Waitable
         CloseFiles();
         Records.Clear();
         Groups.Clear();
-        _missingSince.Clear();
+        missingSince.Clear();
         Mode = IdMode.None;
         Highest = 0;
         Finished = false;

@@ -13,13 +13,13 @@ namespace Anvil.Broker.Tests;
 /// </summary>
 public sealed partial class BrokerProcess : IAsyncDisposable
 {
-    private readonly Process _process;
-    private readonly StringBuilder _log;
+    private readonly Process process;
+    private readonly StringBuilder log;
 
     private BrokerProcess(Process process, StringBuilder log, string address)
     {
-        _process = process;
-        _log = log;
+        this.process = process;
+        this.log = log;
         Address = address;
         Channel = GrpcChannel.ForAddress(address);
         Producer = new Producer.ProducerClient(Channel);
@@ -38,9 +38,9 @@ public sealed partial class BrokerProcess : IAsyncDisposable
     {
         get
         {
-            lock (_log)
+            lock (log)
             {
-                return _log.ToString();
+                return log.ToString();
             }
         }
     }
@@ -127,19 +127,19 @@ public sealed partial class BrokerProcess : IAsyncDisposable
     /// <summary>SIGKILL: no shutdown code runs, nothing is flushed beyond what already reached the OS.</summary>
     public async Task KillAsync()
     {
-        if (!_process.HasExited)
+        if (!process.HasExited)
         {
-            _process.Kill();
+            process.Kill();
         }
 
-        await _process.WaitForExitAsync().DefaultTimeout();
+        await process.WaitForExitAsync().DefaultTimeout();
     }
 
     public async ValueTask DisposeAsync()
     {
         Channel.Dispose();
         await KillAsync();
-        _process.Dispose();
+        process.Dispose();
     }
 
     [GeneratedRegex(@"Now listening on: (http://127\.0\.0\.1:\d+)")]

@@ -17,15 +17,15 @@ namespace Anvil.Broker.Tests;
 /// <summary>The real broker service in-process on 127.0.0.1 port 0 (the bound port read back), with a gRPC channel to it.</summary>
 public sealed class BrokerServer : IAsyncDisposable
 {
-    private readonly WebApplication _app;
-    private readonly TempDir _dataDir;
-    private readonly ErrorCollector _errors;
+    private readonly WebApplication app;
+    private readonly TempDir dataDir;
+    private readonly ErrorCollector errors;
 
     private BrokerServer(WebApplication app, TempDir dataDir, ErrorCollector errors, string address)
     {
-        _app = app;
-        _dataDir = dataDir;
-        _errors = errors;
+        this.app = app;
+        this.dataDir = dataDir;
+        this.errors = errors;
         Address = address;
         Channel = GrpcChannel.ForAddress(address);
         Producer = new Producer.ProducerClient(Channel);
@@ -40,13 +40,13 @@ public sealed class BrokerServer : IAsyncDisposable
 
     public Consumer.ConsumerClient Consumer { get; }
 
-    public IServiceProvider Services => _app.Services;
+    public IServiceProvider Services => app.Services;
 
     /// <summary>Error-level log lines the server wrote (a test fails on unexpected ones).</summary>
-    public IReadOnlyCollection<string> Errors => _errors.Lines;
+    public IReadOnlyCollection<string> Errors => errors.Lines;
 
     /// <summary>Every log line at or above the level given to <see cref="StartAsync"/> (Error by default), with its category.</summary>
-    public IReadOnlyCollection<string> LogLines => _errors.All;
+    public IReadOnlyCollection<string> LogLines => errors.All;
 
     public static async Task<BrokerServer> StartAsync(IDictionary<string, string?>? settings = null, TimeProvider? time = null, LogLevel capture = LogLevel.Error)
     {
@@ -95,9 +95,9 @@ public sealed class BrokerServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         Channel.Dispose();
-        await _app.StopAsync().DefaultTimeout();
-        await _app.DisposeAsync();
-        _dataDir.Dispose();
+        await app.StopAsync().DefaultTimeout();
+        await app.DisposeAsync();
+        dataDir.Dispose();
     }
 
     private sealed class ErrorCollector(LogLevel capture) : ILoggerProvider

@@ -8,11 +8,11 @@ namespace Anvil.Broker.Tests;
 public sealed class DurabilityTests : IDisposable
 {
     private static readonly ResendPolicy Resend = new(DelayMs: 1000, MaxAttempts: 3);
-    private readonly TempDir _dir = new();
-    private readonly ManualTimeProvider _time = new();
-    private readonly StreamAddress _address = Address();
+    private readonly TempDir dir = new();
+    private readonly ManualTimeProvider time = new();
+    private readonly StreamAddress address = Address();
 
-    public void Dispose() => _dir.Dispose();
+    public void Dispose() => dir.Dispose();
 
     [Theory]
     [InlineData(FsyncPolicy.Always)]
@@ -25,46 +25,46 @@ public sealed class DurabilityTests : IDisposable
             {
                 if (id != 4)
                 {
-                    await broker.SendAsync(_address, Message(id, meta: $"{{\"n\":{id}}}", payload: [(byte)id, 9, 9])).DefaultTimeout();
+                    await broker.SendAsync(address, Message(id, meta: $"{{\"n\":{id}}}", payload: [(byte)id, 9, 9])).DefaultTimeout();
                 }
             }
 
-            await broker.SendAsync(_address, Message(10, substream: 1, size: 2)).DefaultTimeout();
-            await broker.PutStreamMetaAsync(_address, "{\"scan\":1}", MetaMode.Replace).DefaultTimeout();
-            await broker.PutBeamtimeMetaAsync(_address, "{\"pi\":\"x\"}", MetaMode.Replace).DefaultTimeout();
+            await broker.SendAsync(address, Message(10, substream: 1, size: 2)).DefaultTimeout();
+            await broker.PutStreamMetaAsync(address, "{\"scan\":1}", MetaMode.Replace).DefaultTimeout();
+            await broker.PutBeamtimeMetaAsync(address, "{\"pi\":\"x\"}", MetaMode.Replace).DefaultTimeout();
             Assert.Equal(1UL, (await Next(broker, "g", Resend)).Id);
             Assert.Equal(2UL, (await Next(broker, "g", Resend)).Id);
             Assert.Equal(3UL, (await Next(broker, "g")).Id);
-            await broker.AcknowledgeAsync(_address, "g", 1).DefaultTimeout();
-            await broker.NegativeAcknowledgeAsync(_address, "g", 3, 5000).DefaultTimeout();
+            await broker.AcknowledgeAsync(address, "g", 1).DefaultTimeout();
+            await broker.NegativeAcknowledgeAsync(address, "g", 3, 5000).DefaultTimeout();
 
             // Id 2's resend deadline passes first; then id 4, missing, is declared a gap (the grace has passed).
-            _time.Advance(TimeSpan.FromSeconds(2));
+            time.Advance(TimeSpan.FromSeconds(2));
             Assert.Equal(2UL, (await Next(broker, "g", Resend)).Id);
             await Fails(() => Next(broker, "g"), ErrorReasons.NoData);
-            await broker.SetLastReadAsync(_address, "other", 5).DefaultTimeout();
-            await broker.FinishStreamAsync(_address, 10, "next").DefaultTimeout();
+            await broker.SetLastReadAsync(address, "other", 5).DefaultTimeout();
+            await broker.FinishStreamAsync(address, 10, "next").DefaultTimeout();
         }
 
         await using (var broker = Open(fsync))
         {
-            var record = await broker.GetByIdAsync(_address, 5, TimeSpan.Zero, includePayload: true).DefaultTimeout();
+            var record = await broker.GetByIdAsync(address, 5, TimeSpan.Zero, includePayload: true).DefaultTimeout();
             Assert.Equal("frame_00005", record.Name);
             Assert.Equal("{\"n\":5}", record.Meta);
             Assert.Equal(new byte[] { 5, 9, 9 }, record.Payload.ToArray());
-            Assert.Equal(6UL, await broker.GetCurrentSizeAsync(_address).DefaultTimeout());
-            Assert.Equal("{\"scan\":1}", await broker.GetStreamMetaAsync(_address, TimeSpan.Zero).DefaultTimeout());
-            Assert.Equal("{\"pi\":\"x\"}", await broker.GetBeamtimeMetaAsync(_address, TimeSpan.Zero).DefaultTimeout());
-            var info = await broker.GetStreamInfoAsync(_address).DefaultTimeout();
+            Assert.Equal(6UL, await broker.GetCurrentSizeAsync(address).DefaultTimeout());
+            Assert.Equal("{\"scan\":1}", await broker.GetStreamMetaAsync(address, TimeSpan.Zero).DefaultTimeout());
+            Assert.Equal("{\"pi\":\"x\"}", await broker.GetBeamtimeMetaAsync(address, TimeSpan.Zero).DefaultTimeout());
+            var info = await broker.GetStreamInfoAsync(address).DefaultTimeout();
             Assert.True(info.Finished);
             Assert.Equal("next", info.NextStream);
-            Assert.Equal(1UL, await broker.GetLastAcknowledgedAsync(_address, "g").DefaultTimeout());
-            var gaps = await broker.ListGapsAsync(_address, "g").DefaultTimeout();
+            Assert.Equal(1UL, await broker.GetLastAcknowledgedAsync(address, "g").DefaultTimeout());
+            var gaps = await broker.ListGapsAsync(address, "g").DefaultTimeout();
             Assert.Equal(4UL, Assert.Single(gaps).Id);
 
             // The pointer is past the gap: 5 comes next; 3 only when its nack is due; 2 when its resend deadline passes.
             Assert.Equal(5UL, (await Next(broker, "g")).Id);
-            _time.Advance(TimeSpan.FromSeconds(5));
+            time.Advance(TimeSpan.FromSeconds(5));
             var redelivered = new[] { await Next(broker, "g"), await Next(broker, "g") }.OrderBy(m => m.Id).ToArray();
             Assert.Equal([2UL, 3UL], redelivered.Select(m => m.Id));
             Assert.Equal(RedeliveryReason.Resend, redelivered[0].RedeliveryReason);
@@ -73,7 +73,7 @@ public sealed class DurabilityTests : IDisposable
             Assert.Equal(6UL, (await Next(broker, "other")).Id);
 
             // A late id declared a gap before the restart is still delivered LATE.
-            await broker.SendAsync(_address, Message(4)).DefaultTimeout();
+            await broker.SendAsync(address, Message(4)).DefaultTimeout();
             var late = await Next(broker, "g");
             Assert.Equal((4UL, RedeliveryReason.Late), (late.Id, late.RedeliveryReason));
         }
@@ -88,11 +88,11 @@ public sealed class DurabilityTests : IDisposable
         var batch = new List<(StreamAddress, OutgoingMessage)>();
         for (ulong id = 1; id <= 100; id++)
         {
-            batch.Add((id % 10 == 0 ? other : _address, Message(id, meta: id == 42 ? "[1]" : $"{{\"n\":{id}}}")));
+            batch.Add((id % 10 == 0 ? other : address, Message(id, meta: id == 42 ? "[1]" : $"{{\"n\":{id}}}")));
         }
 
-        batch.Add((_address, Message(7, meta: "{\"n\":7}"))); // an identical resend inside the batch
-        batch.Add((_address, Message(8, meta: "{\"n\":0}"))); // a conflicting one
+        batch.Add((address, Message(7, meta: "{\"n\":7}"))); // an identical resend inside the batch
+        batch.Add((address, Message(8, meta: "{\"n\":0}"))); // a conflicting one
         batch.Add((new StreamAddress(""), Message(1)));
         await using (var broker = Open(fsync))
         {
@@ -106,9 +106,9 @@ public sealed class DurabilityTests : IDisposable
         }
 
         await using var reopened = Open(fsync);
-        Assert.Equal(89UL, await reopened.GetCurrentSizeAsync(_address).DefaultTimeout());
+        Assert.Equal(89UL, await reopened.GetCurrentSizeAsync(address).DefaultTimeout());
         Assert.Equal(10UL, await reopened.GetCurrentSizeAsync(other).DefaultTimeout());
-        Assert.Equal("{\"n\":8}", (await reopened.GetByIdAsync(_address, 8, TimeSpan.Zero)).Meta);
+        Assert.Equal("{\"n\":8}", (await reopened.GetByIdAsync(address, 8, TimeSpan.Zero)).Meta);
         Assert.Equal("frame_00050", (await reopened.GetByIdAsync(other, 50, TimeSpan.Zero)).Name);
     }
 
@@ -118,28 +118,28 @@ public sealed class DurabilityTests : IDisposable
         var ids = Enumerable.Range(1, 300).Select(i => (ulong)i).ToArray();
         await using (var broker = Open(segmentBytes: 2048))
         {
-            await broker.SendIds(_address, ids[..150]);
+            await broker.SendIds(address, ids[..150]);
         }
 
         // Reopened mid-segment: the tail's index entries are rebuilt, so its checkpoint is complete when it seals.
         await using (var broker = Open(segmentBytes: 2048))
         {
-            await broker.SendIds(_address, ids[150..]);
-            await broker.FinishStreamAsync(_address, 300, "").DefaultTimeout();
+            await broker.SendIds(address, ids[150..]);
+            await broker.FinishStreamAsync(address, 300, "").DefaultTimeout();
         }
 
-        var streamDir = Path.GetDirectoryName(Directory.EnumerateFiles(_dir.Path, "seg-000000.log", SearchOption.AllDirectories).Single())!;
+        var streamDir = Path.GetDirectoryName(Directory.EnumerateFiles(dir.Path, "seg-000000.log", SearchOption.AllDirectories).Single())!;
         var segments = Directory.GetFiles(streamDir, "seg-*.log").Length;
         Assert.True(segments > 10, $"only {segments} segments");
         Assert.Equal(segments - 1, Directory.GetFiles(streamDir, "seg-*.idx").Length);
 
         await using (var reopened = Open(segmentBytes: 2048))
         {
-            Assert.Equal(300UL, await reopened.GetCurrentSizeAsync(_address).DefaultTimeout());
-            Assert.True((await reopened.GetStreamInfoAsync(_address).DefaultTimeout()).Finished);
+            Assert.Equal(300UL, await reopened.GetCurrentSizeAsync(address).DefaultTimeout());
+            Assert.True((await reopened.GetStreamInfoAsync(address).DefaultTimeout()).Finished);
             foreach (var id in ids)
             {
-                Assert.Equal($"frame_{id:D5}", (await reopened.GetByIdAsync(_address, id, TimeSpan.Zero)).Name);
+                Assert.Equal($"frame_{id:D5}", (await reopened.GetByIdAsync(address, id, TimeSpan.Zero)).Name);
             }
         }
 
@@ -150,9 +150,9 @@ public sealed class DurabilityTests : IDisposable
         await File.WriteAllBytesAsync(first, bytes);
         await using (var reopened = Open(segmentBytes: 2048))
         {
-            var ex = await Assert.ThrowsAsync<BrokerException>(() => reopened.GetByIdAsync(_address, 1, TimeSpan.Zero));
+            var ex = await Assert.ThrowsAsync<BrokerException>(() => reopened.GetByIdAsync(address, 1, TimeSpan.Zero));
             Assert.Equal((BrokerErrorCode.Unavailable, ErrorReasons.StorageUnavailable), (ex.Code, ex.Reason));
-            Assert.Equal("frame_00300", (await reopened.GetByIdAsync(_address, 300, TimeSpan.Zero)).Name);
+            Assert.Equal("frame_00300", (await reopened.GetByIdAsync(address, 300, TimeSpan.Zero)).Name);
         }
 
         // Without the checkpoints the sealed segment is scanned: the stream is refused as a whole.
@@ -163,7 +163,7 @@ public sealed class DurabilityTests : IDisposable
 
         await using (var reopened = Open(segmentBytes: 2048))
         {
-            var ex = await Assert.ThrowsAsync<BrokerException>(() => reopened.GetCurrentSizeAsync(_address));
+            var ex = await Assert.ThrowsAsync<BrokerException>(() => reopened.GetCurrentSizeAsync(address));
             Assert.Equal(ErrorReasons.StorageUnavailable, ex.Reason);
             Assert.Equal(0UL, await reopened.GetCurrentSizeAsync(Address("other")).DefaultTimeout());
         }
@@ -174,10 +174,10 @@ public sealed class DurabilityTests : IDisposable
     {
         await using (var broker = Open())
         {
-            await broker.SendIds(_address, 1, 2, 3);
+            await broker.SendIds(address, 1, 2, 3);
         }
 
-        var segment = Directory.EnumerateFiles(_dir.Path, "seg-000000.log", SearchOption.AllDirectories).Single();
+        var segment = Directory.EnumerateFiles(dir.Path, "seg-000000.log", SearchOption.AllDirectories).Single();
         var length = new FileInfo(segment).Length;
         using (var file = File.OpenHandle(segment, FileMode.Open, FileAccess.ReadWrite))
         {
@@ -186,17 +186,17 @@ public sealed class DurabilityTests : IDisposable
 
         await using (var broker = Open())
         {
-            Assert.Equal(2UL, await broker.GetCurrentSizeAsync(_address).DefaultTimeout());
-            Assert.Equal("frame_00002", (await broker.GetByIdAsync(_address, 2, TimeSpan.Zero)).Name);
-            await Fails(() => broker.GetByIdAsync(_address, 3, TimeSpan.Zero), ErrorReasons.EndOfStream);
+            Assert.Equal(2UL, await broker.GetCurrentSizeAsync(address).DefaultTimeout());
+            Assert.Equal("frame_00002", (await broker.GetByIdAsync(address, 2, TimeSpan.Zero)).Name);
+            await Fails(() => broker.GetByIdAsync(address, 3, TimeSpan.Zero), ErrorReasons.EndOfStream);
 
             // The cut tail is reused: id 3 can be sent again and survives another restart.
-            await broker.SendIds(_address, 3);
+            await broker.SendIds(address, 3);
         }
 
         await using (var again = Open())
         {
-            Assert.Equal(3UL, await again.GetCurrentSizeAsync(_address).DefaultTimeout());
+            Assert.Equal(3UL, await again.GetCurrentSizeAsync(address).DefaultTimeout());
         }
     }
 
@@ -205,17 +205,17 @@ public sealed class DurabilityTests : IDisposable
     {
         await using (var broker = Open())
         {
-            await broker.SendIds(_address, 1, 2, 3);
+            await broker.SendIds(address, 1, 2, 3);
         }
 
-        var segment = Directory.EnumerateFiles(_dir.Path, "seg-000000.log", SearchOption.AllDirectories).Single();
+        var segment = Directory.EnumerateFiles(dir.Path, "seg-000000.log", SearchOption.AllDirectories).Single();
         var bytes = await File.ReadAllBytesAsync(segment);
         bytes[^2] ^= 0x10;
         await File.WriteAllBytesAsync(segment, bytes);
 
         await using var reopened = Open();
-        Assert.Equal(2UL, await reopened.GetCurrentSizeAsync(_address).DefaultTimeout());
-        Assert.Equal("frame_00001", (await reopened.GetByIdAsync(_address, 1, TimeSpan.Zero)).Name);
+        Assert.Equal(2UL, await reopened.GetCurrentSizeAsync(address).DefaultTimeout());
+        Assert.Equal("frame_00001", (await reopened.GetByIdAsync(address, 1, TimeSpan.Zero)).Name);
     }
 
     [Fact]
@@ -223,17 +223,17 @@ public sealed class DurabilityTests : IDisposable
     {
         await using (var broker = Open())
         {
-            await broker.SendIds(_address, 1, 2);
+            await broker.SendIds(address, 1, 2);
             await Next(broker, "g");
-            await broker.PutStreamMetaAsync(_address, "{}", MetaMode.Replace).DefaultTimeout();
-            Assert.True(await broker.DeleteStreamAsync(_address).DefaultTimeout());
-            await broker.SendIds(_address, 1);
+            await broker.PutStreamMetaAsync(address, "{}", MetaMode.Replace).DefaultTimeout();
+            Assert.True(await broker.DeleteStreamAsync(address).DefaultTimeout());
+            await broker.SendIds(address, 1);
         }
 
         await using var reopened = Open();
-        Assert.Equal(1UL, await reopened.GetCurrentSizeAsync(_address).DefaultTimeout());
+        Assert.Equal(1UL, await reopened.GetCurrentSizeAsync(address).DefaultTimeout());
         Assert.Equal(1UL, (await Next(reopened, "g")).Id);
-        await Fails(() => reopened.GetStreamMetaAsync(_address, TimeSpan.Zero), ErrorReasons.NoData);
+        await Fails(() => reopened.GetStreamMetaAsync(address, TimeSpan.Zero), ErrorReasons.NoData);
     }
 
     [Fact]
@@ -242,22 +242,22 @@ public sealed class DurabilityTests : IDisposable
         const int count = 400;
         await using (var broker = Open(compactBytes: 4096))
         {
-            await broker.SendIds(_address, [.. Enumerable.Range(1, count).Select(i => (ulong)i)]);
+            await broker.SendIds(address, [.. Enumerable.Range(1, count).Select(i => (ulong)i)]);
             for (var i = 1; i <= count; i++)
             {
                 var m = await Next(broker, "g", Resend);
                 if (m.Id % 3 != 0)
                 {
-                    await broker.AcknowledgeAsync(_address, "g", m.Id).DefaultTimeout();
+                    await broker.AcknowledgeAsync(address, "g", m.Id).DefaultTimeout();
                 }
             }
         }
 
-        var journal = Directory.EnumerateFiles(_dir.Path, "*.journal", SearchOption.AllDirectories).Single();
+        var journal = Directory.EnumerateFiles(dir.Path, "*.journal", SearchOption.AllDirectories).Single();
         Assert.True(new FileInfo(journal).Length < 16_384, $"journal is {new FileInfo(journal).Length} bytes: it was not compacted");
 
         await using var reopened = Open(compactBytes: 4096);
-        var unacked = await reopened.GetUnacknowledgedAsync(_address, "g", 0, 0).DefaultTimeout();
+        var unacked = await reopened.GetUnacknowledgedAsync(address, "g", 0, 0).DefaultTimeout();
         Assert.Equal(Enumerable.Range(1, count).Where(i => i % 3 == 0).Select(i => (ulong)i), unacked.Entries.Select(e => e.Id));
         Assert.All(unacked.Entries, e => Assert.Equal(1u, e.DeliveryCount));
         await Fails(() => Next(reopened, "g"), ErrorReasons.EndOfStream);
@@ -266,27 +266,27 @@ public sealed class DurabilityTests : IDisposable
     [Fact]
     public async Task InvalidArgument_EveryCall_LeavesTheDataDirectoryByteIdentical()
     {
-        var root = Path.Combine(_dir.Path, "root");
+        var root = Path.Combine(dir.Path, "root");
         Directory.CreateDirectory(root);
-        await using var broker = new MessageBroker(new BrokerOptions { DataDir = Path.Combine(_dir.Path, "data"), DataRoot = root, MaxInlineBytes = 64 }, _time);
-        await broker.SendIds(_address, 1, 2);
-        await broker.SendAsync(_address, Message(5, substream: 1, size: 2)).DefaultTimeout();
+        await using var broker = new MessageBroker(new BrokerOptions { DataDir = Path.Combine(dir.Path, "data"), DataRoot = root, MaxInlineBytes = 64 }, time);
+        await broker.SendIds(address, 1, 2);
+        await broker.SendAsync(address, Message(5, substream: 1, size: 2)).DefaultTimeout();
         await Next(broker, "g");
-        await broker.PutStreamMetaAsync(_address, "{\"a\":1}", MetaMode.Replace).DefaultTimeout();
-        var before = Fingerprint(Path.Combine(_dir.Path, "data"));
+        await broker.PutStreamMetaAsync(address, "{\"a\":1}", MetaMode.Replace).DefaultTimeout();
+        var before = Fingerprint(Path.Combine(dir.Path, "data"));
 
         var bad = new Func<Task>[]
         {
-            () => broker.SendAsync(_address, Message(0)),
-            () => broker.GetByIdAsync(_address, 0, TimeSpan.Zero),
-            () => broker.AcknowledgeAsync(_address, "g", 0),
-            () => broker.SendAsync(_address, Message(1, meta: "[1]")),
-            () => broker.SendAsync(_address, Message(1, meta: "{\"other\":1}")),
-            () => broker.SendAsync(_address, Message(3, meta: "{not json")),
-            () => broker.SendAsync(_address, Message(3, payload: new byte[65])),
-            () => broker.SendAsync(_address, new OutgoingMessage { AutoId = true, Name = "x" }),
-            () => broker.SendAsync(_address, Message(5, substream: 1, size: 3)),
-            () => broker.SendAsync(_address, Message(2, substream: 1, size: 2)),
+            () => broker.SendAsync(address, Message(0)),
+            () => broker.GetByIdAsync(address, 0, TimeSpan.Zero),
+            () => broker.AcknowledgeAsync(address, "g", 0),
+            () => broker.SendAsync(address, Message(1, meta: "[1]")),
+            () => broker.SendAsync(address, Message(1, meta: "{\"other\":1}")),
+            () => broker.SendAsync(address, Message(3, meta: "{not json")),
+            () => broker.SendAsync(address, Message(3, payload: new byte[65])),
+            () => broker.SendAsync(address, new OutgoingMessage { AutoId = true, Name = "x" }),
+            () => broker.SendAsync(address, Message(5, substream: 1, size: 3)),
+            () => broker.SendAsync(address, Message(2, substream: 1, size: 2)),
             () => broker.SendAsync(Address("new"), Message(1, name: "a/../b")),
             () => broker.SendAsync(Address("new"), Message(1, name: "")),
             () => broker.SendAsync(Address("new"), new OutgoingMessage { Id = 1, Name = "../x", PayloadKind = PayloadKind.File }),
@@ -294,23 +294,23 @@ public sealed class DurabilityTests : IDisposable
             () => broker.SendAsync(new StreamAddress(""), Message(1)),
             () => broker.SendAsync(new StreamAddress("bad/beamtime"), Message(1)),
             () => broker.SendAsync(Address("x\u0001y"), Message(1)),
-            () => broker.FinishStreamAsync(_address, 1, ""),
-            () => broker.FinishStreamAsync(_address, 5, _address.Stream),
-            () => broker.GetNextAsync(_address, "", TimeSpan.Zero),
-            () => broker.GetNextAsync(_address, "g", TimeSpan.FromMinutes(2)),
-            () => broker.GetNextAsync(_address, "g", TimeSpan.Zero, resend: new ResendPolicy(0, 1)),
-            () => broker.AcknowledgeAsync(_address, "g", 9),
-            () => broker.AcknowledgeManyAsync(_address, "g", [1, 9]),
-            () => broker.AcknowledgeManyAsync(_address, "g", [.. Enumerable.Range(1, 10_001).Select(i => (ulong)i)]),
-            () => broker.NegativeAcknowledgeAsync(_address, "g", 2, 0),
-            () => broker.SetLastReadAsync(_address, "", 1),
-            () => broker.SetLastReadAsync(_address, "g", ulong.MaxValue),
-            () => broker.PutStreamMetaAsync(_address, "[]", MetaMode.Replace),
-            () => broker.PutStreamMetaAsync(_address, "{}", MetaMode.Insert),
+            () => broker.FinishStreamAsync(address, 1, ""),
+            () => broker.FinishStreamAsync(address, 5, address.Stream),
+            () => broker.GetNextAsync(address, "", TimeSpan.Zero),
+            () => broker.GetNextAsync(address, "g", TimeSpan.FromMinutes(2)),
+            () => broker.GetNextAsync(address, "g", TimeSpan.Zero, resend: new ResendPolicy(0, 1)),
+            () => broker.AcknowledgeAsync(address, "g", 9),
+            () => broker.AcknowledgeManyAsync(address, "g", [1, 9]),
+            () => broker.AcknowledgeManyAsync(address, "g", [.. Enumerable.Range(1, 10_001).Select(i => (ulong)i)]),
+            () => broker.NegativeAcknowledgeAsync(address, "g", 2, 0),
+            () => broker.SetLastReadAsync(address, "", 1),
+            () => broker.SetLastReadAsync(address, "g", ulong.MaxValue),
+            () => broker.PutStreamMetaAsync(address, "[]", MetaMode.Replace),
+            () => broker.PutStreamMetaAsync(address, "{}", MetaMode.Insert),
             () => broker.PutStreamMetaAsync(Address("new"), "{}", MetaMode.Update, upsert: false),
-            () => broker.PutBeamtimeMetaAsync(_address, "1", MetaMode.Replace),
+            () => broker.PutBeamtimeMetaAsync(address, "1", MetaMode.Replace),
             () => broker.DeleteStreamAsync(Address("new")),
-            () => broker.QueryAsync(_address, "meta.a REGEXP 'x'", 0),
+            () => broker.QueryAsync(address, "meta.a REGEXP 'x'", 0),
         };
         foreach (var call in bad)
         {
@@ -319,7 +319,7 @@ public sealed class DurabilityTests : IDisposable
             Assert.False(string.IsNullOrWhiteSpace(ex.Message));
         }
 
-        Assert.Equal(before, Fingerprint(Path.Combine(_dir.Path, "data")));
+        Assert.Equal(before, Fingerprint(Path.Combine(dir.Path, "data")));
     }
 
     private static string Fingerprint(string dir) =>
@@ -338,20 +338,20 @@ public sealed class DurabilityTests : IDisposable
         {
             for (ulong id = 1; id <= 40; id++)
             {
-                await broker.SendAsync(_address, Message(id)).DefaultTimeout();
+                await broker.SendAsync(address, Message(id)).DefaultTimeout();
             }
 
-            var first = await broker.GetNextManyAsync(_address, "g", 25, TimeSpan.Zero, resend: Resend).DefaultTimeout();
+            var first = await broker.GetNextManyAsync(address, "g", 25, TimeSpan.Zero, resend: Resend).DefaultTimeout();
             Assert.Equal(Enumerable.Range(1, 25).Select(i => (ulong)i), first.Messages.Select(m => m.Id));
-            Assert.Empty(await broker.AcknowledgeManyAsync(_address, "g", [.. Enumerable.Range(1, 20).Select(i => (ulong)i)]).DefaultTimeout());
+            Assert.Empty(await broker.AcknowledgeManyAsync(address, "g", [.. Enumerable.Range(1, 20).Select(i => (ulong)i)]).DefaultTimeout());
         }
 
         await using (var broker = Open(fsync, compactBytes))
         {
-            var unacked = await broker.GetUnacknowledgedAsync(_address, "g", 1, 40).DefaultTimeout();
+            var unacked = await broker.GetUnacknowledgedAsync(address, "g", 1, 40).DefaultTimeout();
             Assert.Equal([21UL, 22, 23, 24, 25], unacked.Entries.Where(e => e.Delivered).Select(e => e.Id));
             Assert.Equal(26UL, (await Next(broker, "g")).Id);
-            _time.Advance(TimeSpan.FromSeconds(2));
+            time.Advance(TimeSpan.FromSeconds(2));
             Assert.Equal(21UL, (await Next(broker, "g", Resend)).Id);
         }
     }
@@ -365,24 +365,24 @@ public sealed class DurabilityTests : IDisposable
         static byte[] Payload(ulong id) => [.. Enumerable.Range(0, 300 + (int)(id % 7) * 50).Select(i => (byte)(i + (int)id))];
         for (ulong id = 1; id <= 150; id++)
         {
-            await broker.SendAsync(_address, Message(id, meta: $"{{\"n\":{id}}}", payload: Payload(id))).DefaultTimeout();
+            await broker.SendAsync(address, Message(id, meta: $"{{\"n\":{id}}}", payload: Payload(id))).DefaultTimeout();
         }
 
         for (ulong id = 1; id <= 200; id++)
         {
             if (id > 150)
             {
-                await broker.SendAsync(_address, Message(id, meta: $"{{\"n\":{id}}}", payload: Payload(id))).DefaultTimeout();
+                await broker.SendAsync(address, Message(id, meta: $"{{\"n\":{id}}}", payload: Payload(id))).DefaultTimeout();
             }
 
-            var next = await broker.GetNextAsync(_address, "g", TimeSpan.Zero, includePayload: true).DefaultTimeout();
+            var next = await broker.GetNextAsync(address, "g", TimeSpan.Zero, includePayload: true).DefaultTimeout();
             Assert.Equal(id, next.Id);
             Assert.Equal($"{{\"n\":{id}}}", next.Meta);
             Assert.Equal(Payload(id), next.Payload.ToArray());
             if (id % 10 == 0)
             {
                 var back = (id / 3) + 1;
-                var byId = await broker.GetByIdAsync(_address, back, TimeSpan.Zero, includePayload: true).DefaultTimeout();
+                var byId = await broker.GetByIdAsync(address, back, TimeSpan.Zero, includePayload: true).DefaultTimeout();
                 Assert.Equal(Payload(back), byId.Payload.ToArray());
             }
         }
@@ -393,12 +393,12 @@ public sealed class DurabilityTests : IDisposable
     {
         await using (var broker = Open())
         {
-            await broker.SendIds(_address, 1, 3, 4);
+            await broker.SendIds(address, 1, 3, 4);
             Assert.Equal(1UL, (await Next(broker, "g")).Id);
         }
 
         // The gap's age counts from when id 3 was stored, so the restart does not start the grace again (§5).
-        _time.Advance(TimeSpan.FromSeconds(2));
+        time.Advance(TimeSpan.FromSeconds(2));
         await using (var broker = Open())
         {
             await Fails(() => Next(broker, "g"), ErrorReasons.NoData);
@@ -411,16 +411,16 @@ public sealed class DurabilityTests : IDisposable
     {
         await using (var broker = Open())
         {
-            await broker.SendIds(_address, 1, 3);
+            await broker.SendIds(address, 1, 3);
             Assert.Equal(1UL, (await Next(broker, "g")).Id);
         }
 
-        _time.Advance(TimeSpan.FromMilliseconds(300));
+        time.Advance(TimeSpan.FromMilliseconds(300));
         await using (var broker = Open())
         {
             var ex = await Fails(() => Next(broker, "g"), ErrorReasons.EndOfStream);
             Assert.Equal("2", ex.Metadata["waiting_for_id"]);
-            _time.Advance(TimeSpan.FromMilliseconds(800));
+            time.Advance(TimeSpan.FromMilliseconds(800));
             await Fails(() => Next(broker, "g"), ErrorReasons.NoData);
         }
     }
@@ -433,26 +433,26 @@ public sealed class DurabilityTests : IDisposable
         await using var broker = Open(fsync);
 
         // The stream's first segment is /dev/full: every write to it fails with ENOSPC, as on a full disk.
-        var directory = new Anvil.Broker.Core.Storage.BrokerStorage(_dir.Path).EnsureStreamDirectory(Validation.Stream(_address, broker.Options));
+        var directory = new Anvil.Broker.Core.Storage.BrokerStorage(dir.Path).EnsureStreamDirectory(Validation.Stream(address, broker.Options));
         File.CreateSymbolicLink(Anvil.Broker.Core.Storage.FileLog.SegmentPath(directory, 0), "/dev/full");
 
-        var ex = await Fails(() => broker.SendAsync(_address, Message(1)), ErrorReasons.StorageFull);
+        var ex = await Fails(() => broker.SendAsync(address, Message(1)), ErrorReasons.StorageFull);
         Assert.Equal(BrokerErrorCode.ResourceExhausted, ex.Code);
         Assert.Contains("disk is full", ex.Message, StringComparison.Ordinal);
-        Assert.Equal(0UL, await broker.GetCurrentSizeAsync(_address).DefaultTimeout());
-        await Fails(() => broker.GetByIdAsync(_address, 1, TimeSpan.Zero), ErrorReasons.EndOfStream);
+        Assert.Equal(0UL, await broker.GetCurrentSizeAsync(address).DefaultTimeout());
+        await Fails(() => broker.GetByIdAsync(address, 1, TimeSpan.Zero), ErrorReasons.EndOfStream);
 
-        var batch = await Fails(() => broker.SendManyAsync([(_address, Message(2)), (_address, Message(3))]), ErrorReasons.StorageFull);
+        var batch = await Fails(() => broker.SendManyAsync([(address, Message(2)), (address, Message(3))]), ErrorReasons.StorageFull);
         Assert.Equal(BrokerErrorCode.ResourceExhausted, batch.Code);
 
         // After the failed batch the log is out of batch mode: a later send still goes to the disk and fails, and no
         // reader is served the batch's records, which never reached the OS.
-        await Fails(() => broker.SendAsync(_address, Message(4)), ErrorReasons.StorageFull);
-        await Fails(() => broker.GetByIdAsync(_address, 2, TimeSpan.Zero), ErrorReasons.StorageFull);
+        await Fails(() => broker.SendAsync(address, Message(4)), ErrorReasons.StorageFull);
+        await Fails(() => broker.GetByIdAsync(address, 2, TimeSpan.Zero), ErrorReasons.StorageFull);
     }
 
     private MessageBroker Open(FsyncPolicy fsync = FsyncPolicy.Always, long compactBytes = 4L * 1024 * 1024, long segmentBytes = 64L << 20) =>
-        new(new BrokerOptions { DataDir = _dir.Path, Fsync = fsync, JournalCompactBytes = compactBytes, SegmentBytes = segmentBytes }, _time);
+        new(new BrokerOptions { DataDir = dir.Path, Fsync = fsync, JournalCompactBytes = compactBytes, SegmentBytes = segmentBytes }, time);
 
     private static Task<MessageRecord> Next(MessageBroker broker, string group, ResendPolicy? resend = null) =>
         broker.GetNextAsync(Address(), group, TimeSpan.Zero, resend: resend).DefaultTimeout();

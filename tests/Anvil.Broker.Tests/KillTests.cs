@@ -16,9 +16,9 @@ public sealed class KillTests : IDisposable
     private const string Unary = "kill-unary";
     // Long enough that nothing is redelivered before the kill, short enough to come due soon after the restart.
     private static readonly ResendPolicy Resend = new() { DelayMs = 8000, MaxAttempts = 0 };
-    private readonly TempDir _dir = new();
+    private readonly TempDir dir = new();
 
-    public void Dispose() => _dir.Dispose();
+    public void Dispose() => dir.Dispose();
 
     [Theory]
     [InlineData("always")]
@@ -29,7 +29,7 @@ public sealed class KillTests : IDisposable
         var acked = new HashSet<ulong>();
         var delivered = new List<ulong>();
 
-        await using (var broker = await BrokerProcess.StartAsync(_dir.Path, fsync))
+        await using (var broker = await BrokerProcess.StartAsync(dir.Path, fsync))
         {
             // Before the kill: 300 ids stored; group "g" takes 1..200 under a resend policy and acks 1..150;
             // group "h" reads 1..100 at-most-once.
@@ -78,7 +78,7 @@ public sealed class KillTests : IDisposable
             await unary.DefaultTimeout();
         }
 
-        await using (var broker = await BrokerProcess.StartAsync(_dir.Path, fsync))
+        await using (var broker = await BrokerProcess.StartAsync(dir.Path, fsync))
         {
             // Every send acknowledged to a producer is readable with identical content, and every stored record is intact.
             Assert.Equal(600, acknowledged.Keys.Count(k => k.Stream == Batched));

@@ -3,9 +3,9 @@ namespace Anvil.Broker.Tests;
 /// <summary>A clock that moves only when the test says so; timers fire inside <see cref="Advance"/>.</summary>
 internal sealed class ManualTimeProvider(DateTimeOffset start) : TimeProvider
 {
-    private readonly Lock _gate = new();
-    private readonly List<ManualTimer> _timers = [];
-    private DateTimeOffset _now = start;
+    private readonly Lock gate = new();
+    private readonly List<ManualTimer> timers = [];
+    private DateTimeOffset now = start;
 
     public ManualTimeProvider()
         : this(new DateTimeOffset(2026, 11, 25, 8, 0, 0, TimeSpan.Zero))
@@ -14,9 +14,9 @@ internal sealed class ManualTimeProvider(DateTimeOffset start) : TimeProvider
 
     public override DateTimeOffset GetUtcNow()
     {
-        lock (_gate)
+        lock (gate)
         {
-            return _now;
+            return now;
         }
     }
 
@@ -31,29 +31,29 @@ internal sealed class ManualTimeProvider(DateTimeOffset start) : TimeProvider
     public void Advance(TimeSpan by)
     {
         DateTimeOffset target;
-        lock (_gate)
+        lock (gate)
         {
-            target = _now + by;
+            target = now + by;
         }
 
         while (true)
         {
             ManualTimer? next;
-            lock (_gate)
+            lock (gate)
             {
-                next = _timers.Where(t => t.Due <= target).OrderBy(t => t.Due).FirstOrDefault();
+                next = timers.Where(t => t.Due <= target).OrderBy(t => t.Due).FirstOrDefault();
                 if (next is null)
                 {
-                    _now = target;
+                    now = target;
                     return;
                 }
 
-                _now = next.Due > _now ? next.Due : _now;
-                _timers.Remove(next);
+                now = next.Due > now ? next.Due : now;
+                timers.Remove(next);
                 if (next.Period > TimeSpan.Zero)
                 {
-                    next.Due = _now + next.Period;
-                    _timers.Add(next);
+                    next.Due = now + next.Period;
+                    timers.Add(next);
                 }
             }
 
@@ -66,9 +66,9 @@ internal sealed class ManualTimeProvider(DateTimeOffset start) : TimeProvider
     {
         get
         {
-            lock (_gate)
+            lock (gate)
             {
-                return _timers.Count;
+                return timers.Count;
             }
         }
     }
@@ -81,17 +81,17 @@ internal sealed class ManualTimeProvider(DateTimeOffset start) : TimeProvider
 
         public bool Change(TimeSpan dueTime, TimeSpan period)
         {
-            lock (owner._gate)
+            lock (owner.gate)
             {
-                owner._timers.Remove(this);
+                owner.timers.Remove(this);
                 if (dueTime == Timeout.InfiniteTimeSpan)
                 {
                     return true;
                 }
 
-                Due = owner._now + dueTime;
+                Due = owner.now + dueTime;
                 Period = period == Timeout.InfiniteTimeSpan ? TimeSpan.Zero : period;
-                owner._timers.Add(this);
+                owner.timers.Add(this);
             }
 
             return true;
@@ -101,9 +101,9 @@ internal sealed class ManualTimeProvider(DateTimeOffset start) : TimeProvider
 
         public void Dispose()
         {
-            lock (owner._gate)
+            lock (owner.gate)
             {
-                owner._timers.Remove(this);
+                owner.timers.Remove(this);
             }
         }
 

@@ -7,49 +7,49 @@ namespace Anvil.Broker.Tests;
 /// <summary>§2–§3 and checklist items 2, 3, 5, 11: what a producer may store.</summary>
 public sealed class ProducerTests
 {
-    private readonly MessageBroker _broker = new(new BrokerOptions());
+    private readonly MessageBroker broker = new(new BrokerOptions());
 
     [Fact]
     public async Task Send_ThousandConcurrentAutoIds_GetsIdsOneToThousandEachInItsReply()
     {
         var address = Address();
         var sends = Enumerable.Range(0, 1000).Select(i => Task.Run(() =>
-            _broker.SendAsync(address, new OutgoingMessage { AutoId = true, Name = $"n{i}", Meta = $"{{\"i\":{i}}}" })));
+            broker.SendAsync(address, new OutgoingMessage { AutoId = true, Name = $"n{i}", Meta = $"{{\"i\":{i}}}" })));
         var outcomes = await Task.WhenAll(sends).DefaultTimeout();
 
         Assert.Equal(Enumerable.Range(1, 1000).Select(i => (ulong)i), outcomes.Select(o => o.Id).Order());
         foreach (var outcome in outcomes.Take(20))
         {
-            var stored = await _broker.GetByIdAsync(address, outcome.Id, TimeSpan.Zero).DefaultTimeout();
+            var stored = await broker.GetByIdAsync(address, outcome.Id, TimeSpan.Zero).DefaultTimeout();
             Assert.Equal(outcome.TimestampNs, stored.TimestampNs);
         }
 
-        var ex = await Fails(() => _broker.SendAsync(address, Message(1001)), ErrorReasons.IdModeMismatch);
+        var ex = await Fails(() => broker.SendAsync(address, Message(1001)), ErrorReasons.IdModeMismatch);
         Assert.Equal(BrokerErrorCode.InvalidArgument, ex.Code);
-        Assert.Equal(1000UL, await _broker.GetCurrentSizeAsync(address).DefaultTimeout());
+        Assert.Equal(1000UL, await broker.GetCurrentSizeAsync(address).DefaultTimeout());
     }
 
     [Fact]
     public async Task Send_AutoIdOnProducerIdStream_FailsWithIdModeMismatch()
     {
-        await _broker.SendIds(Address(), 1);
-        await Fails(() => _broker.SendAsync(Address(), new OutgoingMessage { AutoId = true, Name = "x" }), ErrorReasons.IdModeMismatch);
+        await broker.SendIds(Address(), 1);
+        await Fails(() => broker.SendAsync(Address(), new OutgoingMessage { AutoId = true, Name = "x" }), ErrorReasons.IdModeMismatch);
     }
 
     [Fact]
     public async Task Send_IdZeroWithoutAutoId_FailsWithInvalidArgumentAndStoresNothing()
     {
-        var ex = await Fails(() => _broker.SendAsync(Address(), Message(0)), ErrorReasons.WrongInput);
+        var ex = await Fails(() => broker.SendAsync(Address(), Message(0)), ErrorReasons.WrongInput);
         Assert.Equal("id", ex.Field);
-        Assert.Empty(await _broker.ListStreamsAsync(Address(), "", StreamFilter.All).DefaultTimeout());
+        Assert.Empty(await broker.ListStreamsAsync(Address(), "", StreamFilter.All).DefaultTimeout());
     }
 
     [Fact]
     public async Task Send_IdenticalResendWithNewHeaders_IsDuplicateAndRecordUnchanged()
     {
         var address = Address();
-        var first = await _broker.SendAsync(address, Message(1) with { Headers = new Dictionary<string, string> { ["traceparent"] = "a" } }).DefaultTimeout();
-        var again = await _broker.SendAsync(address, Message(1) with
+        var first = await broker.SendAsync(address, Message(1) with { Headers = new Dictionary<string, string> { ["traceparent"] = "a" } }).DefaultTimeout();
+        var again = await broker.SendAsync(address, Message(1) with
         {
             Meta = "{ }",
             Headers = new Dictionary<string, string> { ["traceparent"] = "b" },
@@ -58,27 +58,27 @@ public sealed class ProducerTests
         Assert.False(first.Duplicate);
         Assert.True(again.Duplicate);
         Assert.Equal(first.TimestampNs, again.TimestampNs);
-        var stored = await _broker.GetByIdAsync(address, 1, TimeSpan.Zero).DefaultTimeout();
+        var stored = await broker.GetByIdAsync(address, 1, TimeSpan.Zero).DefaultTimeout();
         Assert.Equal("a", stored.Headers["traceparent"]);
-        Assert.Equal(1UL, await _broker.GetCurrentSizeAsync(address).DefaultTimeout());
+        Assert.Equal(1UL, await broker.GetCurrentSizeAsync(address).DefaultTimeout());
     }
 
     [Fact]
     public async Task Send_SameIdWithNewMeta_FailsWithConflictingDuplicateNamingMeta()
     {
         var address = Address();
-        await _broker.SendAsync(address, Message(1, meta: "{\"a\":1}")).DefaultTimeout();
-        var ex = await Fails(() => _broker.SendAsync(address, Message(1, meta: "{\"a\":2}")), ErrorReasons.ConflictingDuplicate);
+        await broker.SendAsync(address, Message(1, meta: "{\"a\":1}")).DefaultTimeout();
+        var ex = await Fails(() => broker.SendAsync(address, Message(1, meta: "{\"a\":2}")), ErrorReasons.ConflictingDuplicate);
         Assert.Equal("meta", ex.Metadata["differing"]);
-        Assert.Equal("{\"a\":1}", (await _broker.GetByIdAsync(address, 1, TimeSpan.Zero).DefaultTimeout()).Meta);
+        Assert.Equal("{\"a\":1}", (await broker.GetByIdAsync(address, 1, TimeSpan.Zero).DefaultTimeout()).Meta);
     }
 
     [Fact]
     public async Task Send_SameIdWithOtherPayload_FailsWithConflictingDuplicate()
     {
         var address = Address();
-        await _broker.SendAsync(address, Message(1, payload: [1, 2])).DefaultTimeout();
-        var ex = await Fails(() => _broker.SendAsync(address, Message(1, payload: [1, 3])), ErrorReasons.ConflictingDuplicate);
+        await broker.SendAsync(address, Message(1, payload: [1, 2])).DefaultTimeout();
+        var ex = await Fails(() => broker.SendAsync(address, Message(1, payload: [1, 3])), ErrorReasons.ConflictingDuplicate);
         Assert.Contains("payload", ex.Metadata["differing"], StringComparison.Ordinal);
     }
 
@@ -86,9 +86,9 @@ public sealed class ProducerTests
     public async Task Send_DatasetPartsDisagreeingOnSize_FailWithConflictingDuplicate()
     {
         var address = Address();
-        await _broker.SendAsync(address, Message(1, substream: 1, size: 3)).DefaultTimeout();
-        await Fails(() => _broker.SendAsync(address, Message(1, substream: 2, size: 4)), ErrorReasons.ConflictingDuplicate);
-        await Fails(() => _broker.SendAsync(address, Message(1)), ErrorReasons.ConflictingDuplicate);
+        await broker.SendAsync(address, Message(1, substream: 1, size: 3)).DefaultTimeout();
+        await Fails(() => broker.SendAsync(address, Message(1, substream: 2, size: 4)), ErrorReasons.ConflictingDuplicate);
+        await Fails(() => broker.SendAsync(address, Message(1)), ErrorReasons.ConflictingDuplicate);
     }
 
     [Theory]
@@ -131,7 +131,7 @@ public sealed class ProducerTests
 
     [Fact]
     public async Task Send_FileWithoutDataRoot_FailsWithNoDataRoot() =>
-        await Fails(() => _broker.SendAsync(Address(), new OutgoingMessage { Id = 1, Name = "a.h5", PayloadKind = PayloadKind.File }), ErrorReasons.NoDataRoot);
+        await Fails(() => broker.SendAsync(Address(), new OutgoingMessage { Id = 1, Name = "a.h5", PayloadKind = PayloadKind.File }), ErrorReasons.NoDataRoot);
 
     [Fact]
     public async Task Send_OversizedInline_FailsWithPayloadTooLarge()
@@ -147,7 +147,7 @@ public sealed class ProducerTests
     [InlineData("{")]
     public async Task Send_MetaNotAnObject_FailsWithInvalidArgument(string meta)
     {
-        var ex = await Fails(() => _broker.SendAsync(Address(), Message(1, meta: meta)), ErrorReasons.WrongInput);
+        var ex = await Fails(() => broker.SendAsync(Address(), Message(1, meta: meta)), ErrorReasons.WrongInput);
         Assert.Equal("meta", ex.Field);
     }
 
@@ -155,35 +155,35 @@ public sealed class ProducerTests
     public async Task Send_AfterFinish_AboveLastIdFailsAndGapFillIsAccepted()
     {
         var address = Address();
-        await _broker.SendIds(address, 1, 3);
-        Assert.False(await _broker.FinishStreamAsync(address, 3, "").DefaultTimeout());
+        await broker.SendIds(address, 1, 3);
+        Assert.False(await broker.FinishStreamAsync(address, 3, "").DefaultTimeout());
 
-        await Fails(() => _broker.SendAsync(address, Message(4)), ErrorReasons.StreamAlreadyFinished);
-        var fill = await _broker.SendAsync(address, Message(2)).DefaultTimeout();
+        await Fails(() => broker.SendAsync(address, Message(4)), ErrorReasons.StreamAlreadyFinished);
+        var fill = await broker.SendAsync(address, Message(2)).DefaultTimeout();
         Assert.False(fill.Duplicate);
-        Assert.Equal(3UL, await _broker.GetCurrentSizeAsync(address).DefaultTimeout());
+        Assert.Equal(3UL, await broker.GetCurrentSizeAsync(address).DefaultTimeout());
     }
 
     [Fact]
     public async Task FinishStream_RepeatedIdentical_IsDuplicateAndDifferentConflicts()
     {
         var address = Address();
-        await _broker.SendIds(address, 1, 2);
-        await Fails(() => _broker.FinishStreamAsync(address, 1, ""), ErrorReasons.WrongInput);
-        Assert.False(await _broker.FinishStreamAsync(address, 2, "next").DefaultTimeout());
-        Assert.True(await _broker.FinishStreamAsync(address, 2, "next").DefaultTimeout());
-        await Fails(() => _broker.FinishStreamAsync(address, 2, "other"), ErrorReasons.ConflictingDuplicate);
-        await Fails(() => _broker.FinishStreamAsync(Address("s2"), 0, "s2"), ErrorReasons.WrongInput);
+        await broker.SendIds(address, 1, 2);
+        await Fails(() => broker.FinishStreamAsync(address, 1, ""), ErrorReasons.WrongInput);
+        Assert.False(await broker.FinishStreamAsync(address, 2, "next").DefaultTimeout());
+        Assert.True(await broker.FinishStreamAsync(address, 2, "next").DefaultTimeout());
+        await Fails(() => broker.FinishStreamAsync(address, 2, "other"), ErrorReasons.ConflictingDuplicate);
+        await Fails(() => broker.FinishStreamAsync(Address("s2"), 0, "s2"), ErrorReasons.WrongInput);
     }
 
     [Fact]
     public async Task Send_BadNames_FailWithInvalidArgumentNamingTheField()
     {
-        Assert.Equal("address.beamtime", (await Fails(() => _broker.SendAsync(new StreamAddress("bad/bt"), Message(1)), ErrorReasons.WrongInput)).Field);
-        Assert.Equal("address.stream", (await Fails(() => _broker.SendAsync(Address("a\u0001"), Message(1)), ErrorReasons.WrongInput)).Field);
-        Assert.Equal("name", (await Fails(() => _broker.SendAsync(Address(), Message(1, name: "")), ErrorReasons.WrongInput)).Field);
-        Assert.Equal("address.beamline", (await Fails(() => _broker.SendAsync(new StreamAddress("auto", Beamline: "p02.2"), Message(1)), ErrorReasons.WrongInput)).Field);
-        Assert.Empty(await _broker.ListStreamsAsync(Address(), "", StreamFilter.All).DefaultTimeout());
+        Assert.Equal("address.beamtime", (await Fails(() => broker.SendAsync(new StreamAddress("bad/bt"), Message(1)), ErrorReasons.WrongInput)).Field);
+        Assert.Equal("address.stream", (await Fails(() => broker.SendAsync(Address("a\u0001"), Message(1)), ErrorReasons.WrongInput)).Field);
+        Assert.Equal("name", (await Fails(() => broker.SendAsync(Address(), Message(1, name: "")), ErrorReasons.WrongInput)).Field);
+        Assert.Equal("address.beamline", (await Fails(() => broker.SendAsync(new StreamAddress("auto", Beamline: "p02.2"), Message(1)), ErrorReasons.WrongInput)).Field);
+        Assert.Empty(await broker.ListStreamsAsync(Address(), "", StreamFilter.All).DefaultTimeout());
     }
 
     [Fact]

@@ -8,8 +8,8 @@ namespace Anvil.Broker.Tests;
 /// <summary>§4.9 and checklist item 25: the metadata query subset.</summary>
 public sealed class QueryTests
 {
-    private readonly MessageBroker _broker = new(new BrokerOptions());
-    private readonly StreamAddress _address = Address("query");
+    private readonly MessageBroker broker = new(new BrokerOptions());
+    private readonly StreamAddress address = Address("query");
 
     private async Task Seed()
     {
@@ -23,13 +23,13 @@ public sealed class QueryTests
         };
         for (var i = 0; i < metas.Length; i++)
         {
-            await _broker.SendAsync(_address, Message((ulong)i + 1, meta: metas[i])).DefaultTimeout();
+            await broker.SendAsync(address, Message((ulong)i + 1, meta: metas[i])).DefaultTimeout();
         }
     }
 
     private async Task<ulong[]> Ids(string expression, uint max = 0)
     {
-        var result = await _broker.QueryAsync(_address, expression, max).DefaultTimeout();
+        var result = await broker.QueryAsync(address, expression, max).DefaultTimeout();
         return [.. result.Records.Select(r => r.Id)];
     }
 
@@ -66,10 +66,10 @@ public sealed class QueryTests
         await Seed();
         Assert.Equal([3UL, 2, 1, 4, 5], await Ids("id >= 1 ORDER BY meta.a.b DESC"));
         Assert.Equal([1UL, 2, 3, 4, 5], await Ids("id >= 1 order by meta.a.b asc"));
-        var top = await _broker.QueryAsync(_address, "id >= 1 ORDER BY id DESC", 2).DefaultTimeout();
+        var top = await broker.QueryAsync(address, "id >= 1 ORDER BY id DESC", 2).DefaultTimeout();
         Assert.Equal([5UL, 4], top.Records.Select(r => r.Id));
         Assert.True(top.Truncated);
-        var first = await _broker.QueryAsync(_address, "id >= 1", 2).DefaultTimeout();
+        var first = await broker.QueryAsync(address, "id >= 1", 2).DefaultTimeout();
         Assert.Equal([1UL, 2], first.Records.Select(r => r.Id));
         Assert.True(first.Truncated);
         Assert.True(first.Records.All(r => r.Payload.IsEmpty));
@@ -78,9 +78,9 @@ public sealed class QueryTests
     [Fact]
     public async Task Query_DatasetParts_MatchOneByOne()
     {
-        await _broker.SendAsync(_address, Message(1, meta: "{\"m\":1}", substream: 1, size: 2)).DefaultTimeout();
-        await _broker.SendAsync(_address, Message(1, meta: "{\"m\":2}", substream: 2, size: 2)).DefaultTimeout();
-        var result = await _broker.QueryAsync(_address, "meta.m = 2", 0).DefaultTimeout();
+        await broker.SendAsync(address, Message(1, meta: "{\"m\":1}", substream: 1, size: 2)).DefaultTimeout();
+        await broker.SendAsync(address, Message(1, meta: "{\"m\":2}", substream: 2, size: 2)).DefaultTimeout();
+        var result = await broker.QueryAsync(address, "meta.m = 2", 0).DefaultTimeout();
         Assert.Equal(2u, Assert.Single(result.Records).DatasetSubstream);
     }
 
@@ -98,7 +98,7 @@ public sealed class QueryTests
     public async Task Query_BadExpression_BadQueryWithPosition(string expression, int position)
     {
         await Seed();
-        var ex = await Fails(() => _broker.QueryAsync(_address, expression, 0), ErrorReasons.BadQuery);
+        var ex = await Fails(() => broker.QueryAsync(address, expression, 0), ErrorReasons.BadQuery);
         Assert.Equal(BrokerErrorCode.InvalidArgument, ex.Code);
         Assert.Equal(position.ToString(System.Globalization.CultureInfo.InvariantCulture), ex.Metadata["position"]);
     }
@@ -106,11 +106,11 @@ public sealed class QueryTests
     [Fact]
     public async Task Query_LimitsExceeded_InvalidArgument()
     {
-        await Fails(() => _broker.QueryAsync(_address, "id = 1", 10_001), ErrorReasons.WrongInput);
-        await Fails(() => _broker.QueryAsync(_address, "id = 1 AND " + new string('x', 5000), 0), ErrorReasons.BadQuery);
-        await Fails(() => _broker.QueryAsync(_address, new string('(', 40) + "id = 1" + new string(')', 40), 0), ErrorReasons.BadQuery);
-        await Fails(() => _broker.QueryAsync(_address, "id IN (" + string.Join(",", Enumerable.Range(1, 1001)) + ")", 0), ErrorReasons.BadQuery);
-        await Fails(() => _broker.QueryAsync(_address, "meta.a.b.c.d.e.f.g.h.i = 1", 0), ErrorReasons.BadQuery);
+        await Fails(() => broker.QueryAsync(address, "id = 1", 10_001), ErrorReasons.WrongInput);
+        await Fails(() => broker.QueryAsync(address, "id = 1 AND " + new string('x', 5000), 0), ErrorReasons.BadQuery);
+        await Fails(() => broker.QueryAsync(address, new string('(', 40) + "id = 1" + new string(')', 40), 0), ErrorReasons.BadQuery);
+        await Fails(() => broker.QueryAsync(address, "id IN (" + string.Join(",", Enumerable.Range(1, 1001)) + ")", 0), ErrorReasons.BadQuery);
+        await Fails(() => broker.QueryAsync(address, "meta.a.b.c.d.e.f.g.h.i = 1", 0), ErrorReasons.BadQuery);
     }
 
     [Fact]

@@ -9,22 +9,22 @@ namespace Anvil.Broker.Tests;
 /// <summary>§7 recovery: while a broker replays its data directory, calls get UNAVAILABLE RECOVERING and health is unhealthy.</summary>
 public sealed class RecoveryTests : IDisposable
 {
-    private readonly TempDir _dir = new();
+    private readonly TempDir dir = new();
 
-    public void Dispose() => _dir.Dispose();
+    public void Dispose() => dir.Dispose();
 
     [Fact]
     public async Task Call_WhileRecoveringInBackground_FailsWithRecoveringThenSucceeds()
     {
         var address = Address();
-        await using (var first = new MessageBroker(new BrokerOptions { DataDir = _dir.Path }))
+        await using (var first = new MessageBroker(new BrokerOptions { DataDir = dir.Path }))
         {
             await first.SendIds(address, 1, 2);
         }
 
         // The replay starts by reading the clock: holding the clock holds the replay.
         var time = new GatedTimeProvider();
-        await using var broker = new MessageBroker(new BrokerOptions { DataDir = _dir.Path }, time, recoverInBackground: true);
+        await using var broker = new MessageBroker(new BrokerOptions { DataDir = dir.Path }, time, recoverInBackground: true);
         var health = new BrokerRecoveryHealthCheck(broker);
 
         var ex = await Fails(() => broker.GetCurrentSizeAsync(address), ErrorReasons.Recovering);
@@ -45,13 +45,13 @@ public sealed class RecoveryTests : IDisposable
     // System time whose reads block until opened.
     private sealed class GatedTimeProvider : TimeProvider
     {
-        private readonly ManualResetEventSlim _open = new();
+        private readonly ManualResetEventSlim open = new();
 
-        public void Open() => _open.Set();
+        public void Open() => open.Set();
 
         public override DateTimeOffset GetUtcNow()
         {
-            if (!_open.Wait(TimeSpan.FromSeconds(30)))
+            if (!open.Wait(TimeSpan.FromSeconds(30)))
             {
                 throw new TimeoutException("The test never opened the clock.");
             }

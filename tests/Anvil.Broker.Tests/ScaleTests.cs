@@ -12,16 +12,16 @@ public sealed class ScaleTests(ITestOutputHelper output) : IDisposable
 {
     private const int Count = 1_000_000;
     private const int PayloadBytes = 512;
-    private readonly TempDir _dir = new();
+    private readonly TempDir dir = new();
 
-    public void Dispose() => _dir.Dispose();
+    public void Dispose() => dir.Dispose();
 
     [Fact]
     public async Task Send_MillionMessages_HeapGrowsByTheIndexOnlyAndReadsComeFromDisk()
     {
         var address = Address("million");
         var payload = new byte[PayloadBytes];
-        var options = new BrokerOptions { DataDir = _dir.Path, Fsync = FsyncPolicy.Interval };
+        var options = new BrokerOptions { DataDir = dir.Path, Fsync = FsyncPolicy.Interval };
         var broker = new MessageBroker(options);
         var baseline = Heap();
         long atFifth = 0;
@@ -77,7 +77,7 @@ public sealed class ScaleTests(ITestOutputHelper output) : IDisposable
         cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds;
         output.WriteLine($"consumed+acked {consumed} in {seconds:F1} s ({consumed / seconds:F0} msg/s wall, {consumed / cpuSeconds:F0} msg/CPU-s)");
         Assert.Equal((ulong)consumed, await broker.GetLastAcknowledgedAsync(address, "g").DefaultTimeout());
-        var journal = Directory.EnumerateFiles(_dir.Path, "*.journal", SearchOption.AllDirectories).Single();
+        var journal = Directory.EnumerateFiles(dir.Path, "*.journal", SearchOption.AllDirectories).Single();
         Assert.True(new FileInfo(journal).Length < 8L << 20, "the group journal is compacted, not one record per change forever");
         await broker.DisposeAsync();
 

@@ -82,11 +82,11 @@ internal sealed class QueryParser
     public const int MaxInItems = 1000;
     public const int MaxMetaLevels = 8;
 
-    private readonly List<Token> _tokens;
-    private int _next;
-    private int _depth;
+    private readonly List<Token> tokens;
+    private int next;
+    private int depth;
 
-    private QueryParser(List<Token> tokens) => _tokens = tokens;
+    private QueryParser(List<Token> tokens) => this.tokens = tokens;
 
     public static ParsedQuery Parse(string text)
     {
@@ -127,7 +127,7 @@ internal sealed class QueryParser
         return new ParsedQuery(condition, orderBy, descending);
     }
 
-    private Token Peek => _tokens[_next];
+    private Token Peek => tokens[next];
 
     private QueryNode Or()
     {
@@ -156,15 +156,15 @@ internal sealed class QueryParser
         var token = Peek;
         if (token.Kind == TokenKind.Symbol && token.Text == "(")
         {
-            if (++_depth > MaxDepth)
+            if (++depth > MaxDepth)
             {
                 throw Bad(token.Position, $"Parentheses nest deeper than {MaxDepth} levels at position {token.Position}.");
             }
 
-            _next++;
+            next++;
             var inner = Or();
             Expect(")");
-            _depth--;
+            depth--;
             return inner;
         }
 
@@ -220,7 +220,7 @@ internal sealed class QueryParser
             ">=" => CompareOp.Ge,
             _ => throw Bad(op.Position, $"Expected a comparison operator (= != < <= > >=) at position {op.Position}, found '{op.Text}'."),
         };
-        _next++;
+        next++;
         return new CompareNode(field, compare, Literal());
     }
 
@@ -237,7 +237,7 @@ internal sealed class QueryParser
             throw Bad(token.Position, $"Functions are not supported (position {token.Position}).");
         }
 
-        _next++;
+        next++;
         var parts = token.Text.Split('.');
         if (parts.Any(p => p.Length == 0))
         {
@@ -258,12 +258,12 @@ internal sealed class QueryParser
     }
 
     private bool Peek2IsOpenParen() =>
-        _next + 1 < _tokens.Count && _tokens[_next + 1] is { Kind: TokenKind.Symbol, Text: "(" };
+        next + 1 < tokens.Count && tokens[next + 1] is { Kind: TokenKind.Symbol, Text: "(" };
 
     private QueryValue Literal()
     {
         var token = Peek;
-        _next++;
+        next++;
         switch (token.Kind)
         {
             case TokenKind.Number:
@@ -283,7 +283,7 @@ internal sealed class QueryParser
     {
         if (Peek.Kind == TokenKind.Symbol && Peek.Text == symbol)
         {
-            _next++;
+            next++;
             return true;
         }
 
@@ -302,7 +302,7 @@ internal sealed class QueryParser
     {
         if (Peek.Kind == TokenKind.Word && Peek.Text.Equals(keyword, StringComparison.OrdinalIgnoreCase))
         {
-            _next++;
+            next++;
             return true;
         }
 

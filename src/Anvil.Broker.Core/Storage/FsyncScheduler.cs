@@ -10,61 +10,61 @@ namespace Anvil.Broker.Core.Storage;
 /// </summary>
 internal sealed class FsyncScheduler : IAsyncDisposable
 {
-    private readonly FsyncPolicy _policy;
-    private readonly BrokerMetrics _metrics;
-    private readonly Lock _gate = new();
-    private readonly CancellationTokenSource _stop = new();
-    private readonly Task? _intervalLoop;
-    private HashSet<SafeFileHandle> _dirty = [];
-    private TaskCompletionSource? _round;
-    private bool _running;
+    private readonly FsyncPolicy policy;
+    private readonly BrokerMetrics metrics;
+    private readonly Lock gate = new();
+    private readonly CancellationTokenSource stop = new();
+    private readonly Task? intervalLoop;
+    private HashSet<SafeFileHandle> dirty = [];
+    private TaskCompletionSource? round;
+    private bool running;
 
     public FsyncScheduler(FsyncPolicy policy, TimeSpan interval, BrokerMetrics metrics)
     {
-        _policy = policy;
-        _metrics = metrics;
+        this.policy = policy;
+        this.metrics = metrics;
         if (policy == FsyncPolicy.Interval)
         {
-            _intervalLoop = IntervalLoop(interval);
+            intervalLoop = IntervalLoop(interval);
         }
     }
 
     /// <summary>Completes once <paramref name="handles"/> are on disk (always), or at once (interval).</summary>
     public Task SyncAsync(List<SafeFileHandle> handles)
     {
-        lock (_gate)
+        lock (gate)
         {
             foreach (var handle in handles)
             {
-                _dirty.Add(handle);
+                dirty.Add(handle);
             }
 
-            if (_policy == FsyncPolicy.Interval)
+            if (policy == FsyncPolicy.Interval)
             {
                 return Task.CompletedTask;
             }
 
-            _round ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            if (!_running)
+            round ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            if (!running)
             {
-                _running = true;
+                running = true;
                 _ = Task.Run(RoundLoop);
             }
 
-            return _round.Task;
+            return round.Task;
         }
     }
 
     public async ValueTask DisposeAsync()
     {
-        await _stop.CancelAsync();
-        if (_intervalLoop is not null)
+        await stop.CancelAsync();
+        if (intervalLoop is not null)
         {
-            await _intervalLoop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await intervalLoop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
 
         FlushDirty();
-        _stop.Dispose();
+        stop.Dispose();
     }
 
     private void RoundLoop()
@@ -72,13 +72,13 @@ internal sealed class FsyncScheduler : IAsyncDisposable
         while (true)
         {
             TaskCompletionSource? round;
-            lock (_gate)
+            lock (gate)
             {
-                round = _round;
-                _round = null;
+                round = this.round;
+                this.round = null;
                 if (round is null)
                 {
-                    _running = false;
+                    running = false;
                     return;
                 }
             }
@@ -99,10 +99,10 @@ internal sealed class FsyncScheduler : IAsyncDisposable
     private void FlushDirty()
     {
         HashSet<SafeFileHandle> dirty;
-        lock (_gate)
+        lock (gate)
         {
-            dirty = _dirty;
-            _dirty = [];
+            dirty = this.dirty;
+            this.dirty = [];
         }
 
         var started = Stopwatch.GetTimestamp();
@@ -120,7 +120,7 @@ internal sealed class FsyncScheduler : IAsyncDisposable
 
         if (dirty.Count > 0)
         {
-            _metrics.Fsync(Stopwatch.GetElapsedTime(started).TotalSeconds);
+            metrics.Fsync(Stopwatch.GetElapsedTime(started).TotalSeconds);
         }
     }
 
@@ -129,7 +129,7 @@ internal sealed class FsyncScheduler : IAsyncDisposable
         using var timer = new PeriodicTimer(interval);
         try
         {
-            while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false))
+            while (await timer.WaitForNextTickAsync(stop.Token).ConfigureAwait(false))
             {
                 try
                 {

@@ -65,21 +65,21 @@ internal static class StorageWrites
 /// <summary>A broker without a data directory: each record is its own array.</summary>
 internal sealed class MemoryLog : RecordLog
 {
-    private readonly List<byte[]> _records = [];
+    private readonly List<byte[]> records = [];
 
     public override (int Segment, long Offset) Append(ReadOnlySpan<byte> record, int indexBytes)
     {
-        _records.Add(record.ToArray());
-        return (0, _records.Count - 1);
+        records.Add(record.ToArray());
+        return (0, records.Count - 1);
     }
 
-    public override byte[] Read(int segment, long offset, int length) => _records[(int)offset];
+    public override byte[] Read(int segment, long offset, int length) => records[(int)offset];
 
     public override void TouchTail()
     {
     }
 
-    public override void Dispose() => _records.Clear();
+    public override void Dispose() => records.Clear();
 }
 
 /// <summary>
@@ -88,30 +88,30 @@ internal sealed class MemoryLog : RecordLog
 /// </summary>
 internal sealed class FileLog : RecordLog
 {
-    private readonly List<(SafeFileHandle Handle, long Length)> _segments = [];
-    private readonly long _segmentBytes;
-    private readonly string _directory;
-    private byte[] _pending = [];
-    private int _pendingLength;
-    private long _pendingStart;
+    private readonly List<(SafeFileHandle Handle, long Length)> segments = [];
+    private readonly long segmentBytes;
+    private readonly string directory;
+    private byte[] pending = [];
+    private int pendingLength;
+    private long pendingStart;
 
     // Read-ahead for sequential reads (consumers walking the log in order): one system call per ReadAheadBytes instead
     // of one per record. Written bytes never change, so a buffered copy stays valid until the segment is closed.
     private const int ReadAheadBytes = 64 * 1024;
-    private byte[]? _readAhead;
-    private int _readAheadSegment = -1;
-    private long _readAheadOffset;
-    private int _readAheadLength;
-    private int _lastReadSegment = -1;
-    private long _lastReadEnd = -1;
-    private bool _batching;
-    private byte[] _index = new byte[4096];
-    private int _indexLength;
+    private byte[]? readAhead;
+    private int readAheadSegment = -1;
+    private long readAheadOffset;
+    private int readAheadLength;
+    private int lastReadSegment = -1;
+    private long lastReadEnd = -1;
+    private bool batching;
+    private byte[] index = new byte[4096];
+    private int indexLength;
 
     private FileLog(string directory, long segmentBytes)
     {
-        _directory = directory;
-        _segmentBytes = segmentBytes;
+        this.directory = directory;
+        this.segmentBytes = segmentBytes;
     }
 
     public static string SegmentPath(string directory, int number) => Path.Combine(directory, $"seg-{number:D6}.log");
@@ -126,10 +126,10 @@ internal sealed class FileLog : RecordLog
         for (var number = 0; File.Exists(SegmentPath(directory, number)); number++)
         {
             var handle = File.OpenHandle(SegmentPath(directory, number), FileMode.Open, FileAccess.ReadWrite, FileShare.Read);
-            log._segments.Add((handle, RandomAccess.GetLength(handle)));
+            log.segments.Add((handle, RandomAccess.GetLength(handle)));
         }
 
-        if (log._segments.Count == 0)
+        if (log.segments.Count == 0)
         {
             log.AddSegment();
         }
@@ -139,28 +139,28 @@ internal sealed class FileLog : RecordLog
 
     public override (int Segment, long Offset) Append(ReadOnlySpan<byte> record, int indexBytes)
     {
-        if (_segments[^1].Length > 0 && _segments[^1].Length + record.Length > _segmentBytes)
+        if (segments[^1].Length > 0 && segments[^1].Length + record.Length > segmentBytes)
         {
             FlushPending();
             AddSegment();
         }
 
-        var index = _segments.Count - 1;
-        var (handle, length) = _segments[index];
-        if (_batching)
+        var index = segments.Count - 1;
+        var (handle, length) = segments[index];
+        if (batching)
         {
-            if (_pendingLength == 0)
+            if (pendingLength == 0)
             {
-                _pendingStart = length;
+                pendingStart = length;
             }
 
-            if (_pendingLength + record.Length > _pending.Length)
+            if (pendingLength + record.Length > pending.Length)
             {
-                Array.Resize(ref _pending, Math.Max(_pending.Length * 2, _pendingLength + record.Length));
+                Array.Resize(ref pending, Math.Max(pending.Length * 2, pendingLength + record.Length));
             }
 
-            record.CopyTo(_pending.AsSpan(_pendingLength));
-            _pendingLength += record.Length;
+            record.CopyTo(pending.AsSpan(pendingLength));
+            pendingLength += record.Length;
         }
         else
         {
@@ -171,7 +171,7 @@ internal sealed class FileLog : RecordLog
 
         // After the write (or once it is pending): a record that failed to reach the OS gets no checkpoint entry.
         AddIndexEntry(length, record.Length, record.Slice(RecordWriter.HeaderBytes, indexBytes));
-        _segments[index] = (handle, length + record.Length);
+        segments[index] = (handle, length + record.Length);
         Dirty.Add(handle);
         return (index, length);
     }
@@ -180,17 +180,17 @@ internal sealed class FileLog : RecordLog
     public void AddIndexEntry(long offset, int length, ReadOnlySpan<byte> bodyPrefix)
     {
         var entry = 16 + bodyPrefix.Length;
-        if (_indexLength + entry > _index.Length)
+        if (indexLength + entry > index.Length)
         {
-            Array.Resize(ref _index, Math.Max(_index.Length * 2, _indexLength + entry));
+            Array.Resize(ref index, Math.Max(index.Length * 2, indexLength + entry));
         }
 
-        var slot = _index.AsSpan(_indexLength, entry);
+        var slot = index.AsSpan(indexLength, entry);
         BinaryPrimitives.WriteInt64LittleEndian(slot, offset);
         BinaryPrimitives.WriteInt32LittleEndian(slot[8..], length);
         BinaryPrimitives.WriteInt32LittleEndian(slot[12..], bodyPrefix.Length);
         bodyPrefix.CopyTo(slot[16..]);
-        _indexLength += entry;
+        indexLength += entry;
     }
 
     /// <summary>
@@ -232,7 +232,7 @@ internal sealed class FileLog : RecordLog
         return entries;
     }
 
-    public override void BeginBatch() => _batching = true;
+    public override void BeginBatch() => batching = true;
 
     public override void EndBatch()
     {
@@ -243,104 +243,104 @@ internal sealed class FileLog : RecordLog
         finally
         {
             // Even when the write failed: later appends must go to the OS (or fail) again, and reads flush first.
-            _batching = false;
+            batching = false;
         }
     }
 
     public override byte[] Read(int segment, long offset, int length)
     {
-        if (!_batching)
+        if (!batching)
         {
             // Outside a batch, pending records are only those whose write failed (disk full): no reader sees a
             // record before it has reached the OS, so they are written first (or the read fails the same way).
             FlushPending();
         }
 
-        if (_pendingLength > 0 && segment == _segments.Count - 1 && offset >= _pendingStart)
+        if (pendingLength > 0 && segment == segments.Count - 1 && offset >= pendingStart)
         {
-            return _pending.AsSpan((int)(offset - _pendingStart), length).ToArray();
+            return pending.AsSpan((int)(offset - pendingStart), length).ToArray();
         }
 
-        var sequential = segment == _lastReadSegment && offset == _lastReadEnd;
-        _lastReadSegment = segment;
-        _lastReadEnd = offset + length;
-        if (segment == _readAheadSegment && offset >= _readAheadOffset && offset + length <= _readAheadOffset + _readAheadLength)
+        var sequential = segment == lastReadSegment && offset == lastReadEnd;
+        lastReadSegment = segment;
+        lastReadEnd = offset + length;
+        if (segment == readAheadSegment && offset >= readAheadOffset && offset + length <= readAheadOffset + readAheadLength)
         {
-            return _readAhead.AsSpan((int)(offset - _readAheadOffset), length).ToArray();
+            return readAhead.AsSpan((int)(offset - readAheadOffset), length).ToArray();
         }
 
         if (sequential && length <= ReadAheadBytes / 4)
         {
-            _readAhead ??= new byte[ReadAheadBytes];
+            readAhead ??= new byte[ReadAheadBytes];
 
             // Never past what has reached the file: after a failed (partial) write the bytes beyond are not records.
-            var written = segment == _segments.Count - 1 && _pendingLength > 0 ? _pendingStart : _segments[segment].Length;
-            var got = RandomAccess.Read(_segments[segment].Handle, _readAhead.AsSpan(0, (int)Math.Clamp(written - offset, 0, ReadAheadBytes)), offset);
-            _readAheadSegment = segment;
-            _readAheadOffset = offset;
-            _readAheadLength = got;
-            return got >= length ? _readAhead.AsSpan(0, length).ToArray() : throw new IOException($"Short read in segment {segment} at {offset}.");
+            var written = segment == segments.Count - 1 && pendingLength > 0 ? pendingStart : segments[segment].Length;
+            var got = RandomAccess.Read(segments[segment].Handle, readAhead.AsSpan(0, (int)Math.Clamp(written - offset, 0, ReadAheadBytes)), offset);
+            readAheadSegment = segment;
+            readAheadOffset = offset;
+            readAheadLength = got;
+            return got >= length ? readAhead.AsSpan(0, length).ToArray() : throw new IOException($"Short read in segment {segment} at {offset}.");
         }
 
         var bytes = new byte[length];
-        var read = RandomAccess.Read(_segments[segment].Handle, bytes, offset);
+        var read = RandomAccess.Read(segments[segment].Handle, bytes, offset);
         return read == length ? bytes : throw new IOException($"Short read in segment {segment} at {offset}.");
     }
 
-    public override void TouchTail() => Dirty.Add(_segments[^1].Handle);
+    public override void TouchTail() => Dirty.Add(segments[^1].Handle);
 
     public override void Dispose()
     {
-        foreach (var (handle, _) in _segments)
+        foreach (var (handle, _) in segments)
         {
             handle.Dispose();
         }
 
-        _segments.Clear();
+        segments.Clear();
     }
 
     private void WriteIndex(int segment, long segmentLength)
     {
-        var path = IndexPath(_directory, segment);
+        var path = IndexPath(directory, segment);
         using (var handle = File.OpenHandle(path + ".tmp", FileMode.Create, FileAccess.Write))
         {
             var header = new byte[16];
             BinaryPrimitives.WriteInt64LittleEndian(header, segmentLength);
-            BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(8), Crc32C.Compute(_index.AsSpan(0, _indexLength)));
-            BinaryPrimitives.WriteInt32LittleEndian(header.AsSpan(12), _indexLength);
+            BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(8), Crc32C.Compute(index.AsSpan(0, indexLength)));
+            BinaryPrimitives.WriteInt32LittleEndian(header.AsSpan(12), indexLength);
             RandomAccess.Write(handle, header, 0);
-            RandomAccess.Write(handle, _index.AsSpan(0, _indexLength), header.Length);
+            RandomAccess.Write(handle, index.AsSpan(0, indexLength), header.Length);
             RandomAccess.FlushToDisk(handle);
         }
 
         File.Move(path + ".tmp", path, overwrite: true);
-        _indexLength = 0;
+        indexLength = 0;
     }
 
     private void FlushPending()
     {
-        if (_pendingLength > 0)
+        if (pendingLength > 0)
         {
             // On failure the records stay pending (the in-memory index already points at them) and go out with the
             // next write to this stream.
-            StorageWrites.Write(_segments[^1].Handle, _pending.AsSpan(0, _pendingLength), _pendingStart);
-            _pendingLength = 0;
+            StorageWrites.Write(segments[^1].Handle, pending.AsSpan(0, pendingLength), pendingStart);
+            pendingLength = 0;
         }
     }
 
     private void AddSegment()
     {
-        if (_segments.Count > 0)
+        if (segments.Count > 0)
         {
             // The sealed segment must be on disk before records land in the next one; its index checkpoint lets
             // recovery skip scanning it (§7: recovery time grows with the unchecked tail only).
-            RandomAccess.FlushToDisk(_segments[^1].Handle);
-            WriteIndex(_segments.Count - 1, _segments[^1].Length);
+            RandomAccess.FlushToDisk(segments[^1].Handle);
+            WriteIndex(segments.Count - 1, segments[^1].Length);
         }
 
-        var handle = File.OpenHandle(SegmentPath(_directory, _segments.Count), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read);
-        _segments.Add((handle, 0));
-        BrokerStorage.SyncDirectory(_directory);
+        var handle = File.OpenHandle(SegmentPath(directory, segments.Count), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read);
+        segments.Add((handle, 0));
+        BrokerStorage.SyncDirectory(directory);
     }
 }
 
@@ -351,14 +351,14 @@ internal sealed class FileLog : RecordLog
 /// </summary>
 internal sealed class GroupJournal(SafeFileHandle handle, long length) : IDisposable
 {
-    private long _length = length;
-    private byte[] _pending = [];
-    private int _pendingLength;
+    private long length = length;
+    private byte[] pending = [];
+    private int pendingLength;
 
     public SafeFileHandle Handle { get; } = handle;
 
     /// <summary>The journal's length including appends not yet flushed.</summary>
-    public long Length => _length + _pendingLength;
+    public long Length => length + pendingLength;
 
     public bool Batching { get; set; }
 
@@ -366,29 +366,29 @@ internal sealed class GroupJournal(SafeFileHandle handle, long length) : IDispos
     {
         if (Batching)
         {
-            if (_pendingLength + record.Length > _pending.Length)
+            if (pendingLength + record.Length > pending.Length)
             {
-                Array.Resize(ref _pending, Math.Max(Math.Max(_pending.Length * 2, 4096), _pendingLength + record.Length));
+                Array.Resize(ref pending, Math.Max(Math.Max(pending.Length * 2, 4096), pendingLength + record.Length));
             }
 
-            record.CopyTo(_pending.AsSpan(_pendingLength));
-            _pendingLength += record.Length;
+            record.CopyTo(pending.AsSpan(pendingLength));
+            pendingLength += record.Length;
             return;
         }
 
         Flush();
-        StorageWrites.Write(Handle, record, _length);
-        _length += record.Length;
+        StorageWrites.Write(Handle, record, length);
+        length += record.Length;
     }
 
     /// <summary>Writes the appends collected while batching.</summary>
     public void Flush()
     {
-        if (_pendingLength > 0)
+        if (pendingLength > 0)
         {
-            StorageWrites.Write(Handle, _pending.AsSpan(0, _pendingLength), _length);
-            _length += _pendingLength;
-            _pendingLength = 0;
+            StorageWrites.Write(Handle, pending.AsSpan(0, pendingLength), length);
+            length += pendingLength;
+            pendingLength = 0;
         }
     }
 

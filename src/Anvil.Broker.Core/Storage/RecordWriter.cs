@@ -12,34 +12,34 @@ internal sealed class RecordWriter
 {
     public const int HeaderBytes = 8;
 
-    private byte[] _buffer = new byte[256];
-    private int _length = HeaderBytes;
+    private byte[] buffer = new byte[256];
+    private int length = HeaderBytes;
 
     /// <summary>Starts a new record.</summary>
     public RecordWriter Reset()
     {
-        _length = HeaderBytes;
+        length = HeaderBytes;
         return this;
     }
 
     public RecordWriter U8(byte value)
     {
         Reserve(1)[0] = value;
-        _length += 1;
+        length += 1;
         return this;
     }
 
     public RecordWriter U32(uint value)
     {
         BinaryPrimitives.WriteUInt32LittleEndian(Reserve(4), value);
-        _length += 4;
+        length += 4;
         return this;
     }
 
     public RecordWriter U64(ulong value)
     {
         BinaryPrimitives.WriteUInt64LittleEndian(Reserve(8), value);
-        _length += 8;
+        length += 8;
         return this;
     }
 
@@ -50,7 +50,7 @@ internal sealed class RecordWriter
         var count = Encoding.UTF8.GetByteCount(value);
         U32((uint)count);
         Encoding.UTF8.GetBytes(value, Reserve(count));
-        _length += count;
+        length += count;
         return this;
     }
 
@@ -58,49 +58,49 @@ internal sealed class RecordWriter
     {
         U32((uint)value.Length);
         value.CopyTo(Reserve(value.Length));
-        _length += value.Length;
+        length += value.Length;
         return this;
     }
 
     /// <summary>Fills in the frame header and returns the whole record (valid until the next <see cref="Reset"/>).</summary>
     public ReadOnlySpan<byte> Finish()
     {
-        var body = _buffer.AsSpan(HeaderBytes, _length - HeaderBytes);
-        BinaryPrimitives.WriteUInt32LittleEndian(_buffer, (uint)body.Length);
-        BinaryPrimitives.WriteUInt32LittleEndian(_buffer.AsSpan(4), Crc32C.Compute(body));
-        return _buffer.AsSpan(0, _length);
+        var body = buffer.AsSpan(HeaderBytes, length - HeaderBytes);
+        BinaryPrimitives.WriteUInt32LittleEndian(buffer, (uint)body.Length);
+        BinaryPrimitives.WriteUInt32LittleEndian(buffer.AsSpan(4), Crc32C.Compute(body));
+        return buffer.AsSpan(0, length);
     }
 
     private Span<byte> Reserve(int count)
     {
-        if (_length + count > _buffer.Length)
+        if (length + count > buffer.Length)
         {
-            Array.Resize(ref _buffer, Math.Max(_buffer.Length * 2, _length + count));
+            Array.Resize(ref buffer, Math.Max(buffer.Length * 2, length + count));
         }
 
-        return _buffer.AsSpan(_length, count);
+        return buffer.AsSpan(length, count);
     }
 }
 
 /// <summary>Reads the body of one verified record.</summary>
 internal ref struct RecordReader(ReadOnlySpan<byte> body)
 {
-    private readonly ReadOnlySpan<byte> _body = body;
+    private readonly ReadOnlySpan<byte> body = body;
 
     public int Position { get; private set; }
 
-    public byte U8() => _body[Position++];
+    public byte U8() => body[Position++];
 
     public uint U32()
     {
-        var value = BinaryPrimitives.ReadUInt32LittleEndian(_body[Position..]);
+        var value = BinaryPrimitives.ReadUInt32LittleEndian(body[Position..]);
         Position += 4;
         return value;
     }
 
     public ulong U64()
     {
-        var value = BinaryPrimitives.ReadUInt64LittleEndian(_body[Position..]);
+        var value = BinaryPrimitives.ReadUInt64LittleEndian(body[Position..]);
         Position += 8;
         return value;
     }
@@ -110,7 +110,7 @@ internal ref struct RecordReader(ReadOnlySpan<byte> body)
     public string Str()
     {
         var count = (int)U32();
-        var value = Encoding.UTF8.GetString(_body.Slice(Position, count));
+        var value = Encoding.UTF8.GetString(body.Slice(Position, count));
         Position += count;
         return value;
     }
