@@ -1,18 +1,18 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
 using Anvil.Broker.Auth;
+using Anvil.Hosting;
 using Anvil.Pipeline;
-using Grpc.Core;
-using Grpc.Health.V1;
-using Grpc.Net.Client;
 
 namespace Anvil.Cli;
 
 /// <summary>One running service of the suite.</summary>
 public sealed record ServiceProcess(string Name, string Address, Process Process, string LogPath)
 {
+    /// <summary>The process's launcher (health, stop).</summary>
+    public required ServiceLauncher Launcher { get; init; }
+
     /// <summary>The service's Prometheus scrape URL (HTTP/1.1), when OTEL_EXPORTER_PROMETHEUS_PORT was given.</summary>
     public string? MetricsUrl { get; init; }
 
@@ -208,25 +208,10 @@ public sealed class Suite : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         var running = Services;
-        foreach (var service in running.Where(s => !s.Process.HasExited))
-        {
-            _ = Kill(service.Process.Id, 15);
-        }
-
+        await Task.WhenAll(running.Select(s => s.Launcher.StopAsync(TimeSpan.FromSeconds(5))));
         foreach (var service in running)
         {
-            using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-            try
-            {
-                await service.Process.WaitForExitAsync(grace.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                service.Process.Kill(entireProcessTree: true);
-                await service.Process.WaitForExitAsync(CancellationToken.None);
-            }
-
-            service.Process.Dispose();
+            await service.Launcher.DisposeAsync();
         }
 
         lock (servicesGate)
@@ -267,49 +252,41 @@ public sealed class Suite : IAsyncDisposable
     private ServiceProcess Start(string name, TopologyService service, int port, Dictionary<string, string> environment, ServiceProcess? previous = null)
     {
         launches[name] = (service, port, environment);
-        var dll = ServiceDll(service);
-        var log = Path.Combine(Options.WorkDir, "logs", name + ".log");
-        var start = new ProcessStartInfo("dotnet")
-        {
-            ArgumentList = { dll },
-            WorkingDirectory = Path.GetDirectoryName(dll)!,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.Environment["Kestrel__Endpoints__Grpc__Url"] = Address(port);
-        start.Environment["Kestrel__Endpoints__Grpc__Protocols"] = "Http2";
-        start.Environment["OTEL_SERVICE_NAME"] = System.Environment.GetEnvironmentVariable("OTEL_SERVICE_NAME") is { Length: > 0 } prefix ? $"{prefix}-{name}" : $"anvil-{name}";
-        start.Environment["DOTNET_gcServer"] = "0";
         var metricsUrl = PrometheusPort(name) is { } metricsPort ? $"{Address(metricsPort)}/metrics" : null;
+        var env = new Dictionary<string, string?>
+        {
+            ["OTEL_SERVICE_NAME"] = System.Environment.GetEnvironmentVariable("OTEL_SERVICE_NAME") is { Length: > 0 } prefix ? $"{prefix}-{name}" : $"anvil-{name}",
+
+            // The suite's secret comes from its file; an inherited ANVIL_BROKER_SECRET would make the broker refuse to start.
+            [SigningKeys.EnvironmentVariable] = null,
+        };
         foreach (var (key, value) in Options.Pipeline)
         {
-            start.Environment["Pipeline__" + key] = value;
+            env["Pipeline__" + key] = value;
         }
 
-        // The suite's secret comes from its file; an inherited ANVIL_BROKER_SECRET would make the broker refuse to start.
-        start.Environment.Remove(SigningKeys.EnvironmentVariable);
         foreach (var (key, value) in Options.Environment.Concat(environment))
         {
-            start.Environment[key] = value;
+            env[key] = value;
         }
 
         if (metricsUrl is not null)
         {
-            start.Environment["OTEL_EXPORTER_PROMETHEUS_HOST"] = "127.0.0.1";
-            start.Environment["OTEL_EXPORTER_PROMETHEUS_PORT"] = new Uri(metricsUrl).Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            env["OTEL_EXPORTER_PROMETHEUS_HOST"] = "127.0.0.1";
+            env["OTEL_EXPORTER_PROMETHEUS_PORT"] = new Uri(metricsUrl).Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
         }
 
-        var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {dll}");
-        var writer = new StreamWriter(new FileStream(log, previous is null ? FileMode.Create : FileMode.Append, FileAccess.Write, FileShare.ReadWrite)) { AutoFlush = true };
-        process.OutputDataReceived += (_, e) => Write(writer, e.Data);
-        process.ErrorDataReceived += (_, e) => Write(writer, e.Data);
-        process.Exited += (_, _) => writer.Dispose();
-        process.EnableRaisingEvents = true;
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        var started = new ServiceProcess(name, Address(port), process, log)
+        var launcher = ServiceLauncher.Start(new LaunchOptions
         {
+            Dll = ServiceDll(service),
+            Port = port,
+            Environment = env,
+            LogPath = Path.Combine(Options.WorkDir, "logs", name + ".log"),
+            AppendLog = previous is not null,
+        });
+        var started = new ServiceProcess(name, Address(port), launcher.Process, Path.Combine(Options.WorkDir, "logs", name + ".log"))
+        {
+            Launcher = launcher,
             MetricsUrl = metricsUrl,
             Restarts = previous is null ? 0 : previous.Restarts + 1,
             LastExitCode = previous?.Process.ExitCode,
@@ -343,26 +320,6 @@ public sealed class Suite : IAsyncDisposable
         return first + Topology.Services.SelectMany(s => s.Instances()).Select(i => i.Instance).ToList().IndexOf(name);
     }
 
-    private static void Write(StreamWriter writer, string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        lock (writer)
-        {
-            try
-            {
-                writer.WriteLine(line);
-            }
-            catch (ObjectDisposedException)
-            {
-                // The process exited while its last lines were in flight.
-            }
-        }
-    }
-
     private async Task WaitHealthyAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
         var deadline = DateTime.UtcNow + timeout;
@@ -372,38 +329,9 @@ public sealed class Suite : IAsyncDisposable
         }
     }
 
-    private static async Task WaitHealthyAsync(ServiceProcess service, DateTime deadline, TimeSpan timeout, CancellationToken cancellationToken)
-    {
-        using var channel = GrpcChannel.ForAddress(service.Address);
-        var health = new Health.HealthClient(channel);
-        while (true)
-        {
-            if (service.Process.HasExited)
-            {
-                throw new InvalidOperationException($"{service.Name} exited with code {service.Process.ExitCode} while starting:\n{Tail(service)}");
-            }
-
-            try
-            {
-                var reply = await health.CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow.AddSeconds(2), cancellationToken: cancellationToken);
-                if (reply.Status == HealthCheckResponse.Types.ServingStatus.Serving)
-                {
-                    return;
-                }
-            }
-            catch (RpcException) when (DateTime.UtcNow < deadline)
-            {
-                // Not listening yet.
-            }
-
-            if (DateTime.UtcNow >= deadline)
-            {
-                throw new TimeoutException($"{service.Name} at {service.Address} did not answer its health check within {timeout.TotalSeconds:0} s:\n{Tail(service)}");
-            }
-
-            await Task.Delay(50, cancellationToken);
-        }
-    }
+    // Every service gets what is left of the one deadline (at least a second).
+    private static Task WaitHealthyAsync(ServiceProcess service, DateTime deadline, TimeSpan timeout, CancellationToken cancellationToken) =>
+        service.Launcher.WaitHealthyAsync(TimeSpan.FromTicks(Math.Clamp((deadline - DateTime.UtcNow).Ticks, TimeSpan.TicksPerSecond, timeout.Ticks)), cancellationToken);
 
     private static string ServiceDll(TopologyService service)
     {
@@ -426,6 +354,4 @@ public sealed class Suite : IAsyncDisposable
         throw new InvalidOperationException($"No Anvil checkout (global.json + services/) above {AppContext.BaseDirectory}.");
     }
 
-    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static extern int Kill(int pid, int signal);
 }
