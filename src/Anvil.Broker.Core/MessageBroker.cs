@@ -5,7 +5,7 @@ using Anvil.Broker.Core.Storage;
 namespace Anvil.Broker.Core;
 
 /// <summary>
-/// The broker of broker-semantics.md: streams of messages per (beamtime, data source), consumer groups
+/// The broker of docs/broker.md: streams of messages per (beamtime, data source), consumer groups
 /// sharing read pointers, acknowledgements and redelivery. Each stream has one lock; reads that may wait
 /// do so on that stream's change signal, so appends wake them at once (§4.2).
 /// </summary>

@@ -100,7 +100,7 @@ public sealed partial class BrokerProcess : IAsyncDisposable
             var address = await listening.Task.DefaultTimeout(TimeSpan.FromSeconds(60));
             var broker = new BrokerProcess(process, log, address);
 
-            // The broker listens while it replays its data directory (§7): ready once health says SERVING.
+            // The broker listens while it replays its data directory (docs/broker.md §7): ready once health says SERVING.
             var health = new Grpc.Health.V1.Health.HealthClient(broker.Channel);
             await TaskTimeoutExtensions.Until("the broker has replayed its data directory", () =>
             {

@@ -6,7 +6,7 @@ using static Anvil.Broker.Tests.BrokerTestHelpers;
 
 namespace Anvil.Broker.Tests;
 
-/// <summary>§7 recovery: while a broker replays its data directory, calls get UNAVAILABLE RECOVERING and health is unhealthy.</summary>
+/// <summary>docs/broker.md §7 recovery: while a broker replays its data directory, calls get UNAVAILABLE RECOVERING and health is unhealthy.</summary>
 public sealed class RecoveryTests : IDisposable
 {
     private readonly TempDir dir = new();
