@@ -1,5 +1,5 @@
 using Anvil.Broker.Core;
-using Anvil.Broker.Service.Messaging;
+using Anvil.Broker.Service.Hosting;
 using Anvil.Testing;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using static Anvil.Broker.Tests.BrokerTestHelpers;

@@ -1,6 +1,6 @@
 using Anvil.Broker.Core;
 using Anvil.Broker.Service.Grpc;
-using Anvil.Broker.Service.Messaging;
+using Anvil.Broker.Service.Hosting;
 using Anvil.Broker.Service.Options;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;

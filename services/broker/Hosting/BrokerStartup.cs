@@ -1,7 +1,7 @@
 using Anvil.Broker.Core;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
-namespace Anvil.Broker.Service.Messaging;
+namespace Anvil.Broker.Service.Hosting;
 
 /// <summary>
 /// Builds the broker while the host starts. A durable broker replays its data directory in the background (docs/broker.md §7
