@@ -7,7 +7,9 @@ namespace Anvil.Broker.Core;
 /// <summary>
 /// The broker of docs/broker.md: streams of messages per (beamtime, data source), consumer groups
 /// sharing read pointers, acknowledgements and redelivery. Each stream has one lock; reads that may wait
-/// do so on that stream's change signal, so appends wake them at once (§4.2).
+/// do so on that stream's change signal, so appends wake them at once (§4.2). This file holds construction, state,
+/// disposal and the helpers every part shares; the partial files MessageBroker.Produce, .Consume, .Acknowledge,
+/// .Listing, .Metadata, .Query and .Storage hold one responsibility each.
 /// </summary>
 public sealed partial class MessageBroker : IAsyncDisposable
 {
