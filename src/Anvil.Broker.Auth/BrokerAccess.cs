@@ -1,6 +1,6 @@
 namespace Anvil.Broker.Auth;
 
-/// <summary>The access types of a token (§8); a call needs one of the types it lists, none implies another.</summary>
+/// <summary>The access types of a token (docs/broker.md §8); a call needs one of the types it lists, none implies another.</summary>
 [Flags]
 public enum BrokerAccess
 {

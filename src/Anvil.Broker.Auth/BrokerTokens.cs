@@ -15,7 +15,7 @@ public sealed record TokenPrincipal(string Beamtime, BrokerAccess Access, string
 }
 
 /// <summary>
-/// Compact JWTs signed with HMAC-SHA256 (§8): header <c>{"alg":"HS256","typ":"JWT","kid"}</c>, claims <c>sub</c>
+/// Compact JWTs signed with HMAC-SHA256 (docs/broker.md §8): header <c>{"alg":"HS256","typ":"JWT","kid"}</c>, claims <c>sub</c>
 /// (<c>bt_&lt;beamtime&gt;</c>), <c>access</c>, <c>iat</c>, <c>exp</c>, <c>jti</c>. Any other <c>alg</c> (<c>none</c>
 /// included) is refused; the signature is compared in constant time; clock leeway 30 s.
 /// </summary>

@@ -21,7 +21,7 @@ public sealed class SigningKey
 }
 
 /// <summary>
-/// The broker's signing secrets (§8): base64, ≥ 32 bytes decoded, one per line of the secret file (or the one value
+/// The broker's signing secrets (docs/broker.md §8): base64, ≥ 32 bytes decoded, one per line of the secret file (or the one value
 /// of <c>ANVIL_BROKER_SECRET</c>). Several lines allow rotation: every key verifies, the last one signs.
 /// </summary>
 public sealed class SigningKeys

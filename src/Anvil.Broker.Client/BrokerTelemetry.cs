@@ -6,7 +6,7 @@ namespace Anvil.Broker.Client;
 /// <summary>
 /// The client's one telemetry class: every publish goes through <see cref="StartPublish"/>, which
 /// writes W3C trace context into the message headers; every receive through <see cref="StartReceive"/>,
-/// which continues the trace found there (broker-semantics.md §9). Instrumentation never throws into
+/// which continues the trace found there (docs/broker.md §9). Instrumentation never throws into
 /// the operation it observes. Ids and file names are span attributes, never metric tags.
 /// </summary>
 public static class BrokerTelemetry

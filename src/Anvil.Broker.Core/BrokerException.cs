@@ -1,6 +1,6 @@
 namespace Anvil.Broker.Core;
 
-/// <summary>The status classes of §6, named like their gRPC counterparts so the service maps them one to one.</summary>
+/// <summary>The status classes of docs/broker.md §6, named like their gRPC counterparts so the service maps them one to one.</summary>
 public enum BrokerErrorCode
 {
     InvalidArgument,

@@ -3,7 +3,7 @@ using System.Diagnostics.Metrics;
 
 namespace Anvil.Broker.Core;
 
-/// <summary>The broker's instruments (§9), meter <c>Anvil.Broker</c>; tags never carry ids or file names.</summary>
+/// <summary>The broker's instruments (docs/broker.md §9), meter <c>Anvil.Broker</c>; tags never carry ids or file names.</summary>
 public sealed class BrokerMetrics : IDisposable
 {
     public const string MeterName = "Anvil.Broker";

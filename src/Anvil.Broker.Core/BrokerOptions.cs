@@ -9,7 +9,7 @@ public enum FsyncPolicy
     Interval,
 }
 
-/// <summary>Broker limits and storage settings (defaults from broker-semantics.md).</summary>
+/// <summary>Broker limits and storage settings (defaults from docs/broker.md).</summary>
 public sealed record BrokerOptions
 {
     /// <summary>Storage directory; null keeps everything in memory (tests of pure semantics).</summary>

@@ -3,7 +3,7 @@ using Anvil.Broker.Core.Storage;
 namespace Anvil.Broker.Core;
 
 /// <summary>
-/// A delivered-but-unacknowledged id the group must still act on (§4.6): an in-flight entry under a resend
+/// A delivered-but-unacknowledged id the group must still act on (docs/broker.md §4.6): an in-flight entry under a resend
 /// policy, a scheduled nack redelivery or a late gap id. Ids delivered at-most-once are not tracked.
 /// </summary>
 internal sealed class Tracked(ulong id)

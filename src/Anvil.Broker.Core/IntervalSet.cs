@@ -1,6 +1,6 @@
 namespace Anvil.Broker.Core;
 
-/// <summary>A set of ids kept as disjoint, sorted, non-adjacent ranges, so acks of a long stream stay small (§7).</summary>
+/// <summary>A set of ids kept as disjoint, sorted, non-adjacent ranges, so acks of a long stream stay small (docs/broker.md §7).</summary>
 internal sealed class IntervalSet
 {
     private readonly List<(ulong Start, ulong End)> ranges = [];

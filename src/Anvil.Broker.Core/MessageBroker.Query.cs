@@ -3,7 +3,7 @@ using Anvil.Broker.Core.Query;
 
 namespace Anvil.Broker.Core;
 
-/// <summary>The metadata query subset (§4.9).</summary>
+/// <summary>The metadata query subset (docs/broker.md §4.9).</summary>
 public sealed partial class MessageBroker
 {
     /// <summary>

@@ -6,7 +6,7 @@ using Microsoft.Win32.SafeHandles;
 
 namespace Anvil.Broker.Core;
 
-/// <summary>Durability (§7): the stream logs, group journals, fsync policy and recovery.</summary>
+/// <summary>Durability (docs/broker.md §7): the stream logs, group journals, fsync policy and recovery.</summary>
 public sealed partial class MessageBroker
 {
     private const byte RecordPart = 1;

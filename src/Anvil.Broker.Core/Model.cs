@@ -1,6 +1,6 @@
 namespace Anvil.Broker.Core;
 
-/// <summary>Where a call reads or writes (§2.1), before normalisation.</summary>
+/// <summary>Where a call reads or writes (docs/broker.md §2.1), before normalisation.</summary>
 /// <param name="Beamtime">1–128 of [A-Za-z0-9._-], or "auto" with <paramref name="Beamline"/>.</param>
 /// <param name="DataSource">Empty means "detector".</param>
 /// <param name="Stream">Empty means "default".</param>

@@ -4,7 +4,7 @@ using Microsoft.Win32.SafeHandles;
 namespace Anvil.Broker.Core;
 
 /// <summary>
-/// State guarded by one lock whose changes wake waiting readers (§4.2): every change completes the current
+/// State guarded by one lock whose changes wake waiting readers (docs/broker.md §4.2): every change completes the current
 /// signal task and installs a fresh one, so waiters never poll.
 /// </summary>
 internal abstract class Waitable

@@ -11,7 +11,7 @@ internal readonly record struct StreamKey(string Beamtime, string DataSource, st
 
 internal readonly record struct SourceKey(string Beamtime, string DataSource);
 
-/// <summary>Request-shape checks of §2 and §6: every failure is INVALID_ARGUMENT naming the field.</summary>
+/// <summary>Request-shape checks of docs/broker.md §2 and §6: every failure is INVALID_ARGUMENT naming the field.</summary>
 internal static class Validation
 {
     public const int MaxMetaBytes = 64 * 1024;

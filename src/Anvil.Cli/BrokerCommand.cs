@@ -183,7 +183,7 @@ public static class BrokerCommand
 
     private static void PrintBacklog(Google.Protobuf.Collections.RepeatedField<GroupInfo> groups, TextWriter log)
     {
-        // Backlog = stored ids above the group's pointer plus due redeliveries (§9); the largest first.
+        // Backlog = stored ids above the group's pointer plus due redeliveries (docs/broker.md §9); the largest first.
         log.WriteLine($"{"STREAM",-32} {"GROUP",-24} {"BACKLOG",10} {"IN_FLIGHT",10}");
         foreach (var g in groups.OrderByDescending(g => g.Backlog).ThenBy(g => g.Stream, StringComparer.Ordinal))
         {

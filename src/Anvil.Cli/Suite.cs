@@ -222,7 +222,7 @@ public sealed class Suite : IAsyncDisposable
 
     private static string Address(int port) => $"http://127.0.0.1:{port}";
 
-    // §8 for the suite: a signing secret for the run (kept across `anvil up` restarts in its work folder, as the broker's
+    // docs/broker.md §8 for the suite: a signing secret for the run (kept across `anvil up` restarts in its work folder, as the broker's
     // data is) and one token for the pipeline services, passed as a file so it never shows in a process listing.
     private string PrepareAuth()
     {

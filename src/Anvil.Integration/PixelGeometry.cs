@@ -2,7 +2,7 @@ namespace Anvil.Integration;
 
 /// <summary>
 /// pyFAI 0.21.3's per-pixel geometry, dtype for dtype: centres from float32 arithmetic, everything after in
-/// float64; corners from float64 edges, stored float32. See ../shared/docs/science-and-formats.md §3 and src/Anvil.Integration/README.md.
+/// float64; corners from float64 edges, stored float32. See docs/science.md §3 and src/Anvil.Integration/README.md.
 /// </summary>
 internal readonly struct PixelGeometry
 {

@@ -1,7 +1,7 @@
 namespace Anvil.Pipeline;
 
 /// <summary>
-/// Keeps announced files inside the beamtime's data root (broker-semantics.md §2.6): absolute paths must lie
+/// Keeps announced files inside the beamtime's data root (docs/broker.md §2.6): absolute paths must lie
 /// below the root, relative ones are taken from it; <c>..</c> segments, backslashes, NUL and paths whose deepest
 /// existing ancestor resolves (symlinks followed) outside the root are refused.
 /// </summary>

@@ -27,7 +27,7 @@ public sealed record ResultMetadata(string CalibrationFile, string Method, strin
 }
 
 /// <summary>
-/// Writes the NeXus file DIOPTAS's Batch View opens (science-and-formats.md §5): <c>/processed/result/data</c>
+/// Writes the NeXus file DIOPTAS's Batch View opens (docs/science.md §5): <c>/processed/result/data</c>
 /// (frames × bins, float32), <c>binning</c> (2θ degrees, evenly spaced), <c>/processed/process</c> with
 /// files, file_map, pos_map and a scalar cal_file, plus Anvil's extras (errors, counts, frame axis, settings per
 /// frame, failed frames, the operator's unit as a second NXdata). Rows go to disk as they arrive and only a small

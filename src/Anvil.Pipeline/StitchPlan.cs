@@ -7,7 +7,7 @@ public readonly record struct ModuleLayout(int Rows, int Cols, double Translatio
 public readonly record struct ModulePlacement(int RowOffset, int ColOffset, int Rows, int Cols);
 
 /// <summary>
-/// How Lambda modules are stitched into one frame exactly as DIOPTAS does (science-and-formats.md §2):
+/// How Lambda modules are stitched into one frame exactly as DIOPTAS does (docs/science.md §2):
 /// x' = x − min x, y' = y − y(module 1), a zero canvas of (max(y'+h), max(x'+w)), then a vertical flip,
 /// so PONI and mask files made with DIOPTAS/pyFAI apply unchanged. Shapes and offsets come from the
 /// files, never from constants.

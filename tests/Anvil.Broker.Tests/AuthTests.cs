@@ -46,7 +46,7 @@ public sealed class AuthServerFixture : IAsyncLifetime
     }
 }
 
-/// <summary>§8 and checklist item 31: UNAUTHENTICATED and PERMISSION_DENIED for every way a token can be wrong.</summary>
+/// <summary>docs/broker.md §8 and checklist item 31: UNAUTHENTICATED and PERMISSION_DENIED for every way a token can be wrong.</summary>
 public sealed class AuthTests(AuthServerFixture fixture) : IClassFixture<AuthServerFixture>
 {
     private const string Beamtime = "bt-auth";

@@ -86,7 +86,7 @@ public sealed class BrokerServer : IAsyncDisposable
         app.MapGrpcService<ConsumerService>();
         await app.StartAsync().DefaultTimeout();
 
-        // The broker replays its data directory in the background (§7); tests start once it has.
+        // The broker replays its data directory in the background (docs/broker.md §7); tests start once it has.
         await app.Services.GetRequiredService<Anvil.Broker.Core.MessageBroker>().Recovery.DefaultTimeout();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
         return new BrokerServer(app, dataDir, errors, address);

@@ -5,7 +5,7 @@ using static Anvil.Broker.Tests.BrokerTestHelpers;
 
 namespace Anvil.Broker.Tests;
 
-/// <summary>§4 and checklist items 6–20: groups, waiting, finish, acks and redelivery, on the core with a manual clock.</summary>
+/// <summary>docs/broker.md §4 and checklist items 6–20: groups, waiting, finish, acks and redelivery, on the core with a manual clock.</summary>
 public sealed class ConsumerTests
 {
     private static readonly TimeSpan Second = TimeSpan.FromSeconds(1);

@@ -4,7 +4,7 @@ using static Anvil.Broker.Tests.BrokerTestHelpers;
 
 namespace Anvil.Broker.Tests;
 
-/// <summary>§7 and checklist items 26, 29: what a durable broker brings back after it is reopened on the same data directory.</summary>
+/// <summary>docs/broker.md §7 and checklist items 26, 29: what a durable broker brings back after it is reopened on the same data directory.</summary>
 public sealed class DurabilityTests : IDisposable
 {
     private static readonly ResendPolicy Resend = new(DelayMs: 1000, MaxAttempts: 3);

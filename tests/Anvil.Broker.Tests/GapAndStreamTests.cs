@@ -5,7 +5,7 @@ using static Anvil.Broker.Tests.BrokerTestHelpers;
 
 namespace Anvil.Broker.Tests;
 
-/// <summary>§5 gaps and §4.8 stream information: checklist items 1, 21–24, 26.</summary>
+/// <summary>docs/broker.md §5 gaps and §4.8 stream information: checklist items 1, 21–24, 26.</summary>
 public sealed class GapAndStreamTests
 {
     private readonly ManualTimeProvider time = new();

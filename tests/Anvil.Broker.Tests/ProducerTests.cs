@@ -4,7 +4,7 @@ using static Anvil.Broker.Tests.BrokerTestHelpers;
 
 namespace Anvil.Broker.Tests;
 
-/// <summary>§2–§3 and checklist items 2, 3, 5, 11: what a producer may store.</summary>
+/// <summary>docs/broker.md §2–§3 and checklist items 2, 3, 5, 11: what a producer may store.</summary>
 public sealed class ProducerTests
 {
     private readonly MessageBroker broker = new(new BrokerOptions());

@@ -5,7 +5,7 @@ using static Anvil.Broker.Tests.BrokerTestHelpers;
 
 namespace Anvil.Broker.Tests;
 
-/// <summary>§4.9 and checklist item 25: the metadata query subset.</summary>
+/// <summary>docs/broker.md §4.9 and checklist item 25: the metadata query subset.</summary>
 public sealed class QueryTests
 {
     private readonly MessageBroker broker = new(new BrokerOptions());

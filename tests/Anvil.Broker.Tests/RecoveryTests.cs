@@ -1,12 +1,12 @@
 using Anvil.Broker.Core;
-using Anvil.Broker.Service.Messaging;
+using Anvil.Broker.Service.Hosting;
 using Anvil.Testing;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using static Anvil.Broker.Tests.BrokerTestHelpers;
 
 namespace Anvil.Broker.Tests;
 
-/// <summary>§7 recovery: while a broker replays its data directory, calls get UNAVAILABLE RECOVERING and health is unhealthy.</summary>
+/// <summary>docs/broker.md §7 recovery: while a broker replays its data directory, calls get UNAVAILABLE RECOVERING and health is unhealthy.</summary>
 public sealed class RecoveryTests : IDisposable
 {
     private readonly TempDir dir = new();

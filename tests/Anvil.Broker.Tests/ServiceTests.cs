@@ -16,7 +16,7 @@ public sealed class BrokerServerFixture : IAsyncLifetime
     public async Task DisposeAsync() => await Server.DisposeAsync();
 }
 
-/// <summary>The gRPC adapter: statuses with ErrorInfo/BadRequest (§6), SendBatch (item 4), server-side waiting (§4.2).</summary>
+/// <summary>The gRPC adapter: statuses with ErrorInfo/BadRequest (docs/broker.md §6), SendBatch (item 4), server-side waiting (§4.2).</summary>
 public sealed class ServiceTests(BrokerServerFixture fixture) : IClassFixture<BrokerServerFixture>
 {
     private BrokerServer Server => fixture.Server;

@@ -6,7 +6,7 @@ using Grpc.Core;
 
 namespace Anvil.Broker.Tests;
 
-/// <summary>§4.10 and checklist item 27: Subscribe shares the group pointer with GetNext and never exceeds its credit.</summary>
+/// <summary>docs/broker.md §4.10 and checklist item 27: Subscribe shares the group pointer with GetNext and never exceeds its credit.</summary>
 public sealed class SubscribeTests(BrokerServerFixture fixture) : IClassFixture<BrokerServerFixture>
 {
     private BrokerServer Server => fixture.Server;

@@ -206,7 +206,7 @@ public sealed class InProcessTraceTests : IAsyncLifetime
         apps.Add(app);
         if (app.Services.GetService<Anvil.Broker.Core.MessageBroker>() is { } broker)
         {
-            // The broker replays its data directory in the background (§7); the chain starts once it has.
+            // The broker replays its data directory in the background (docs/broker.md §7); the chain starts once it has.
             await broker.Recovery.DefaultTimeout();
         }
 

@@ -37,7 +37,7 @@ public sealed class ReflectionSwitchTests
                 Assert.False(process.HasExited, "the broker exited while starting");
                 try
                 {
-                    // NOT_SERVING while the broker replays its data directory (§7).
+                    // NOT_SERVING while the broker replays its data directory (docs/broker.md §7).
                     reply = health.Check(new HealthCheckRequest(), deadline: DateTime.UtcNow.AddSeconds(2));
                     return reply.Status == HealthCheckResponse.Types.ServingStatus.Serving;
                 }

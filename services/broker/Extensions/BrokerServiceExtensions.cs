@@ -1,6 +1,6 @@
 using Anvil.Broker.Core;
 using Anvil.Broker.Service.Grpc;
-using Anvil.Broker.Service.Messaging;
+using Anvil.Broker.Service.Hosting;
 using Anvil.Broker.Service.Options;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -9,7 +9,7 @@ namespace Anvil.Broker.Service.Extensions;
 
 public static class BrokerServiceExtensions
 {
-    /// <summary>Registers the broker core (one per process), its options, auth (§8), subscriptions and the gRPC error mapping.</summary>
+    /// <summary>Registers the broker core (one per process), its options, auth (docs/broker.md §8), subscriptions and the gRPC error mapping.</summary>
     public static TBuilder AddBrokerServices<TBuilder>(this TBuilder builder)
         where TBuilder : IHostApplicationBuilder
     {

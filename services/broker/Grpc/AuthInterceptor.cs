@@ -6,7 +6,7 @@ using Grpc.Core.Interceptors;
 namespace Anvil.Broker.Service.Grpc;
 
 /// <summary>
-/// Runs §8 before every anvil.broker.v1 call (health and reflection stay open). Unary and server-streaming calls are
+/// Runs docs/broker.md §8 before every anvil.broker.v1 call (health and reflection stay open). Unary and server-streaming calls are
 /// authorised here from their request; SendBatch and SendMany are authenticated here and each message authorised by the service,
 /// so one foreign message fails alone with PERMISSION_DENIED in its result.
 /// </summary>

@@ -7,7 +7,7 @@ using Microsoft.Extensions.Options;
 namespace Anvil.Broker.Service.Grpc;
 
 /// <summary>
-/// §8 for the service: authenticates the <c>authorization</c> header and authorises a beamtime and access type.
+/// docs/broker.md §8 for the service: authenticates the <c>authorization</c> header and authorises a beamtime and access type.
 /// Checks run authentication → request shape → authorisation → semantics (§6): an address whose beamtime cannot be
 /// resolved is left to the core, which rejects it with INVALID_ARGUMENT before anything is read.
 /// </summary>

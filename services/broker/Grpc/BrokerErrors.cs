@@ -5,7 +5,7 @@ using Grpc.Core;
 
 namespace Anvil.Broker.Service.Grpc;
 
-/// <summary>§6: broker outcomes as google.rpc.Status with ErrorInfo (domain anvil.broker) and BadRequest for validation.</summary>
+/// <summary>docs/broker.md §6: broker outcomes as google.rpc.Status with ErrorInfo (domain anvil.broker) and BadRequest for validation.</summary>
 internal static class BrokerErrors
 {
     public const string Domain = "anvil.broker";

@@ -3,7 +3,7 @@ using Grpc.Core;
 
 namespace Anvil.Broker.Service.Grpc;
 
-/// <summary>§4.10: Subscribe pushes through the group pointer GetNext uses, under credit-based flow control.</summary>
+/// <summary>docs/broker.md §4.10: Subscribe pushes through the group pointer GetNext uses, under credit-based flow control.</summary>
 public sealed partial class ConsumerService
 {
     /// <summary>The wait per pull (and gap timeout) when the request sets none.</summary>

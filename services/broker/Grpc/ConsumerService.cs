@@ -3,7 +3,7 @@ using Grpc.Core;
 
 namespace Anvil.Broker.Service.Grpc;
 
-/// <summary>anvil.broker.v1.Consumer (§4): translation only; errors become statuses in <see cref="BrokerErrorInterceptor"/>.</summary>
+/// <summary>anvil.broker.v1.Consumer (docs/broker.md §4): translation only; errors become statuses in <see cref="BrokerErrorInterceptor"/>.</summary>
 public sealed partial class ConsumerService(MessageBroker broker, Subscriptions subscriptions, BrokerAuth auth) : V1.Consumer.ConsumerBase
 {
     public override async Task<V1.MessageRecord> GetNext(V1.GetNextRequest request, ServerCallContext context)

@@ -7,7 +7,7 @@ namespace Anvil.Broker.Service.Grpc;
 /// <summary>Protobuf ↔ broker-core translation, nothing else.</summary>
 internal static class Mapping
 {
-    // §4.2: end the wait before the gRPC deadline so the caller gets the real outcome. The margin covers the
+    // docs/broker.md §4.2: end the wait before the gRPC deadline so the caller gets the real outcome. The margin covers the
     // transport and a loaded machine: a quarter of the time left, at most this much.
     private static readonly TimeSpan MaxDeadlineMargin = TimeSpan.FromSeconds(1);
 

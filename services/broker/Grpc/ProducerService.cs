@@ -3,7 +3,7 @@ using Grpc.Core;
 
 namespace Anvil.Broker.Service.Grpc;
 
-/// <summary>anvil.broker.v1.Producer (§3): translation only; errors become statuses in <see cref="BrokerErrorInterceptor"/>.</summary>
+/// <summary>anvil.broker.v1.Producer (docs/broker.md §3): translation only; errors become statuses in <see cref="BrokerErrorInterceptor"/>.</summary>
 public sealed class ProducerService(MessageBroker broker, BrokerAuth auth) : V1.Producer.ProducerBase
 {
     public override async Task<V1.SendReply> Send(V1.SendRequest request, ServerCallContext context)

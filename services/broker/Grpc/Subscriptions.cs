@@ -3,7 +3,7 @@ using System.Collections.Concurrent;
 namespace Anvil.Broker.Service.Grpc;
 
 /// <summary>
-/// Credit of the live Subscribe calls (§4.10): each holds at most <c>prefetch</c> deliveries that are neither acked nor
+/// Credit of the live Subscribe calls (docs/broker.md §4.10): each holds at most <c>prefetch</c> deliveries that are neither acked nor
 /// nacked. Acknowledge, AcknowledgeMany and NegativeAcknowledge of the same (address, group) return credit, whichever
 /// connection sends them.
 /// </summary>

@@ -1,6 +1,6 @@
 namespace Anvil.Broker.Service.Options;
 
-/// <summary>The <c>Broker:Auth</c> section (§8; see services/broker/README.md).</summary>
+/// <summary>The <c>Broker:Auth</c> section (docs/broker.md §8; see services/broker/README.md).</summary>
 public sealed class BrokerAuthOptions
 {
     /// <summary>On unless switched off explicitly; off is logged as a warning at every start.</summary>

@@ -13,7 +13,7 @@ public sealed class BrokerServiceOptions
     /// <summary>The beamtime data root for FILE references; may contain <c>{beamtime}</c>. Unset: FILE sends fail with NO_DATA_ROOT.</summary>
     public string? DataRoot { get; set; }
 
-    /// <summary>Require FILE names below <c>raw/</c> (RAW sources) or <c>processed/</c> (PROCESSED sources), §2.6.</summary>
+    /// <summary>Require FILE names below <c>raw/</c> (RAW sources) or <c>processed/</c> (PROCESSED sources), docs/broker.md §2.6.</summary>
     public bool RequireSourceSubfolder { get; set; }
 
     /// <summary>Beamline → current beamtime, for the "auto" beamtime.</summary>

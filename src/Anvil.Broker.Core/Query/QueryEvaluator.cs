@@ -2,7 +2,7 @@ using System.Text.Json;
 
 namespace Anvil.Broker.Core.Query;
 
-/// <summary>Evaluates a parsed query against one record (§4.9): a comparison across kinds or on a missing field is false.</summary>
+/// <summary>Evaluates a parsed query against one record (docs/broker.md §4.9): a comparison across kinds or on a missing field is false.</summary>
 internal static class QueryEvaluator
 {
     public static bool Matches(QueryNode node, MessageRecord record, ref JsonDocument? meta)

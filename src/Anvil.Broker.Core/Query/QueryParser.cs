@@ -3,7 +3,7 @@ using System.Text;
 
 namespace Anvil.Broker.Core.Query;
 
-/// <summary>A value in a query: a number, a string or a boolean (§4.9). Values of different kinds never compare.</summary>
+/// <summary>A value in a query: a number, a string or a boolean (docs/broker.md §4.9). Values of different kinds never compare.</summary>
 internal readonly record struct QueryValue(QueryValueKind Kind, decimal Number, string? Text, bool Bool)
 {
     public static QueryValue Of(decimal number) => new(QueryValueKind.Number, number, null, false);

@@ -81,7 +81,7 @@ internal sealed class BrokerStorage(string root)
         return File.Exists(path) ? File.ReadAllText(path) : null;
     }
 
-    /// <summary>§4.8: renames the directory away (atomic, durable) and then removes it, reclaiming the space.</summary>
+    /// <summary>docs/broker.md §4.8: renames the directory away (atomic, durable) and then removes it, reclaiming the space.</summary>
     public void DeleteStreamDirectory(string streamDirectory)
     {
         if (!Directory.Exists(streamDirectory))

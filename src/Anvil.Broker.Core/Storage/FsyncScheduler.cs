@@ -4,7 +4,7 @@ using Microsoft.Win32.SafeHandles;
 namespace Anvil.Broker.Core.Storage;
 
 /// <summary>
-/// Group commit (§7): callers that wrote to a file ask for it to be synced; all requests that arrive while one
+/// Group commit (docs/broker.md §7): callers that wrote to a file ask for it to be synced; all requests that arrive while one
 /// round of fsyncs runs share the next round. Under <see cref="FsyncPolicy.Interval"/> replies do not wait and a
 /// timer syncs dirty files every interval.
 /// </summary>

@@ -3,7 +3,7 @@ namespace Anvil.Broker.Core.Storage;
 /// <summary>
 /// The journal file of one (group, stream): opened on the group's first change, compacted into a snapshot (the
 /// state written as fresh records into a new file that atomically replaces the old one) once it grows past
-/// <see cref="CompactBytes"/>, so replay time does not grow with stream length (§7).
+/// <see cref="CompactBytes"/>, so replay time does not grow with stream length (docs/broker.md §7).
 /// </summary>
 internal sealed class GroupFiles(string path, string name, RecordWriter writer)
 {

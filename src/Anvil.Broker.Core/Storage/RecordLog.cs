@@ -6,7 +6,7 @@ namespace Anvil.Broker.Core.Storage;
 /// <summary>
 /// Where a stream's framed records live: segment files on disk (durable broker) or byte arrays in memory (a broker
 /// without a data directory). The in-memory index keeps only (segment, offset, length) per part, so names, metadata,
-/// headers and payloads are read back from here on demand (§7 bounded memory).
+/// headers and payloads are read back from here on demand (docs/broker.md §7 bounded memory).
 /// </summary>
 internal abstract class RecordLog : IDisposable
 {

@@ -5,7 +5,7 @@ namespace Anvil.Broker.Core.Storage;
 
 /// <summary>
 /// Builds one framed record: <c>[u32 body length][u32 CRC32C of body][body]</c>, little-endian. A torn or
-/// corrupted record fails its length or CRC check on recovery and is cut with everything after it (§7).
+/// corrupted record fails its length or CRC check on recovery and is cut with everything after it (docs/broker.md §7).
 /// One writer is reused under its owner's lock (<see cref="Reset"/>), so appends allocate nothing.
 /// </summary>
 internal sealed class RecordWriter

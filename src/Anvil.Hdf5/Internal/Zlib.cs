@@ -9,7 +9,7 @@ internal enum ZlibBackend
     /// <summary>.NET's <see cref="ZLibStream"/> (zlib-ng), always available.</summary>
     DotNet,
 
-    /// <summary>libdeflate (Debian's libdeflate0), about 1.5× faster to inflate and much faster to compress (machine-notes §3).</summary>
+    /// <summary>libdeflate (Debian's libdeflate0), about 1.5× faster to inflate and much faster to compress (inflating gzip-4 frames measured 970 vs 623 per CPU-second on the build machines).</summary>
     Libdeflate,
 }
 

@@ -17,7 +17,7 @@ public sealed record ReceivedSpan(string Service, string TraceId, string SpanId,
 public sealed record ReceivedLog(string Service, string Severity, string Body, string TraceId, string SpanId);
 
 /// <summary>
-/// A small OTLP/HTTP receiver on 127.0.0.1 (machine-notes §8): accepts <c>POST /v1/traces</c>, <c>/v1/metrics</c> and
+/// A small OTLP/HTTP receiver on 127.0.0.1 (no OTLP collector can be installed on the build machines): accepts <c>POST /v1/traces</c>, <c>/v1/metrics</c> and
 /// <c>/v1/logs</c> (protobuf, maybe gzip), decodes them with <c>otlp_subset.proto</c> and keeps what arrived for the
 /// tests. Services point at it with <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> and <c>OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf</c>.
 /// </summary>

@@ -1,10 +1,10 @@
 using Anvil.Broker.Core;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
-namespace Anvil.Broker.Service.Messaging;
+namespace Anvil.Broker.Service.Hosting;
 
 /// <summary>
-/// Builds the broker while the host starts. A durable broker replays its data directory in the background (§7
+/// Builds the broker while the host starts. A durable broker replays its data directory in the background (docs/broker.md §7
 /// recovery) while Kestrel already listens: gRPC health says NOT_SERVING and every call gets UNAVAILABLE RECOVERING
 /// until it is done. A replay that fails stops the host with exit code 1.
 /// </summary>

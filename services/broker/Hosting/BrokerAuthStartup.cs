@@ -1,6 +1,6 @@
 using Anvil.Broker.Service.Grpc;
 
-namespace Anvil.Broker.Service.Extensions;
+namespace Anvil.Broker.Service.Hosting;
 
 /// <summary>Loads the signing secret before the broker serves (a bad configuration stops the start) and says how auth is set.</summary>
 internal sealed partial class BrokerAuthStartup(BrokerAuth auth, ILogger<BrokerAuthStartup> logger) : IHostedService
