@@ -120,6 +120,50 @@ public sealed class ChainTests(SuiteFixture suite)
         Assert.DoesNotContain(data.AsSpan(30 * suite.Npt).ToArray(), float.IsNaN);
     }
 
+    [Fact]
+    public async Task Replay_ModuleFileOfAnotherShape_FailsThatChunksFramesWithTheReasonInsteadOfWrongRows()
+    {
+        // Same real data; module 2 of part 2 rewritten with only its first 1000 columns (issue 15: integrated into wrong
+        // rows and reported as good before).
+        const string acquisition = "shape_1009_00006";
+        var folder = Path.Combine(suite.DataRoot, "shape");
+        Directory.CreateDirectory(folder);
+        foreach (var file in Directory.GetFiles(TestPaths.LambdaFixtures, "*.nxs"))
+        {
+            File.Copy(file, Path.Combine(folder, Path.GetFileName(file).Replace("testasapo1_1009_00002", acquisition, StringComparison.Ordinal)));
+        }
+
+        var victim = Path.Combine(folder, ChunkFileName.Format(acquisition, 2, 2));
+        var original = Path.Combine(TestPaths.LambdaFixtures, ChunkFileName.Format("testasapo1_1009_00002", 2, 2));
+        File.Delete(victim);
+        using (var source = LambdaModuleFile.Open(original))
+        using (var narrow = LambdaModuleWriter.Create(victim, source.Rows, 1000, source.TranslationX, source.TranslationY))
+        {
+            var frame = new short[source.Rows * source.Cols];
+            var cut = new short[source.Rows * 1000];
+            for (var i = 0; i < source.FrameCount; i++)
+            {
+                source.ReadFrame(i, frame);
+                for (var r = 0; r < source.Rows; r++)
+                {
+                    frame.AsSpan(r * source.Cols, 1000).CopyTo(cut.AsSpan(r * 1000));
+                }
+
+                narrow.AppendFrame(cut, source.SequenceNumbers[i]);
+            }
+        }
+
+        await AcquisitionDriver.ReplayAsync(suite.Ingest, folder, TextWriter.Null, CancellationToken.None).DefaultTimeout();
+        var result = await suite.WaitForResultAsync(acquisition);
+
+        using var nxs = Hdf5File.OpenRead(result);
+        Assert.Equal(Enumerable.Range(21, 10).Select(f => (long)f), nxs.ReadDataset<long>("/processed/process/failed_frames"));
+        Assert.All(nxs.ReadStrings("/processed/process/failed_reasons"), reason => Assert.Contains("516×1000", reason, StringComparison.Ordinal));
+        var data = nxs.ReadDataset<float>("/processed/result/data");
+        Assert.True(data.AsSpan(20 * suite.Npt, 10 * suite.Npt).ToArray().All(float.IsNaN), "failed frames read back as NaN rows");
+        Assert.DoesNotContain(data.AsSpan(30 * suite.Npt).ToArray(), float.IsNaN);
+    }
+
     private static bool HasNeighbour(JsonElement frame, double tth) =>
         frame.GetProperty("reflections").EnumerateArray().Count(r => Math.Abs(r.GetProperty("two_theta_deg").GetDouble() - tth) < 0.15) > 1;
 

@@ -112,7 +112,8 @@ public sealed partial class IntegrateWorker(BrokerClient broker, PipelineOptions
         var buffers = pool.TryTake(out var b) && b.Fits(plan, npt) ? b : new Buffers(plan, npt);
         try
         {
-            plan.Stitch(buffers.Canvas, buffers.Module, (k, destination) => files.ReadFrame(item.Modules[k].Path, (int)item.Modules[k].IndexInFile, destination));
+            plan.Stitch(buffers.Canvas, buffers.Module, (k, destination) =>
+                files.ReadFrame(item.Modules[k].Path, (int)item.Modules[k].IndexInFile, (int)item.Modules[k].Rows, (int)item.Modules[k].Cols, destination));
 
             await batcher.IntegrateAsync(set.TwoTheta, buffers.Canvas, buffers.TwoTheta, set.Dark, set.Flat);
             profile.SettingsHash = set.Hash;

@@ -15,12 +15,22 @@ public sealed class ModuleFileCache(PipelineOptions options) : IDisposable
     private readonly LinkedList<Entry> open = new();
     private readonly Lock gate = new();
 
-    /// <summary>Reads frame <paramref name="index"/> of the file at <paramref name="relative"/> (below the data root).</summary>
-    public void ReadFrame(string relative, int index, Span<short> destination)
+    /// <summary>
+    /// Reads frame <paramref name="index"/> of the file at <paramref name="relative"/> (below the data root), which the
+    /// frame's stitch plan places as a <paramref name="rows"/> × <paramref name="cols"/> module. A file of another shape
+    /// (rewritten or truncated since stitch planned it) fails the frame with <see cref="InvalidDataException"/> instead
+    /// of being placed into the wrong rows.
+    /// </summary>
+    public void ReadFrame(string relative, int index, int rows, int cols, Span<short> destination)
     {
         var entry = Acquire(relative);
         try
         {
+            if (entry.File.Rows != rows || entry.File.Cols != cols)
+            {
+                throw new InvalidDataException($"{relative} holds {entry.File.Rows}×{entry.File.Cols} frames, but its stitch plan places a {rows}×{cols} module: the file changed after stitch read it; announce the chunk again once it is complete.");
+            }
+
             entry.File.ReadFrame(index, destination);
         }
         finally

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using Anvil.Broker.Client;
 using Anvil.Broker.V1;
@@ -21,6 +22,10 @@ public sealed partial class StitchWorker(BrokerClient broker, PipelineOptions op
     : AcquisitionWorker(broker, options, logger)
 {
     private readonly DataRoot dataRoot = new(options.DataRoot);
+
+    // Each acquisition's module layouts as its first planned chunk had them: a later chunk whose modules differ would be
+    // stitched into a canvas of another shape and integrated into wrong but plausible rows, so its frames fail instead.
+    private readonly ConcurrentDictionary<string, ModuleLayout[]> layouts = new(StringComparer.Ordinal);
 
     /// <inheritdoc />
     public override string Stage => "stitch";
@@ -94,6 +99,7 @@ public sealed partial class StitchWorker(BrokerClient broker, PipelineOptions op
     /// <inheritdoc />
     protected override async Task OnFinishedAsync(string acquisition, ulong lastId, CancellationToken cancellationToken)
     {
+        layouts.TryRemove(acquisition, out _);
         // Every chunk is acknowledged, so every frame is published: the last frame id is the highest stored.
         var frames = Broker.Address(PipelineStreams.Frames, acquisition);
         var last = await Broker.GetLastAsync(frames, cancellationToken);
@@ -124,6 +130,32 @@ public sealed partial class StitchWorker(BrokerClient broker, PipelineOptions op
             if (!m.Sequence.SequenceEqual(reference.Sequence))
             {
                 errors.Add($"{m.Path}: sequence numbers differ from {reference.Path}");
+            }
+
+            // A Lambda detector's modules all have one shape.
+            if (m.Layout.Rows != reference.Layout.Rows || m.Layout.Cols != reference.Layout.Cols)
+            {
+                errors.Add($"{m.Path}: frames are {m.Layout.Rows}×{m.Layout.Cols}, {reference.Path}'s {reference.Layout.Rows}×{reference.Layout.Cols}; the modules of one detector must match");
+            }
+        }
+
+        if (errors.Count == 0)
+        {
+            var current = modules.Select(m => m.Layout).ToArray();
+            var first = layouts.GetOrAdd(acquisition, current);
+            if (first.Length != current.Length)
+            {
+                errors.Add($"chunk part {part} has {current.Length} modules, the acquisition's first chunk {first.Length}");
+            }
+            else
+            {
+                for (var k = 0; k < current.Length; k++)
+                {
+                    if (current[k] != first[k])
+                    {
+                        errors.Add($"module {k + 1} ({modules[k].Path}): {Describe(current[k])}, but the acquisition's first chunk had {Describe(first[k])}; a module must keep its shape and place through an acquisition");
+                    }
+                }
             }
         }
 
@@ -205,6 +237,9 @@ public sealed partial class StitchWorker(BrokerClient broker, PipelineOptions op
             delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 500));
         }
     }
+
+    private static string Describe(ModuleLayout layout) =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{layout.Rows}×{layout.Cols} frames at ({layout.TranslationX}, {layout.TranslationY})");
 
     private sealed record ModuleInfo(string Path, ModuleLayout Layout, int[] Sequence);
 
