@@ -2,7 +2,9 @@
 # Makes sure the native libraries Anvil loads are present: Debian's libhdf5 1.10 (libhdf5_serial.so.103).
 # On a fresh Debian machine, as root, it installs them with apt-get; otherwise it says what to install.
 set -euo pipefail
-if ldconfig -p 2>/dev/null | grep -q 'libhdf5_serial.so.103'; then
+# grep reads the whole listing (no -q): under pipefail, grep -q stopping early made ldconfig die of SIGPIPE and the
+# library look missing about one run in ten.
+if ldconfig -p 2>/dev/null | grep 'libhdf5_serial.so.103' >/dev/null; then
   exit 0
 fi
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

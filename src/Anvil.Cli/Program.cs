@@ -46,6 +46,19 @@ catch (OperationCanceledException) when (cancel.IsCancellationRequested)
 {
     return 130;
 }
+catch (Exception ex) when (ex is IOException or InvalidDataException or FormatException or UnauthorizedAccessException
+    or ArgumentException or Anvil.Hdf5.Hdf5Exception or TimeoutException or InvalidOperationException)
+{
+    // A file that does not read, a service that would not start, a value the library refuses: one line that says what
+    // went wrong (ANVIL_DEBUG=1 prints the stack trace too).
+    Console.Error.WriteLine($"anvil {verb}: {ex.Message}");
+    if (Environment.GetEnvironmentVariable("ANVIL_DEBUG") == "1")
+    {
+        Console.Error.WriteLine(ex);
+    }
+
+    return 1;
+}
 
 static int Help(string verb)
 {
