@@ -63,6 +63,15 @@ public abstract partial class AcquisitionWorker : BackgroundService
     /// <summary>Called before an acquisition is consumed; return false to skip it.</summary>
     protected virtual Task<bool> OnStartAsync(string acquisition, CancellationToken cancellationToken) => Task.FromResult(true);
 
+    /// <summary>
+    /// True while the acquisition must not be consumed (the operator paused it, <see cref="PauseStore"/>): checked before
+    /// each read and after each delivery, which goes back to the group unhandled when the pause came meanwhile.
+    /// </summary>
+    protected virtual Task<bool> IsPausedAsync(string acquisition, CancellationToken cancellationToken) => Task.FromResult(false);
+
+    /// <summary>How often a paused acquisition is checked for a resume.</summary>
+    protected virtual TimeSpan PauseCheckInterval => TimeSpan.FromMilliseconds(250);
+
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -132,7 +141,22 @@ public abstract partial class AcquisitionWorker : BackgroundService
             ReadResult<Dataset> next;
             try
             {
+                if (await IsPausedAsync(acquisition, stoppingToken))
+                {
+                    await Task.Delay(PauseCheckInterval, stoppingToken);
+                    continue;
+                }
+
                 next = await Broker.GetNextDatasetAsync(request, stoppingToken);
+
+                // Paused while the read waited: the delivery goes back to the group, unhandled, for after the resume.
+                if (next is { Outcome: ReadOutcome.Delivered, Value: { } early } && await IsPausedAsync(acquisition, stoppingToken))
+                {
+                    await Broker.Consumer.NegativeAcknowledgeAsync(new NackRequest { Address = address, Group = Stage, Id = early.Id, DelayMs = 0 },
+                        Broker.Headers, cancellationToken: stoppingToken);
+                    Log.ReturnedPaused(Logger, Stage, acquisition, early.Id);
+                    continue;
+                }
             }
             catch (RpcException ex) when (BrokerClient.IsTransient(ex))
             {
@@ -216,6 +240,9 @@ public abstract partial class AcquisitionWorker : BackgroundService
 
         [LoggerMessage(1004, LogLevel.Warning, "{Stage}: acquisition {Acquisition} has a gap at id {Id} ({Reason})")]
         public static partial void Gap(ILogger logger, string stage, string acquisition, ulong id, string reason);
+
+        [LoggerMessage(1006, LogLevel.Information, "{Stage}: acquisition {Acquisition} is paused; id {Id} returned to the group for after the resume")]
+        public static partial void ReturnedPaused(ILogger logger, string stage, string acquisition, ulong id);
 
         [LoggerMessage(1005, LogLevel.Error, "{Stage}: acquisition {Acquisition} id {Id} failed; left for redelivery")]
         public static partial void HandlerFailed(ILogger logger, Exception exception, string stage, string acquisition, ulong id);
