@@ -49,6 +49,11 @@ public abstract partial class AcquisitionWorker : BackgroundService
     /// <summary>Acquisitions currently being consumed by this instance.</summary>
     public int ActiveAcquisitions => running.Count(r => !r.Value.IsCompleted);
 
+    /// <summary>Acquisitions this instance holds, unconsumed, because they are paused.</summary>
+    public IReadOnlyCollection<string> Paused => held.Keys.Order(StringComparer.Ordinal).ToArray();
+
+    private readonly ConcurrentDictionary<string, byte> held = new(StringComparer.Ordinal);
+
     /// <summary>Deliveries handled by this instance.</summary>
     public long Handled => Interlocked.Read(ref handled);
 
@@ -143,9 +148,12 @@ public abstract partial class AcquisitionWorker : BackgroundService
             {
                 if (await IsPausedAsync(acquisition, stoppingToken))
                 {
+                    held.TryAdd(acquisition, 0);
                     await Task.Delay(PauseCheckInterval, stoppingToken);
                     continue;
                 }
+
+                held.TryRemove(acquisition, out _);
 
                 next = await Broker.GetNextDatasetAsync(request, stoppingToken);
 
