@@ -85,7 +85,7 @@ public sealed class AcquisitionControl(BrokerClient broker, SettingsStore settin
             streams[source] = source == PipelineStreams.Raw
                 ? raw.ToDictionary(s => s.Name, StringComparer.Ordinal)
                 : (await broker.ListStreamsAsync(source, cancellationToken: cancellationToken)).ToDictionary(s => s.Name, StringComparer.Ordinal);
-            groups[source] = (await broker.Consumer.ListGroupsAsync(new ListGroupsRequest { Address = broker.Address(source, acquisition) },
+            groups[source] = (await broker.Consumer.ListGroupsAsync(new ListGroupsRequest { Address = broker.Address(source, string.Empty) },
                 broker.Headers, cancellationToken: cancellationToken)).Groups.ToArray();
         }
 
