@@ -16,6 +16,7 @@ namespace Anvil.Workers;
 /// not acknowledged — the worker crashed — goes to another consumer after <see cref="PipelineOptions.ResendDelay"/>,
 /// and the finish flag is withheld until every delivery is acknowledged. A handler acknowledges only after
 /// its output is durably sent, so a crash anywhere loses nothing and a redelivery re-sends identical duplicates.
+/// A stage that honours the operator's pause (<see cref="IsPausedAsync"/>: stitch) reads nothing of a paused acquisition.
 /// </summary>
 public abstract partial class AcquisitionWorker : BackgroundService
 {

@@ -229,7 +229,7 @@ public sealed class OperatorControlTests(SuiteFixture suite)
     }
 
     [Fact]
-    public async Task Cli_PauseStatusResumeStop_AgainstTheRunningSuite()
+    public async Task Cli_PauseStatusStopResume_AgainstTheRunningSuite()
     {
         const string acquisition = "cli_1009_00010";
         var folder = CopyRealFrames("cli", acquisition);
@@ -244,15 +244,16 @@ public sealed class OperatorControlTests(SuiteFixture suite)
         Assert.True(code == 0, error);
         Assert.Matches($@"(?m)^{acquisition}\s+paused\s+1\s+10\s+0\s", output);
 
-        (code, output, _) = await RunAsync("resume", "--acquisition", acquisition);
-        Assert.Equal(0, code);
-        Assert.Contains("processed automatically", output, StringComparison.Ordinal);
+        // Stopped while paused: finalised once resumed.
         (code, output, _) = await RunAsync("stop", acquisition);
         Assert.Equal(0, code);
-        Assert.Contains("stopped after 1 chunk part(s)", output, StringComparison.Ordinal);
+        Assert.Contains("stopped after 1 chunk part(s); it is paused", output, StringComparison.Ordinal);
         (code, output, _) = await RunAsync("stop", acquisition);
         Assert.Equal(0, code);
         Assert.Contains("already finished", output, StringComparison.Ordinal);
+        (code, output, _) = await RunAsync("resume", "--acquisition", acquisition);
+        Assert.Equal(0, code);
+        Assert.Contains("processed automatically", output, StringComparison.Ordinal);
 
         await suite.WaitForResultAsync(acquisition);
         await WaitDoneAsync(acquisition);
