@@ -77,6 +77,13 @@ public sealed class AcquisitionControl(BrokerClient broker, SettingsStore settin
             throw new ArgumentException($"acquisition '{acquisition}' is unknown to the broker: give the name of an acquisition this beamtime recorded.");
         }
 
+        // Whether merge is done is read first: every count read after it is then complete for a done acquisition.
+        var files = new Dictionary<string, string?>(StringComparer.Ordinal);
+        foreach (var stream in raw)
+        {
+            files[stream.Name] = await results.GetAsync(stream.Name, cancellationToken);
+        }
+
         // One listing per data source for every acquisition's streams and groups; then a few calls per acquisition.
         var streams = new Dictionary<string, Dictionary<string, StreamInfo>>(StringComparer.Ordinal);
         var groups = new Dictionary<string, GroupInfo[]>(StringComparer.Ordinal);
@@ -91,13 +98,13 @@ public sealed class AcquisitionControl(BrokerClient broker, SettingsStore settin
 
         foreach (var stream in raw)
         {
-            reply.Acquisitions.Add(await ProgressAsync(stream, streams, groups, cancellationToken));
+            reply.Acquisitions.Add(await ProgressAsync(stream, files[stream.Name], streams, groups, cancellationToken));
         }
 
         return reply;
     }
 
-    private async Task<AcquisitionProgress> ProgressAsync(StreamInfo raw, Dictionary<string, Dictionary<string, StreamInfo>> streams,
+    private async Task<AcquisitionProgress> ProgressAsync(StreamInfo raw, string? resultFile, Dictionary<string, Dictionary<string, StreamInfo>> streams,
         Dictionary<string, GroupInfo[]> groups, CancellationToken cancellationToken)
     {
         var name = raw.Name;
@@ -129,7 +136,7 @@ public sealed class AcquisitionControl(BrokerClient broker, SettingsStore settin
             await AddFailuresAsync(progress, cancellationToken);
         }
 
-        if (await results.GetAsync(name, cancellationToken) is { } file)
+        if (resultFile is { } file)
         {
             progress.Done = true;
             progress.ResultFile = file;
