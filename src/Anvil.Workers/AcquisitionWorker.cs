@@ -75,7 +75,7 @@ public abstract partial class AcquisitionWorker : BackgroundService
     /// </summary>
     protected virtual Task<bool> IsPausedAsync(string acquisition, CancellationToken cancellationToken) => Task.FromResult(false);
 
-    /// <summary>How often a paused acquisition is checked for a resume.</summary>
+    /// <summary>How soon a paused acquisition is first checked again for a resume (then up to 4 times less often).</summary>
     protected virtual TimeSpan PauseCheckInterval => TimeSpan.FromMilliseconds(250);
 
     /// <inheritdoc />
@@ -142,6 +142,7 @@ public abstract partial class AcquisitionWorker : BackgroundService
             IncludePayload = true,
             Resend = new ResendPolicy { DelayMs = (uint)Options.ResendDelay.TotalMilliseconds, MaxAttempts = 3 },
         };
+        var pausedFor = PauseCheckInterval;
         while (true)
         {
             ReadResult<Dataset> next;
@@ -149,12 +150,16 @@ public abstract partial class AcquisitionWorker : BackgroundService
             {
                 if (await IsPausedAsync(acquisition, stoppingToken))
                 {
+                    // Checked again soon, then less often (at most every 4 intervals): a long pause of many acquisitions
+                    // costs the broker little, a resume takes effect within a second.
                     held.TryAdd(acquisition, 0);
-                    await Task.Delay(PauseCheckInterval, stoppingToken);
+                    await Task.Delay(pausedFor, stoppingToken);
+                    pausedFor = TimeSpan.FromTicks(Math.Min(pausedFor.Ticks * 2, PauseCheckInterval.Ticks * 4));
                     continue;
                 }
 
                 held.TryRemove(acquisition, out _);
+                pausedFor = PauseCheckInterval;
 
                 next = await Broker.GetNextDatasetAsync(request, stoppingToken);
 
