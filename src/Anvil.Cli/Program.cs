@@ -14,6 +14,12 @@ if (args.Skip(1).Any(a => a is "--help" or "-h"))
     return Help("help");
 }
 
+// Operating a running suite: each failure is one line and a non-zero exit code.
+if (verb is "pause" or "resume" or "stop" or "status")
+{
+    return await OperatorCommands.RunAsync(verb, args.Skip(1).ToArray(), Console.Out, Console.Error, cancel.Token);
+}
+
 try
 {
     var line = new CommandLine(args.Skip(1).ToArray(), flags.ToHashSet());
@@ -70,6 +76,9 @@ static int Help(string verb)
           {DriverCommands.ReplayUsage}
           {ControlCommands.SettingsUsage}
           {ControlCommands.ReprocessUsage}
+          {OperatorCommands.PauseUsage}
+          {OperatorCommands.StopUsage}
+          {OperatorCommands.StatusUsage}
           {BrokerCommand.Usage}
           {IntegrateCommand.Usage}
           ./anvil bench integrate|broker|simulate [--quick]

@@ -16,6 +16,7 @@ namespace Anvil.Workers;
 /// not acknowledged — the worker crashed — goes to another consumer after <see cref="PipelineOptions.ResendDelay"/>,
 /// and the finish flag is withheld until every delivery is acknowledged. A handler acknowledges only after
 /// its output is durably sent, so a crash anywhere loses nothing and a redelivery re-sends identical duplicates.
+/// A stage that honours the operator's pause (<see cref="IsPausedAsync"/>: stitch) reads nothing of a paused acquisition.
 /// </summary>
 public abstract partial class AcquisitionWorker : BackgroundService
 {
@@ -49,6 +50,11 @@ public abstract partial class AcquisitionWorker : BackgroundService
     /// <summary>Acquisitions currently being consumed by this instance.</summary>
     public int ActiveAcquisitions => running.Count(r => !r.Value.IsCompleted);
 
+    /// <summary>Acquisitions this instance holds, unconsumed, because they are paused.</summary>
+    public IReadOnlyCollection<string> Paused => held.Keys.Order(StringComparer.Ordinal).ToArray();
+
+    private readonly ConcurrentDictionary<string, byte> held = new(StringComparer.Ordinal);
+
     /// <summary>Deliveries handled by this instance.</summary>
     public long Handled => Interlocked.Read(ref handled);
 
@@ -62,6 +68,15 @@ public abstract partial class AcquisitionWorker : BackgroundService
 
     /// <summary>Called before an acquisition is consumed; return false to skip it.</summary>
     protected virtual Task<bool> OnStartAsync(string acquisition, CancellationToken cancellationToken) => Task.FromResult(true);
+
+    /// <summary>
+    /// True while the acquisition must not be consumed (the operator paused it, <see cref="PauseStore"/>): checked before
+    /// each read and after each delivery, which goes back to the group unhandled when the pause came meanwhile.
+    /// </summary>
+    protected virtual Task<bool> IsPausedAsync(string acquisition, CancellationToken cancellationToken) => Task.FromResult(false);
+
+    /// <summary>How soon a paused acquisition is first checked again for a resume (then up to 4 times less often).</summary>
+    protected virtual TimeSpan PauseCheckInterval => TimeSpan.FromMilliseconds(250);
 
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -127,12 +142,35 @@ public abstract partial class AcquisitionWorker : BackgroundService
             IncludePayload = true,
             Resend = new ResendPolicy { DelayMs = (uint)Options.ResendDelay.TotalMilliseconds, MaxAttempts = 3 },
         };
+        var pausedFor = PauseCheckInterval;
         while (true)
         {
             ReadResult<Dataset> next;
             try
             {
+                if (await IsPausedAsync(acquisition, stoppingToken))
+                {
+                    // Checked again soon, then less often (at most every 4 intervals): a long pause of many acquisitions
+                    // costs the broker little, a resume takes effect within a second.
+                    held.TryAdd(acquisition, 0);
+                    await Task.Delay(pausedFor, stoppingToken);
+                    pausedFor = TimeSpan.FromTicks(Math.Min(pausedFor.Ticks * 2, PauseCheckInterval.Ticks * 4));
+                    continue;
+                }
+
+                held.TryRemove(acquisition, out _);
+                pausedFor = PauseCheckInterval;
+
                 next = await Broker.GetNextDatasetAsync(request, stoppingToken);
+
+                // Paused while the read waited: the delivery goes back to the group, unhandled, for after the resume.
+                if (next is { Outcome: ReadOutcome.Delivered, Value: { } early } && await IsPausedAsync(acquisition, stoppingToken))
+                {
+                    await Broker.Consumer.NegativeAcknowledgeAsync(new NackRequest { Address = address, Group = Stage, Id = early.Id, DelayMs = 0 },
+                        Broker.Headers, cancellationToken: stoppingToken);
+                    Log.ReturnedPaused(Logger, Stage, acquisition, early.Id);
+                    continue;
+                }
             }
             catch (RpcException ex) when (BrokerClient.IsTransient(ex))
             {
@@ -216,6 +254,9 @@ public abstract partial class AcquisitionWorker : BackgroundService
 
         [LoggerMessage(1004, LogLevel.Warning, "{Stage}: acquisition {Acquisition} has a gap at id {Id} ({Reason})")]
         public static partial void Gap(ILogger logger, string stage, string acquisition, ulong id, string reason);
+
+        [LoggerMessage(1006, LogLevel.Information, "{Stage}: acquisition {Acquisition} is paused; id {Id} returned to the group for after the resume")]
+        public static partial void ReturnedPaused(ILogger logger, string stage, string acquisition, ulong id);
 
         [LoggerMessage(1005, LogLevel.Error, "{Stage}: acquisition {Acquisition} id {Id} failed; left for redelivery")]
         public static partial void HandlerFailed(ILogger logger, Exception exception, string stage, string acquisition, ulong id);

@@ -10,7 +10,7 @@ namespace Anvil.Workers;
 /// <summary>Registration shared by the chain's services: pipeline options and the broker client.</summary>
 public static class WorkerRegistration
 {
-    /// <summary>Binds <see cref="PipelineOptions"/> from the <c>Pipeline</c> section and registers a <see cref="BrokerClient"/> and the <see cref="SettingsStore"/>.</summary>
+    /// <summary>Binds <see cref="PipelineOptions"/> from the <c>Pipeline</c> section and registers a <see cref="BrokerClient"/>, the <see cref="SettingsStore"/>, <see cref="PauseStore"/>, <see cref="ResultIndex"/> and <see cref="AcquisitionControl"/>.</summary>
     public static IServiceCollection AddPipelineDefaults(this IServiceCollection services, IConfiguration configuration)
     {
         services.TryAddSingleton(TimeProvider.System);
@@ -27,6 +27,9 @@ public static class WorkerRegistration
             });
         });
         services.AddSingleton<SettingsStore>();
+        services.AddSingleton<PauseStore>();
+        services.AddSingleton<ResultIndex>();
+        services.AddSingleton<AcquisitionControl>();
         return services;
     }
 

@@ -17,5 +17,6 @@ public sealed class WorkerStatusService(AcquisitionWorker worker, SettingsStore 
             Handled = (ulong)worker.Handled,
             ActiveAcquisitions = (uint)worker.ActiveAcquisitions,
             SettingsJson = (await settings.CurrentAsync(string.Empty, context.CancellationToken)).Settings.ToJson(),
+            Paused = { worker.Paused },
         };
 }

@@ -75,6 +75,9 @@ public sealed partial class GrpcurlReadmeTests(SuiteFixture suite)
                     _ when verb.EndsWith("/ListStreams", StringComparison.Ordinal) || verb.EndsWith("/ListGroups", StringComparison.Ordinal) => TelemetryTests.Acquisition,
                     "anvil.pipeline.v1.WorkerStatus/GetStatus" => "settingsJson",
                     "anvil.pipeline.v1.Ingest/GetStatus" => "chunksAnnounced",
+                    "anvil.pipeline.v1.Control/ListAcquisitions" => TelemetryTests.Acquisition,
+                    "anvil.pipeline.v1.Control/GetPauseState" => "message",
+                    "anvil.pipeline.v1.Control/Browse" => "dataRoot",
                     "grpc.health.v1.Health/Check" => "SERVING",
                     _ => "\"id\"",
                 };

@@ -17,7 +17,7 @@ namespace Anvil.Merge.Service.Messaging;
 /// unfinished acquisition from the broker's stored profiles (read pointer reset to 0), so nothing is lost
 /// or written twice; an acquisition whose file exists is left alone.
 /// </summary>
-public sealed partial class MergeWorker(BrokerClient broker, PipelineOptions options, SettingsStore settings, ILogger<MergeWorker> logger)
+public sealed partial class MergeWorker(BrokerClient broker, PipelineOptions options, SettingsStore settings, ResultIndex results, ILogger<MergeWorker> logger)
     : AcquisitionWorker(broker, options, logger)
 {
     private readonly ConcurrentDictionary<string, (ResultFileWriter Writer, Stopwatch Clock)> writers = new(StringComparer.Ordinal);
@@ -37,6 +37,7 @@ public sealed partial class MergeWorker(BrokerClient broker, PipelineOptions opt
         if (File.Exists(ResultPath(acquisition)))
         {
             LogAlreadyMerged(Logger, acquisition, ResultPath(acquisition));
+            await results.RecordAsync(acquisition, Path.GetFileName(ResultPath(acquisition)), cancellationToken);
             return false;
         }
 
@@ -84,17 +85,21 @@ public sealed partial class MergeWorker(BrokerClient broker, PipelineOptions opt
     }
 
     /// <inheritdoc />
-    protected override Task OnFinishedAsync(string acquisition, ulong lastId, CancellationToken cancellationToken)
+    protected override async Task OnFinishedAsync(string acquisition, ulong lastId, CancellationToken cancellationToken)
     {
         if (writers.TryRemove(acquisition, out var entry))
         {
-            using var writer = entry.Writer;
-            var latest = writer.LatestSettingsJson is { } json ? IntegrationSettings.FromJson(json) : settings.Defaults.Settings;
-            var path = writer.Complete((long)lastId, ResultMetadata.Of(latest));
-            LogMerged(Logger, acquisition, writer.FrameCount, path, entry.Clock.Elapsed.TotalSeconds);
-        }
+            string path;
+            using (var writer = entry.Writer)
+            {
+                var latest = writer.LatestSettingsJson is { } json ? IntegrationSettings.FromJson(json) : settings.Defaults.Settings;
+                path = writer.Complete((long)lastId, ResultMetadata.Of(latest));
+                LogMerged(Logger, acquisition, writer.FrameCount, path, entry.Clock.Elapsed.TotalSeconds);
+            }
 
-        return Task.CompletedTask;
+            // The console's progress table reads "done" from the broker (ResultIndex), not from this folder.
+            await results.RecordAsync(acquisition, Path.GetFileName(path), cancellationToken);
+        }
     }
 
     private static CurveRow? ToRow(Curve? curve) =>

@@ -16,9 +16,10 @@ namespace Anvil.Stitch.Service.Messaging;
 /// and translations, and publishes one <see cref="FrameWorkItem"/> per frame (id = sequence number) in small
 /// batches. Work items carry file references and placements, not pixels: integrate decompresses each module
 /// chunk once, straight into its place. Each work item also carries the integration settings in force when its
-/// chunk was stitched (<see cref="SettingsStore"/>), so an operator's change applies from a chunk boundary.
+/// chunk was stitched (<see cref="SettingsStore"/>), so an operator's change applies from a chunk boundary. While the
+/// operator has paused an acquisition (<see cref="PauseStore"/>), its raw stream is not consumed.
 /// </summary>
-public sealed partial class StitchWorker(BrokerClient broker, PipelineOptions options, SettingsStore settings, ILogger<StitchWorker> logger)
+public sealed partial class StitchWorker(BrokerClient broker, PipelineOptions options, SettingsStore settings, PauseStore pause, ILogger<StitchWorker> logger)
     : AcquisitionWorker(broker, options, logger)
 {
     private readonly DataRoot dataRoot = new(options.DataRoot);
@@ -32,6 +33,10 @@ public sealed partial class StitchWorker(BrokerClient broker, PipelineOptions op
 
     /// <inheritdoc />
     protected override string Source => PipelineStreams.Raw;
+
+    /// <inheritdoc />
+    /// <remarks>A paused acquisition's chunks wait in the broker, unconsumed: the chain downstream simply gets nothing new.</remarks>
+    protected override Task<bool> IsPausedAsync(string acquisition, CancellationToken cancellationToken) => pause.IsPausedAsync(acquisition, cancellationToken);
 
     /// <inheritdoc />
     protected override async Task HandleAsync(string acquisition, Dataset delivery, CancellationToken cancellationToken)
