@@ -1,4 +1,4 @@
-using Anvil.Ingest.Service.Messaging;
+using Anvil.Ingest.Service.Ingesting;
 using Anvil.Ingest.Service.Options;
 using Anvil.Workers;
 

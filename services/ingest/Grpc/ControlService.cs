@@ -1,4 +1,4 @@
-using Anvil.Ingest.Service.Messaging;
+using Anvil.Ingest.Service.Ingesting;
 using Anvil.Pipeline;
 using Anvil.Pipeline.V1;
 using Anvil.Workers;

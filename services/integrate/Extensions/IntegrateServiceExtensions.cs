@@ -1,4 +1,4 @@
-using Anvil.Integrate.Service.Messaging;
+using Anvil.Integrate.Service.Integrating;
 using Anvil.Integration;
 using Anvil.Pipeline;
 using Anvil.Workers;

@@ -1,4 +1,4 @@
-using Anvil.Merge.Service.Messaging;
+using Anvil.Merge.Service.Merging;
 using Anvil.Workers;
 
 namespace Microsoft.Extensions.Hosting;

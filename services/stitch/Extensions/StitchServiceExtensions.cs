@@ -1,4 +1,4 @@
-using Anvil.Stitch.Service.Messaging;
+using Anvil.Stitch.Service.Planning;
 using Anvil.Workers;
 
 namespace Microsoft.Extensions.Hosting;
@@ -10,7 +10,7 @@ public static class StitchServiceExtensions
     public static IHostApplicationBuilder AddStitchServices(this IHostApplicationBuilder builder)
     {
         builder.Services.AddPipelineDefaults(builder.Configuration);
-        builder.Services.AddAcquisitionWorker<StitchWorker>();
+        builder.Services.AddAcquisitionWorker<StitchPlanner>();
         return builder;
     }
 }

@@ -9,7 +9,7 @@ using Anvil.Pipeline.V1;
 using Anvil.Workers;
 using Google.Protobuf;
 
-namespace Anvil.Integrate.Service.Messaging;
+namespace Anvil.Integrate.Service.Integrating;
 
 /// <summary>
 /// Worker 2: decompresses each module chunk of a frame once into a pooled canvas (the stitch), masks and

@@ -3,7 +3,7 @@ using Anvil.Pipeline;
 using Anvil.Pipeline.V1;
 using Microsoft.Extensions.Options;
 
-namespace Anvil.Ingest.Service.Messaging;
+namespace Anvil.Ingest.Service.Ingesting;
 
 /// <summary>
 /// Watch mode (Ingest:Watch): scans a directory for Lambda chunk files, announces each once its size has

@@ -1,7 +1,7 @@
 using Anvil.Hdf5;
 using Anvil.Pipeline;
 
-namespace Anvil.Integrate.Service.Messaging;
+namespace Anvil.Integrate.Service.Integrating;
 
 /// <summary>
 /// Keeps the most recently used module files open: a chunk file holds several frames, and opening an HDF5

@@ -8,7 +8,7 @@ using Anvil.Pipeline.V1;
 using Anvil.Workers;
 using Grpc.Core;
 
-namespace Anvil.Merge.Service.Messaging;
+namespace Anvil.Merge.Service.Merging;
 
 /// <summary>
 /// Worker 3: gathers the profiles of an acquisition into one NeXus file per acquisition (row = frame − 1, so

@@ -8,10 +8,12 @@ using Anvil.Pipeline.V1;
 using Anvil.Workers;
 using Google.Protobuf;
 
-namespace Anvil.Stitch.Service.Messaging;
+namespace Anvil.Stitch.Service.Planning;
 
 /// <summary>
-/// Worker 1: for each chunk (a raw dataset with one part per module) waits until every module file is readable,
+/// Worker 1, the stitch stage, plans the stitch; it moves no pixels (integrate stitches each frame into its canvas as it
+/// decompresses it, so every pixel is decompressed once, in the process that integrates it, and no canvas crosses the
+/// broker). For each chunk (a raw dataset with one part per module) it waits until every module file is readable,
 /// checks the modules agree (frame count, sequence numbers), plans the stitched canvas from the files' own shapes
 /// and translations, and publishes one <see cref="FrameWorkItem"/> per frame (id = sequence number) in small
 /// batches. Work items carry file references and placements, not pixels: integrate decompresses each module
@@ -19,7 +21,7 @@ namespace Anvil.Stitch.Service.Messaging;
 /// chunk was stitched (<see cref="SettingsStore"/>), so an operator's change applies from a chunk boundary. While the
 /// operator has paused an acquisition (<see cref="PauseStore"/>), its raw stream is not consumed.
 /// </summary>
-public sealed partial class StitchWorker(BrokerClient broker, PipelineOptions options, SettingsStore settings, PauseStore pause, ILogger<StitchWorker> logger)
+public sealed partial class StitchPlanner(BrokerClient broker, PipelineOptions options, SettingsStore settings, PauseStore pause, ILogger<StitchPlanner> logger)
     : AcquisitionWorker(broker, options, logger)
 {
     private readonly DataRoot dataRoot = new(options.DataRoot);

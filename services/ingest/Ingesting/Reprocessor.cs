@@ -5,7 +5,7 @@ using Anvil.Pipeline.V1;
 using Anvil.Workers;
 using Grpc.Core;
 
-namespace Anvil.Ingest.Service.Messaging;
+namespace Anvil.Ingest.Service.Ingesting;
 
 /// <summary>
 /// Operator control: the settings in force, a validated change (for every acquisition or one), and reprocessing a

@@ -4,7 +4,7 @@ using Anvil.Broker.V1;
 using Anvil.Pipeline;
 using Anvil.Pipeline.V1;
 
-namespace Anvil.Ingest.Service.Messaging;
+namespace Anvil.Ingest.Service.Ingesting;
 
 /// <summary>
 /// Turns "chunk file written for module k of N" into a broker dataset part (raw/&lt;acquisition&gt;, id = part + 1,
