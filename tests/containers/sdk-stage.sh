@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds one service image through its Dockerfile's SDK stage (APP_SOURCE=build, the workstation path: restore and
+# Builds one service image through services/Dockerfile's SDK stage (APP_SOURCE=build, the workstation path: restore and
 # publish inside the image build), offline, then runs it and asks its gRPC health. Docker builds cannot mount the
 # host's NuGet cache, so this uses podman (shared machine-notes §5): a private storage root, base images from
 # base-images.sh's cached Debian root file systems plus the host's whole .NET SDK, `-v ~/.nuget/packages` into the
@@ -61,7 +61,8 @@ DOCKERFILE
 "${podman_cmd[@]}" build --network=host --pull=never -q -t localhost/dotnet-sdk:10.0 "$work/sdk" >/dev/null
 
 echo "== $service through the SDK stage (restore from the mounted NuGet cache, no network)"
-runtime=$([ "$service" = broker ] && echo localhost/dotnet-aspnet:10.0 || echo localhost/dotnet-aspnet-hdf5:10.0)
+read -r port_in_image hdf5 < <(/usr/bin/python3 -c 'import json, sys; s = next(s for s in json.load(open("deploy/topology.json"))["services"] if s["name"] == sys.argv[1]); print(s["port"], str(s["hdf5"]).lower())' "$service")
+runtime=$([ "$hdf5" = false ] && echo localhost/dotnet-aspnet:10.0 || echo localhost/dotnet-aspnet-hdf5:10.0)
 # buildah 1.28 does not follow a stage chosen by a build argument (FROM ${APP_SOURCE}) when it skips unused stages,
 # so every stage is built: the prebuilt one needs artifacts/publish/<service> to exist (empty is enough).
 mkdir -p "artifacts/publish/$service" artifacts/publish/anvil-health
@@ -69,7 +70,8 @@ build_start=$(date +%s)
 "${podman_cmd[@]}" build --network=host --pull=never --format docker --skip-unused-stages=false \
   -v "$HOME/.nuget/packages:/root/.nuget/packages" \
   --build-arg SDK_IMAGE=localhost/dotnet-sdk:10.0 --build-arg RUNTIME_IMAGE="$runtime" --build-arg APP_SOURCE=build \
-  -f "services/$service/Dockerfile" -t "localhost/anvil/$service:sdk-stage" . >"$work/build.log" 2>&1 \
+  --build-arg SERVICE="$service" --build-arg PORT="$port_in_image" --build-arg HDF5="$hdf5" \
+  -f services/Dockerfile -t "localhost/anvil/$service:sdk-stage" . >"$work/build.log" 2>&1 \
   || { tail -40 "$work/build.log"; exit 1; }
 echo "built in $(( $(date +%s) - build_start )) s: $("${podman_cmd[@]}" image ls --format '{{.Size}}' "localhost/anvil/$service:sdk-stage")"
 

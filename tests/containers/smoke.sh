@@ -3,7 +3,7 @@
 #   1. installs Docker's engine 20.10, docker-compose 1.29, debootstrap and h5py from Debian;
 #   2. starts a private dockerd (own data root, socket and pid file; only the host and none networks);
 #   3. makes local stand-ins for the public .NET base images (base-images.sh) and publishes the five services and
-#      the health probe on the host (no NuGet inside a build here), then builds every image from its Dockerfile;
+#      the health probe on the host (no NuGet inside a build here), then builds every image from services/Dockerfile;
 #   4. starts compose.yaml + compose.ci.yaml (host networking, 127.0.0.1 ports) and waits until all are healthy;
 #   5. simulates an acquisition against the stack's ingest, waits for merge's NeXus file;
 #   6. replays the same chunk files through the in-process suite (./anvil demo --replay) and compares the two
@@ -89,10 +89,13 @@ dotnet publish tools/Anvil.HealthProbe/Anvil.HealthProbe.csproj -c Release --no-
   -nologo -v quiet -p:UseAppHost=false
 
 step "build images"
-for s in broker ingest stitch integrate merge; do
+# One Dockerfile for every service; its name, port and HDF5 need come from deploy/topology.json.
+/usr/bin/python3 -c 'import json; [print(s["name"], s["port"], str(s["hdf5"]).lower()) for s in json.load(open("deploy/topology.json"))["services"]]' |
+while read -r s port hdf5; do
   # The broker needs no HDF5; the others get the stand-in that carries Debian's libhdf5-103-1 (base-images.sh).
-  runtime=$([ $s = broker ] && echo localhost/dotnet-aspnet:10.0 || echo localhost/dotnet-aspnet-hdf5:10.0)
-  DOCKER_BUILDKIT=1 "$docker" build --network=host -q -f "services/$s/Dockerfile" \
+  runtime=$([ "$hdf5" = false ] && echo localhost/dotnet-aspnet:10.0 || echo localhost/dotnet-aspnet-hdf5:10.0)
+  DOCKER_BUILDKIT=1 "$docker" build --network=host -q -f services/Dockerfile \
+    --build-arg SERVICE=$s --build-arg PORT=$port --build-arg HDF5=$hdf5 \
     --build-arg RUNTIME_IMAGE=$runtime --build-arg APP_SOURCE=prebuilt \
     -t "anvil/$s:$ANVIL_TAG" . >/dev/null
 done
