@@ -113,10 +113,32 @@ public static class PeakFitter
     }
 
     /// <summary>
-    /// Fits <paramref name="guesses"/> to (x, y) with per-point σ. Points with a non-finite y or σ ≤ 0 must be removed
+    /// Fits <paramref name="guesses"/> to (x, y) with per-point σ, starting the background from the line through the
+    /// means of the first and last tenth of the points, each height from the data at its guessed centre (when not
+    /// given) and η from <see cref="PeakFitOptions.InitialEta"/>. Points with a non-finite y or σ ≤ 0 must be removed
     /// by the caller (the tracker flags them). Throws <see cref="ArgumentException"/> when there are fewer points than parameters.
     /// </summary>
     public static PeakFitResult Fit(ReadOnlySpan<double> x, ReadOnlySpan<double> y, ReadOnlySpan<double> sigma, IReadOnlyList<PeakGuess> guesses, PeakFitOptions? options = null)
+    {
+        options ??= new PeakFitOptions();
+        if (guesses.Count == 0)
+        {
+            throw new ArgumentException("give at least one peak to fit.");
+        }
+
+        if (x.Length < 2)
+        {
+            throw new ArgumentException("a fit needs points.");
+        }
+
+        return FitFrom(x, y, sigma, InitialParameters(x, y, guesses, options, 0.5 * (x[0] + x[^1])), options);
+    }
+
+    /// <summary>
+    /// Fits from a complete starting vector laid out as <see cref="PeakFitResult.Parameters"/>: per peak centre, FWHM,
+    /// height (, η); then b0, b1 about the window's centre (x[0] + x[^1])/2.
+    /// </summary>
+    public static PeakFitResult FitFrom(ReadOnlySpan<double> x, ReadOnlySpan<double> y, ReadOnlySpan<double> sigma, ReadOnlySpan<double> initial, PeakFitOptions? options = null)
     {
         options ??= new PeakFitOptions();
         if (x.Length != y.Length || x.Length != sigma.Length)
@@ -124,14 +146,15 @@ public static class PeakFitter
             throw new ArgumentException("x, y and sigma must have the same length.");
         }
 
-        if (guesses.Count == 0)
-        {
-            throw new ArgumentException("give at least one peak to fit.");
-        }
-
         var shape = options.Shape;
         var per = ParametersPerPeak(shape);
-        var np = (guesses.Count * per) + 2;
+        if (initial.Length < per + 2 || (initial.Length - 2) % per != 0)
+        {
+            throw new ArgumentException($"a {shape} fit needs {per} parameters per peak plus 2 for the background.");
+        }
+
+        var peakCount = (initial.Length - 2) / per;
+        var np = initial.Length;
         var n = x.Length;
         if (n <= np)
         {
@@ -147,7 +170,8 @@ public static class PeakFitter
         }
 
         var reference = 0.5 * (x[0] + x[n - 1]);
-        var p = InitialParameters(x, y, guesses, options, reference);
+        var p = initial.ToArray();
+        Constrain(shape, p, peakCount);
         var xs = x.ToArray();
         var ys = y.ToArray();
         var weights = new double[n];
@@ -200,7 +224,7 @@ public static class PeakFitter
                     trial[j] = p[j] + step[j];
                 }
 
-                Constrain(shape, trial, guesses.Count);
+                Constrain(shape, trial, peakCount);
                 var trialChi2 = Residuals(shape, trial, reference, xs, ys, weights, trialResidual);
                 if (double.IsFinite(trialChi2) && trialChi2 <= chi2)
                 {
@@ -242,8 +266,8 @@ public static class PeakFitter
         Jacobian(shape, p, reference, xs, weights, jac);
         Normal(jac, residual, alpha, beta);
         var covariance = Invert(alpha) ?? Filled(np, double.NaN);
-        var peaks = new List<FittedPeak>(guesses.Count);
-        for (var k = 0; k < guesses.Count; k++)
+        var peaks = new List<FittedPeak>(peakCount);
+        for (var k = 0; k < peakCount; k++)
         {
             var o = k * per;
             peaks.Add(new FittedPeak(
