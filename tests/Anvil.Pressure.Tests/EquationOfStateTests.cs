@@ -113,8 +113,8 @@ public sealed class EquationOfStateTests
         Assert.Equal(3.615, Math.Cbrt(Markers.Get("Cu").DefaultScale.V0), 3);
         // Litasov's Mo: 9.37647 cm³/mol, two per bcc cell → 31.14 Å³, a0 = 3.146 Å.
         Assert.Equal(3.146, Math.Cbrt(Markers.Get("Mo").DefaultScale.V0), 3);
-        // Dewaele's W: 15.862 Å³/atom → a0 = 3.165 Å.
-        Assert.Equal(3.165, Math.Cbrt(Markers.Get("W").DefaultScale.V0), 3);
+        // Dewaele's W: 15.862 Å³/atom, two per bcc cell → a0 = 3.166 Å.
+        Assert.Equal(3.166, Math.Cbrt(Markers.Get("W").DefaultScale.V0), 3);
     }
 
     [Fact]
