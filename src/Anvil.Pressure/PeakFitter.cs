@@ -198,6 +198,7 @@ public static class PeakFitter
             while (!accepted)
             {
                 var a = (double[,])alpha.Clone();
+                var rhs = (double[])beta.Clone();
                 for (var j = 0; j < np; j++)
                 {
                     a[j, j] = alpha[j, j] * (1 + lambda);
@@ -207,7 +208,10 @@ public static class PeakFitter
                     }
                 }
 
-                var step = Solve(a, beta);
+                // η at a bound with the descent pointing outwards stays there for this step (an active bound), so
+                // the other parameters converge instead of chasing a clamped direction.
+                FreezeActiveBounds(shape, p, peakCount, a, rhs);
+                var step = Solve(a, rhs);
                 if (step is null)
                 {
                     lambda *= 10;
@@ -335,6 +339,31 @@ public static class PeakFitter
         }
 
         return p;
+    }
+
+    private static void FreezeActiveBounds(PeakShape shape, double[] p, int peaks, double[,] a, double[] rhs)
+    {
+        if (shape != PeakShape.PseudoVoigt)
+        {
+            return;
+        }
+
+        var np = rhs.Length;
+        for (var k = 0; k < peaks; k++)
+        {
+            var j = (k * 4) + 3;
+            if ((p[j] <= 0 && rhs[j] < 0) || (p[j] >= 1 && rhs[j] > 0))
+            {
+                for (var c = 0; c < np; c++)
+                {
+                    a[j, c] = 0;
+                    a[c, j] = 0;
+                }
+
+                a[j, j] = 1;
+                rhs[j] = 0;
+            }
+        }
     }
 
     private static void Constrain(PeakShape shape, double[] p, int peaks)
