@@ -63,6 +63,12 @@ public static class PressureResultFile
     /// <summary>Highest pressure (GPa) considered when checking that a window can ever hold the reflection.</summary>
     public const double MaxPressure = 300;
 
+    /// <summary>
+    /// A reading below this (GPa) is flagged, not written: a marker in a cell is not under kilobars of tension, so such
+    /// a number means a wrong wavelength, marker or reflection (noise at ambient pressure stays far above it).
+    /// </summary>
+    public const double MinPressure = -1;
+
     public static PressureRun Run(PressureRequest request)
     {
         var input = Path.GetFullPath(request.Input);
@@ -166,9 +172,10 @@ public static class PressureResultFile
             {
                 reading = gauge.Read(fit.Position, fit.PositionError);
                 var ratio = reading.Volume / eos.V0;
-                if (!double.IsFinite(reading.Pressure) || ratio > 1.05 || ratio < 0.4)
+                if (!double.IsFinite(reading.Pressure) || reading.Pressure < MinPressure || ratio < 0.4)
                 {
-                    fit = MarkerFit.Failed(string.Create(CultureInfo.InvariantCulture, $"V/V0 = {ratio:F3} outside the equation of state's range"), fit.WindowLo, fit.WindowHi);
+                    fit = MarkerFit.Failed(string.Create(CultureInfo.InvariantCulture,
+                        $"V/V0 = {ratio:F4} gives {reading.Pressure:F2} GPa, outside the equation of state's range: wrong wavelength, marker or reflection?"), fit.WindowLo, fit.WindowHi);
                     reading = null;
                 }
             }
