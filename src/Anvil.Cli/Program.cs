@@ -27,6 +27,7 @@ try
         "reprocess" => await ControlCommands.ReprocessAsync(line, Console.Out, cancel.Token),
         "broker" => await BrokerCommand.RunAsync(line, Console.Out, cancel.Token),
         "integrate" => await IntegrateCommand.RunAsync(line, Console.Out, cancel.Token),
+        "pressure" => await PressureCommand.RunAsync(line, Console.Out, cancel.Token),
         _ => Help(verb),
     };
 }
@@ -59,6 +60,7 @@ static int Help(string verb)
           {ControlCommands.ReprocessUsage}
           {BrokerCommand.Usage}
           {IntegrateCommand.Usage}
+          {PressureCommand.Usage}
           ./anvil bench integrate|broker|simulate [--quick]
         """);
     return verb is "help" or "--help" or "-h" ? 0 : 2;

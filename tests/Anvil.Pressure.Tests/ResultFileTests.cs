@@ -203,6 +203,47 @@ public sealed class ResultFileTests : IDisposable
         Assert.All(run.Frames, f => Assert.False(f.Ok));
     }
 
+    [Theory]
+    [InlineData(100)]
+    [InlineData(1000)]
+    [InlineData(10000)]
+    public void RampResult_800Frames_GivesTheRampBack(double height)
+    {
+        // The 800-frame compression–decompression ramp to 71 GPa through a result file, at three count levels.
+        // ANVIL_PRESSURE_SAMPLES=DIR keeps the result files there, to run `./anvil pressure` on them by hand.
+        static double Ramp(long f) => f <= 400 ? 71.0 * (f - 1) / 399 : 71.0 * (800 - f) / 399;
+        var sim = new SimpleAuProfiles((int)height + 1, height);
+        var path = Path.Combine(dir, $"ramp_{height:F0}.nxs");
+        using (var writer = ResultFileWriter.Create(path))
+        {
+            for (long f = 1; f <= 800; f++)
+            {
+                var (y, s) = sim.Profile(Ramp(f));
+                writer.Write(new FrameResult(f, (int)((f - 1) / 10), (int)((f - 1) % 10), $"ramp_m1_part{(f - 1) / 10:D5}.nxs", "abc", "{}",
+                    new CurveRow(sim.Radial, y.Select(v => (float)v).ToArray(), s.Select(v => (float)v).ToArray(), Enumerable.Repeat(1f, y.Length).ToArray()), null));
+            }
+
+            path = writer.Complete(800, new ResultMetadata(Path.Combine(dir, "absent.poni"), "bbox", "2th_deg", SimpleAuProfiles.Bins));
+        }
+
+        if (Environment.GetEnvironmentVariable("ANVIL_PRESSURE_SAMPLES") is { Length: > 0 } keep)
+        {
+            Directory.CreateDirectory(keep);
+            File.Copy(path, Path.Combine(keep, Path.GetFileName(path)), overwrite: true);
+        }
+
+        var run = PressureResultFile.Run(Request(path) with { Wavelength = SimpleAuProfiles.Wavelength, Window = null, FramePeriod = 0.01 });
+        Assert.All(run.Frames, f => Assert.True(f.Ok, $"frame {f.Frame}: {f.Fit.Reason}"));
+        var p = run.Frames.Select(f => f.Reading!.Pressure).ToArray();
+        var residuals = run.Frames.Select(f => f.Reading!.Pressure - Ramp(f.Frame)).ToArray();
+        var rms = Math.Sqrt(residuals.Average(r => r * r));
+        var within2 = run.Frames.Count(f => Math.Abs(f.Reading!.Pressure - Ramp(f.Frame)) <= 2 * f.Reading.PressureError) / 800.0;
+        Assert.InRange(Array.IndexOf(p, p.Max()), 395, 404);
+        Assert.True(Math.Abs(p.Max() - 71) < 5 * run.Frames[400].Reading!.PressureError + 0.05, $"max {p.Max()}");
+        Assert.True(within2 >= 0.93, $"{within2:P1} within 2σ");
+        Assert.True(rms < 0.5, $"rms {rms}");
+    }
+
     private PressureRequest Request(string input)
     {
         var start = SimpleAuProfiles.TwoTheta(Truth(1), 3);
