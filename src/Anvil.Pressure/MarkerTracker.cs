@@ -121,22 +121,34 @@ public sealed class MarkerTracker
             }
         }
 
-        double[] sig;
+        double[] fx, fy, sig;
         if (sigma.IsEmpty)
         {
+            fx = xs.ToArray();
+            fy = ys.ToArray();
             sig = PeakFitter.PoissonSigma(ys);
         }
         else
         {
-            sig = sigma.Slice(first, count).ToArray();
+            // A bin no pixel fell in has σ 0 (or NaN) and an intensity of 0 or the dummy value: it is not a measurement
+            // and is left out of the fit rather than pulling the profile down.
+            var keep = new List<int>(count);
+            var given = sigma.Slice(first, count);
             for (var i = 0; i < count; i++)
             {
-                if (!double.IsFinite(sig[i]) || sig[i] <= 0)
+                if (double.IsFinite(given[i]) && given[i] > 0)
                 {
-                    // A bin with no pixels (σ 0 or NaN) carries no information: give it Poisson's floor instead.
-                    sig[i] = Math.Sqrt(Math.Max(ys[i], 1.0));
+                    keep.Add(i);
                 }
             }
+
+            var xsCopy = xs.ToArray();
+            var ysCopy = ys.ToArray();
+            var givenCopy = given.ToArray();
+            fx = keep.Select(i => xsCopy[i]).ToArray();
+            fy = keep.Select(i => ysCopy[i]).ToArray();
+            sig = keep.Select(i => givenCopy[i]).ToArray();
+            count = fx.Length;
         }
 
         var parameters = PeakFitter.ParametersPerPeak(options.Shape) + 2;
@@ -145,11 +157,11 @@ public sealed class MarkerTracker
             return MarkerFit.Failed($"too few points in the window ({count})", lo, hi);
         }
 
-        var start = Locked ? centre : HighestAboveLine(xs, ys);
+        var start = Locked ? centre : HighestAboveLine(fx, fy);
         PeakFitResult fit;
         try
         {
-            fit = PeakFitter.Fit(xs, ys, sig, [new PeakGuess(start, lastFwhm)], new PeakFitOptions { Shape = options.Shape });
+            fit = PeakFitter.Fit(fx, fy, sig, [new PeakGuess(start, lastFwhm)], new PeakFitOptions { Shape = options.Shape });
         }
         catch (ArgumentException ex)
         {
@@ -162,7 +174,7 @@ public sealed class MarkerTracker
         {
             reason = "fit did not converge";
         }
-        else if (!(peak.Position >= xs[0] && peak.Position <= xs[^1]))
+        else if (!(peak.Position >= fx[0] && peak.Position <= fx[^1]))
         {
             reason = "fitted centre outside the window";
         }
@@ -174,7 +186,7 @@ public sealed class MarkerTracker
         {
             reason = "position undetermined (singular fit)";
         }
-        else if (peak.Fwhm > 0.9 * (xs[^1] - xs[0]))
+        else if (peak.Fwhm > 0.9 * (fx[^1] - fx[0]))
         {
             reason = "peak as wide as the window";
         }

@@ -85,6 +85,30 @@ public sealed class LostPeakTests
     }
 
     [Fact]
+    public void EmptyBins_AreLeftOutNotFittedAsZeros()
+    {
+        // Bins no pixel reached (σ 0, intensity 0), as a module gap leaves them, across the peak's flank.
+        var sim = new SimpleAuProfiles(8, 1000);
+        var (y, s) = sim.Profile(10);
+        var gapped = (double[])y.Clone();
+        var sigma = (double[])s.Clone();
+        for (var i = 0; i < y.Length; i++)
+        {
+            if (Math.Abs(sim.Radial[i] - (Start + 0.012)) < 0.006)
+            {
+                gapped[i] = 0;
+                sigma[i] = 0;
+            }
+        }
+
+        var withGap = new MarkerTracker(Start - 0.15, Start + 0.15).Next(sim.Radial, gapped, sigma);
+        var without = new MarkerTracker(Start - 0.15, Start + 0.15).Next(sim.Radial, y, s);
+        Assert.True(withGap.Ok, withGap.Reason);
+        Assert.True(Math.Abs(withGap.Position - Start) < 3 * withGap.PositionError, $"{withGap.Position} ± {withGap.PositionError} vs {Start}");
+        Assert.True(withGap.PositionError > without.PositionError, "fewer points must give a larger error");
+    }
+
+    [Fact]
     public void WindowOffTheAxis_IsFlagged()
     {
         var sim = new SimpleAuProfiles(7, 1000);
