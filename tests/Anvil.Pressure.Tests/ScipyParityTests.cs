@@ -1,5 +1,7 @@
 using System.Text.Json;
+using System.Globalization;
 using Anvil.Testing;
+using Xunit.Abstractions;
 
 namespace Anvil.Pressure.Tests;
 
@@ -8,7 +10,7 @@ namespace Anvil.Pressure.Tests;
 /// synthetic Poisson profiles, model and weights: tests/fixtures/pressure/fits.json, written by
 /// tools/pressure-reference/generate.py (regenerated and compared by .ci/run).
 /// </summary>
-public sealed class ScipyParityTests
+public sealed class ScipyParityTests(ITestOutputHelper output)
 {
     public static TheoryData<string> Cases()
     {
@@ -71,11 +73,15 @@ public sealed class ScipyParityTests
         Assert.Equal([1.0, 1.0, 3.0], PeakFitter.PoissonSigma([0.0, 0.5, 9.0]));
     }
 
-    private static void AssertSame(ReferenceCase c, PeakFitResult fit)
+    private void AssertSame(ReferenceCase c, PeakFitResult fit)
     {
         Assert.True(fit.Converged, $"{c.Name}: did not converge in {fit.Iterations} iterations");
         Assert.Equal(c.Reference, fit.Reference, 12);
         var errors = Errors(fit);
+        var worstValue = Enumerable.Range(0, c.Parameters.Length).Max(j => Math.Abs(fit.Parameters[j] - c.Parameters[j]) / c.Errors[j]);
+        var worstError = Enumerable.Range(0, c.Parameters.Length).Max(j => Math.Abs(errors[j] - c.Errors[j]) / c.Errors[j]);
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{c.Name}: {fit.Iterations} iterations; largest |Δp|/σ {worstValue:E1}, largest |Δσ|/σ {worstError:E1}, χ² relative {Math.Abs(fit.ChiSquare - c.Chi2) / c.Chi2:E1}"));
         for (var j = 0; j < c.Parameters.Length; j++)
         {
             // Two minimisers of the same χ² agree far inside the statistical error: 1e-4 σ here.
