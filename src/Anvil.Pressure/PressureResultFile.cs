@@ -152,7 +152,7 @@ public static class PressureResultFile
         var (lo, hi) = Window(request, gauge, radial);
         var (period, timeSource) = request.FramePeriod is { } p
             ? (p, "frame period given (--frame-period)")
-            : FramePeriodFromRaw(rawFiles);
+            : FramePeriodFromRaw(rawFiles, Path.GetDirectoryName(input)!);
 
         var tracker = new MarkerTracker(lo, hi, request.Tracker);
         var results = new List<FramePressure>(frames);
@@ -264,10 +264,12 @@ public static class PressureResultFile
         return Math.Min(MaxPressure, eos.Pressure(0.26 * eos.V0));
     }
 
-    private static (double Period, string Source) FramePeriodFromRaw(string[] rawFiles)
+    private static (double Period, string Source) FramePeriodFromRaw(string[] rawFiles, string resultDirectory)
     {
-        foreach (var raw in rawFiles.Where(f => f.Length > 0).Take(1))
+        foreach (var named in rawFiles.Where(f => f.Length > 0).Take(1))
         {
+            // As recorded (absolute, or relative to where the command runs), else next to the result.
+            var raw = File.Exists(named) || Path.IsPathRooted(named) ? named : Path.Combine(resultDirectory, named);
             try
             {
                 if (File.Exists(raw))

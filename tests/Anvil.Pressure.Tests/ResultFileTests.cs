@@ -122,6 +122,29 @@ public sealed class ResultFileTests : IDisposable
     }
 
     [Fact]
+    public void FrameTimes_ComeFromTheRawFilesCountTimeWhenNoPeriodIsGiven()
+    {
+        // The first m1 chunk file the result names, written as the detector does, with 50 ms frames.
+        var m1 = Path.Combine(dir, "sim_00001_m1_part00000.nxs");
+        using (var lambda = LambdaModuleWriter.Create(m1, 4, 4, 0, 0, new LambdaWriterOptions { CountTimeMilliseconds = 50 }))
+        {
+            lambda.AppendFrame(new short[16], 1);
+        }
+
+        var run = PressureResultFile.Run(Request(WriteResult()));
+        Assert.Contains("count_time", run.FrameTimeSource);
+        Assert.All(run.Frames, f => Assert.Equal(0.05 * (f.Frame - 1), f.Time, 12));
+        using var result = Hdf5File.OpenRead(run.Output);
+        Assert.Contains("count_time", result.GetAttributeString("/processed/pressure/frame_time", "source"));
+
+        // Without the raw file and without --frame-period, times are unknown (NaN) and the file says so.
+        File.Delete(m1);
+        var unknown = PressureResultFile.Run(Request(WriteResult()) with { Output = Path.Combine(dir, "unknown.nxs") });
+        Assert.StartsWith("unknown", unknown.FrameTimeSource);
+        Assert.All(unknown.Frames, f => Assert.True(double.IsNaN(f.Time)));
+    }
+
+    [Fact]
     public void NoWavelength_IsAClearError()
     {
         var input = WriteResult(poni: false);
@@ -273,7 +296,7 @@ public sealed class ResultFileTests : IDisposable
         {
             var file = (int)((f - 1) / 10);
             var index = (int)((f - 1) % 10);
-            var m1 = $"sim_00001_m1_part{file:D5}.nxs";
+            var m1 = Path.Combine(dir, $"sim_00001_m1_part{file:D5}.nxs");
             if (FailedFrames.Contains((int)f))
             {
                 writer.Write(new FrameResult(f, file, index, m1, "abc", "{}", null, null, "chunk unreadable"));
