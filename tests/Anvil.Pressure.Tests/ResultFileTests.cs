@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Security.Cryptography;
 using Anvil.Hdf5;
 using Anvil.Pipeline;
@@ -280,34 +279,5 @@ public sealed class ResultFileTests : IDisposable
         };
     }
 
-    private string WriteResult(bool poni = true)
-    {
-        var poniPath = Path.Combine(dir, "sim.poni");
-        if (poni)
-        {
-            File.WriteAllText(poniPath, string.Create(CultureInfo.InvariantCulture,
-                $"poni_version: 2\nDetector: Detector\nDistance: 0.4\nPoni1: 0.05\nPoni2: 0.05\nRot1: 0\nRot2: 0\nRot3: 0\nWavelength: {SimpleAuProfiles.Wavelength * 1e-10:R}\n"));
-        }
-
-        var sim = new SimpleAuProfiles(42, 1000);
-        var path = Path.Combine(dir, "sim_00001.nxs");
-        using var writer = ResultFileWriter.Create(path);
-        for (long f = 1; f <= Frames; f++)
-        {
-            var file = (int)((f - 1) / 10);
-            var index = (int)((f - 1) % 10);
-            var m1 = Path.Combine(dir, $"sim_00001_m1_part{file:D5}.nxs");
-            if (FailedFrames.Contains((int)f))
-            {
-                writer.Write(new FrameResult(f, file, index, m1, "abc", "{}", null, null, "chunk unreadable"));
-                continue;
-            }
-
-            var (y, s) = sim.Profile(Truth(f));
-            var row = new CurveRow(sim.Radial, y.Select(v => (float)v).ToArray(), s.Select(v => (float)v).ToArray(), Enumerable.Repeat(1f, y.Length).ToArray());
-            writer.Write(new FrameResult(f, file, index, m1, "abc", "{}", row, null));
-        }
-
-        return writer.Complete(Frames, new ResultMetadata(poniPath, "bbox", "2th_deg", SimpleAuProfiles.Bins));
-    }
+    private string WriteResult(bool poni = true) => SimulatedResult.Write(dir, Frames, FailedFrames, Truth, poni);
 }
