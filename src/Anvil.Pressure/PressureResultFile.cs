@@ -317,7 +317,9 @@ public static class PressureResultFile
             w.WriteNumber("half_window", request.Tracker.HalfWindow);
             w.WriteNumber("min_significance", request.Tracker.MinSignificance);
             w.WriteNumber("max_reduced_chi2", request.Tracker.MaxReducedChiSquare);
-            w.WriteNumber("max_fwhm_growth", request.Tracker.MaxFwhmGrowth);
+            w.WriteNumber("max_fwhm_change", request.Tracker.MaxFwhmChange);
+            w.WriteNumber("max_height_change", request.Tracker.MaxHeightChange);
+            w.WriteBoolean("resolve_overlaps", request.Tracker.ResolveOverlaps);
             if (request.Tracker.Saturation is { } saturation)
             {
                 w.WriteNumber("saturation", saturation);
@@ -356,6 +358,7 @@ public static class PressureResultFile
                 Column(file, g + "/frame_time", results, r => r.Time, "s");
                 file.WriteDataset(g + "/frame", results.Select(r => r.Frame).ToArray());
                 file.WriteDataset(g + "/ok", results.Select(r => r.Ok ? (byte)1 : (byte)0).ToArray());
+                file.WriteDataset(g + "/peaks_fitted", results.Select(r => r.Ok ? r.Fit.Peaks : 0).ToArray());
                 file.WriteStrings(g + "/reason", results.Select(r => r.Fit.Reason).ToArray());
                 file.WriteString(g + "/settings", settings);
                 foreach (var name in new[] { "pressure_error", "d_error", "position_error" })
