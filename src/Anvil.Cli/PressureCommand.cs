@@ -12,7 +12,7 @@ public static class PressureCommand
     public const string Usage =
         "anvil pressure RESULT.nxs --marker Au|Pt|Cu|Ag|Mo|W|NaCl-B1|NaCl-B2|MgO --reflection 111 [--window 2θ1:2θ2] [--eos vinet|bm3] " +
         "[--v0 Å³ --k0 GPa --k0p K′ [--lattice fcc|bcc|sc|hex:C/A] | --jcpds F] [--wavelength Å] [--frame-period S] [--shape pv|gauss] " +
-        "[--half-window DEG] [--min-significance N] [--max-chi2 X] [--saturation I] [--out NEW.nxs]";
+        "[--half-window DEG] [--min-significance N] [--max-chi2 X] [--max-fwhm-change F] [--max-height-change F] [--saturation I] [--out NEW.nxs]";
 
     public static Task<int> RunAsync(CommandLine line, TextWriter output, CancellationToken cancellationToken)
     {
@@ -32,6 +32,8 @@ public static class PressureCommand
         var halfWindow = Optional(line, "half-window");
         var minSignificance = Optional(line, "min-significance");
         var maxChi2 = Optional(line, "max-chi2");
+        var maxFwhmChange = Optional(line, "max-fwhm-change");
+        var maxHeightChange = Optional(line, "max-height-change");
         var saturation = Optional(line, "saturation");
         var outPath = line.Get("out");
         line.RejectUnknown();
@@ -48,6 +50,11 @@ public static class PressureCommand
             if (period is <= 0)
             {
                 throw new UsageException("--frame-period must be a positive number of seconds");
+            }
+
+            if (maxFwhmChange is <= 1 || maxHeightChange is <= 1)
+            {
+                throw new UsageException("--max-fwhm-change and --max-height-change are factors above 1 (e.g. 1.1, 1.5)");
             }
 
             request = new PressureRequest
@@ -71,6 +78,8 @@ public static class PressureCommand
                     HalfWindow = halfWindow ?? 0,
                     MinSignificance = minSignificance ?? 5,
                     MaxReducedChiSquare = maxChi2 ?? 5,
+                    MaxFwhmChange = maxFwhmChange ?? 1.1,
+                    MaxHeightChange = maxHeightChange ?? 1.5,
                     Saturation = saturation,
                 },
             };

@@ -83,7 +83,7 @@ public static class Markers
         ["MgO"] = new("MgO", FccLattice,
         [
             new(EosForm.Vinet, 74.698, 160.3, 4.18, DorogokupetsDewaele2007),
-            new(EosForm.BirchMurnaghan3, 74.698, 160.2, 3.99, Speziale2001),
+            new(EosForm.BirchMurnaghan3, 74.71, 160.2, 3.99, Speziale2001),
         ]),
     };
 

@@ -67,6 +67,7 @@ public sealed class PressureCommandTests : IDisposable
     [InlineData("nonsense K0", "K0", "--marker", "Au", "--reflection", "111", "--v0", "67.85", "--k0", "-1", "--k0p", "6")]
     [InlineData("unknown shape", "--shape", "--marker", "Au", "--reflection", "111", "--shape", "lorentz")]
     [InlineData("zero period", "--frame-period", "--marker", "Au", "--reflection", "111", "--frame-period", "0")]
+    [InlineData("width factor below 1", "--max-fwhm-change", "--marker", "Au", "--reflection", "111", "--max-fwhm-change", "0.9")]
     public async Task UsageMistakes_AreUsageErrorsThatSayWhat(string why, string mention, params string[] options)
     {
         var input = Result();
