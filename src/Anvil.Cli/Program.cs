@@ -33,6 +33,7 @@ try
         "reprocess" => await ControlCommands.ReprocessAsync(line, Console.Out, cancel.Token),
         "broker" => await BrokerCommand.RunAsync(line, Console.Out, cancel.Token),
         "integrate" => await IntegrateCommand.RunAsync(line, Console.Out, cancel.Token),
+        "pressure" => await PressureCommand.RunAsync(line, Console.Out, cancel.Token),
         _ => Help(verb),
     };
 }
@@ -81,6 +82,7 @@ static int Help(string verb)
           {OperatorCommands.StatusUsage}
           {BrokerCommand.Usage}
           {IntegrateCommand.Usage}
+          {PressureCommand.Usage}
           ./anvil bench integrate|broker|simulate [--quick]
         """);
     return verb is "help" or "--help" or "-h" ? 0 : 2;
