@@ -117,8 +117,8 @@ public static class ApiEndpoints
             var width = Math.Clamp(w ?? 1000, 1, MaxPixels);
             var height = Math.Clamp(h ?? 1000, 1, MaxPixels);
             var (min, max) = axis.Range(u);
-            var from = x0 ?? (u.Descending() ? max : min);
-            var to = x1 ?? (u.Descending() ? min : max);
+            var from = x0 ?? min;
+            var to = x1 ?? max;
             if (!double.IsFinite(from) || !double.IsFinite(to) || from == to)
             {
                 return Problem(400, "Bad x range", $"x0 and x1 must be two different finite values in {u.Name()}.");
