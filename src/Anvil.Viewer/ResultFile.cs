@@ -6,6 +6,9 @@ namespace Anvil.Viewer;
 /// <summary>A file that is not a readable Anvil/DIOPTAS result (truncated, corrupt, another layout).</summary>
 public sealed class ResultFileException(string message, Exception? inner = null) : Exception(message, inner);
 
+/// <summary>The acquisition list's view of a result file.</summary>
+public sealed record ResultSummary(string Acquisition, long Frames, long Bins, int Failed, int Missing, string SettingsJson);
+
 /// <summary>
 /// A finished result file as the viewer needs it, read once and held in memory (the file is opened read-only and
 /// closed again; nothing is ever written to it): <c>/processed/result/data</c> (frames × bins),
@@ -107,6 +110,35 @@ public sealed class ResultFile
                 Npt = file.Exists(Process + "/num_points") ? file.ReadDataset<long>(Process + "/num_points").FirstOrDefault() : binning.Length,
                 SettingsJson = LatestSettings(file),
             };
+        }
+        catch (Hdf5Exception ex)
+        {
+            throw new ResultFileException($"{System.IO.Path.GetFileName(path)} cannot be read as HDF5/NeXus: {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>
+    /// What the acquisition list shows, without reading the data: frames, failed and missing frames, the settings.
+    /// </summary>
+    public static ResultSummary ReadSummary(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        try
+        {
+            using var file = Hdf5File.OpenRead(path);
+            if (!file.Exists(Result + "/data"))
+            {
+                throw new ResultFileException($"{System.IO.Path.GetFileName(path)} is not a result file: it has no {Result}/data.");
+            }
+
+            var info = file.GetDatasetInfo(Result + "/data");
+            return new ResultSummary(
+                System.IO.Path.GetFileNameWithoutExtension(path),
+                info.Rank == 2 ? info.Shape[0] : 0,
+                info.Rank == 2 ? info.Shape[1] : 0,
+                file.Exists(Process + "/failed_frames") ? file.ReadDataset<long>(Process + "/failed_frames").Length : 0,
+                file.Exists(Process + "/missing_frames") ? file.ReadDataset<long>(Process + "/missing_frames").Length : 0,
+                LatestSettings(file));
         }
         catch (Hdf5Exception ex)
         {
