@@ -25,6 +25,7 @@ public static class Hosts
             ["Pipeline:Broker"] = broker,
             ["Console:PollInterval"] = "00:00:00.050",
             ["OTEL_SDK_DISABLED"] = "true",
+            ["Logging:LogLevel:Default"] = "Warning",
         });
         builder.AddServiceDefaults();
         builder.AddConsoleServices();
@@ -47,6 +48,7 @@ public static class Hosts
             ["Broker:DataRoot"] = dataDir,
             ["Broker:Auth:Enabled"] = "false",
             ["OTEL_SDK_DISABLED"] = "true",
+            ["Logging:LogLevel:Default"] = "Warning",
         });
         builder.AddServiceDefaults();
         builder.AddBrokerServices();

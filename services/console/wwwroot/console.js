@@ -58,9 +58,10 @@ async function refreshList() {
     tr.addEventListener('click', () => selectAcquisition(a.name));
     return tr;
   }));
-  if (!S.acq && S.list.length > 0) {
+  if (!S.acq) {
+    // ?acquisition=NAME opens that one (even before the broker has its first frame), else the newest.
     const wanted = new URLSearchParams(location.search).get('acquisition');
-    selectAcquisition(wanted && S.list.some(a => a.name === wanted) ? wanted : wanted || S.list[0].name);
+    if (wanted) selectAcquisition(wanted); else if (S.list.length > 0) selectAcquisition(S.list[0].name);
   }
 }
 
@@ -80,10 +81,11 @@ async function refreshDetail() {
   try {
     detail = await (await api(`/api/acquisitions/${enc(name)}`)).json();
   } catch (e) {
-    if (name === S.acq) { showMessage(e.message); S.detail = null; S.image = null; renderAll(); }
+    if (name === S.acq) { showMessage(e.message); S.detailError = true; S.detail = null; S.image = null; S.version = null; renderAll(); }
     return;
   }
   if (name !== S.acq) return;
+  if (S.detailError) { S.detailError = false; clearMessage(); }
   S.detail = detail;
   $('settings').textContent = prettySettings(detail.settings);
   $('failed').replaceChildren(...detail.failed.slice(0, 500).map(f => {
