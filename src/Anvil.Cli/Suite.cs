@@ -58,11 +58,14 @@ public sealed record SuiteOptions
 
     /// <summary>Integrate replicas (they share one consumer group).</summary>
     public int IntegrateReplicas { get; init; } = 2;
+
+    /// <summary>The results console's ports (services/console), or null to run the chain without it.</summary>
+    public ConsolePorts? Console { get; init; }
 }
 
 /// <summary>
 /// Starts the five services as separate processes on 127.0.0.1 — broker, ingest, stitch, integrate (two
-/// replicas), merge — each from its own build output, with its log in the work folder; waits for every gRPC
+/// replicas), merge, and the results console when <see cref="SuiteOptions.Console"/> is set — each from its own build output, with its log in the work folder; waits for every gRPC
 /// health check to answer SERVING; stops them all (SIGTERM, then kill) on dispose.
 /// </summary>
 public sealed class Suite : IAsyncDisposable
@@ -92,6 +95,9 @@ public sealed class Suite : IAsyncDisposable
     public string BrokerAddress => Address(Options.Ports.Broker);
 
     public string IngestAddress => Address(Options.Ports.Ingest);
+
+    /// <summary>The results console's page, e.g. http://127.0.0.1:5181/, when the suite runs one.</summary>
+    public string? ConsoleUrl => Options.Console?.Url;
 
     /// <summary>The token every pipeline service uses (read, write and writeraw on the suite's beamtime).</summary>
     public string BrokerToken { get; private set; } = string.Empty;
@@ -128,6 +134,11 @@ public sealed class Suite : IAsyncDisposable
             }
 
             suite.Start("merge", "Merge", p.Merge, broker);
+            if (options.Console is { } console)
+            {
+                suite.Start("console", "Console", console.Grpc, new Dictionary<string, string>(broker.Concat(console.Environment())));
+            }
+
             await suite.WaitHealthyAsync(timeout, cancellationToken);
             return suite;
         }
