@@ -30,12 +30,14 @@ public static class ViewerBench
 
         for (var run = 1; run <= 3; run++)
         {
+            var cpu = Process.GetCurrentProcess().TotalProcessorTime;
             var open = Stopwatch.StartNew();
             var file = ResultFile.Open(path);
             var read = open.Elapsed.TotalMilliseconds;
+            var readCpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMilliseconds;
             var (min, max) = file.Axis.Range(RadialUnit.TwoThetaDeg);
             var overview = ImageReducer.Reduce(file.Matrix, 0, file.Frames, ImageReducer.ColumnEdges(file.Axis, RadialUnit.TwoThetaDeg, min, max, width), height, ReduceMode.Mean);
-            Console.WriteLine($"open {run}: read {read:0} ms, first overview {width}×{overview.Height} {open.Elapsed.TotalMilliseconds - read:0} ms, total {open.Elapsed.TotalMilliseconds:0} ms");
+            Console.WriteLine($"open {run}: read + coarse level {read:0} ms ({readCpu:0} ms CPU), first overview {width}×{overview.Height} {open.Elapsed.TotalMilliseconds - read:0} ms, total {open.Elapsed.TotalMilliseconds:0} ms (machine load {LoadAverage()})");
             if (run < 3)
             {
                 GC.Collect();
@@ -75,11 +77,14 @@ public static class ViewerBench
                 Console.WriteLine($"  {what,-28} {ms,7:0.0} ms");
             }
 
-            Console.WriteLine($"slowest pan/zoom: {times.Max(t => t.Ms):0.0} ms over {times.Count} views of {width}×{height} px");
+            Console.WriteLine($"slowest pan/zoom: {times.Max(t => t.Ms):0.0} ms over {times.Count} views of {width}×{height} px; {Environment.ProcessorCount} CPUs, load {LoadAverage()}");
         }
 
         return 0;
     }
+
+    private static string LoadAverage() =>
+        File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "?";
 
     // Rings that drift with frame number over a falling background, like a compression ramp.
     private static void Generate(string path, int frames, int bins)

@@ -38,6 +38,19 @@ public static class ImageReducer
             return new ReducedImage(width, 0, firstRow, endRow, values, float.NaN, float.NaN);
         }
 
+        // Zoomed out so far that every pixel row covers at least one coarse block: read the coarse level (block means,
+        // or maxima) instead of every cell. Means of block means equal the exact means wherever the blocks are whole
+        // and fully finite; a pixel row's borders move to block borders (at most one block, ~0.1 % of the frames).
+        if (matrix.Coarse is { } coarse && span >= (long)coarse.RowBlock * height)
+        {
+            var level = mode == ReduceMode.Max ? coarse.Max : coarse.Mean;
+            var first = firstRow / coarse.RowBlock;
+            var end = Math.Min(level.Rows, (endRow + coarse.RowBlock - 1) / coarse.RowBlock);
+            var edges = columnEdges.Select(e => e / coarse.ColBlock).ToArray();
+            var reduced = Reduce(level, first, end, edges, height, mode);
+            return reduced with { FirstRow = firstRow, EndRow = endRow };
+        }
+
         // Bin ranges per output column, once.
         var lo = new int[width];
         var hi = new int[width];

@@ -66,6 +66,24 @@ public sealed class ResultFile
     /// <summary>Frames (rows).</summary>
     public int Frames => Matrix.Rows;
 
+    /// <summary><c>process/files</c>: the module-1 chunk files (DIOPTAS derives the other modules).</summary>
+    public IReadOnlyList<string> Files { get; private init; } = [];
+
+    /// <summary><c>process/pos_map</c>, flat: [file index, frame in file] per row.</summary>
+    public IReadOnlyList<long> PositionMap { get; private init; } = [];
+
+    /// <summary>The module-1 chunk file and frame index of row <paramref name="row"/>, or null when unknown.</summary>
+    public (string M1File, int Index)? SourceOf(int row)
+    {
+        if (row < 0 || (2 * row) + 1 >= PositionMap.Count)
+        {
+            return null;
+        }
+
+        var file = PositionMap[2 * row];
+        return file >= 0 && file < Files.Count && Files[(int)file].Length > 0 ? (Files[(int)file], (int)PositionMap[(2 * row) + 1]) : null;
+    }
+
     /// <summary>Reads <paramref name="path"/>; relative calibration paths are tried under <paramref name="dataRoot"/>, then beside the file.</summary>
     public static ResultFile Open(string path, string? dataRoot = null)
     {
@@ -99,7 +117,9 @@ public sealed class ResultFile
             var (wavelength, source) = Wavelength(calFile, dataRoot, path);
             var failedFrames = file.Exists(Process + "/failed_frames") ? file.ReadDataset<long>(Process + "/failed_frames") : [];
             var failedReasons = file.Exists(Process + "/failed_reasons") ? file.ReadStrings(Process + "/failed_reasons") : [];
-            return new ResultFile(System.IO.Path.GetFullPath(path), new RadialAxis(binning, wavelength, source), FrameMatrix.FromDense(data, binning.Length))
+            var matrix = FrameMatrix.FromDense(data, binning.Length);
+            matrix.BuildCoarse();
+            return new ResultFile(System.IO.Path.GetFullPath(path), new RadialAxis(binning, wavelength, source), matrix)
             {
                 FrameNumbers = frames,
                 Failed = failedFrames.Select((f, i) => (f, i < failedReasons.Length ? failedReasons[i] : string.Empty)).ToArray(),
@@ -109,6 +129,8 @@ public sealed class ResultFile
                 Unit = file.Exists(Process + "/int_unit") ? file.ReadString(Process + "/int_unit") : string.Empty,
                 Npt = file.Exists(Process + "/num_points") ? file.ReadDataset<long>(Process + "/num_points").FirstOrDefault() : binning.Length,
                 SettingsJson = LatestSettings(file),
+                Files = file.Exists(Process + "/files") ? file.ReadStrings(Process + "/files") : [],
+                PositionMap = file.Exists(Process + "/pos_map") ? file.ReadDataset<long>(Process + "/pos_map") : [],
             };
         }
         catch (Hdf5Exception ex)

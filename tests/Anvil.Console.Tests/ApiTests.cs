@@ -23,6 +23,9 @@ public sealed class ApiTests : IAsyncLifetime
     {
         SyntheticResults.Write(Output, "ramp_00001", 12, axis, f => SyntheticResults.Profile(axis, [8.0 + (0.1 * f)], f), failed: new HashSet<int> { 5 });
         SyntheticResults.Write(Output, "nolambda_00002", 3, axis, f => SyntheticResults.Profile(axis, [10.0]), calFile: "/nonexistent/calibration.poni");
+        // Integrated from the committed P02.2 chunks: frame f is frame (f - 1) % 10 of chunk part (f - 1) / 10.
+        SyntheticResults.Write(Output, "real_00004", 50, axis, f => SyntheticResults.Profile(axis, [9.0]),
+            source: f => (Path.Combine(TestPaths.LambdaFixtures, Anvil.Pipeline.ChunkFileName.Format("testasapo1_1009_00002", 1, (f - 1) / 10)), (f - 1) / 10, (f - 1) % 10));
         await File.WriteAllBytesAsync(Path.Combine(Output, "corrupt_00003.nxs"), [.. "\u0089HDF\r\n\u001a\n"u8, .. new byte[300]]).DefaultTimeout();
         // A broker nobody listens on: the console must serve files regardless.
         (app, address) = await Hosts.StartConsoleAsync(Output, Output, "http://127.0.0.1:9");
@@ -45,6 +48,7 @@ public sealed class ApiTests : IAsyncLifetime
     {
         using var doc = JsonDocument.Parse(await http.GetStringAsync($"{address}/api/acquisitions").DefaultTimeout());
         var byName = doc.RootElement.EnumerateArray().ToDictionary(a => a.GetProperty("name").GetString()!);
+        Assert.Equal(4, byName.Count);
         Assert.Equal(11, byName["ramp_00001"].GetProperty("framesDone").GetInt64());
         Assert.Equal(12, byName["ramp_00001"].GetProperty("framesExpected").GetInt64());
         Assert.Equal(1, byName["ramp_00001"].GetProperty("failed").GetInt32());
@@ -151,6 +155,37 @@ public sealed class ApiTests : IAsyncLifetime
         Assert.Equal("111", first.GetProperty("hkl").GetString());
         var expected = 2 * Math.Asin(SyntheticResults.WavelengthAngstrom / (2 * 5.4116 / Math.Sqrt(3))) * 180 / Math.PI;
         Assert.Equal(expected, first.GetProperty("x").GetDouble(), 9);
+    }
+
+    [Fact]
+    public async Task Raw_FrameFromItsChunkFiles_StitchedWithGapsMasked()
+    {
+        // Full size: nothing reduced, so every unmasked pixel is the detector's count.
+        using var response = await http.GetAsync($"{address}/api/acquisitions/real_00004/frames/23/raw?w=1556&h=1833").DefaultTimeout();
+        var body = await response.Content.ReadAsByteArrayAsync().DefaultTimeout();
+        Assert.True(response.IsSuccessStatusCode, System.Text.Encoding.UTF8.GetString(body));
+        Assert.Equal("1833", response.Headers.GetValues("X-Source-Rows").Single());
+        Assert.Equal("1556", response.Headers.GetValues("X-Source-Cols").Single());
+        var n = 1833 * 1556;
+        var pixels = Enumerable.Range(0, n).Select(i => BitConverter.ToSingle(body, i * 4)).ToArray();
+        var masked = Enumerable.Range(0, n).Select(i => BitConverter.ToSingle(body, (n + i) * 4)).ToArray();
+
+        // Independently of the placement: the unmasked pixels hold exactly the three modules' counts of frame 2 of part 2.
+        double expected = 0;
+        var modulePixels = 0;
+        for (var m = 1; m <= 3; m++)
+        {
+            using var module = Anvil.Hdf5.LambdaModuleFile.Open(Path.Combine(TestPaths.LambdaFixtures, Anvil.Pipeline.ChunkFileName.Format("testasapo1_1009_00002", m, 2)));
+            var frame = new short[module.Rows * module.Cols];
+            module.ReadFrame(2, frame);
+            expected += frame.Sum(v => (double)v);
+            modulePixels += frame.Length;
+        }
+
+        Assert.Equal(modulePixels, pixels.Count(float.IsFinite));
+        Assert.Equal(n - modulePixels, masked.Count(m => m == 1));
+        Assert.Equal(expected, pixels.Where(float.IsFinite).Sum(v => (double)v));
+        await AssertProblem("/api/acquisitions/ramp_00001/frames/3/raw", HttpStatusCode.UnprocessableEntity, "m1.h5");
     }
 
     [Fact]

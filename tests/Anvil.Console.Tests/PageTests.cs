@@ -25,6 +25,8 @@ public sealed class PageTests(BrowserFixture browser) : IAsyncLifetime
             f => SyntheticResults.Profile(axis, CeO2TwoTheta.Select(t => t * (1 + (0.0015 * (f - 1)))), 1 + (0.02 * f)));
         SyntheticResults.Write(work.FullName, "marker_00002", 30, axis, f => SyntheticResults.Profile(axis, [12.0]));
         SyntheticResults.Write(work.FullName, "calibrant_00003", 10, axis, f => SyntheticResults.Profile(axis, CeO2TwoTheta));
+        SyntheticResults.Write(work.FullName, "real_00005", 50, axis, f => SyntheticResults.Profile(axis, CeO2TwoTheta),
+            source: f => (Path.Combine(TestPaths.LambdaFixtures, Anvil.Pipeline.ChunkFileName.Format("testasapo1_1009_00002", 1, (f - 1) / 10)), (f - 1) / 10, (f - 1) % 10));
         SyntheticResults.Write(work.FullName, "nolambda_00004", 5, axis, f => SyntheticResults.Profile(axis, [9.0]), calFile: "missing.poni");
         (app, address) = await Hosts.StartConsoleAsync(work.FullName, work.FullName, "http://127.0.0.1:9");
     }
@@ -45,7 +47,7 @@ public sealed class PageTests(BrowserFixture browser) : IAsyncLifetime
     {
         var page = await OpenAsync("ramp_00001");
         Assert.Equal(40, await page.EvaluateAsync<int>("window.anvil.image.h").DefaultTimeout());
-        Assert.Equal(4, await page.Locator("#acquisitions tbody tr").CountAsync().DefaultTimeout());
+        Assert.Equal(5, await page.Locator("#acquisitions tbody tr").CountAsync().DefaultTimeout());
         Assert.Contains("40 / 40", await page.Locator("#acquisitions tbody tr.selected").InnerTextAsync().DefaultTimeout(), StringComparison.Ordinal);
 
         // Each frame's rows on screen differ from the next (the rings move): 40 distinct bands of pixels.
@@ -159,6 +161,23 @@ public sealed class PageTests(BrowserFixture browser) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task RawFrame_Toggle_ShowsTheStitchedDetectorWithMaskInRed()
+    {
+        var page = await OpenAsync("real_00005");
+        await page.Locator("#rawtoggle").CheckAsync().DefaultTimeout();
+        await TaskTimeoutExtensions.UntilAsync("raw frame 1 drawn", async () => await page.EvaluateAsync<int>("window.anvil.raw.image ? window.anvil.raw.image.frame : 0") == 1);
+        await page.Locator("#heatmap").FocusAsync().DefaultTimeout();
+        await page.Keyboard.PressAsync("End").DefaultTimeout();
+        await TaskTimeoutExtensions.UntilAsync("raw frame 50 drawn", async () => await page.EvaluateAsync<int>("window.anvil.raw.image ? window.anvil.raw.image.frame : 0") == 50);
+        var shape = await page.EvaluateAsync<int[]>("[window.anvil.raw.image.rows, window.anvil.raw.image.cols]").DefaultTimeout();
+        Assert.Equal(new[] { 1833, 1556 }, shape);
+        // The gaps between modules are drawn red.
+        var red = await page.EvaluateAsync<int>(RedPixels).DefaultTimeout();
+        Assert.True(red > 100, $"{red} red pixels");
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(BrowserFixture.Artifacts, "raw-frame.png"), FullPage = true }).DefaultTimeout();
+    }
+
+    [Fact]
     public async Task Exports_PngAndSvgOfBothViews()
     {
         var page = await OpenAsync("ramp_00001");
@@ -197,6 +216,11 @@ public sealed class PageTests(BrowserFixture browser) : IAsyncLifetime
         await TaskTimeoutExtensions.UntilAsync("unknown acquisition reported", async () =>
             await page.Locator("#message").IsVisibleAsync() && (await page.Locator("#message").InnerTextAsync()).Contains("nothing_00099", StringComparison.Ordinal));
     }
+
+    private const string RedPixels = """
+        (() => { const c = document.getElementById('raw'), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+          let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] > 180 && d[i + 1] < 90 && d[i + 2] < 90) n++; return n; })()
+        """;
 
     private async Task<IPage> OpenAsync(string acquisition)
     {

@@ -26,14 +26,15 @@ public static class SyntheticResults
 
     /// <summary>Writes <paramref name="directory"/>/<paramref name="acquisition"/>.nxs and returns its path.</summary>
     public static string Write(string directory, string acquisition, int frames, double[] axis, Func<int, float[]> row,
-        string? calFile = null, IReadOnlySet<int>? failed = null)
+        string? calFile = null, IReadOnlySet<int>? failed = null, Func<int, (string M1File, int FileIndex, int Index)>? source = null)
     {
         using var writer = ResultFileWriter.Create(Path.Combine(directory, acquisition + ".nxs"));
         for (var frame = 1; frame <= frames; frame++)
         {
             var error = failed?.Contains(frame) == true ? "chunk part missing" : string.Empty;
             var curve = error.Length > 0 ? null : new CurveRow(axis, row(frame), new float[axis.Length], new float[axis.Length]);
-            writer.Write(new FrameResult(frame, 0, frame - 1, "m1.h5", "h1", $$"""{"poni":"{{calFile ?? Poni}}","npt":{{axis.Length}}}""", curve, null, error));
+            var (m1, fileIndex, index) = source?.Invoke(frame) ?? ("m1.h5", 0, frame - 1);
+            writer.Write(new FrameResult(frame, fileIndex, index, m1, "h1", $$"""{"poni":"{{calFile ?? Poni}}","npt":{{axis.Length}}}""", curve, null, error));
         }
 
         return writer.Complete(frames, new ResultMetadata(calFile ?? Poni, "bbox", "2th_deg", axis.Length));

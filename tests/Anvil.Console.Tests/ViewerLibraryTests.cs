@@ -45,6 +45,34 @@ public sealed class ViewerLibraryTests
     }
 
     [Fact]
+    public void Reduce_LargeMatrix_CoarseLevelGivesTheExactOverview()
+    {
+        const int rows = 4000, cols = 500;
+        var data = new float[rows * cols];
+        var random = new Random(7);
+        for (var i = 0; i < data.Length; i++)
+        {
+            data[i] = (float)(random.NextDouble() * 1000);
+        }
+
+        var exact = FrameMatrix.FromDense(data, cols);
+        var coarse = FrameMatrix.FromDense(data, cols);
+        coarse.BuildCoarse(targetCells: 25_000);
+        Assert.Equal(80, coarse.Coarse!.RowBlock);
+        var edges = Enumerable.Range(0, 101).Select(c => c * 5.0).ToArray();
+        foreach (var mode in new[] { ReduceMode.Mean, ReduceMode.Max })
+        {
+            var a = ImageReducer.Reduce(exact, 0, rows, edges, 10, mode);
+            var b = ImageReducer.Reduce(coarse, 0, rows, edges, 10, mode);
+            Assert.Equal(a.Height, b.Height);
+            for (var i = 0; i < a.Values.Length; i++)
+            {
+                Assert.Equal(a.Values[i], b.Values[i], 0.01f);
+            }
+        }
+    }
+
+    [Fact]
     public void Reduce_LiveMatrix_MissingRowsAreNaN()
     {
         var matrix = FrameMatrix.Live(2);

@@ -56,6 +56,9 @@ public static class ApiEndpoints
         api.MapGet("/acquisitions/{acquisition}/frames/{frame:long}", Profile)
             .WithSummary("One frame's profile in a unit, with its automatic background when bg=true.");
 
+        api.MapGet("/acquisitions/{acquisition}/frames/{frame:long}/raw", Raw)
+            .WithSummary("The frame's stitched detector image re-read from its chunk files, reduced to at most w × h: little-endian float32 pixel means, then as many float32 masked fractions (gaps and the mask file).");
+
         api.MapGet("/acquisitions/{acquisition}/frames/{frame:long}.xy", Xy)
             .WithSummary("One frame's profile as DIOPTAS-style .xy text: '#' header, last header line names the unit, two columns.");
 
@@ -159,6 +162,58 @@ public static class ApiEndpoints
                 x = axis.Values(u).Select(v => double.IsFinite(v) ? v : (double?)null),
                 y = y.Select(v => float.IsFinite(v) ? v : (float?)null),
                 background = bg == true ? Background.Estimate(y).Select(v => float.IsFinite(v) ? v : (float?)null) : null,
+            });
+        });
+
+    private static IResult Raw(string acquisition, long frame, int? w, int? h, AcquisitionCatalog catalog) =>
+        WithView(catalog, acquisition, view =>
+        {
+            if (view.SourceOf(frame) is not { } source)
+            {
+                return Problem(404, "No raw frame", $"'{acquisition}' does not say which chunk file frame {frame} came from.");
+            }
+
+            var mask = LiveAcquisition.SettingsField(view.SettingsJson, "mask");
+            RawImage raw;
+            try
+            {
+                raw = RawFrame.Read(catalog.Resolve(source.M1File, view.ResultPath), source.Index, mask.Length == 0 ? null : catalog.Resolve(mask, view.ResultPath));
+            }
+            catch (Exception ex) when (ex is IOException or Anvil.Hdf5.Hdf5Exception or ArgumentException or FormatException or UnauthorizedAccessException)
+            {
+                return Problem(422, "Raw frame unreadable", $"Frame {frame} of '{acquisition}' cannot be re-read from {source.M1File}: {ex.Message}");
+            }
+
+            var pixels = raw.Pixels;
+            var masked = new float[pixels.Length];
+            for (var i = 0; i < pixels.Length; i++)
+            {
+                if (raw.Mask[i] != 0)
+                {
+                    pixels[i] = float.NaN;
+                    masked[i] = 1;
+                }
+            }
+
+            var width = Math.Clamp(w ?? 800, 1, MaxPixels);
+            var height = Math.Clamp(h ?? 800, 1, MaxPixels);
+            var edges = Enumerable.Range(0, width + 1).Select(c => (double)c * raw.Cols / width).ToArray();
+            var image = ImageReducer.Reduce(FrameMatrix.FromDense(pixels, raw.Cols), 0, raw.Rows, edges, height, ReduceMode.Mean);
+            var cover = ImageReducer.Reduce(FrameMatrix.FromDense(masked, raw.Cols), 0, raw.Rows, edges, height, ReduceMode.Mean);
+            var bytes = new byte[(image.Values.Length + cover.Values.Length) * 4];
+            for (var i = 0; i < image.Values.Length; i++)
+            {
+                BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(i * 4), image.Values[i]);
+                BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan((image.Values.Length + i) * 4), cover.Values[i]);
+            }
+
+            return new ImageResult(bytes, new Dictionary<string, string>
+            {
+                ["X-Image-Width"] = image.Width.ToString(CultureInfo.InvariantCulture),
+                ["X-Image-Height"] = image.Height.ToString(CultureInfo.InvariantCulture),
+                ["X-Source-Rows"] = raw.Rows.ToString(CultureInfo.InvariantCulture),
+                ["X-Source-Cols"] = raw.Cols.ToString(CultureInfo.InvariantCulture),
+                ["X-Source-File"] = Uri.EscapeDataString(source.M1File),
             });
         });
 

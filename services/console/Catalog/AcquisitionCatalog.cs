@@ -18,7 +18,11 @@ public sealed record AcquisitionView(
     long? FramesExpected,
     string SettingsJson,
     string? ResultPath,
-    long Version);
+    long Version)
+{
+    /// <summary>The module-1 chunk file and frame index a frame was integrated from, when known.</summary>
+    public Func<long, (string M1File, int Index)?> SourceOf { get; init; } = _ => null;
+}
 
 /// <summary>One line of the acquisition list.</summary>
 public sealed record AcquisitionSummary(
@@ -109,7 +113,10 @@ public sealed class AcquisitionCatalog(PipelineOptions pipeline, IOptions<Consol
             var file = Load(path);
             var failed = file.Failed;
             return new AcquisitionView(name, "finished", "file", file.Axis, file.Matrix, file.FrameNumbers, failed,
-                file.Frames - failed.Count - file.Missing.Count, file.Frames, file.SettingsJson, path, File.GetLastWriteTimeUtc(path).Ticks);
+                file.Frames - failed.Count - file.Missing.Count, file.Frames, file.SettingsJson, path, File.GetLastWriteTimeUtc(path).Ticks)
+            {
+                SourceOf = frame => file.RowOf(frame) is var row and >= 0 ? file.SourceOf(row) : null,
+            };
         }
 
         if (live.TryGetValue(name, out var acquisition))
@@ -117,10 +124,28 @@ public sealed class AcquisitionCatalog(PipelineOptions pipeline, IOptions<Consol
             var matrix = acquisition.Matrix;
             return new AcquisitionView(name, LiveState(acquisition), "broker", acquisition.Axis, matrix,
                 Enumerable.Range(1, matrix?.Rows ?? 0).Select(f => (long)f).ToArray(), acquisition.Failed, matrix?.Filled ?? 0,
-                acquisition.FramesFinal ? acquisition.FramesPublished : null, acquisition.SettingsJson, null, acquisition.Version);
+                acquisition.FramesFinal ? acquisition.FramesPublished : null, acquisition.SettingsJson, null, acquisition.Version)
+            {
+                SourceOf = acquisition.SourceOf,
+            };
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// A path as the pipeline records it (absolute, or relative to the data root), made absolute; relative paths
+    /// that do not exist under the data root are tried beside <paramref name="besideFile"/>.
+    /// </summary>
+    public string Resolve(string path, string? besideFile = null)
+    {
+        if (Path.IsPathRooted(path))
+        {
+            return path;
+        }
+
+        var underRoot = Path.Combine(DataRoot, path);
+        return File.Exists(underRoot) || besideFile is null ? underRoot : Path.Combine(Path.GetDirectoryName(besideFile)!, path);
     }
 
     private static string LiveState(LiveAcquisition a) => a.ProfilesComplete ? "merging" : "running";

@@ -13,6 +13,7 @@ public sealed class LiveAcquisition(string name)
 {
     private readonly Lock gate = new();
     private readonly SortedDictionary<long, string> failed = [];
+    private readonly Dictionary<long, (string M1File, int Index)> sources = [];
 
     public string Name { get; } = name;
 
@@ -55,6 +56,42 @@ public sealed class LiveAcquisition(string name)
         }
     }
 
+    /// <summary>The module-1 chunk file and frame index of <paramref name="frame"/>, when its profile named them.</summary>
+    public (string M1File, int Index)? SourceOf(long frame)
+    {
+        lock (gate)
+        {
+            return sources.TryGetValue(frame, out var source) ? source : null;
+        }
+    }
+
+    /// <summary>A string field of a settings JSON (IntegrationSpec as JSON, e.g. "poni", "mask"), or empty.</summary>
+    public static string SettingsField(string settingsJson, string name)
+    {
+        if (settingsJson.Length == 0)
+        {
+            return string.Empty;
+        }
+
+        try
+        {
+            using var doc = JsonDocument.Parse(settingsJson);
+            foreach (var property in doc.RootElement.EnumerateObject())
+            {
+                if (string.Equals(property.Name, name, StringComparison.OrdinalIgnoreCase) && property.Value.ValueKind == JsonValueKind.String)
+                {
+                    return property.Value.GetString() ?? string.Empty;
+                }
+            }
+        }
+        catch (JsonException)
+        {
+            // Not JSON: no such field.
+        }
+
+        return string.Empty;
+    }
+
     /// <summary>Takes one profile; <paramref name="wavelength"/> resolves a PONI path to λ (Å).</summary>
     public void Add(Profile profile, Func<string, (double? Angstrom, string Source)> wavelength)
     {
@@ -70,6 +107,11 @@ public sealed class LiveAcquisition(string name)
                 SettingsJson = profile.SettingsJson;
             }
 
+            if (profile.M1File.Length > 0)
+            {
+                sources[(long)profile.Frame] = (profile.M1File, (int)profile.IndexInFile);
+            }
+
             if (profile.Error.Length > 0 || profile.TwoTheta is null || profile.TwoTheta.Intensity.Count == 0)
             {
                 failed[(long)profile.Frame] = profile.Error.Length > 0 ? profile.Error : "no curve";
@@ -79,7 +121,7 @@ public sealed class LiveAcquisition(string name)
             var radial = profile.TwoTheta.Radial;
             if (Axis is null || Axis.Count != radial.Count || Axis.TwoTheta[0] != radial[0] || Axis.TwoTheta[^1] != radial[^1])
             {
-                var (lambda, source) = wavelength(Poni(profile.SettingsJson));
+                var (lambda, source) = wavelength(SettingsField(profile.SettingsJson, "poni"));
                 Axis = new RadialAxis(radial.ToArray(), lambda, source);
                 Matrix = FrameMatrix.Live(radial.Count);
             }
@@ -88,32 +130,5 @@ public sealed class LiveAcquisition(string name)
             profile.TwoTheta.Intensity.CopyTo(values, 0);
             Matrix!.Set((int)profile.Frame - 1, values);
         }
-    }
-
-    // The PONI path of a settings JSON (IntegrationSpec as JSON: "poni").
-    private static string Poni(string settingsJson)
-    {
-        if (settingsJson.Length == 0)
-        {
-            return string.Empty;
-        }
-
-        try
-        {
-            using var doc = JsonDocument.Parse(settingsJson);
-            foreach (var property in doc.RootElement.EnumerateObject())
-            {
-                if (string.Equals(property.Name, "poni", StringComparison.OrdinalIgnoreCase) && property.Value.ValueKind == JsonValueKind.String)
-                {
-                    return property.Value.GetString() ?? string.Empty;
-                }
-            }
-        }
-        catch (JsonException)
-        {
-            // Not JSON: no wavelength from it.
-        }
-
-        return string.Empty;
     }
 }

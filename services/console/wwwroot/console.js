@@ -16,6 +16,7 @@ const S = {
   image: null, selected: 1, overlays: [], profiles: new Map(), profileErrors: new Map(),
   waterfall: false, wfrom: 1, wto: 10, woffset: 0.1,
   phases: [], version: null, renders: 0, lastRender: null, fetches: 0,
+  raw: { on: false, image: null, error: null },
 };
 window.anvil = S;
 
@@ -67,7 +68,7 @@ async function refreshList() {
 
 async function selectAcquisition(name) {
   S.acq = name; S.detail = null; S.image = null; S.version = null;
-  S.x0 = S.x1 = S.f0 = S.f1 = null; S.selected = 1; S.overlays = []; S.profiles.clear(); S.profileErrors.clear();
+  S.x0 = S.x1 = S.f0 = S.f1 = null; S.selected = 1; S.overlays = []; S.profiles.clear(); S.profileErrors.clear(); S.raw.image = null;
   history.replaceState(null, '', `?acquisition=${enc(name)}`);
   for (const tr of $('acquisitions').tBodies[0].rows) tr.classList.toggle('selected', tr.dataset.name === name);
   clearMessage();
@@ -100,6 +101,7 @@ async function refreshDetail() {
     if (detail.frames > 0) {
       await fetchImage();
       fetchProfiles();
+      if (S.raw.on && !S.raw.image) fetchRaw();
     } else {
       S.image = null; renderAll();
     }
@@ -359,8 +361,66 @@ function renderProfile(p) {
 function renderAll() {
   renderHeatmap(Plot.canvasPainter($('heatmap')));
   renderProfile();
+  renderRaw();
   S.renders++;
   S.lastRender = { at: Date.now(), rows: S.image ? S.image.h : 0, frames: S.image ? S.image.frames : 0, version: S.image ? S.image.version : null };
+}
+
+// ------------------------------------------------------------------ raw frame
+
+async function fetchRaw() {
+  if (!S.raw.on || !S.detail || S.detail.frames === 0) return;
+  const name = S.acq, frame = S.selected;
+  const canvas = $('raw');
+  const h = Math.max(50, canvas.height - 40), w = Math.max(50, Math.round(h * 0.85));
+  try {
+    const response = await api(`/api/acquisitions/${enc(name)}/frames/${frame}/raw?w=${w}&h=${h}`);
+    const data = new Float32Array(await response.arrayBuffer());
+    if (name !== S.acq || frame !== S.selected) return;
+    const iw = Number(response.headers.get('X-Image-Width')), ih = Number(response.headers.get('X-Image-Height'));
+    S.raw.image = {
+      w: iw, h: ih, values: data.subarray(0, iw * ih), mask: data.subarray(iw * ih, 2 * iw * ih), frame,
+      rows: Number(response.headers.get('X-Source-Rows')), cols: Number(response.headers.get('X-Source-Cols')),
+      file: decodeURIComponent(response.headers.get('X-Source-File') || ''),
+    };
+    S.raw.error = null;
+  } catch (e) { S.raw.image = null; S.raw.error = e.message; }
+  renderRaw();
+}
+
+function renderRaw(p) {
+  const canvas = $('raw');
+  canvas.hidden = !S.raw.on;
+  if (!S.raw.on) return;
+  p = p || Plot.canvasPainter(canvas);
+  p.clear('#ffffff');
+  const img = S.raw.image;
+  if (!img) { p.text(p.width / 2, p.height / 2, S.raw.error || 'reading the raw frame…', { align: 'center', baseline: 'middle', color: '#5a6572' }); return; }
+  // Same colour map and intensity scale as the heatmap; contrast from this image's own percentiles (counts, not intensities).
+  const lo = Plot.percentile(img.values, S.plow), hi = Math.max(Plot.percentile(img.values, S.phigh), lo + 1);
+  const tf = Plot.scaler(S.scale, lo > 0 ? lo : Math.max(hi * 1e-4, 1e-12));
+  const tlo = tf(S.scale === 'log' ? Math.max(lo, hi * 1e-4) : lo), span = (tf(hi) - tlo) || 1;
+  const lut = Plot.colormap(S.cmap);
+  const off = document.createElement('canvas');
+  off.width = img.w; off.height = img.h;
+  const ctx = off.getContext('2d'), data = ctx.createImageData(img.w, img.h);
+  for (let i = 0; i < img.values.length; i++) {
+    const v = img.values[i], m = img.mask[i], o = i * 4;
+    let r = 225, g = 225, b = 225;
+    if (Number.isFinite(v)) {
+      const k = Math.max(0, Math.min(255, Math.round((tf(v) - tlo) / span * 255)));
+      r = lut[k * 3]; g = lut[k * 3 + 1]; b = lut[k * 3 + 2];
+    }
+    const a = Number.isFinite(v) ? 0.6 * (m || 0) : (m > 0 ? 1 : 0);
+    data.data[o] = Math.round(r * (1 - a) + 220 * a); data.data[o + 1] = Math.round(g * (1 - a) + 40 * a); data.data[o + 2] = Math.round(b * (1 - a) + 40 * a); data.data[o + 3] = 255;
+  }
+  ctx.putImageData(data, 0, 0);
+  const ph = p.height - 40, pw = Math.round(ph * img.cols / img.rows), x = 66;
+  p.image(off, x, 10, pw, ph);
+  p.rect(x, 10, pw, ph, null, '#5a6572');
+  p.text(x + pw + 14, 24, `frame ${img.frame}: stitched ${img.rows} × ${img.cols} px`, { size: 12 });
+  p.text(x + pw + 14, 42, img.file, { size: 11, color: '#5a6572' });
+  p.text(x + pw + 14, 60, `red: mask and module gaps · ${{ lin: 'linear', sqrt: 'square root', log: 'log' }[S.scale]} · ${Plot.format(lo)}–${Plot.format(hi)} counts`, { size: 11, color: '#5a6572' });
 }
 
 // ------------------------------------------------------------------ phases
@@ -454,6 +514,7 @@ function selectFrame(frame, overlay) {
   updateLinks();
   renderAll();
   fetchProfiles();
+  fetchRaw();
 }
 
 function attachPlot(canvas, m, isHeatmap) {
@@ -535,7 +596,7 @@ document.addEventListener('keydown', e => {
 });
 
 function resize() {
-  for (const id of ['heatmap', 'profile']) {
+  for (const id of ['heatmap', 'profile', 'raw']) {
     const canvas = $(id);
     const width = Math.max(400, Math.floor(canvas.getBoundingClientRect().width));
     if (canvas.width !== width) canvas.width = width;
@@ -565,6 +626,10 @@ function bind() {
     const file = e.target.files[0];
     if (file) addPhase({ name: file.name.replace(/\.jcpds$/i, ''), text: await file.text() });
     e.target.value = '';
+  });
+  $('rawtoggle').addEventListener('change', e => {
+    S.raw.on = e.target.checked; S.raw.image = null; $('raw').hidden = !S.raw.on;
+    resize(); fetchRaw();
   });
   $('waterfall').addEventListener('change', e => {
     S.waterfall = e.target.checked;
