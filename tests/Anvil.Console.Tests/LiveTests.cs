@@ -91,6 +91,17 @@ public sealed class LiveTests(BrowserFixture browser, ITestOutputHelper output) 
         await TaskTimeoutExtensions.UntilAsync("expected frames known", async () =>
             (await page.Locator("#acquisitions tbody tr.selected").InnerTextAsync()).Contains($"{frames} / {frames + 1}", StringComparison.Ordinal));
         await page.ScreenshotAsync(new() { Path = Path.Combine(BrowserFixture.Artifacts, "live-done.png") }).DefaultTimeout();
+
+        // Integrate finishes; merge renames its file into place: the page switches to the file, the live rows go.
+        await broker.FinishStreamAsync(broker.Address("profiles", Acquisition), frames + 1).DefaultTimeout();
+        await TaskTimeoutExtensions.UntilAsync("merging", async () =>
+            (await page.Locator("#acquisitions tbody tr.selected").InnerTextAsync()).Contains("merging", StringComparison.Ordinal));
+        SyntheticResults.Write(Path.Combine(work.FullName, "out"), Acquisition, frames + 1, axis, f => Profile(f).TwoTheta.Intensity.ToArray(), failed: new HashSet<int> { frames + 1 });
+        await TaskTimeoutExtensions.UntilAsync("finished from the file", async () =>
+            await page.EvaluateAsync<string>("window.anvil.detail ? window.anvil.detail.source : ''") == "file");
+        await TaskTimeoutExtensions.UntilAsync("listed as finished", async () =>
+            (await page.Locator("#acquisitions tbody tr.selected").InnerTextAsync()).Contains("finished", StringComparison.Ordinal));
+        Assert.Equal(frames + 1, await page.EvaluateAsync<int>("window.anvil.detail.frames").DefaultTimeout());
     }
 
     private Profile Profile(int frame)

@@ -56,6 +56,9 @@ public sealed class AcquisitionCatalog(PipelineOptions pipeline, IOptions<Consol
     /// <summary>The data root, absolute (relative PONI paths are taken from here).</summary>
     public string DataRoot { get; } = Path.GetFullPath(pipeline.DataRoot);
 
+    /// <summary>Forgets the live rows of <paramref name="name"/> once its result file is what the page shows.</summary>
+    public void DropLive(string name) => live.TryRemove(name, out _);
+
     /// <summary>The live record of <paramref name="name"/>, made on first use.</summary>
     public LiveAcquisition Live(string name) => live.GetOrAdd(name, n => new LiveAcquisition(n));
 

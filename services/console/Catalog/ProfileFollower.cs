@@ -54,7 +54,7 @@ public sealed partial class ProfileFollower(BrokerClient broker, AcquisitionCata
         var frames = await ListAsync(PipelineStreams.Frames, cancellationToken);
         foreach (var stream in frames)
         {
-            if (catalog.ResultPath(stream.Name) is null)
+            if (catalog.ResultPath(stream.Name) is null && !(progress.TryGetValue(stream.Name, out var done) && done.Complete))
             {
                 var acquisition = catalog.Live(stream.Name);
                 acquisition.FramesPublished = (long)stream.LastId;
@@ -72,6 +72,12 @@ public sealed partial class ProfileFollower(BrokerClient broker, AcquisitionCata
             if (state.Complete || (stream.Finished && state.Highest == 0 && catalog.ResultPath(stream.Name) is not null))
             {
                 state.Complete = true;
+                if (catalog.ResultPath(stream.Name) is not null)
+                {
+                    // Merge's file is what the page shows now: the rows read from the broker are no longer needed.
+                    catalog.DropLive(stream.Name);
+                }
+
                 continue;
             }
 
