@@ -67,7 +67,7 @@ async function refreshList() {
 }
 
 async function selectAcquisition(name) {
-  S.acq = name; S.detail = null; S.image = null; S.version = null;
+  S.acq = name; S.detail = null; S.image = null; S.imageError = null; S.version = null;
   S.x0 = S.x1 = S.f0 = S.f1 = null; S.selected = 1; S.overlays = []; S.profiles.clear(); S.profileErrors.clear(); S.raw.image = null;
   history.replaceState(null, '', `?acquisition=${enc(name)}`);
   for (const tr of $('acquisitions').tBodies[0].rows) tr.classList.toggle('selected', tr.dataset.name === name);
@@ -149,8 +149,9 @@ async function fetchImage() {
       try {
         response = await api(url);
       } catch (e) {
-        showMessage(e.message); S.image = null; renderAll(); return;
+        showMessage(e.message); S.image = null; S.imageError = e.message; renderAll(); return;
       }
+      S.imageError = null;
       const buffer = await response.arrayBuffer();
       if (name !== S.acq) return;
       const header = k => Number(response.headers.get(k));
@@ -217,7 +218,8 @@ function renderHeatmap(p) {
     p.image(imageCanvas(), HM.left, HM.top, pw, ph);
   } else {
     p.rect(HM.left, HM.top, pw, ph, '#eef0f3');
-    p.text(HM.left + pw / 2, HM.top + ph / 2, S.detail ? 'no integrated frame yet' : 'no acquisition selected', { align: 'center', baseline: 'middle', color: '#5a6572' });
+    const why = S.imageError ? S.imageError.replace(/^[^:]*: /, '') : S.detail ? 'no integrated frame yet' : 'no acquisition selected';
+    p.text(HM.left + pw / 2, HM.top + ph / 2, why, { align: 'center', baseline: 'middle', color: '#5a6572' });
   }
   p.rect(HM.left, HM.top, pw, ph, null, '#5a6572');
   // Radial axis.
