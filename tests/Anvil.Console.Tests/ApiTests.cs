@@ -189,6 +189,21 @@ public sealed class ApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Phases_JcpdsPosted_LinesInTheUnit()
+    {
+        const string gold = "VERSION: 4\nCOMMENT: Au from a jcpds\nSYMMETRY: CUBIC\nA: 4.0782\nDIHKL: 2.35455 100.0 1 1 1\nDIHKL: 2.03910 52.0 2 0 0\n";
+        using var response = await http.PostAsync($"{address}/api/acquisitions/ramp_00001/phases?unit=q_nm%5E-1&name=au", new StringContent(gold)).DefaultTimeout();
+        var body = await response.Content.ReadAsStringAsync().DefaultTimeout();
+        Assert.True(response.IsSuccessStatusCode, body);
+        using var doc = JsonDocument.Parse(body);
+        Assert.Equal("Au from a jcpds", doc.RootElement.GetProperty("name").GetString());
+        var lines = doc.RootElement.GetProperty("lines").EnumerateArray().ToArray();
+        Assert.Equal(2, lines.Length);
+        Assert.Equal(20 * Math.PI / 2.35455, lines[0].GetProperty("x").GetDouble(), 9);
+        Assert.Equal("200", lines[1].GetProperty("hkl").GetString());
+    }
+
+    [Fact]
     public async Task OpenApi_Document_ListsTheApi()
     {
         var json = await http.GetStringAsync($"{address}/openapi/v1.json").DefaultTimeout();
