@@ -102,6 +102,24 @@ public sealed class ApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Image_BackgroundSubtracted_FlatBaseAndPeaksKept()
+    {
+        async Task<float[]> Row(string query)
+        {
+            var bytes = await http.GetByteArrayAsync($"{address}/api/acquisitions/ramp_00001/image?w=750&h=12&x0=2&x1=17{query}").DefaultTimeout();
+            return MemoryMarshalRow(bytes, 750, 0);
+        }
+
+        var raw = await Row(string.Empty);
+        var subtracted = await Row("&bg=true");
+        // Frame 1: background 50·exp(−2θ/20) ≈ 30–45, one peak at 8.1°.
+        var peak = Array.IndexOf(raw, raw.Max());
+        Assert.InRange(raw[50], 30, 50);
+        Assert.InRange(subtracted[50], -3, 3);
+        Assert.InRange(subtracted[peak], raw[peak] - 50, raw[peak] - 25);
+    }
+
+    [Fact]
     public async Task Problems_BadInput_4xxWithProblemBodies()
     {
         await AssertProblem("/api/acquisitions/nope_00009", HttpStatusCode.NotFound, "nope_00009");

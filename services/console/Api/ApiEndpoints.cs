@@ -51,7 +51,7 @@ public static class ApiEndpoints
         }))).WithSummary("One acquisition: progress, failed frames, settings, and the units its axis can be shown in.");
 
         api.MapGet("/acquisitions/{acquisition}/image", Image)
-            .WithSummary("The heatmap of what is on screen, reduced on the server: little-endian float32, height × width, row-major; NaN where no data.");
+            .WithSummary("The heatmap of what is on screen, reduced on the server: little-endian float32, height × width, row-major; NaN where no data; bg=true subtracts each displayed row's automatic background.");
 
         api.MapGet("/acquisitions/{acquisition}/frames/{frame:long}", Profile)
             .WithSummary("One frame's profile in a unit, with its automatic background when bg=true.");
@@ -103,7 +103,7 @@ public static class ApiEndpoints
         return app;
     }
 
-    private static IResult Image(string acquisition, string? unit, double? x0, double? x1, long? f0, long? f1, int? w, int? h, string? mode, AcquisitionCatalog catalog) =>
+    private static IResult Image(string acquisition, string? unit, double? x0, double? x1, long? f0, long? f1, int? w, int? h, string? mode, bool? bg, AcquisitionCatalog catalog) =>
         WithAxis(catalog, acquisition, unit, (view, axis, matrix, u) =>
         {
             var reduce = mode switch
@@ -130,6 +130,17 @@ public static class ApiEndpoints
             var first = Math.Max(1, f0 ?? 1);
             var last = Math.Min(matrix.Rows, f1 ?? matrix.Rows);
             var image = ImageReducer.Reduce(matrix, (int)first - 1, (int)last, ImageReducer.ColumnEdges(axis, u, from, to, width), height, reduce.Value);
+            if (bg == true)
+            {
+                // Background subtracted per displayed row (the reduced profile of the frames it covers, in screen columns):
+                // the cost follows the pixels on screen, not the file.
+                Parallel.For(0, image.Height, r =>
+                {
+                    var row = image.Values.AsSpan(r * image.Width, image.Width);
+                    Background.Subtract(row).CopyTo(row);
+                });
+            }
+
             var bytes = new byte[image.Values.Length * 4];
             for (var i = 0; i < image.Values.Length; i++)
             {

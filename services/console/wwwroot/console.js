@@ -144,7 +144,7 @@ async function fetchImage() {
       const [x0, x1] = xRange();
       const [f0, f1] = frameRange();
       const name = S.acq;
-      const url = `/api/acquisitions/${enc(name)}/image?unit=${enc(S.unit)}&x0=${x0}&x1=${x1}&f0=${f0}&f1=${f1}&w=${w}&h=${h}&mode=${S.mode}`;
+      const url = `/api/acquisitions/${enc(name)}/image?unit=${enc(S.unit)}&x0=${x0}&x1=${x1}&f0=${f0}&f1=${f1}&w=${w}&h=${h}&mode=${S.mode}${S.bg === 'subtract' ? '&bg=true' : ''}`;
       let response;
       try {
         response = await api(url);
@@ -616,7 +616,7 @@ function bind() {
   $('scale').addEventListener('change', e => { S.scale = e.target.value; renderAll(); });
   $('cmap').addEventListener('change', e => { S.cmap = e.target.value; renderAll(); });
   $('mode').addEventListener('change', e => { S.mode = e.target.value; fetchImage(); });
-  $('bg').addEventListener('change', e => { S.bg = e.target.value; renderProfile(); });
+  $('bg').addEventListener('change', e => { S.bg = e.target.value; renderProfile(); fetchImage(); });
   $('auto').addEventListener('change', e => { S.auto = e.target.checked; if (S.auto) autoContrast(); renderAll(); });
   for (const id of ['cmin', 'cmax']) $(id).addEventListener('change', e => {
     S.auto = false; $('auto').checked = false; S[id] = parseFloat(e.target.value); renderAll();
