@@ -14,6 +14,15 @@ if ! /usr/bin/python3 -c 'import h5py, numpy' 2>/dev/null; then
     echo "the HDF5 tests need Debian's python3-h5py: sudo apt-get install python3-h5py" >&2
   fi
 fi
+# The results console's page tests drive Debian's Chromium (/usr/bin/chromium) through Playwright: install it likewise.
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing Debian's chromium (the results console's browser tests)…" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium) >&2
+  else
+    echo "the results console's browser tests need Debian's chromium: sudo apt-get install chromium" >&2
+  fi
+fi
 rm -rf "$results"
 dotnet test "$root/Anvil.slnx" --logger trx --results-directory "$results" "$@"
 rc=$?

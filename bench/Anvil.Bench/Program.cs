@@ -9,7 +9,9 @@ switch (args.Length > 0 ? args[0] : string.Empty)
         return await BrokerBench.RunAsync(args.Contains("--quick"));
     case "simulate":
         return SimulateBench.Run(args.Contains("--quick"));
+    case "viewer":
+        return ViewerBench.Run(args.Contains("--quick"));
     default:
-        Console.Error.WriteLine("usage: Anvil.Bench integrate [--quick] [--filter TEXT] [--no-pyfai]\n       Anvil.Bench broker [--quick]\n       Anvil.Bench simulate [--quick]");
+        Console.Error.WriteLine("usage: Anvil.Bench integrate [--quick] [--filter TEXT] [--no-pyfai]\n       Anvil.Bench broker [--quick]\n       Anvil.Bench simulate [--quick]\n       Anvil.Bench viewer [--quick]");
         return 2;
 }

@@ -54,14 +54,19 @@ public static class DemoCommand
         log.WriteLine($"starting the suite on 127.0.0.1 (work folder {work})");
         var clock = Stopwatch.StartNew();
         using var sink = tracing == "on" && string.IsNullOrEmpty(Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT")) ? new OtlpSink() : null;
-        var suite = await Suite.StartAsync(new SuiteOptions { WorkDir = work, Ports = PortPlan.Free(), Pipeline = config.Values, Environment = TracingEnvironment(tracing, sink) },
+        var suite = await Suite.StartAsync(new SuiteOptions { WorkDir = work, Ports = PortPlan.Free(), Pipeline = config.Values, Environment = TracingEnvironment(tracing, sink), Console = keep ? ConsolePorts.Free() : null },
             TimeSpan.FromSeconds(60), cancellationToken);
         var ok = false;
         try
         {
-            foreach (var service in suite.Services)
+            foreach (var service in suite.Services.Where(s => s.Name != "console"))
             {
                 log.WriteLine($"  {service.Name,-12} {service.Address[7..]}{(service.MetricsUrl is { } metrics ? $"  metrics {metrics}" : "")}");
+            }
+
+            if (suite.ConsoleUrl is { } consoleUrl)
+            {
+                log.WriteLine($"console {consoleUrl}");
             }
 
             log.WriteLine($"suite ready in {clock.Elapsed.TotalSeconds:0.0} s");
@@ -102,6 +107,27 @@ public static class DemoCommand
             }
 
             ok = true;
+            if (keep && suite.ConsoleUrl is { } url)
+            {
+                // --keep: the suite and its results console stay up on the acquisition just processed until Ctrl-C.
+                log.WriteLine($"console {url}?acquisition={Uri.EscapeDataString(Path.GetFileNameWithoutExtension(written[0]))}");
+                log.WriteLine("suite and console kept running (--keep); Ctrl-C or SIGTERM stops them");
+                using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c =>
+                {
+                    c.Cancel = true;
+                    stop.Cancel();
+                });
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, stop.Token);
+                }
+                catch (OperationCanceledException) when (stop.IsCancellationRequested)
+                {
+                    log.WriteLine("stopping");
+                }
+            }
+
             return 0;
         }
         finally
@@ -141,8 +167,8 @@ public static class DemoCommand
         return (SuiteCpuSeconds(suite) - before) / clock.Elapsed.TotalSeconds;
     }
 
-    // User + system CPU time of the suite's processes so far (read before they stop).
-    private static double SuiteCpuSeconds(Suite suite) => suite.Services.Sum(SuiteCpuSeconds);
+    // User + system CPU time of the chain's processes so far (read before they stop; the --keep console is not part of the chain).
+    private static double SuiteCpuSeconds(Suite suite) => suite.Services.Where(s => s.Name != "console").Sum(SuiteCpuSeconds);
 
     private static double SuiteCpuSeconds(ServiceProcess service)
     {
@@ -186,7 +212,7 @@ public static class DemoCommand
 
             if (DateTime.UtcNow > deadline)
             {
-                throw new TimeoutException($"no result for {string.Join(", ", acquisitions)} in {output} within {timeout.TotalMinutes:0} min; merge log:\n{Suite.Tail(suite.Services[^1])}");
+                throw new TimeoutException($"no result for {string.Join(", ", acquisitions)} in {output} within {timeout.TotalMinutes:0} min; merge log:\n{Suite.Tail(suite.Services.First(s => s.Name == "merge"))}");
             }
 
             await Task.Delay(10, cancellationToken);

@@ -68,11 +68,15 @@ public sealed record SuiteOptions
 
     /// <summary>Integrate replicas (they share one consumer group); null = deploy/topology.json's.</summary>
     public int? IntegrateReplicas { get; init; }
+
+    /// <summary>The results console's ports (services/console), or null to run the chain without it.</summary>
+    public ConsolePorts? Console { get; init; }
 }
 
 /// <summary>
 /// Starts the services of deploy/topology.json as separate processes on 127.0.0.1, in its order — broker, ingest,
-/// stitch, integrate (two replicas), merge — each from its own build output, with its log in the work folder; waits
+/// stitch, integrate (two replicas), merge — and the results console when <see cref="SuiteOptions.Console"/> is set,
+/// each from its own build output, with its log in the work folder; waits
 /// for every gRPC health check to answer SERVING; stops them all (SIGTERM, then kill) on dispose.
 /// </summary>
 public sealed class Suite : IAsyncDisposable
@@ -102,6 +106,9 @@ public sealed class Suite : IAsyncDisposable
     public string BrokerAddress => Address(Options.Ports.Broker);
 
     public string IngestAddress => Address(Options.Ports.Ingest);
+
+    /// <summary>The results console's page, e.g. http://127.0.0.1:5181/, when the suite runs one.</summary>
+    public string? ConsoleUrl => Options.Console?.Url;
 
     /// <summary>The token every pipeline service uses (read, write and writeraw on the suite's beamtime).</summary>
     public string BrokerToken { get; private set; } = string.Empty;
@@ -139,6 +146,12 @@ public sealed class Suite : IAsyncDisposable
                 {
                     suite.Start(instance, service, p[instance], service.Name == "broker" ? brokerEnvironment : workerEnvironment);
                 }
+            }
+
+            if (options.Console is { } console)
+            {
+                var service = new TopologyService("console", "services/console/Anvil.Console.Service.csproj", console.Grpc, Replicas: 1, Hdf5: true);
+                suite.Start("console", service, console.Grpc, new Dictionary<string, string>(workerEnvironment.Concat(console.Environment())));
             }
 
             await suite.WaitHealthyAsync(timeout, cancellationToken);

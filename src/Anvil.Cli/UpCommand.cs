@@ -9,10 +9,13 @@ namespace Anvil.Cli;
 /// </summary>
 public static class UpCommand
 {
-    public const string Usage = "anvil up [--config F] [--data DIR] [--out DIR] [--work DIR] [--web PORT|off]";
+    public const string Usage = "anvil up [--config F] [--data DIR] [--out DIR] [--work DIR] [--web PORT|off] [--console PORT|off] [--console-bind ADDRESS]";
 
     /// <summary>The dashboard's default port.</summary>
     public const int WebPort = 5180;
+
+    /// <summary>The results console's default page port (services/console).</summary>
+    public const int ConsolePort = 5181;
 
     public static async Task<int> RunAsync(CommandLine args, TextWriter log, CancellationToken cancellationToken)
     {
@@ -21,6 +24,8 @@ public static class UpCommand
         config.Override("OutputDir", args.Get("out"));
         var work = Path.GetFullPath(args.Get("work") ?? ".anvil");
         var web = args.Get("web") is "off" ? (int?)null : args.GetInt("web", WebPort);
+        var console = args.Get("console") is "off" ? null
+            : ConsolePorts.Defaults with { Http = args.GetInt("console", ConsolePort), Bind = args.Get("console-bind") ?? "127.0.0.1" };
         args.RejectUnknown();
         config.ValidSettings();
         Directory.CreateDirectory(config["DataRoot"]);
@@ -32,10 +37,15 @@ public static class UpCommand
             c.Cancel = true;
             stop.Cancel();
         });
-        await using var suite = await Suite.StartAsync(new SuiteOptions { WorkDir = work, Pipeline = config.Values }, TimeSpan.FromSeconds(60), stop.Token);
-        foreach (var service in suite.Services)
+        await using var suite = await Suite.StartAsync(new SuiteOptions { WorkDir = work, Pipeline = config.Values, Console = console }, TimeSpan.FromSeconds(60), stop.Token);
+        foreach (var service in suite.Services.Where(s => s.Name != "console"))
         {
             log.WriteLine($"{service.Name,-12} {service.Address[7..]}{(service.MetricsUrl is { } metrics ? $"  metrics {metrics}" : "")}");
+        }
+
+        if (suite.ConsoleUrl is { } consoleUrl)
+        {
+            log.WriteLine($"console {consoleUrl}");
         }
 
         log.WriteLine($"data root {config["DataRoot"]}, results in {config["OutputDir"]}, logs in {Path.Combine(work, "logs")}");

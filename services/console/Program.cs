@@ -1,0 +1,8 @@
+var builder = WebApplication.CreateBuilder(args);
+builder.AddServiceDefaults();
+builder.AddConsoleServices();
+
+var app = builder.Build();
+app.MapDefaultEndpoints();
+app.MapConsole();
+app.Run();
