@@ -1,4 +1,5 @@
 using Anvil.Hdf5;
+using Anvil.Integration;
 using Anvil.Pipeline;
 
 namespace Anvil.Viewer;
@@ -37,20 +38,18 @@ public static class RawFrame
             }
 
             var plan = StitchPlan.Create([.. files.Select(f => new ModuleLayout(f.Rows, f.Cols, f.TranslationX, f.TranslationY))]);
-            var canvas = new short[plan.Rows * plan.Cols];
             for (var m = 0; m < files.Count; m++)
             {
                 if (index < 0 || index >= files[m].FrameCount)
                 {
                     throw new ArgumentOutOfRangeException(nameof(index), index, $"{ChunkFileName.Format(acquisition, m + 1, part)} has {files[m].FrameCount} frames.");
                 }
-
-                var frame = new short[files[m].Rows * files[m].Cols];
-                files[m].ReadFrame(index, frame);
-                plan.Place<short>(m, frame, canvas);
             }
 
-            var mask = MaskLoader.Combine(plan.GapMask(), string.IsNullOrEmpty(maskFile) ? null : maskFile, plan.Rows, plan.Cols);
+            // Stitched as the integrate service stitches it.
+            var canvas = new short[plan.Rows * plan.Cols];
+            plan.Stitch(canvas, new short[files.Max(f => f.Rows * f.Cols)], (m, destination) => files[m].ReadFrame(index, destination));
+            var mask = MaskFile.Combine(plan.GapMask(), string.IsNullOrEmpty(maskFile) ? null : maskFile, plan.Rows, plan.Cols);
             return new RawImage(plan.Rows, plan.Cols, canvas.Select(v => (float)v).ToArray(), mask);
         }
         finally

@@ -65,7 +65,7 @@ public sealed class LiveAcquisition(string name)
         }
     }
 
-    /// <summary>A string field of a settings JSON (IntegrationSpec as JSON, e.g. "poni", "mask"), or empty.</summary>
+    /// <summary>A string field of a settings JSON (the canonical settings JSON of IntegrationSettings, e.g. "poni", "mask"), or empty.</summary>
     public static string SettingsField(string settingsJson, string name)
     {
         if (settingsJson.Length == 0)
