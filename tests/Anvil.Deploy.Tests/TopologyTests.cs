@@ -136,6 +136,29 @@ public class TopologyTests
     }
 
     [Fact]
+    public void ReprocessJob_RunsEveryServiceOnItsTopologyPort()
+    {
+        var pod = PodTemplate.From([Manifests.LoadReprocessJob()]).Single();
+        var wrong = new List<string>();
+        foreach (var service in Topology.Services)
+        {
+            var container = pod.LongRunning.FirstOrDefault(c => c.Name == service.Name);
+            if (container is null)
+            {
+                wrong.Add($"k8s/jobs/reprocess-job.yaml has no container {service.Name}");
+                continue;
+            }
+
+            if (container.Ports?.Single().ContainerPort != service.Port || container.Args?.Contains($"--Kestrel:Endpoints:Grpc:Url=http://0.0.0.0:{service.Port}") != true)
+            {
+                wrong.Add($"k8s/jobs/reprocess-job.yaml container {service.Name}: port and Kestrel URL must be {service.Port}");
+            }
+        }
+
+        Assert.True(wrong.Count == 0, string.Join('\n', wrong));
+    }
+
+    [Fact]
     public void DefaultAddresses_TheWorkstationConfig_AndTheReadme_SayTheTopologyPorts()
     {
         var instances = Topology.Services.SelectMany(s => s.Instances()).ToDictionary(i => i.Instance, i => $"http://127.0.0.1:{i.Port}");
