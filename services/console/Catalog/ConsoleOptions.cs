@@ -10,4 +10,13 @@ public sealed record ConsoleOptions
 
     /// <summary>Result files kept in memory at once (each holds its whole frames × bins array).</summary>
     public int CachedFiles { get; init; } = 3;
+
+    /// <summary>
+    /// Ingest's address (its gRPC <c>Control</c> service, the suite's default http://127.0.0.1:5101) for the operator
+    /// controls. The suite sets it (<c>Console__Ingest</c>); an ingest that does not answer makes every operator request a 503.
+    /// </summary>
+    public string Ingest { get; init; } = Anvil.Pipeline.ServiceAddresses.Ingest;
+
+    /// <summary>How long one call to ingest may take before the console answers 503.</summary>
+    public TimeSpan ControlTimeout { get; init; } = TimeSpan.FromSeconds(15);
 }
