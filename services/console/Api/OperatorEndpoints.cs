@@ -38,25 +38,15 @@ public static class OperatorEndpoints
 
         var write = api.MapGroup(string.Empty).AddEndpointFilter(GuardWrites);
         write.MapPost("/pause", (HttpRequest request, ControlConnection control) => SetPause(request, control, paused: true))
-            .Accepts<PauseBody>("application/json")
-            .WithSummary($"Pauses automatic processing of one acquisition, or of the beamtime (no acquisition). Loopback clients only, header {OperatorHeader}: 1.");
+            .WithSummary($"Pauses automatic processing of one acquisition (JSON body {{\"acquisition\": \"name\"}}), or of the beamtime (no body, or no acquisition). Loopback clients only, header {OperatorHeader}: 1.");
         write.MapPost("/resume", (HttpRequest request, ControlConnection control) => SetPause(request, control, paused: false))
-            .Accepts<PauseBody>("application/json")
-            .WithSummary($"Resumes it; the chunks that waited are processed, each once. Loopback clients only, header {OperatorHeader}: 1.");
+            .WithSummary($"Resumes it (same body as pause); the chunks that waited are processed, each once. Loopback clients only, header {OperatorHeader}: 1.");
         write.MapPost("/acquisitions/{acquisition}/stop", Stop)
             .WithSummary($"Finishes an acquisition with the chunks announced so far; a second stop is harmless. Loopback clients only, header {OperatorHeader}: 1.");
         write.MapPut("/settings", PutSettings)
-            .Accepts<SettingsBody>("application/json")
-            .WithSummary($"Changes the settings (fields left out keep their value; polarization null switches it off). Nothing changes unless all are valid: else 422 with errors per field. Loopback clients only, header {OperatorHeader}: 1.");
+            .WithSummary($"Changes the settings: JSON body {{acquisition?, poni?, mask?, dark?, flat?, npt?, unit?, method?, polarization?}} (fields left out keep their value; polarization null switches it off). Nothing changes unless all are valid: else 422 with errors per field. Loopback clients only, header {OperatorHeader}: 1.");
         return app;
     }
-
-    /// <summary>The body of pause and resume.</summary>
-    /// <param name="Acquisition">The acquisition; null or "" = the whole beamtime.</param>
-    public sealed record PauseBody(string? Acquisition);
-
-    /// <summary>The body of a settings change (documentation of the JSON <see cref="PutSettings"/> reads by hand).</summary>
-    public sealed record SettingsBody(string? Acquisition, string? Poni, string? Mask, string? Dark, string? Flat, int? Npt, string? Unit, string? Method, double? Polarization);
 
     // ------------------------------------------------------------------ safety
 
