@@ -148,6 +148,23 @@ public sealed class OperatorApiTests(OperatorSuiteFixture suite)
     }
 
     [Fact]
+    public async Task Stop_AcquisitionUnderWay_FinishesWithItsParts_SecondStopIsHarmless()
+    {
+        const string acquisition = "stop_1009_00002";
+        await suite.AnnounceAsync(acquisition, parts: 1);
+        var stopped = await ReadJsonAsync(await PostAsync($"/api/operator/acquisitions/{acquisition}/stop", null));
+        Assert.Equal((1U, false), (stopped.GetProperty("parts").GetUInt32(), stopped.GetProperty("alreadyFinished").GetBoolean()));
+
+        var again = await ReadJsonAsync(await PostAsync($"/api/operator/acquisitions/{acquisition}/stop", null));
+        Assert.True(again.GetProperty("alreadyFinished").GetBoolean());
+        await TaskTimeoutExtensions.UntilAsync("its result file shows in the status", async () =>
+        {
+            var row = (await GetJsonAsync("/api/operator/status")).GetProperty("acquisitions").EnumerateArray().Single(a => a.GetProperty("name").GetString() == acquisition);
+            return row.GetProperty("finished").GetBoolean() && row.GetProperty("resultFile").GetString() == acquisition + ".nxs";
+        }, TimeSpan.FromMinutes(2));
+    }
+
+    [Fact]
     public async Task Stop_UnknownOrBadName_ProblemNotCrash()
     {
         var response = await PostAsync("/api/operator/acquisitions/no such name!/stop", null);

@@ -52,6 +52,7 @@ public sealed class OperatorPageTests(OperatorSuiteFixture suite, BrowserFixture
         await page.Locator("#op-pause-all").DblClickAsync().DefaultTimeout();
         await WaitTextAsync(page, "#op-beamtime", "paused");
         await WaitTextAsync(page, "#op-note", "paus");
+        Assert.DoesNotContain("no change", await page.Locator("#op-note").InnerTextAsync().DefaultTimeout(), StringComparison.Ordinal);
         var status = await suite.Http.GetFromJsonAsync<JsonElement>(suite.ConsoleUrl + "/api/operator/status").DefaultTimeout();
         Assert.True(status.GetProperty("beamtimePaused").GetBoolean());
 

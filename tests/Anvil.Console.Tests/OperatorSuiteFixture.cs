@@ -58,26 +58,32 @@ public sealed class OperatorSuiteFixture : IAsyncLifetime
         ConsoleUrl = Suite.ConsoleUrl!.TrimEnd('/');
 
         // An acquisition under way: parts 0 and 1 of five (10 frames each), not finished.
-        var folder = Path.Combine(DataRoot, "op");
+        await AnnounceAsync(Acquisition, parts: 2);
+    }
+
+    /// <summary>Announces the first <paramref name="parts"/> chunk parts (3 modules, 10 frames each) of a copy of the real Lambda frames.</summary>
+    public async Task AnnounceAsync(string acquisition, int parts)
+    {
+        var folder = Path.Combine(DataRoot, acquisition);
         Directory.CreateDirectory(folder);
         foreach (var file in Directory.GetFiles(TestPaths.LambdaFixtures, "*.nxs"))
         {
-            File.Copy(file, Path.Combine(folder, Path.GetFileName(file).Replace("testasapo1_1009_00002", Acquisition, StringComparison.Ordinal)));
+            File.Copy(file, Path.Combine(folder, Path.GetFileName(file).Replace("testasapo1_1009_00002", acquisition, StringComparison.Ordinal)));
         }
 
         using var channel = GrpcChannel.ForAddress(Suite.IngestAddress);
         var ingest = new Ingest.IngestClient(channel);
-        for (var part = 0; part < 2; part++)
+        for (var part = 0; part < parts; part++)
         {
             for (var module = 1; module <= 3; module++)
             {
                 await ingest.AnnounceChunkAsync(new AnnounceChunkRequest
                 {
-                    Acquisition = Acquisition,
+                    Acquisition = acquisition,
                     Module = (uint)module,
                     Modules = 3,
                     Part = (uint)part,
-                    Path = Path.Combine(folder, ChunkFileName.Format(Acquisition, module, part)),
+                    Path = Path.Combine(folder, ChunkFileName.Format(acquisition, module, part)),
                     Frames = 10,
                 }).ResponseAsync.DefaultTimeout();
             }
