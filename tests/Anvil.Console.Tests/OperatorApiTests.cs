@@ -122,6 +122,8 @@ public sealed class OperatorApiTests(OperatorSuiteFixture suite)
 
         var status = await suite.Http.GetAsync(remote + "/api/operator/status").DefaultTimeout();
         Assert.Equal(HttpStatusCode.OK, status.StatusCode);
+        Assert.False((await ReadJsonAsync(status)).GetProperty("canOperate").GetBoolean());
+        Assert.True((await GetJsonAsync("/api/operator/status")).GetProperty("canOperate").GetBoolean());
 
         using var request = new HttpRequestMessage(HttpMethod.Post, remote + "/api/operator/pause") { Content = JsonContent.Create(new { }) };
         request.Headers.Add("X-Anvil-Operator", "1");

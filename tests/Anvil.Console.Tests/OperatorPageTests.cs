@@ -70,10 +70,23 @@ public sealed class OperatorPageTests(OperatorSuiteFixture suite, BrowserFixture
         await page.CloseAsync().DefaultTimeout();
     }
 
-    private async Task<IPage> OpenOperateAsync()
+    [Fact]
+    public async Task FromAnotherPc_ViewOnly_StatusShownButtonsDisabled()
+    {
+        var address = OperatorSuiteFixture.NonLoopbackAddress() ?? throw new InvalidOperationException("this machine has no non-loopback IPv4 address to open the page from");
+        var page = await OpenOperateAsync(suite.ConsoleAt(address));
+        await WaitTextAsync(page, "#op-table tbody", OperatorSuiteFixture.Acquisition);
+        Assert.True(await page.Locator("#op-view-only").IsVisibleAsync().DefaultTimeout());
+        Assert.True(await page.Locator("#op-pause-all").IsDisabledAsync().DefaultTimeout());
+        Assert.True(await page.Locator("#op-apply").IsDisabledAsync().DefaultTimeout());
+        Assert.True(await page.Locator("#op-table tbody button[data-op=stop]").First.IsDisabledAsync().DefaultTimeout());
+        await page.CloseAsync().DefaultTimeout();
+    }
+
+    private async Task<IPage> OpenOperateAsync(string? baseUrl = null)
     {
         var page = await browser.NewPageAsync();
-        await page.GotoAsync(suite.ConsoleUrl + "/?tab=operate").DefaultTimeout();
+        await page.GotoAsync((baseUrl ?? suite.ConsoleUrl) + "/?tab=operate").DefaultTimeout();
         await TaskTimeoutExtensions.UntilAsync("the operate tab refreshed its status", async () => await page.EvaluateAsync<int>("window.anvilOperator.refreshes").DefaultTimeout() > 0);
         return page;
     }

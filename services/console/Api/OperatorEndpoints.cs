@@ -30,7 +30,7 @@ public static class OperatorEndpoints
     {
         var api = app.MapGroup("/api/operator").WithTags("Operator");
         api.MapGet("/status", Status)
-            .WithSummary("Every acquisition's progress through the chain (ingest's ListAcquisitions) and whether the beamtime is paused.");
+            .WithSummary("Every acquisition's progress through the chain (ingest's ListAcquisitions), whether the beamtime is paused, and whether this client may operate (canOperate: loopback only).");
         api.MapGet("/settings", GetSettings)
             .WithSummary("The settings version in force for new acquisitions (no acquisition) or for one acquisition.");
         api.MapGet("/browse", Browse)
@@ -54,7 +54,7 @@ public static class OperatorEndpoints
     {
         var http = context.HttpContext;
         var remote = http.Connection.RemoteIpAddress;
-        if (remote is null || !IPAddress.IsLoopback(remote.IsIPv4MappedToIPv6 ? remote.MapToIPv4() : remote))
+        if (!IsLocal(http))
         {
             return Problem(403, "Operator actions need a login", $"This request came from {remote?.ToString() ?? "an unknown address"}. Operating the run (pause, resume, stop, settings) needs a login, which this build does not yet provide, so it is accepted only from the machine the console runs on (loopback). Other PCs can view, not operate.");
         }
@@ -67,13 +67,18 @@ public static class OperatorEndpoints
         return await next(context);
     }
 
+    /// <summary>Whether the request comes from the console's own machine (a loopback address): the only clients that may operate.</summary>
+    private static bool IsLocal(HttpContext http) =>
+        http.Connection.RemoteIpAddress is { } remote && IPAddress.IsLoopback(remote.IsIPv4MappedToIPv6 ? remote.MapToIPv4() : remote);
+
     // ------------------------------------------------------------------ endpoints
 
-    private static Task<IResult> Status(ControlConnection control) => control.Call(async (client, options) =>
+    private static Task<IResult> Status(HttpContext http, ControlConnection control) => control.Call(async (client, options) =>
     {
         var reply = await client.ListAcquisitionsAsync(new ListAcquisitionsRequest(), options);
         return Results.Ok(new
         {
+            canOperate = IsLocal(http),
             beamtimePaused = reply.BeamtimePaused,
             acquisitions = reply.Acquisitions.Select(a => new
             {
