@@ -112,7 +112,8 @@ public sealed class OperatorSuiteFixture : IAsyncLifetime
     }
 }
 
-[CollectionDefinition(Name)]
+// Runs alone: starting seven service processes on a small machine must not eat into LiveTests' latency measurement.
+[CollectionDefinition(Name, DisableParallelization = true)]
 public sealed class OperatorCollection : ICollectionFixture<OperatorSuiteFixture>, ICollectionFixture<BrowserFixture>
 {
     public const string Name = "operator";
