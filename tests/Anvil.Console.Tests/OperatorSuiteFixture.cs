@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Net;
-using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using Anvil.Cli;
 using Anvil.Pipeline;
@@ -13,7 +12,7 @@ namespace Anvil.Console.Tests;
 /// <summary>
 /// The real suite (broker, ingest, stitch, two integrate replicas, merge and the console, separate processes on free
 /// ports, started by the CLI's <see cref="Suite"/> as <c>./anvil up</c> starts it) for the operator controls. The console's
-/// page is bound to 0.0.0.0 so a test can also reach it from this machine's non-loopback address (a "remote" client).
+/// page listens on [::] and only 127.0.0.1 may operate, so a client on ::1 stands in for another PC, all on loopback.
 /// One acquisition is under way (two of its five chunk parts announced, real Lambda frames), so the table has a row.
 /// </summary>
 public sealed class OperatorSuiteFixture : IAsyncLifetime
@@ -31,7 +30,8 @@ public sealed class OperatorSuiteFixture : IAsyncLifetime
     /// <summary>The console's page on loopback, e.g. http://127.0.0.1:PORT (no trailing slash).</summary>
     public string ConsoleUrl { get; private set; } = string.Empty;
 
-    public ConsolePorts Ports { get; } = ConsolePorts.Free() with { Bind = "0.0.0.0" };
+    // The page listens on every loopback address, IPv4 and IPv6 ([::] is dual-stack).
+    public ConsolePorts Ports { get; } = ConsolePorts.Free() with { Bind = "[::]" };
 
     public HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(30) };
 
@@ -44,6 +44,9 @@ public sealed class OperatorSuiteFixture : IAsyncLifetime
             WorkDir = WorkDir,
             Ports = PortPlan.Free(),
             Console = Ports,
+
+            // Only 127.0.0.1 may operate here, so a client on ::1 stands in for another PC without leaving loopback.
+            Environment = new Dictionary<string, string> { ["Console__OperatorAddresses__0"] = "127.0.0.1" },
             Pipeline = new Dictionary<string, string>
             {
                 ["DataRoot"] = DataRoot,
@@ -90,15 +93,14 @@ public sealed class OperatorSuiteFixture : IAsyncLifetime
         }
     }
 
-    /// <summary>This machine's first non-loopback IPv4 address (a request from it is not a loopback request).</summary>
-    public static IPAddress? NonLoopbackAddress() => NetworkInterface.GetAllNetworkInterfaces()
-        .Where(n => n.OperationalStatus == OperationalStatus.Up && n.NetworkInterfaceType != NetworkInterfaceType.Loopback)
-        .SelectMany(n => n.GetIPProperties().UnicastAddresses)
-        .Select(a => a.Address)
-        .FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork && !IPAddress.IsLoopback(a));
+    /// <summary>The address a "remote" client uses: IPv6 loopback, which this fixture's console does not let operate.</summary>
+    public static IPAddress RemoteStandIn() => IPAddress.IPv6Loopback;
 
     /// <summary>The console's page as reached from <paramref name="address"/>.</summary>
-    public string ConsoleAt(IPAddress address) => $"http://{address}:{Ports.Http.ToString(CultureInfo.InvariantCulture)}";
+    public string ConsoleAt(IPAddress address) =>
+        address.AddressFamily == AddressFamily.InterNetworkV6
+            ? $"http://[{address}]:{Ports.Http.ToString(CultureInfo.InvariantCulture)}"
+            : $"http://{address}:{Ports.Http.ToString(CultureInfo.InvariantCulture)}";
 
     public async Task DisposeAsync()
     {

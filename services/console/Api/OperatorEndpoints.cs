@@ -67,9 +67,20 @@ public static class OperatorEndpoints
         return await next(context);
     }
 
-    /// <summary>Whether the request comes from the console's own machine (a loopback address): the only clients that may operate.</summary>
-    private static bool IsLocal(HttpContext http) =>
-        http.Connection.RemoteIpAddress is { } remote && IPAddress.IsLoopback(remote.IsIPv4MappedToIPv6 ? remote.MapToIPv4() : remote);
+    /// <summary>Whether the client may operate: its address is one of <see cref="ConsoleOptions.OperatorAddresses"/> (any loopback address when none are listed).</summary>
+    private static bool IsLocal(HttpContext http)
+    {
+        if (http.Connection.RemoteIpAddress is not { } remote)
+        {
+            return false;
+        }
+
+        var client = remote.IsIPv4MappedToIPv6 ? remote.MapToIPv4() : remote;
+        var allowed = http.RequestServices.GetRequiredService<Microsoft.Extensions.Options.IOptions<ConsoleOptions>>().Value.OperatorAddresses;
+        return allowed.Length == 0
+            ? IPAddress.IsLoopback(client)
+            : allowed.Any(a => IPAddress.TryParse(a, out var address) && address.Equals(client));
+    }
 
     // ------------------------------------------------------------------ endpoints
 

@@ -17,6 +17,13 @@ public sealed record ConsoleOptions
     /// </summary>
     public string Ingest { get; init; } = Anvil.Pipeline.ServiceAddresses.Ingest;
 
+    /// <summary>
+    /// Client addresses that may operate (pause, resume, stop, settings); every other client can view only. Empty (the
+    /// default) means any loopback address: the console's own machine, since this build has no login yet. Never list a
+    /// reverse proxy's address here: every client behind it would look like the proxy.
+    /// </summary>
+    public string[] OperatorAddresses { get; init; } = [];
+
     /// <summary>How long one call to ingest may take before the console answers 503.</summary>
     public TimeSpan ControlTimeout { get; init; } = TimeSpan.FromSeconds(15);
 }
