@@ -151,7 +151,9 @@ public sealed class Suite : IAsyncDisposable
             if (options.Console is { } console)
             {
                 var service = new TopologyService("console", "services/console/Anvil.Console.Service.csproj", console.Grpc, Replicas: 1, Hdf5: true);
-                suite.Start("console", service, console.Grpc, new Dictionary<string, string>(workerEnvironment.Concat(console.Environment())));
+                // Console__Ingest: where the operator controls reach ingest's Control service.
+                var consoleEnvironment = workerEnvironment.Concat(console.Environment()).Append(new("Console__Ingest", Address(p.Ingest)));
+                suite.Start("console", service, console.Grpc, new Dictionary<string, string>(consoleEnvironment));
             }
 
             await suite.WaitHealthyAsync(timeout, cancellationToken);

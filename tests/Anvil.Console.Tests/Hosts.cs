@@ -13,7 +13,7 @@ namespace Anvil.Console.Tests;
 public static class Hosts
 {
     /// <summary>The results console with its HTTP/1.1 endpoint; returns the app and its page address.</summary>
-    public static async Task<(WebApplication App, string Address)> StartConsoleAsync(string outputDir, string dataRoot, string broker)
+    public static async Task<(WebApplication App, string Address)> StartConsoleAsync(string outputDir, string dataRoot, string broker, IReadOnlyDictionary<string, string?>? extra = null)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ApplicationName = "anvil-console", ContentRootPath = outputDir });
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
@@ -27,6 +27,7 @@ public static class Hosts
             ["OTEL_SDK_DISABLED"] = "true",
             ["Logging:LogLevel:Default"] = "Warning",
         });
+        builder.Configuration.AddInMemoryCollection(extra ?? new Dictionary<string, string?>());
         builder.AddServiceDefaults();
         builder.AddConsoleServices();
         var app = builder.Build();

@@ -7,24 +7,26 @@ namespace Microsoft.Extensions.Hosting;
 /// <summary>Wiring of the results console.</summary>
 public static class ConsoleServiceExtensions
 {
-    /// <summary>Pipeline options and the broker client (as every service binds them), the catalog, the broker follower, OpenAPI.</summary>
+    /// <summary>Pipeline options and the broker client (as every service binds them), the catalog, the broker follower, the channel to ingest's Control service, OpenAPI.</summary>
     public static IHostApplicationBuilder AddConsoleServices(this IHostApplicationBuilder builder)
     {
         builder.Services.AddPipelineDefaults(builder.Configuration);
         builder.Services.Configure<ConsoleOptions>(builder.Configuration.GetSection(ConsoleOptions.Section));
         builder.Services.AddSingleton<AcquisitionCatalog>();
         builder.Services.AddHostedService<ProfileFollower>();
+        builder.Services.AddSingleton<ControlConnection>();
         builder.Services.AddProblemDetails();
         builder.Services.AddOpenApi();
         return builder;
     }
 
-    /// <summary>The page, its assets, the JSON/binary API and /openapi/v1.json.</summary>
+    /// <summary>The page, its assets, the JSON/binary API, the operator API (writes from loopback only) and /openapi/v1.json.</summary>
     public static WebApplication MapConsole(this WebApplication app)
     {
         app.UseStatusCodePages();
         app.MapOpenApi();
         app.MapConsoleApi();
+        app.MapOperatorApi();
         app.MapConsoleAssets();
         return app;
     }

@@ -1,0 +1,429 @@
+using System.Globalization;
+using System.Net;
+using System.Text.Json;
+using Anvil.Console.Service.Catalog;
+using Anvil.Integration;
+using Anvil.Pipeline;
+using Anvil.Pipeline.V1;
+using Anvil.Workers;
+using Grpc.Core;
+using Microsoft.Extensions.Options;
+
+namespace Anvil.Console.Service.Api;
+
+/// <summary>
+/// The operator's controls (issue 13): a thin HTTP mapping onto ingest's gRPC <c>Control</c> service — progress and
+/// pause state, pause/resume, stop, settings, data-root browsing. Reads are open to whoever can open the page; every
+/// write is refused (403) unless it comes from this machine (loopback) and carries the <see cref="OperatorHeader"/>
+/// that the page's own fetch sets and a cross-site form cannot (CSRF). Ingest not answering is a 503 naming it; bad
+/// input a 400, invalid settings a 422 whose <c>errors</c> map holds the settings model's message per field.
+/// </summary>
+public static class OperatorEndpoints
+{
+    /// <summary>The header every write must carry (value 1): a browser sends it only from the console's own page.</summary>
+    public const string OperatorHeader = "X-Anvil-Operator";
+
+    /// <summary>The settings fields the page edits, as the settings model names them.</summary>
+    private static readonly string[] PathFields = ["poni", "mask", "dark", "flat"];
+
+    public static IEndpointRouteBuilder MapOperatorApi(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api/operator").WithTags("Operator");
+        api.MapGet("/status", Status)
+            .WithSummary("Every acquisition's progress through the chain (ingest's ListAcquisitions), whether the beamtime is paused, and whether this client may operate (canOperate: loopback only).");
+        api.MapGet("/settings", GetSettings)
+            .WithSummary("The settings version in force for new acquisitions (no acquisition) or for one acquisition.");
+        api.MapGet("/browse", Browse)
+            .WithSummary("A folder below the data root (ingest's Browse; relative path, '' = the root; no way out of the root), folders first.");
+
+        var write = api.MapGroup(string.Empty).AddEndpointFilter(GuardWrites);
+        write.MapPost("/pause", (HttpRequest request, ControlConnection control) => SetPause(request, control, paused: true))
+            .WithSummary($"Pauses automatic processing of one acquisition (JSON body {{\"acquisition\": \"name\"}}), or of the beamtime (no body, or no acquisition). Loopback clients only, header {OperatorHeader}: 1.");
+        write.MapPost("/resume", (HttpRequest request, ControlConnection control) => SetPause(request, control, paused: false))
+            .WithSummary($"Resumes it (same body as pause); the chunks that waited are processed, each once. Loopback clients only, header {OperatorHeader}: 1.");
+        write.MapPost("/acquisitions/{acquisition}/stop", Stop)
+            .WithSummary($"Finishes an acquisition with the chunks announced so far; a second stop is harmless. Loopback clients only, header {OperatorHeader}: 1.");
+        write.MapPut("/settings", PutSettings)
+            .WithSummary($"Changes the settings: JSON body {{acquisition?, poni?, mask?, dark?, flat?, npt?, unit?, method?, polarization?}} (fields left out keep their value; polarization null switches it off). Nothing changes unless all are valid: else 422 with errors per field. Loopback clients only, header {OperatorHeader}: 1.");
+        return app;
+    }
+
+    // ------------------------------------------------------------------ safety
+
+    private static async ValueTask<object?> GuardWrites(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        var http = context.HttpContext;
+        var remote = http.Connection.RemoteIpAddress;
+        if (!IsLocal(http))
+        {
+            return Problem(403, "Operator actions need a login", $"This request came from {remote?.ToString() ?? "an unknown address"}. Operating the run (pause, resume, stop, settings) needs a login, which this build does not yet provide, so it is accepted only from the machine the console runs on (loopback). Other PCs can view, not operate.");
+        }
+
+        if (!http.Request.Headers.TryGetValue(OperatorHeader, out var value) || value.ToString() != "1")
+        {
+            return Problem(403, "Missing operator header", $"Operator actions must carry the header '{OperatorHeader}: 1' (the console's page sets it); a request without it, such as a form posted from another site, is refused.");
+        }
+
+        return await next(context);
+    }
+
+    /// <summary>Whether the client may operate: its address is one of <see cref="ConsoleOptions.OperatorAddresses"/> (any loopback address when none are listed).</summary>
+    private static bool IsLocal(HttpContext http)
+    {
+        if (http.Connection.RemoteIpAddress is not { } remote)
+        {
+            return false;
+        }
+
+        var client = remote.IsIPv4MappedToIPv6 ? remote.MapToIPv4() : remote;
+        var allowed = http.RequestServices.GetRequiredService<Microsoft.Extensions.Options.IOptions<ConsoleOptions>>().Value.OperatorAddresses;
+        return allowed.Length == 0
+            ? IPAddress.IsLoopback(client)
+            : allowed.Any(a => IPAddress.TryParse(a, out var address) && address.Equals(client));
+    }
+
+    // ------------------------------------------------------------------ endpoints
+
+    private static Task<IResult> Status(HttpContext http, ControlConnection control) => control.Call(async (client, options) =>
+    {
+        var reply = await client.ListAcquisitionsAsync(new ListAcquisitionsRequest(), options);
+        return Results.Ok(new
+        {
+            canOperate = IsLocal(http),
+            beamtimePaused = reply.BeamtimePaused,
+            acquisitions = reply.Acquisitions.Select(a => new
+            {
+                name = a.Acquisition,
+                state = a.State,
+                chunksAnnounced = a.ChunksAnnounced,
+                framesAnnounced = a.FramesAnnounced,
+                framesStitched = a.FramesStitched,
+                framesIntegrated = a.FramesIntegrated,
+                framesMerged = a.FramesMerged,
+                framesFailed = a.FramesFailed,
+                failures = a.Failures,
+                backlog = a.Backlog.Aggregate(0UL, (sum, b) => sum + b.Backlog),
+                backlogs = a.Backlog.Select(b => new { dataSource = b.DataSource, group = b.Group, backlog = b.Backlog, inFlight = b.InFlight, acknowledged = b.Acknowledged }),
+                paused = a.Paused,
+                finished = a.Finished,
+                done = a.Done,
+                resultFile = a.ResultFile,
+                settingsVersion = a.Settings?.Version,
+                started = a.StartedUnixMs,
+                lastActivity = a.LastActivityUnixMs,
+            }),
+        });
+    });
+
+    private static Task<IResult> GetSettings(string? acquisition, ControlConnection control) => control.Call(async (client, options) =>
+        Results.Ok(SettingsJson(await client.GetSettingsAsync(new GetSettingsRequest { Acquisition = acquisition ?? string.Empty }, options))));
+
+    private static Task<IResult> Browse(string? path, string? pattern, ControlConnection control) => control.Call(async (client, options) =>
+    {
+        var reply = await client.BrowseAsync(new BrowseRequest { Path = path ?? string.Empty, Pattern = pattern ?? string.Empty }, options);
+        return Results.Ok(new
+        {
+            path = reply.Path,
+            dataRoot = reply.DataRoot,
+            truncated = reply.Truncated,
+            entries = reply.Entries.Select(e => new
+            {
+                name = e.Name,
+                kind = e.Kind == EntryKind.Directory ? "folder" : "file",
+                size = e.Size,
+                modified = e.ModifiedUnixMs,
+                path = e.Path,
+            }),
+        });
+    });
+
+    private static async Task<IResult> SetPause(HttpRequest request, ControlConnection control, bool paused)
+    {
+        string acquisition;
+        try
+        {
+            acquisition = await ReadAcquisition(request);
+        }
+        catch (FormatException ex)
+        {
+            return Problem(400, "Bad request body", ex.Message);
+        }
+
+        return await control.Call(async (client, options) =>
+        {
+            var pauseRequest = new PauseRequest { Acquisition = acquisition };
+            var state = paused ? await client.PauseAsync(pauseRequest, options) : await client.ResumeAsync(pauseRequest, options);
+            return Results.Ok(new
+            {
+                acquisition = state.Acquisition,
+                paused = state.Paused,
+                beamtimePaused = state.BeamtimePaused,
+                acquisitionPaused = state.AcquisitionPaused,
+                changed = state.Changed,
+                message = state.Message,
+            });
+        });
+    }
+
+    private static Task<IResult> Stop(string acquisition, ControlConnection control) => control.Call(async (client, options) =>
+    {
+        var reply = await client.StopAcquisitionAsync(new StopAcquisitionRequest { Acquisition = acquisition }, options);
+        return Results.Ok(new
+        {
+            acquisition = reply.Acquisition,
+            parts = reply.Parts,
+            alreadyFinished = reply.AlreadyFinished,
+            paused = reply.Paused,
+            message = reply.Message,
+        });
+    });
+
+    private static async Task<IResult> PutSettings(HttpRequest request, ControlConnection control, IOptions<PipelineOptions> pipeline)
+    {
+        JsonElement body;
+        try
+        {
+            using var document = await JsonDocument.ParseAsync(request.Body, cancellationToken: request.HttpContext.RequestAborted);
+            body = document.RootElement.Clone();
+        }
+        catch (JsonException ex)
+        {
+            return Problem(400, "Bad request body", $"The body is not JSON ({ex.Message}); send an object such as {{\"npt\": 2000}}.");
+        }
+
+        if (body.ValueKind != JsonValueKind.Object)
+        {
+            return Problem(400, "Bad request body", "The body must be a JSON object such as {\"npt\": 2000}.");
+        }
+
+        var errors = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        void Add(string field, string message) => (errors.TryGetValue(field, out var list) ? list : errors[field] = []).Add(message);
+        var update = ReadUpdate(body, Add);
+        return await control.Call(async (client, options) =>
+        {
+            // The settings model validates here too (the same Apply ingest runs), so the page gets one message per
+            // field; ingest validates again and publishes the version only if all is valid.
+            var current = (await client.GetSettingsAsync(new GetSettingsRequest { Acquisition = update.Acquisition }, options)).ToSettings();
+            try
+            {
+                current.Apply(update, Path.GetFullPath(pipeline.Value.DataRoot));
+            }
+            catch (SettingsException ex)
+            {
+                foreach (var e in ex.Errors.Where(e => !errors.ContainsKey(e.Field)))
+                {
+                    Add(e.Field, e.Message);
+                }
+            }
+
+            if (errors.Count > 0)
+            {
+                return Invalid(errors);
+            }
+
+            try
+            {
+                return Results.Ok(SettingsJson(await client.UpdateSettingsAsync(update, options)));
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.InvalidArgument)
+            {
+                var field = ex.Status.Detail.Split(' ', 2)[0].Trim('\'');
+                Add(Array.IndexOf(["npt", "unit", "method", "polarization", .. PathFields], field) >= 0 ? field : "settings", ex.Status.Detail);
+                return Invalid(errors);
+            }
+        });
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    private static IResult Invalid(Dictionary<string, List<string>> errors) => Results.ValidationProblem(
+        errors.ToDictionary(e => e.Key, e => e.Value.ToArray()),
+        detail: "Nothing was changed: " + string.Join(" ", errors.SelectMany(e => e.Value)),
+        statusCode: 422,
+        title: "Settings not valid");
+
+    // Reads the JSON fields into an UpdateSettingsRequest; a field of the wrong type gets the model's own message where the
+    // value can be given to the model (npt out of range), else one saying what to give.
+    private static UpdateSettingsRequest ReadUpdate(JsonElement body, Action<string, string> add)
+    {
+        var update = new UpdateSettingsRequest();
+        foreach (var p in body.EnumerateObject())
+        {
+            var v = p.Value;
+            switch (p.Name)
+            {
+                case "acquisition":
+                    update.Acquisition = v.ValueKind == JsonValueKind.String ? v.GetString()! : string.Empty;
+                    break;
+                case "poni" or "mask" or "dark" or "flat":
+                    if (v.ValueKind is not (JsonValueKind.String or JsonValueKind.Null))
+                    {
+                        add(p.Name, $"{p.Name} must be a file path (a string), absolute or relative to the data root.");
+                        break;
+                    }
+
+                    var path = (v.GetString() ?? string.Empty).Trim();
+                    _ = p.Name switch
+                    {
+                        "poni" => update.Poni = path,
+                        "mask" => update.Mask = path,
+                        "dark" => update.Dark = path,
+                        _ => update.Flat = path,
+                    };
+                    break;
+                case "npt":
+                    if (Number(v) is not { } n || n != Math.Floor(n))
+                    {
+                        add("npt", $"npt '{Text(v)}' is not a whole number: give {IntegrationSettings.MinNpt} to {IntegrationSettings.MaxNpt} radial bins.");
+                    }
+                    else if (n is < 0 or > uint.MaxValue)
+                    {
+                        // The model's message for a number the wire cannot carry.
+                        var model = IntegrationSettings.Default with { Npt = (int)Math.Clamp(n, int.MinValue, int.MaxValue) };
+                        add("npt", model.Validate(checkFiles: false).First(e => e.Field == "npt").Message);
+                    }
+                    else
+                    {
+                        update.Npt = (uint)n;
+                    }
+
+                    break;
+                case "unit":
+                    try
+                    {
+                        update.Unit = (Unit)RadialUnits.Parse(v.ValueKind == JsonValueKind.String ? v.GetString()! : Text(v));
+                    }
+                    catch (FormatException ex)
+                    {
+                        add("unit", ex.Message);
+                    }
+
+                    break;
+                case "method":
+                    try
+                    {
+                        update.Method = (Method)SplitMethods.Parse(v.ValueKind == JsonValueKind.String ? v.GetString()! : Text(v));
+                    }
+                    catch (FormatException ex)
+                    {
+                        add("method", ex.Message);
+                    }
+
+                    break;
+                case "polarization":
+                    if (v.ValueKind == JsonValueKind.Null || (v.ValueKind == JsonValueKind.String && v.GetString()!.Trim().Length == 0))
+                    {
+                        update.Reset.Add("polarization");
+                    }
+                    else if (Number(v) is { } factor)
+                    {
+                        update.Polarization = factor;
+                    }
+                    else
+                    {
+                        add("polarization", $"polarization '{Text(v)}' is not a number: give a factor from -1 to 1, or leave it empty to switch it off.");
+                    }
+
+                    break;
+                default:
+                    add(p.Name, $"'{p.Name}' is not a setting the console changes: give poni, mask, dark, flat, npt, unit, method or polarization.");
+                    break;
+            }
+        }
+
+        return update;
+    }
+
+    private static double? Number(JsonElement v) => v.ValueKind switch
+    {
+        JsonValueKind.Number => v.GetDouble(),
+        JsonValueKind.String when double.TryParse(v.GetString(), NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && double.IsFinite(d) => d,
+        _ => null,
+    };
+
+    private static string Text(JsonElement v) => v.ValueKind == JsonValueKind.String ? v.GetString()! : v.GetRawText();
+
+    private static async Task<string> ReadAcquisition(HttpRequest request)
+    {
+        if (request.ContentLength == 0 || !(request.ContentType ?? string.Empty).Contains("json", StringComparison.OrdinalIgnoreCase))
+        {
+            return string.Empty;
+        }
+
+        try
+        {
+            using var document = await JsonDocument.ParseAsync(request.Body, cancellationToken: request.HttpContext.RequestAborted);
+            return document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty("acquisition", out var a) && a.ValueKind == JsonValueKind.String
+                ? a.GetString()!
+                : string.Empty;
+        }
+        catch (JsonException ex)
+        {
+            throw new FormatException($"The body is not JSON ({ex.Message}); send {{\"acquisition\": \"name\"}}, or nothing for the whole beamtime.", ex);
+        }
+    }
+
+    private static object SettingsJson(SettingsVersion v) => new
+    {
+        version = v.Version,
+        scope = v.Scope,
+        poni = v.Poni,
+        mask = v.Mask,
+        dark = v.Dark,
+        flat = v.Flat,
+        npt = v.Npt,
+        unit = ((RadialUnit)v.Unit).Format(),
+        method = ((SplitMethod)v.Method).Format(),
+        polarization = v.HasPolarization ? v.Polarization : (double?)null,
+        radialRange = v.RadialRange is { } r ? new[] { r.Lo, r.Hi } : null,
+        azimuthRangeDeg = v.AzimuthRangeDeg is { } a ? new[] { a.Lo, a.Hi } : null,
+        dummy = v.HasDummy ? v.Dummy : (double?)null,
+        deltaDummy = v.HasDeltaDummy ? v.DeltaDummy : (double?)null,
+    };
+
+    internal static IResult Problem(int status, string title, string detail) => Results.Problem(detail: detail, statusCode: status, title: title);
+}
+
+/// <summary>
+/// The console's one channel to ingest's <c>Control</c> service (<see cref="ConsoleOptions.Ingest"/>), and the mapping of
+/// its failures onto HTTP problems: not answering → 503, bad input → 400, too early → 409, unknown → 404.
+/// </summary>
+public sealed class ControlConnection(IOptions<ConsoleOptions> options) : IDisposable
+{
+    private readonly Lazy<Grpc.Net.Client.GrpcChannel> channel = new(() => Grpc.Net.Client.GrpcChannel.ForAddress(options.Value.Ingest));
+
+    /// <summary>Runs one call with the configured deadline; every failure becomes a problem response.</summary>
+    public async Task<IResult> Call(Func<Control.ControlClient, CallOptions, Task<IResult>> call)
+    {
+        var address = options.Value.Ingest;
+        try
+        {
+            return await call(new Control.ControlClient(channel.Value), new CallOptions(deadline: DateTime.UtcNow + options.Value.ControlTimeout));
+        }
+        catch (Exception ex) when (ex is UriFormatException or ArgumentException && !channel.IsValueCreated)
+        {
+            return OperatorEndpoints.Problem(503, "Ingest is not configured", $"Console:Ingest is '{address}', not an address such as http://127.0.0.1:5101: the operator controls need ingest's address.");
+        }
+        catch (RpcException ex)
+        {
+            return ex.StatusCode switch
+            {
+                StatusCode.InvalidArgument or StatusCode.OutOfRange => OperatorEndpoints.Problem(400, "Not accepted", ex.Status.Detail),
+                StatusCode.FailedPrecondition => OperatorEndpoints.Problem(409, "Not possible now", ex.Status.Detail),
+                StatusCode.NotFound => OperatorEndpoints.Problem(404, "Not found", ex.Status.Detail),
+                StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Cancelled => OperatorEndpoints.Problem(503, "Ingest is not answering",
+                    $"The console could not reach ingest's Control service at {address} ({ex.Status.Detail}). Is the suite running (./anvil up)? Nothing was changed."),
+                _ => OperatorEndpoints.Problem(502, "Ingest failed", $"Ingest's Control service at {address} answered {ex.StatusCode}: {ex.Status.Detail}"),
+            };
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (channel.IsValueCreated)
+        {
+            channel.Value.Dispose();
+        }
+    }
+}

@@ -1,0 +1,236 @@
+// The Operate tab (issue 13): progress of every acquisition, pause/resume/stop, the integration settings and a
+// data-root browser, over the console's /api/operator endpoints (which call ingest's Control service).
+// Every write carries the X-Anvil-Operator header (the server refuses writes without it: a cross-site form cannot set it).
+'use strict';
+
+(() => {
+  const el = id => document.getElementById(id);
+  const O = { status: null, settings: null, busy: 0, browsePath: '', browseTarget: null, timer: null, refreshes: 0 };
+  window.anvilOperator = O;
+
+  // A problem body's text, and its errors map (field → messages) for a 422.
+  async function call(url, options) {
+    const response = await fetch(url, options);
+    let body = null;
+    try { body = await response.json(); } catch { /* no JSON */ }
+    if (!response.ok) {
+      const error = new Error(body ? `${body.title || response.status}: ${body.detail || ''}` : `${response.status} ${response.statusText}`);
+      error.status = response.status;
+      error.errors = body && body.errors ? body.errors : null;
+      throw error;
+    }
+    return body;
+  }
+
+  const write = (url, method, body) => call(url, {
+    method,
+    headers: { 'Content-Type': 'application/json', 'X-Anvil-Operator': '1' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+
+  function note(text, isError) {
+    const m = el('op-message');
+    if (isError) { m.textContent = text; m.hidden = false; el('op-note').textContent = ''; }
+    else { m.hidden = true; el('op-note').textContent = text; }
+  }
+
+  // A button that sends one request at a time: disabled while it is in flight, so a double click sends one request.
+  async function inFlight(button, action) {
+    if (button.disabled) return;
+    button.disabled = true;
+    O.busy++;
+    try { await action(); } finally { O.busy--; button.disabled = false; }
+  }
+
+  // ---------------------------------------------------------------- status
+
+  async function refreshStatus() {
+    try {
+      O.status = await call('/api/operator/status');
+    } catch (e) {
+      el('op-beamtime').textContent = 'unknown';
+      el('op-beamtime').className = 'op-state';
+      note(e.message, true);
+      return;
+    }
+    O.refreshes++;
+    if (!el('op-message').hidden && /Ingest/.test(el('op-message').textContent)) el('op-message').hidden = true;
+    const s = O.status;
+    // Another PC views only: the server refuses its writes (no login yet), so the page does not offer them.
+    document.body.classList.toggle('view-only', !s.canOperate);
+    el('op-view-only').hidden = s.canOperate;
+    for (const b of [el('op-pause-all'), el('op-resume-all'), el('op-apply')]) if (!s.canOperate) b.disabled = true;
+    el('op-beamtime').textContent = s.beamtimePaused ? 'paused' : 'running';
+    el('op-beamtime').className = 'op-state ' + (s.beamtimePaused ? 'paused' : 'running');
+    const body = el('op-table').tBodies[0];
+    const rows = s.acquisitions.map(a => {
+      const tr = document.createElement('tr');
+      tr.dataset.name = a.name;
+      const cells = [a.name, a.state, a.framesAnnounced || '?', a.framesStitched, a.framesIntegrated, a.framesMerged, a.framesFailed, a.backlog,
+        a.paused ? 'yes' : 'no', a.resultFile || '—', a.settingsVersion ?? '—'];
+      for (const c of cells) { const td = document.createElement('td'); td.textContent = String(c); tr.appendChild(td); }
+      tr.cells[1].className = 'state-' + a.state;
+      tr.cells[8].className = a.paused ? 'paused' : '';
+      if (a.failures && a.failures.length) tr.cells[6].title = a.failures.join('\n');
+      const actions = document.createElement('td');
+      actions.append(actionButton(a.paused ? 'Resume' : 'Pause', a.paused ? 'resume' : 'pause', a.name, a.paused && s.beamtimePaused),
+        actionButton('Stop', 'stop', a.name, a.finished));
+      tr.appendChild(actions);
+      return tr;
+    });
+    // Keep buttons that are in flight (a replaced row would re-enable them mid-request).
+    if (!body.querySelector('button:disabled[data-busy]')) body.replaceChildren(...rows);
+    el('op-empty').hidden = s.acquisitions.length > 0;
+    const scope = el('op-scope');
+    const known = new Set([...scope.options].map(o => o.value));
+    for (const a of s.acquisitions) if (!known.has(a.name)) { const o = document.createElement('option'); o.value = a.name; o.textContent = a.name; scope.appendChild(o); }
+  }
+
+  function actionButton(label, op, acquisition, disabled) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.textContent = label;
+    b.dataset.op = op;
+    b.dataset.acq = acquisition;
+    if (!O.status.canOperate) { b.disabled = true; b.title = 'operating needs a login (not in this build): use the console on the suite\'s own machine'; }
+    else if (disabled) { b.disabled = true; b.title = op === 'stop' ? 'already finished' : 'the whole beamtime is paused: resume all'; }
+    b.addEventListener('click', () => operate(b));
+    return b;
+  }
+
+  async function operate(button) {
+    const op = button.dataset.op, acquisition = button.dataset.acq;
+    await inFlight(button, async () => {
+      button.dataset.busy = '1';
+      try {
+        const reply = op === 'stop'
+          ? await write(`/api/operator/acquisitions/${encodeURIComponent(acquisition)}/stop`, 'POST')
+          : await write(`/api/operator/${op}`, 'POST', { acquisition });
+        note(reply.message || `${op}: done`, false);
+      } catch (e) {
+        note(e.message, true);
+      } finally {
+        delete button.dataset.busy;
+      }
+    });
+    await refreshStatus();
+  }
+
+  // ---------------------------------------------------------------- settings
+
+  const FIELDS = ['poni', 'mask', 'npt', 'unit', 'method', 'polarization'];
+
+  function clearErrors() {
+    for (const e of document.querySelectorAll('#op-settings [data-error]')) e.textContent = '';
+    for (const f of document.querySelectorAll('#op-settings .op-field')) f.classList.remove('invalid');
+  }
+
+  function showErrors(errors) {
+    for (const [field, messages] of Object.entries(errors)) {
+      const target = document.querySelector(`#op-settings [data-error="${field}"]`) || document.querySelector('#op-settings [data-error="settings"]');
+      target.textContent = messages.join('\n');
+      const row = document.querySelector(`#op-settings .op-field[data-field="${field}"]`);
+      if (row) row.classList.add('invalid');
+    }
+  }
+
+  function fillSettings(s) {
+    O.settings = s;
+    el('op-version').textContent = s.version === 0 ? '0 (configured defaults)' : `${s.version}${s.scope ? ` (for ${s.scope})` : ' (every acquisition)'}`;
+    el('op-poni').value = s.poni;
+    el('op-mask').value = s.mask;
+    el('op-npt').value = s.npt;
+    el('op-unit').value = s.unit;
+    el('op-method').value = s.method;
+    el('op-polarization').value = s.polarization ?? '';
+  }
+
+  async function loadSettings() {
+    clearErrors();
+    try {
+      fillSettings(await call(`/api/operator/settings?acquisition=${encodeURIComponent(el('op-scope').value)}`));
+      el('op-settings-note').textContent = '';
+    } catch (e) {
+      el('op-version').textContent = 'unknown';
+      el('op-settings-note').textContent = e.message;
+    }
+  }
+
+  async function applySettings(event) {
+    event.preventDefault();
+    await inFlight(el('op-apply'), async () => {
+      clearErrors();
+      el('op-settings-note').textContent = 'applying…';
+      const body = { acquisition: el('op-scope').value };
+      for (const f of FIELDS) {
+        const v = el('op-' + f).value.trim();
+        body[f] = f === 'npt' ? (/^-?\d+$/.test(v) ? Number(v) : v) : f === 'polarization' ? (v === '' ? null : v) : v;
+      }
+      try {
+        fillSettings(await write('/api/operator/settings', 'PUT', body));
+        el('op-settings-note').textContent = `Applied: version ${O.settings.version} is in force.`;
+      } catch (e) {
+        if (e.errors) { showErrors(e.errors); el('op-settings-note').textContent = 'Nothing was changed: fix the fields in red.'; }
+        else el('op-settings-note').textContent = e.message;
+      }
+    });
+  }
+
+  // ---------------------------------------------------------------- data-root browser
+
+  async function browse(path) {
+    try {
+      const listing = await call(`/api/operator/browse?path=${encodeURIComponent(path)}`);
+      O.browsePath = listing.path;
+      el('op-browse-path').textContent = `${listing.dataRoot}${listing.path ? '/' + listing.path : ''}${listing.truncated ? ' (first entries only)' : ''}`;
+      el('op-browse-list').replaceChildren(...listing.entries.map(entry => {
+        const li = document.createElement('li');
+        li.className = entry.kind;
+        li.textContent = entry.kind === 'folder' ? entry.name + '/' : entry.name;
+        li.dataset.path = entry.path;
+        li.addEventListener('click', () => {
+          if (entry.kind === 'folder') browse(entry.path);
+          else { el(O.browseTarget).value = entry.path; el('op-browser').hidden = true; }
+        });
+        return li;
+      }));
+      el('op-browser').hidden = false;
+    } catch (e) {
+      el('op-browse-path').textContent = e.message;
+      el('op-browser').hidden = false;
+    }
+  }
+
+  // ---------------------------------------------------------------- tabs
+
+  function showTab(name) {
+    for (const b of document.querySelectorAll('.tabs button')) b.setAttribute('aria-selected', String(b.dataset.tab === name));
+    el('results').hidden = name !== 'results';
+    el('operate').hidden = name !== 'operate';
+    const url = new URL(location.href);
+    if (name === 'operate') url.searchParams.set('tab', 'operate'); else url.searchParams.delete('tab');
+    history.replaceState(null, '', url);
+    clearInterval(O.timer);
+    if (name === 'operate') {
+      refreshStatus();
+      if (!O.settings) loadSettings();
+      O.timer = setInterval(refreshStatus, 2000);
+    } else {
+      window.dispatchEvent(new Event('resize'));
+    }
+  }
+
+  for (const b of document.querySelectorAll('.tabs button')) b.addEventListener('click', () => showTab(b.dataset.tab));
+  for (const b of [el('op-pause-all'), el('op-resume-all')]) b.addEventListener('click', () => operate(b));
+  el('op-settings').addEventListener('submit', applySettings);
+  el('op-reload').addEventListener('click', loadSettings);
+  el('op-scope').addEventListener('change', loadSettings);
+  for (const b of document.querySelectorAll('[data-browse]')) b.addEventListener('click', () => {
+    O.browseTarget = b.dataset.browse;
+    const current = el(O.browseTarget).value;
+    browse(current.includes('/') && !current.startsWith('/') ? current.slice(0, current.lastIndexOf('/')) : O.browsePath);
+  });
+  el('op-browse-up').addEventListener('click', () => browse(O.browsePath.includes('/') ? O.browsePath.slice(0, O.browsePath.lastIndexOf('/')) : ''));
+  el('op-browse-close').addEventListener('click', () => { el('op-browser').hidden = true; });
+  if (new URLSearchParams(location.search).get('tab') === 'operate') showTab('operate');
+})();

@@ -1,0 +1,122 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using Anvil.Cli;
+using Anvil.Pipeline;
+using Anvil.Pipeline.V1;
+using Anvil.Testing;
+using Grpc.Net.Client;
+
+namespace Anvil.Console.Tests;
+
+/// <summary>
+/// The real suite (broker, ingest, stitch, two integrate replicas, merge and the console, separate processes on free
+/// ports, started by the CLI's <see cref="Suite"/> as <c>./anvil up</c> starts it) for the operator controls. The console's
+/// page listens on [::] and only 127.0.0.1 may operate, so a client on ::1 stands in for another PC, all on loopback.
+/// One acquisition is under way (two of its five chunk parts announced, real Lambda frames), so the table has a row.
+/// </summary>
+public sealed class OperatorSuiteFixture : IAsyncLifetime
+{
+    public const string Acquisition = "op_1009_00001";
+
+    public string WorkDir { get; } = Path.Combine(Path.GetTempPath(), "anvil-console-op-" + Guid.NewGuid().ToString("N")[..8]);
+
+    public string DataRoot => Path.Combine(WorkDir, "data");
+
+    public string Poni => Path.Combine(DataRoot, "calib", "L2.poni");
+
+    public Suite Suite { get; private set; } = null!;
+
+    /// <summary>The console's page on loopback, e.g. http://127.0.0.1:PORT (no trailing slash).</summary>
+    public string ConsoleUrl { get; private set; } = string.Empty;
+
+    // The page listens on every loopback address, IPv4 and IPv6 ([::] is dual-stack).
+    public ConsolePorts Ports { get; } = ConsolePorts.Free() with { Bind = "[::]" };
+
+    public HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(30) };
+
+    public async Task InitializeAsync()
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Poni)!);
+        File.Copy(Path.Combine(TestPaths.LambdaFixtures, "L2.poni"), Poni);
+        Suite = await Suite.StartAsync(new SuiteOptions
+        {
+            WorkDir = WorkDir,
+            Ports = PortPlan.Free(),
+            Console = Ports,
+
+            // Only 127.0.0.1 may operate here, so a client on ::1 stands in for another PC without leaving loopback.
+            Environment = new Dictionary<string, string> { ["Console__OperatorAddresses__0"] = "127.0.0.1" },
+            Pipeline = new Dictionary<string, string>
+            {
+                ["DataRoot"] = DataRoot,
+                ["OutputDir"] = Path.Combine(WorkDir, "out"),
+                ["Poni"] = Poni,
+                ["Npt"] = "1500",
+                ["Unit"] = "2th_deg",
+                ["Method"] = "bbox",
+                ["ChunkReadableTimeout"] = "00:00:03",
+            },
+        }, TimeSpan.FromSeconds(120), CancellationToken.None);
+        ConsoleUrl = Suite.ConsoleUrl!.TrimEnd('/');
+
+        // An acquisition under way: parts 0 and 1 of five (10 frames each), not finished.
+        await AnnounceAsync(Acquisition, parts: 2);
+    }
+
+    /// <summary>Announces the first <paramref name="parts"/> chunk parts (3 modules, 10 frames each) of a copy of the real Lambda frames.</summary>
+    public async Task AnnounceAsync(string acquisition, int parts)
+    {
+        var folder = Path.Combine(DataRoot, acquisition);
+        Directory.CreateDirectory(folder);
+        foreach (var file in Directory.GetFiles(TestPaths.LambdaFixtures, "*.nxs"))
+        {
+            File.Copy(file, Path.Combine(folder, Path.GetFileName(file).Replace("testasapo1_1009_00002", acquisition, StringComparison.Ordinal)));
+        }
+
+        using var channel = GrpcChannel.ForAddress(Suite.IngestAddress);
+        var ingest = new Ingest.IngestClient(channel);
+        for (var part = 0; part < parts; part++)
+        {
+            for (var module = 1; module <= 3; module++)
+            {
+                await ingest.AnnounceChunkAsync(new AnnounceChunkRequest
+                {
+                    Acquisition = acquisition,
+                    Module = (uint)module,
+                    Modules = 3,
+                    Part = (uint)part,
+                    Path = Path.Combine(folder, ChunkFileName.Format(acquisition, module, part)),
+                    Frames = 10,
+                }).ResponseAsync.DefaultTimeout();
+            }
+        }
+    }
+
+    /// <summary>The address a "remote" client uses: IPv6 loopback, which this fixture's console does not let operate.</summary>
+    public static IPAddress RemoteStandIn() => IPAddress.IPv6Loopback;
+
+    /// <summary>The console's page as reached from <paramref name="address"/>.</summary>
+    public string ConsoleAt(IPAddress address) =>
+        address.AddressFamily == AddressFamily.InterNetworkV6
+            ? $"http://[{address}]:{Ports.Http.ToString(CultureInfo.InvariantCulture)}"
+            : $"http://{address}:{Ports.Http.ToString(CultureInfo.InvariantCulture)}";
+
+    public async Task DisposeAsync()
+    {
+        Http.Dispose();
+        if (Suite is not null)
+        {
+            await Suite.DisposeAsync();
+        }
+
+        Directory.Delete(WorkDir, recursive: true);
+    }
+}
+
+// Runs alone: starting seven service processes on a small machine must not eat into LiveTests' latency measurement.
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class OperatorCollection : ICollectionFixture<OperatorSuiteFixture>, ICollectionFixture<BrowserFixture>
+{
+    public const string Name = "operator";
+}
