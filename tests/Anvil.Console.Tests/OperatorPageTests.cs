@@ -87,7 +87,8 @@ public sealed class OperatorPageTests(OperatorSuiteFixture suite, BrowserFixture
     {
         var page = await browser.NewPageAsync();
         await page.GotoAsync((baseUrl ?? suite.ConsoleUrl) + "/?tab=operate").DefaultTimeout();
-        await TaskTimeoutExtensions.UntilAsync("the operate tab refreshed its status", async () => await page.EvaluateAsync<int>("window.anvilOperator.refreshes").DefaultTimeout() > 0);
+        // The first status asks ingest about every acquisition while the suite may still be busy integrating: allow it time.
+        await TaskTimeoutExtensions.UntilAsync("the operate tab refreshed its status", async () => await page.EvaluateAsync<int>("window.anvilOperator.refreshes").DefaultTimeout() > 0, TimeSpan.FromSeconds(90));
         return page;
     }
 
