@@ -161,7 +161,7 @@ public sealed class IntegrateCommandTests : IDisposable
     }
 
     [Fact]
-    public void MaskLoader_Hdf5Dataset_MatchesTheSameMaskAsNpy()
+    public void MaskFile_Hdf5Dataset_MatchesTheSameMaskAsNpy()
     {
         var npy = Path.Combine(TestPaths.Fixtures, "pyfai", "small_mask.npy");
         var expected = MaskFile.Load(npy);
