@@ -97,12 +97,7 @@ public sealed class ChainTests(SuiteFixture suite)
     public async Task Replay_CorruptModuleFile_FailsThatChunksFramesVisiblyAndFinishesTheRun()
     {
         // Same real data under another scan name; module 2 of part 2 truncated to half its size.
-        var folder = Path.Combine(suite.DataRoot, "corrupt");
-        Directory.CreateDirectory(folder);
-        foreach (var file in Directory.GetFiles(TestPaths.LambdaFixtures, "*.nxs"))
-        {
-            File.Copy(file, Path.Combine(folder, Path.GetFileName(file).Replace("testasapo1_1009_00002", "corrupt_1009_00003", StringComparison.Ordinal)));
-        }
+        var folder = suite.CopyRealFrames("corrupt", "corrupt_1009_00003");
 
         var victim = Path.Combine(folder, ChunkFileName.Format("corrupt_1009_00003", 2, 2));
         var bytes = await File.ReadAllBytesAsync(victim).DefaultTimeout();
@@ -126,12 +121,7 @@ public sealed class ChainTests(SuiteFixture suite)
         // Same real data; module 2 of part 2 rewritten with only its first 1000 columns (issue 15: integrated into wrong
         // rows and reported as good before).
         const string acquisition = "shape_1009_00006";
-        var folder = Path.Combine(suite.DataRoot, "shape");
-        Directory.CreateDirectory(folder);
-        foreach (var file in Directory.GetFiles(TestPaths.LambdaFixtures, "*.nxs"))
-        {
-            File.Copy(file, Path.Combine(folder, Path.GetFileName(file).Replace("testasapo1_1009_00002", acquisition, StringComparison.Ordinal)));
-        }
+        var folder = suite.CopyRealFrames("shape", acquisition);
 
         var victim = Path.Combine(folder, ChunkFileName.Format(acquisition, 2, 2));
         var original = Path.Combine(TestPaths.LambdaFixtures, ChunkFileName.Format("testasapo1_1009_00002", 2, 2));

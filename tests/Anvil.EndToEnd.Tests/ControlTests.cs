@@ -53,13 +53,13 @@ public sealed class ControlTests(SuiteFixture suite)
     public async Task UpdateSettings_MidAcquisition_AppliesFromTheNextChunkAndTheFileRecordsWhichSettingsMadeEachFrame()
     {
         const string acquisition = "ctl_1009_00004";
-        var folder = CopyRealFrames("ctl", acquisition);
+        var folder = suite.CopyRealFrames("ctl", acquisition);
         using var stitch = GrpcChannel.ForAddress(suite.Suite.Services.Single(s => s.Name == "stitch").Address);
         var status = new WorkerStatus.WorkerStatusClient(stitch);
         var stitchedBefore = (await status.GetStatusAsync(new WorkerStatusRequest()).ResponseAsync.DefaultTimeout()).Handled;
 
         // Parts 0 and 1 (frames 1–20) under the suite's settings ...
-        await AnnounceAsync(acquisition, folder, parts: [0, 1]);
+        await suite.AnnounceAsync(acquisition, folder, parts: [0, 1]);
         await TaskTimeoutExtensions.UntilAsync("stitch published parts 0 and 1", async () =>
             (await status.GetStatusAsync(new WorkerStatusRequest()).ResponseAsync).Handled >= stitchedBefore + 2, TimeSpan.FromMinutes(1));
 
@@ -71,7 +71,7 @@ public sealed class ControlTests(SuiteFixture suite)
         var changed = await Control.UpdateSettingsAsync(new UpdateSettingsRequest { Acquisition = acquisition, Npt = 700 }).ResponseAsync.DefaultTimeout();
         Assert.Equal((700U, acquisition), (changed.Npt, changed.Scope));
         Assert.True(changed.Version > 0);
-        await AnnounceAsync(acquisition, folder, parts: [2, 3, 4]);
+        await suite.AnnounceAsync(acquisition, folder, parts: [2, 3, 4]);
         await suite.Ingest.FinishAcquisitionAsync(new FinishAcquisitionRequest { Acquisition = acquisition, Parts = 5 }).ResponseAsync.DefaultTimeout();
         var result = await suite.WaitForResultAsync(acquisition);
 
@@ -98,8 +98,8 @@ public sealed class ControlTests(SuiteFixture suite)
     public async Task Reprocess_FinishedAcquisition_NewNameWithNewSettingsAndTheEarlierResultUntouched()
     {
         const string acquisition = "rep_1009_00005";
-        var folder = CopyRealFrames("rep", acquisition);
-        await AnnounceAsync(acquisition, folder, parts: [0, 1, 2, 3, 4]);
+        var folder = suite.CopyRealFrames("rep", acquisition);
+        await suite.AnnounceAsync(acquisition, folder, parts: [0, 1, 2, 3, 4]);
         await suite.Ingest.FinishAcquisitionAsync(new FinishAcquisitionRequest { Acquisition = acquisition, Parts = 5 }).ResponseAsync.DefaultTimeout();
         var original = await suite.WaitForResultAsync(acquisition);
         var originalHash = SHA256.HashData(await File.ReadAllBytesAsync(original).DefaultTimeout());
@@ -130,36 +130,5 @@ public sealed class ControlTests(SuiteFixture suite)
         Assert.Equal(originalHash, SHA256.HashData(await File.ReadAllBytesAsync(original).DefaultTimeout()));
         var unknown = await Assert.ThrowsAsync<RpcException>(() => Control.ReprocessAsync(new ReprocessRequest { Acquisition = "never_recorded" }).ResponseAsync.DefaultTimeout());
         Assert.Equal(StatusCode.InvalidArgument, unknown.StatusCode);
-    }
-
-    private string CopyRealFrames(string subfolder, string acquisition)
-    {
-        var folder = Path.Combine(suite.DataRoot, subfolder);
-        Directory.CreateDirectory(folder);
-        foreach (var file in Directory.GetFiles(TestPaths.LambdaFixtures, "*.nxs"))
-        {
-            File.Copy(file, Path.Combine(folder, Path.GetFileName(file).Replace("testasapo1_1009_00002", acquisition, StringComparison.Ordinal)));
-        }
-
-        return folder;
-    }
-
-    private async Task AnnounceAsync(string acquisition, string folder, int[] parts)
-    {
-        foreach (var part in parts)
-        {
-            for (var module = 1; module <= 3; module++)
-            {
-                await suite.Ingest.AnnounceChunkAsync(new AnnounceChunkRequest
-                {
-                    Acquisition = acquisition,
-                    Module = (uint)module,
-                    Modules = 3,
-                    Part = (uint)part,
-                    Path = Path.Combine(folder, ChunkFileName.Format(acquisition, module, part)),
-                    Frames = 10,
-                }).ResponseAsync.DefaultTimeout();
-            }
-        }
     }
 }

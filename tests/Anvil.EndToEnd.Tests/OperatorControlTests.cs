@@ -25,8 +25,8 @@ public sealed class OperatorControlTests(SuiteFixture suite)
     public async Task Pause_AcquisitionMidRun_ChunksWaitInTheBrokerAndResumeProcessesEachOnce()
     {
         const string acquisition = "pau_1009_00007";
-        var folder = CopyRealFrames("pau", acquisition);
-        await AnnounceAsync(acquisition, folder, parts: [0, 1]);
+        var folder = suite.CopyRealFrames("pau", acquisition);
+        await suite.AnnounceAsync(acquisition, folder, parts: [0, 1]);
         await TaskTimeoutExtensions.UntilAsync("stitch published parts 0 and 1", async () => (await ProgressAsync(acquisition)).FramesStitched == 20, TimeSpan.FromMinutes(1));
 
         var paused = await Control.PauseAsync(new PauseRequest { Acquisition = acquisition }).ResponseAsync.DefaultTimeout();
@@ -36,7 +36,7 @@ public sealed class OperatorControlTests(SuiteFixture suite)
         Assert.StartsWith("no change", again.Message, StringComparison.Ordinal);
 
         // Ingest still takes the chunks; they wait in the broker while stitch holds the acquisition.
-        await AnnounceAsync(acquisition, folder, parts: [2, 3, 4]);
+        await suite.AnnounceAsync(acquisition, folder, parts: [2, 3, 4]);
         await suite.Ingest.FinishAcquisitionAsync(new FinishAcquisitionRequest { Acquisition = acquisition, Parts = 5 }).ResponseAsync.DefaultTimeout();
         await WaitHeldByStitchAsync(acquisition);
         var held = await ProgressAsync(acquisition);
@@ -65,14 +65,14 @@ public sealed class OperatorControlTests(SuiteFixture suite)
     public async Task Pause_Beamtime_HoldsNewAcquisitionsKeptInTheBrokerAcrossAStitchRestart()
     {
         const string acquisition = "pbt_1009_00008";
-        var folder = CopyRealFrames("pbt", acquisition);
+        var folder = suite.CopyRealFrames("pbt", acquisition);
         using var stop = new CancellationTokenSource();
         var supervision = suite.Suite.SuperviseAsync(TextWriter.Null, stop.Token);
         try
         {
             var paused = await Control.PauseAsync(new PauseRequest()).ResponseAsync.DefaultTimeout();
             Assert.Equal((true, true, false), (paused.Paused, paused.BeamtimePaused, paused.AcquisitionPaused));
-            await AnnounceAsync(acquisition, folder, parts: [0, 1, 2, 3, 4]);
+            await suite.AnnounceAsync(acquisition, folder, parts: [0, 1, 2, 3, 4]);
             await suite.Ingest.FinishAcquisitionAsync(new FinishAcquisitionRequest { Acquisition = acquisition, Parts = 5 }).ResponseAsync.DefaultTimeout();
             await WaitHeldByStitchAsync(acquisition);
 
@@ -118,8 +118,8 @@ public sealed class OperatorControlTests(SuiteFixture suite)
     public async Task Stop_RunningAcquisition_MergeFinalisesWithTheFramesItHasAndASecondStopIsHarmless()
     {
         const string acquisition = "stp_1009_00009";
-        var folder = CopyRealFrames("stp", acquisition);
-        await AnnounceAsync(acquisition, folder, parts: [0, 1, 2]);
+        var folder = suite.CopyRealFrames("stp", acquisition);
+        await suite.AnnounceAsync(acquisition, folder, parts: [0, 1, 2]);
 
         var stopped = await Control.StopAcquisitionAsync(new StopAcquisitionRequest { Acquisition = acquisition }).ResponseAsync.DefaultTimeout();
         Assert.Equal((3U, false, false), (stopped.Parts, stopped.AlreadyFinished, stopped.Paused));
@@ -129,7 +129,7 @@ public sealed class OperatorControlTests(SuiteFixture suite)
         Assert.Contains("already finished", second.Message, StringComparison.Ordinal);
 
         // A chunk the detector still announces after the stop is refused, not lost silently.
-        var late = await Assert.ThrowsAsync<RpcException>(() => AnnounceAsync(acquisition, folder, parts: [3]));
+        var late = await Assert.ThrowsAsync<RpcException>(() => suite.AnnounceAsync(acquisition, folder, parts: [3]));
         Assert.Equal(StatusCode.InvalidArgument, late.StatusCode);
 
         var result = await suite.WaitForResultAsync(acquisition);
@@ -147,9 +147,9 @@ public sealed class OperatorControlTests(SuiteFixture suite)
     public async Task ListAcquisitions_ChunkWithAMissingModule_ItsFramesCountedAsFailedWithTheReason()
     {
         const string acquisition = "bad_1009_00011";
-        var folder = CopyRealFrames("bad", acquisition);
+        var folder = suite.CopyRealFrames("bad", acquisition);
         File.Delete(Path.Combine(folder, ChunkFileName.Format(acquisition, 2, 1)));
-        await AnnounceAsync(acquisition, folder, parts: [0, 1]);
+        await suite.AnnounceAsync(acquisition, folder, parts: [0, 1]);
         await suite.Ingest.FinishAcquisitionAsync(new FinishAcquisitionRequest { Acquisition = acquisition, Parts = 2 }).ResponseAsync.DefaultTimeout();
 
         var done = await WaitDoneAsync(acquisition);
@@ -232,12 +232,12 @@ public sealed class OperatorControlTests(SuiteFixture suite)
     public async Task Cli_PauseStatusStopResume_AgainstTheRunningSuite()
     {
         const string acquisition = "cli_1009_00010";
-        var folder = CopyRealFrames("cli", acquisition);
+        var folder = suite.CopyRealFrames("cli", acquisition);
 
         var (code, output, error) = await RunAsync("pause", "--acquisition", acquisition);
         Assert.True(code == 0, error);
         Assert.Contains($"acquisition '{acquisition}' is paused", output, StringComparison.Ordinal);
-        await AnnounceAsync(acquisition, folder, parts: [0]);
+        await suite.AnnounceAsync(acquisition, folder, parts: [0]);
         await WaitHeldByStitchAsync(acquisition);
 
         (code, output, error) = await RunAsync("status");
@@ -329,37 +329,6 @@ public sealed class OperatorControlTests(SuiteFixture suite)
         catch (RpcException)
         {
             return null;
-        }
-    }
-
-    private string CopyRealFrames(string subfolder, string acquisition)
-    {
-        var folder = Path.Combine(suite.DataRoot, subfolder);
-        Directory.CreateDirectory(folder);
-        foreach (var file in Directory.GetFiles(TestPaths.LambdaFixtures, "*.nxs"))
-        {
-            File.Copy(file, Path.Combine(folder, Path.GetFileName(file).Replace("testasapo1_1009_00002", acquisition, StringComparison.Ordinal)));
-        }
-
-        return folder;
-    }
-
-    private async Task AnnounceAsync(string acquisition, string folder, int[] parts)
-    {
-        foreach (var part in parts)
-        {
-            for (var module = 1; module <= 3; module++)
-            {
-                await suite.Ingest.AnnounceChunkAsync(new AnnounceChunkRequest
-                {
-                    Acquisition = acquisition,
-                    Module = (uint)module,
-                    Modules = 3,
-                    Part = (uint)part,
-                    Path = Path.Combine(folder, ChunkFileName.Format(acquisition, module, part)),
-                    Frames = 10,
-                }).ResponseAsync.DefaultTimeout();
-            }
         }
     }
 }

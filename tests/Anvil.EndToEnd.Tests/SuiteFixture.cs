@@ -1,5 +1,7 @@
 using Anvil.Cli;
 using Anvil.EndToEnd.Tests.Otlp;
+using Anvil.Pipeline;
+using Anvil.Pipeline.V1;
 using Anvil.Testing;
 using Grpc.Net.Client;
 
@@ -58,6 +60,39 @@ public sealed class SuiteFixture : IAsyncLifetime
     }
 
     /// <summary>Waits for merge to rename the acquisition's result into place.</summary>
+    /// <summary>The 50 real P02.2 frames copied below the data root under another acquisition name; returns their folder.</summary>
+    public string CopyRealFrames(string subfolder, string acquisition)
+    {
+        var folder = Path.Combine(DataRoot, subfolder);
+        Directory.CreateDirectory(folder);
+        foreach (var file in Directory.GetFiles(TestPaths.LambdaFixtures, "*.nxs"))
+        {
+            File.Copy(file, Path.Combine(folder, Path.GetFileName(file).Replace("testasapo1_1009_00002", acquisition, StringComparison.Ordinal)));
+        }
+
+        return folder;
+    }
+
+    /// <summary>Announces the given chunk parts (3 modules, 10 frames each) of frames copied by <see cref="CopyRealFrames"/>.</summary>
+    public async Task AnnounceAsync(string acquisition, string folder, int[] parts)
+    {
+        foreach (var part in parts)
+        {
+            for (var module = 1; module <= 3; module++)
+            {
+                await Ingest.AnnounceChunkAsync(new AnnounceChunkRequest
+                {
+                    Acquisition = acquisition,
+                    Module = (uint)module,
+                    Modules = 3,
+                    Part = (uint)part,
+                    Path = Path.Combine(folder, ChunkFileName.Format(acquisition, module, part)),
+                    Frames = 10,
+                }).ResponseAsync.DefaultTimeout();
+            }
+        }
+    }
+
     public async Task<string> WaitForResultAsync(string acquisition, TimeSpan? timeout = null)
     {
         var path = Path.Combine(OutputDir, acquisition + ".nxs");
