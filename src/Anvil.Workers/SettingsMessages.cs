@@ -125,7 +125,9 @@ public static class SettingsMessages
     // A changed file must lie below the data root; "" (none) and the file already in force pass.
     private static void CheckConfined(List<SettingsError> errors, DataRoot root, string field, string? requested, string inForce)
     {
-        if (string.IsNullOrEmpty(requested) || HdfPath.GetFullPath(requested, root.FullPath) == inForce)
+        // Too long a path is the model's to report (IntegrationSettings.Validate), without echoing it here.
+        if (string.IsNullOrEmpty(requested) || requested.Length > IntegrationSettings.MaxPathLength
+            || HdfPath.GetFullPath(requested, root.FullPath) == inForce)
         {
             return;
         }
