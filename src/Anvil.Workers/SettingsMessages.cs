@@ -85,20 +85,25 @@ public static class SettingsMessages
 
     /// <summary>
     /// <paramref name="current"/> with the request's set fields applied, paths resolved by the model's rule (relative to
-    /// <paramref name="dataRoot"/>), validated. A file the request changes must lie below the data root, by the rule
-    /// announced chunks follow (<see cref="DataRoot"/>: no <c>..</c>, no symlink out of it, no absolute path elsewhere);
-    /// files already in force (from the operator's configuration) are kept as they are. Throws
-    /// <see cref="SettingsException"/> listing every problem; nothing is applied unless all is valid.
+    /// <paramref name="dataRoot"/>), validated. With <paramref name="confineFiles"/> (a change that reaches a service) a
+    /// file the request changes must lie below the data root, by the rule announced chunks follow (<see cref="DataRoot"/>:
+    /// no <c>..</c>, no symlink out of it, no absolute path elsewhere); files already in force (from the operator's
+    /// configuration) are kept as they are. Throws <see cref="SettingsException"/> listing every problem; nothing is
+    /// applied unless all is valid.
     /// </summary>
-    public static IntegrationSettings Apply(this IntegrationSettings current, UpdateSettingsRequest u, string dataRoot)
+    public static IntegrationSettings Apply(this IntegrationSettings current, UpdateSettingsRequest u, string dataRoot, bool confineFiles = true)
     {
         var errors = u.Reset.Where(r => !Resettable.Contains(r))
             .Select(r => new SettingsError(r, $"'{r}' cannot be reset: give one of {string.Join(", ", Resettable)}.")).ToList();
-        var root = new DataRoot(dataRoot);
-        CheckConfined(errors, root, "poni", u.HasPoni ? u.Poni : null, current.Poni);
-        CheckConfined(errors, root, "mask", u.HasMask ? u.Mask : null, current.Mask);
-        CheckConfined(errors, root, "dark", u.HasDark ? u.Dark : null, current.Dark);
-        CheckConfined(errors, root, "flat", u.HasFlat ? u.Flat : null, current.Flat);
+        if (confineFiles)
+        {
+            var root = new DataRoot(dataRoot);
+            CheckConfined(errors, root, "poni", u.HasPoni ? u.Poni : null, current.Poni);
+            CheckConfined(errors, root, "mask", u.HasMask ? u.Mask : null, current.Mask);
+            CheckConfined(errors, root, "dark", u.HasDark ? u.Dark : null, current.Dark);
+            CheckConfined(errors, root, "flat", u.HasFlat ? u.Flat : null, current.Flat);
+        }
+
         if (errors.Count > 0)
         {
             throw new SettingsException(errors);
