@@ -92,7 +92,7 @@
     b.textContent = label;
     b.dataset.op = op;
     b.dataset.acq = acquisition;
-    if (!O.status.canOperate) { b.disabled = true; b.title = 'operating needs a login (not in this build): use the console on the suite\'s own machine'; }
+    if (!O.status.canOperate) { b.disabled = true; b.title = 'operating needs an operator account (or the console on the suite\'s own machine)'; }
     else if (disabled) { b.disabled = true; b.title = op === 'stop' ? 'already finished' : 'the whole beamtime is paused: resume all'; }
     b.addEventListener('click', () => operate(b));
     return b;
