@@ -17,7 +17,7 @@ public sealed record ConsolePorts(int Grpc, int Http, string Bind = "127.0.0.1")
     public static ConsolePorts Free() => new(FreePort(), FreePort());
 
     /// <summary>The page's address as this machine opens it.</summary>
-    public string Url => $"http://{(Bind is "0.0.0.0" or "[::]" or "*" ? "127.0.0.1" : Bind)}:{Http}/";
+    public string Url => $"http://{(Bind is "0.0.0.0" or "[::]" or "*" or "localhost" ? "127.0.0.1" : Bind)}:{Http}/";
 
     /// <summary>The environment that puts the page's HTTP/1.1 endpoint on <see cref="Bind"/>:<see cref="Http"/>.</summary>
     public Dictionary<string, string> Environment() => new()
