@@ -34,9 +34,16 @@ public sealed partial class AccessTests(OperatorSuiteFixture suite, BrowserFixtu
 
     public async Task InitializeAsync()
     {
-        // Low iteration counts keep the tests quick; the format and the code path are the production ones.
-        url = await StartAsync(new Dictionary<string, string?>
+        url = await StartAsync(Users);
+        if (!Directory.Exists(Path.Combine(suite.DataRoot, Acquisition)))
         {
+            await suite.AnnounceAsync(Acquisition, parts: 1);
+        }
+    }
+
+    // Low iteration counts keep the tests quick; the format and the code path are the production ones.
+    private static Dictionary<string, string?> Users { get; } = new()
+    {
             ["Console:Users:0:Name"] = "olga",
             ["Console:Users:0:Role"] = "operator",
             ["Console:Users:0:PasswordHash"] = ConsolePassword.Hash(OperatorPassword, 10_000),
@@ -46,12 +53,7 @@ public sealed partial class AccessTests(OperatorSuiteFixture suite, BrowserFixtu
             ["Console:Users:2:Name"] = "lena",
             ["Console:Users:2:Role"] = "operator",
             ["Console:Users:2:PasswordHash"] = ConsolePassword.Hash("lena-locks-out-42", 10_000),
-        });
-        if (!Directory.Exists(Path.Combine(suite.DataRoot, Acquisition)))
-        {
-            await suite.AnnounceAsync(Acquisition, parts: 1);
-        }
-    }
+    };
 
     public async Task DisposeAsync()
     {
@@ -296,7 +298,7 @@ public sealed partial class AccessTests(OperatorSuiteFixture suite, BrowserFixtu
         var pfx = Path.Combine(work.FullName, "console.pfx");
         await File.WriteAllBytesAsync(pfx, certificate.Export(X509ContentType.Pfx, "pfx-pass")).DefaultTimeout();
 
-        var https = await StartAsync(new Dictionary<string, string?>
+        var https = await StartAsync(new Dictionary<string, string?>(Users)
         {
             ["Kestrel:Endpoints:Http:Url"] = "https://127.0.0.1:0",
             ["Kestrel:Endpoints:Http:Certificate:Path"] = pfx,
@@ -354,8 +356,10 @@ public sealed partial class AccessTests(OperatorSuiteFixture suite, BrowserFixtu
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(BrowserFixture.Artifacts, "operate-viewer.png"), FullPage = true }).DefaultTimeout();
 
         // Log out: back at the login page, and the API no longer answers this browser.
+        var logoutReply = page.WaitForResponseAsync(r => r.Url.EndsWith("/logout", StringComparison.Ordinal));
         await page.ClickAsync("#logout").DefaultTimeout();
-        await page.WaitForURLAsync(new Regex("/login$")).DefaultTimeout();
+        Assert.Equal(200, (await logoutReply.DefaultTimeout()).Status);
+        await TaskTimeoutExtensions.UntilAsync("back at the login page", () => Task.FromResult(page.Url.EndsWith("/login", StringComparison.Ordinal)));
         var afterLogout = await page.APIRequest.GetAsync(url + "/api/operator/status").DefaultTimeout();
         Assert.Equal(401, afterLogout.Status);
 
@@ -363,7 +367,7 @@ public sealed partial class AccessTests(OperatorSuiteFixture suite, BrowserFixtu
         await page.FillAsync("#login-name", "olga").DefaultTimeout();
         await page.FillAsync("#login-password", OperatorPassword).DefaultTimeout();
         await page.ClickAsync("#login-submit").DefaultTimeout();
-        await page.WaitForURLAsync(new Regex("/$")).DefaultTimeout();
+        await TaskTimeoutExtensions.UntilAsync("signed in, away from the login page", () => Task.FromResult(!page.Url.Contains("/login", StringComparison.Ordinal)));
         await page.GotoAsync(url + "/?tab=operate").DefaultTimeout();
         await WaitOperateAsync(page);
         Assert.Equal("operator", await page.Locator("#user .role").InnerTextAsync().DefaultTimeout());

@@ -19,7 +19,7 @@
       init = { ...init, headers };
     }
     const response = await plainFetch(input, init);
-    if (response.status === 401 && A.me && A.me.loginRequired) {
+    if (response.status === 401 && A.me && A.me.loginRequired && !A.leaving) {
       location.href = '/login?returnUrl=' + encodeURIComponent(location.pathname + location.search);
     }
     return response;
@@ -37,6 +37,7 @@
     out.id = 'logout';
     out.addEventListener('click', async () => {
       out.disabled = true;
+      A.leaving = true;
       await fetch('/logout', { method: 'POST' });
       location.href = '/login';
     });
