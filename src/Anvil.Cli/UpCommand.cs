@@ -9,13 +9,13 @@ namespace Anvil.Cli;
 /// </summary>
 public static class UpCommand
 {
-    public const string Usage = "anvil up [--config F] [--data DIR] [--out DIR] [--work DIR] [--web PORT|off] [--console PORT|off] [--console-bind ADDRESS]";
+    public const string Usage = "anvil up [--config F] [--data DIR] [--out DIR] [--work DIR] [--web PORT|off] [--console PORT|off] [--console-bind ADDRESS] [--console-users FILE]";
 
     /// <summary>The dashboard's default port.</summary>
     public const int WebPort = 5180;
 
-    /// <summary>The results console's default page port (services/console).</summary>
-    public const int ConsolePort = 5181;
+    /// <summary>The results console's default page port (services/console; deploy/topology.json's console httpPort).</summary>
+    public static int ConsolePort => ConsolePorts.Defaults.Http;
 
     public static async Task<int> RunAsync(CommandLine args, TextWriter log, CancellationToken cancellationToken)
     {
@@ -25,7 +25,7 @@ public static class UpCommand
         var work = Path.GetFullPath(args.Get("work") ?? ".anvil");
         var web = args.Get("web") is "off" ? (int?)null : args.GetInt("web", WebPort);
         var console = args.Get("console") is "off" ? null
-            : ConsolePorts.Defaults with { Http = args.GetInt("console", ConsolePort), Bind = args.Get("console-bind") ?? "127.0.0.1" };
+            : ConsolePorts.Defaults with { Http = args.GetInt("console", ConsolePort), Bind = args.Get("console-bind") ?? "127.0.0.1", UsersFile = args.Get("console-users") is { } users ? Path.GetFullPath(users) : null };
         args.RejectUnknown();
         config.ValidSettings();
         Directory.CreateDirectory(config["DataRoot"]);

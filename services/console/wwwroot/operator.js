@@ -56,7 +56,7 @@
     O.refreshes++;
     if (!el('op-message').hidden && /Ingest/.test(el('op-message').textContent)) el('op-message').hidden = true;
     const s = O.status;
-    // Another PC views only: the server refuses its writes (no login yet), so the page does not offer them.
+    // A viewer (or another PC when the console has no accounts) views only: the server refuses its writes, so the page does not offer them.
     document.body.classList.toggle('view-only', !s.canOperate);
     el('op-view-only').hidden = s.canOperate;
     for (const b of [el('op-pause-all'), el('op-resume-all'), el('op-apply')]) if (!s.canOperate) b.disabled = true;
