@@ -44,15 +44,15 @@ public sealed partial class AccessTests(OperatorSuiteFixture suite, BrowserFixtu
     // Low iteration counts keep the tests quick; the format and the code path are the production ones.
     private static Dictionary<string, string?> Users { get; } = new()
     {
-            ["Console:Users:0:Name"] = "olga",
-            ["Console:Users:0:Role"] = "operator",
-            ["Console:Users:0:PasswordHash"] = ConsolePassword.Hash(OperatorPassword, 10_000),
-            ["Console:Users:1:Name"] = "viktor",
-            ["Console:Users:1:Role"] = "viewer",
-            ["Console:Users:1:PasswordHash"] = ConsolePassword.Hash(ViewerPassword, 10_000),
-            ["Console:Users:2:Name"] = "lena",
-            ["Console:Users:2:Role"] = "operator",
-            ["Console:Users:2:PasswordHash"] = ConsolePassword.Hash("lena-locks-out-42", 10_000),
+        ["Console:Users:0:Name"] = "olga",
+        ["Console:Users:0:Role"] = "operator",
+        ["Console:Users:0:PasswordHash"] = ConsolePassword.Hash(OperatorPassword, 10_000),
+        ["Console:Users:1:Name"] = "viktor",
+        ["Console:Users:1:Role"] = "viewer",
+        ["Console:Users:1:PasswordHash"] = ConsolePassword.Hash(ViewerPassword, 10_000),
+        ["Console:Users:2:Name"] = "lena",
+        ["Console:Users:2:Role"] = "operator",
+        ["Console:Users:2:PasswordHash"] = ConsolePassword.Hash("lena-locks-out-42", 10_000),
     };
 
     public async Task DisposeAsync()
