@@ -10,7 +10,7 @@ namespace Anvil.Cli;
 /// </summary>
 public static class ConsoleUserCommand
 {
-    public const string Usage = "./anvil console-user NAME --role operator|viewer   (password on stdin; prints the Console:Users entry)";
+    public const string Usage = "anvil console-user NAME --role operator|viewer   (password on stdin; prints the Console:Users entry)";
 
     /// <summary>Shortest password accepted.</summary>
     public const int MinPasswordLength = 8;

@@ -27,6 +27,13 @@ public static class UpCommand
         var console = args.Get("console") is "off" ? null
             : ConsolePorts.Defaults with { Http = args.GetInt("console", ConsolePort), Bind = args.Get("console-bind") ?? "127.0.0.1", UsersFile = args.Get("console-users") is { } users ? Path.GetFullPath(users) : null };
         args.RejectUnknown();
+        if (console is { UsersFile: null } && console.Bind is not ("127.0.0.1" or "localhost" or "::1" or "[::1]")
+            && System.Environment.GetEnvironmentVariable("Console__UsersFile") is null && System.Environment.GetEnvironmentVariable("Console__Users__0__Name") is null)
+        {
+            // The console itself refuses this too; saying it here saves starting the suite first.
+            throw new UsageException($"--console-bind {console.Bind} opens the console to other PCs, which needs accounts: add --console-users FILE with lines from `./anvil console-user NAME --role operator|viewer` (services/console/README.md \"Access\")");
+        }
+
         config.ValidSettings();
         Directory.CreateDirectory(config["DataRoot"]);
         Directory.CreateDirectory(config["OutputDir"]);

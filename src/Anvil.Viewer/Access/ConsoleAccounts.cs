@@ -38,7 +38,8 @@ public sealed record ConsoleUser
 public static class ConsoleAccounts
 {
     private static readonly JsonSerializerOptions Json = new() { PropertyNameCaseInsensitive = true, ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true };
-    private static readonly JsonSerializerOptions Output = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+    // Relaxed escaping keeps base64's '+' readable in the printed entry (it goes into config files, never into HTML).
+    private static readonly JsonSerializerOptions Output = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary>operator → Operator, viewer → Viewer (any case), anything else null.</summary>
     public static ConsoleRole? ParseRole(string? role) => role?.Trim().ToLowerInvariant() switch
