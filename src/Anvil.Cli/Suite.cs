@@ -182,17 +182,47 @@ public sealed class Suite : IAsyncDisposable
         }
     }
 
+    /// <summary>How long a live service may leave its health check unanswered before the supervisor restarts it.</summary>
+    public static readonly TimeSpan HungAfter = TimeSpan.FromSeconds(30);
+
     /// <summary>
     /// Keeps the suite alive until cancelled: a service that dies (a crash, an OOM kill, an operator's kill -9) is
     /// restarted on its port with its settings and its log continued, and it resumes from the broker, which keeps
-    /// every unacknowledged delivery for it. More than <paramref name="maxRestartsPerMinute"/> deaths of one service
-    /// within a minute end the supervision with an exception naming it and its last log lines.
+    /// every unacknowledged delivery for it. A service that lives but has not answered its health check for
+    /// <paramref name="hungAfter"/> (default <see cref="HungAfter"/>: stopped, deadlocked) is killed and restarted the
+    /// same way. More than <paramref name="maxRestartsPerMinute"/> deaths of one service within a minute end the
+    /// supervision with an exception naming it and its last log lines.
     /// </summary>
-    public async Task SuperviseAsync(TextWriter log, CancellationToken cancellationToken, int maxRestartsPerMinute = 5)
+    public async Task SuperviseAsync(TextWriter log, CancellationToken cancellationToken, int maxRestartsPerMinute = 5, TimeSpan? hungAfter = null)
     {
         var deaths = new Dictionary<string, Queue<DateTime>>(StringComparer.Ordinal);
+        var silentSince = new Dictionary<string, DateTime>(StringComparer.Ordinal);
+        var nextHealthCheck = DateTime.UtcNow;
         while (!cancellationToken.IsCancellationRequested)
         {
+            // A service that is alive but has not answered its health check for hungAfter (default 30 s; stopped by
+            // SIGSTOP, deadlocked, swapping) is killed, and restarted below like one that died.
+            if (DateTime.UtcNow >= nextHealthCheck)
+            {
+                nextHealthCheck = DateTime.UtcNow.AddSeconds(2);
+                var alive = Services.Where(s => !s.Process.HasExited).ToArray();
+                var answers = await Task.WhenAll(alive.Select(s => s.Launcher.AnswersHealthAsync(TimeSpan.FromSeconds(2), cancellationToken)));
+                for (var i = 0; i < alive.Length; i++)
+                {
+                    var service = alive[i];
+                    if (answers[i])
+                    {
+                        silentSince.Remove(service.Name);
+                    }
+                    else if (!silentSince.TryAdd(service.Name, DateTime.UtcNow) && DateTime.UtcNow - silentSince[service.Name] >= (hungAfter ?? HungAfter))
+                    {
+                        log.WriteLine($"{service.Name} has not answered its health check for {(DateTime.UtcNow - silentSince[service.Name]).TotalSeconds:0} s; killing it to restart it");
+                        silentSince.Remove(service.Name);
+                        await service.Launcher.KillAsync();
+                    }
+                }
+            }
+
             foreach (var dead in Services.Where(s => s.Process.HasExited))
             {
                 var recent = deaths.TryGetValue(dead.Name, out var q) ? q : deaths[dead.Name] = new Queue<DateTime>();

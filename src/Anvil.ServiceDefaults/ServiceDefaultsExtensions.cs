@@ -20,6 +20,9 @@ public static class ServiceDefaultsExtensions
     /// <summary>Activity sources and meters of Anvil's own libraries (broker client, workers).</summary>
     public static readonly string[] AnvilTelemetryNames = ["Anvil.Broker", "Anvil.Broker.Client", "Anvil.Pipeline"];
 
+    /// <summary>The largest gRPC request a service takes unless Anvil:MaxRequestBytes says otherwise.</summary>
+    public const int DefaultMaxRequestBytes = 64 * 1024;
+
     /// <summary>
     /// HTTP/2-only plaintext endpoints (so grpcurl and other h2c clients connect), OpenTelemetry,
     /// gRPC with reflection and the standard health service.
@@ -38,10 +41,15 @@ public static class ServiceDefaultsExtensions
         builder.Services.Configure<KestrelServerOptions>(o =>
             o.ConfigureEndpointDefaults(e => e.Protocols = HttpProtocols.Http2));
         builder.ConfigureOpenTelemetry();
+        // A request larger than Anvil:MaxRequestBytes is refused with RESOURCE_EXHAUSTED before it is parsed. 64 KiB is
+        // ample for what ingest, the workers and the console take (an announcement, a settings change with four paths
+        // of at most 4096 characters, a status or health call) and keeps an abusive request from costing megabytes;
+        // the broker, which takes batches of profiles, raises its own default in AddBrokerServices.
+        var limit = builder.Configuration.GetValue("Anvil:MaxRequestBytes", DefaultMaxRequestBytes);
         builder.Services.AddGrpc(o =>
         {
             o.EnableDetailedErrors = true;
-            o.MaxReceiveMessageSize = 32 * 1024 * 1024;
+            o.MaxReceiveMessageSize = limit;
             o.MaxSendMessageSize = 32 * 1024 * 1024;
         });
         builder.Services.AddGrpcReflection();

@@ -64,7 +64,7 @@ public sealed class SuiteDashboard : IAsyncDisposable
         string settings;
         try
         {
-            var spec = await new Control.ControlClient(ingest).GetSettingsAsync(new GetSettingsRequest(), deadline: DateTime.UtcNow.AddSeconds(2), cancellationToken: cancellationToken);
+            var spec = await new Control.ControlClient(ingest).GetSettingsAsync(new GetSettingsRequest(), deadline: DateTime.UtcNow.AddSeconds(10), cancellationToken: cancellationToken);
             settings = Google.Protobuf.JsonFormatter.Default.Format(spec);
         }
         catch (RpcException ex)
