@@ -1,3 +1,4 @@
+using Anvil.ServiceDefaults;
 using Anvil.ServiceDefaults.Telemetry;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -104,10 +105,11 @@ public static class ServiceDefaultsExtensions
         return builder;
     }
 
-    /// <summary>Maps the gRPC health service, reflection (unless Anvil:Reflection is false) and the Prometheus scrape endpoint.</summary>
+    /// <summary>Maps the gRPC health service, the process status (CPU, memory), reflection (unless Anvil:Reflection is false) and the Prometheus scrape endpoint.</summary>
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {
         app.MapGrpcHealthChecksService();
+        app.MapGrpcService<ProcessStatusService>();
         if (app.Configuration.GetValue("Anvil:Reflection", true))
         {
             app.MapGrpcReflectionService();
