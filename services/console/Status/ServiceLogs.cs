@@ -4,7 +4,8 @@ namespace Anvil.Console.Service.Status;
 
 /// <summary>
 /// A service's log as entries, from the .NET console logger's text (what every service writes to its log under
-/// `anvil up`): a header line <c>info: Category[event id]</c>, then indented lines — the scope
+/// `anvil up`): a header line <c>2026-12-06T10:31:02.123Z info: Category[event id]</c> (ServiceDefaults adds the UTC
+/// time), then indented lines — the scope
 /// (<c>=&gt; SpanId:…, TraceId:…, ParentId:…</c> while a traced frame or chunk is handled, ServiceDefaults turns that on)
 /// and the message, exception lines included. Lines outside that shape (e.g. the runtime's "Unhandled exception.")
 /// are entries of level <c>out</c>.
@@ -18,16 +19,16 @@ public static partial class ServiceLogs
     public static List<LogEntry> Parse(string text)
     {
         var entries = new List<LogEntry>();
-        string? level = null, category = null, traceId = null;
+        string? time = null, level = null, category = null, traceId = null;
         var lines = new List<string>();
         void Flush()
         {
             if (level is not null)
             {
-                entries.Add(new LogEntry(entries.Count + 1, level, category, traceId, string.Join('\n', lines)));
+                entries.Add(new LogEntry(entries.Count + 1, time, level, category, traceId, string.Join('\n', lines)));
             }
 
-            (level, category, traceId) = (null, null, null);
+            (time, level, category, traceId) = (null, null, null, null);
             lines.Clear();
         }
 
@@ -37,7 +38,7 @@ public static partial class ServiceLogs
             if (Header().Match(line) is { Success: true } header)
             {
                 Flush();
-                (level, category) = (header.Groups[1].Value, header.Groups[2].Value);
+                (time, level, category) = (header.Groups[1].Success ? header.Groups[1].Value : null, header.Groups[2].Value, header.Groups[3].Value);
             }
             else if (line.StartsWith(' ') || line.StartsWith('\t'))
             {
@@ -87,7 +88,7 @@ public static partial class ServiceLogs
 
     private static int Rank(string level) => level == "out" ? 2 : Array.IndexOf(Levels, level);
 
-    [GeneratedRegex(@"^(trce|dbug|info|warn|fail|crit): (\S+)$")]
+    [GeneratedRegex(@"^(?:(\d{4}-\d\d-\d\dT[\d:.]+Z) )?(trce|dbug|info|warn|fail|crit): (\S+)$")]
     private static partial Regex Header();
 
     [GeneratedRegex(@"TraceId:([0-9a-f]{32})")]
@@ -99,8 +100,9 @@ public static partial class ServiceLogs
 
 /// <summary>One log entry.</summary>
 /// <param name="Line">Its number in the tail read (1 = oldest), to tell entries apart while following.</param>
+/// <param name="Time">When it was written (UTC, ISO 8601), when the line says.</param>
 /// <param name="Level">trce, dbug, info, warn, fail, crit, or out (a line outside the logger's format).</param>
 /// <param name="Category">The logger's category, e.g. Anvil.Integrate.Service.Integrating.IntegrateWorker[4001].</param>
 /// <param name="TraceId">The trace id in its scope, when it was written while a traced frame or chunk was handled.</param>
 /// <param name="Text">The message and any exception, lines joined by newlines.</param>
-public sealed record LogEntry(int Line, string Level, string? Category, string? TraceId, string Text);
+public sealed record LogEntry(int Line, string? Time, string Level, string? Category, string? TraceId, string Text);

@@ -143,7 +143,7 @@ public static class StatusEndpoints
             {
                 if (await supervisor.LogAsync(name, MaxLines, ct) is { } log)
                 {
-                    found.AddRange(ServiceLogs.Parse(log).Where(e => e.TraceId == traceId).Select(e => new { service = name, e.Line, e.Level, e.Category, e.TraceId, e.Text }));
+                    found.AddRange(ServiceLogs.Parse(log).Where(e => e.TraceId == traceId).Select(e => new { service = name, e.Line, e.Time, e.Level, e.Category, e.TraceId, e.Text }));
                 }
             }
             catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
