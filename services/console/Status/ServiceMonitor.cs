@@ -16,7 +16,7 @@ namespace Anvil.Console.Service.Status;
 public sealed class ServiceMonitor(IOptions<StatusOptions> options, SupervisorClient supervisor) : IDisposable
 {
     private readonly ConcurrentDictionary<string, GrpcChannel> channels = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, (DateTime At, int Pid, double Cpu)> lastCpu = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (DateTime At, int Pid, double Cpu, double? Percent)> lastCpu = new(StringComparer.Ordinal);
 
     /// <summary>Every instance now, in the supervisor's order (else the configured one).</summary>
     public async Task<ServicesStatus> GetAsync(CancellationToken cancellationToken)
@@ -86,12 +86,20 @@ public sealed class ServiceMonitor(IOptions<StatusOptions> options, SupervisorCl
         double? cpuPercent = null;
         if (load is not null)
         {
-            // CPU % of one core over the time since this console last looked (the first look: since the process started).
-            var previous = lastCpu.TryGetValue(address, out var p) && p.Pid == load.Pid && now > p.At ? p : ((DateTime At, int Pid, double Cpu)?)null;
-            var since = previous?.At ?? DateTimeOffset.FromUnixTimeMilliseconds(load.StartedUnixMs).UtcDateTime;
-            var cpuBefore = previous?.Cpu ?? 0;
-            cpuPercent = (now - since).TotalSeconds > 0.05 ? Math.Max(0, 100 * (load.CpuSeconds - cpuBefore) / (now - since).TotalSeconds) : null;
-            lastCpu[address] = (now, load.Pid, load.CpuSeconds);
+            // CPU % of one core since the console last looked at least a second ago (the first look: since the process
+            // started); looks closer together (two pages polling) reuse the last figure.
+            var last = lastCpu.TryGetValue(address, out var l) && l.Pid == load.Pid ? l : ((DateTime At, int Pid, double Cpu, double? Percent)?)null;
+            if (last is { } previous && (now - previous.At).TotalSeconds < 1)
+            {
+                cpuPercent = previous.Percent;
+            }
+            else
+            {
+                var since = last?.At ?? DateTimeOffset.FromUnixTimeMilliseconds(load.StartedUnixMs).UtcDateTime;
+                var seconds = Math.Max((now - since).TotalSeconds, 0.001);
+                cpuPercent = Math.Max(0, 100 * (load.CpuSeconds - (last?.Cpu ?? 0)) / seconds);
+                lastCpu[address] = (now, load.Pid, load.CpuSeconds, cpuPercent);
+            }
         }
 
         var started = load is not null ? DateTimeOffset.FromUnixTimeMilliseconds(load.StartedUnixMs).UtcDateTime : process?.StartedUtc;
