@@ -57,7 +57,7 @@
       ? 'Processes, restarts and exit codes from anvil up\'s supervisor; health, CPU and memory from each service.'
       : s.supervisorConfigured
         ? `Supervisor not answering (${s.supervisorError}): restarts, exit codes and logs unknown for now.`
-        : 'No supervisor (Compose, Kubernetes): health, CPU and memory from each service; restarts, exit codes and logs are the platform\'s (docker compose ps / logs, kubectl get pods / logs).';
+        : 'No supervisor: health, CPU and memory from each service; restarts, exit codes and logs are not known here (under Compose or Kubernetes: docker compose ps / logs, kubectl get pods / logs).';
     el('st-asof').textContent = 'as of ' + time(s.time);
     const body = el('st-services').tBodies[0];
     body.replaceChildren(...s.services.map(x => {
