@@ -31,6 +31,10 @@ public sealed class SupervisorApi : IAsyncDisposable
     public static async Task<SupervisorApi> StartAsync(Suite suite, int port, CancellationToken cancellationToken)
     {
         var builder = WebApplication.CreateSlimBuilder();
+
+        // Nothing from appsettings.json or ASPNETCORE_* variables: a service's Kestrel endpoints there (the console's
+        // appsettings.json lands beside the CLI) would be bound too.
+        builder.Configuration.Sources.Clear();
         builder.Logging.ClearProviders();
         builder.WebHost.UseKestrel(o => o.Listen(System.Net.IPAddress.Loopback, port));
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, SupervisorJson.Default));
