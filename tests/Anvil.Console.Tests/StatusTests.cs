@@ -201,8 +201,11 @@ public sealed class StatusPageTests(OperatorSuiteFixture suite, BrowserFixture b
         // Red, with the exit code and time, as soon as the page's next poll sees the death (it stays so after the restart).
         await TaskTimeoutExtensions.UntilAsync("integrate-2's row red with exit 137", async () =>
             (await row.GetAttributeAsync("class").DefaultTimeout() ?? string.Empty).Contains("crashed", StringComparison.Ordinal) &&
-            (await row.Locator(".st-exit").InnerTextAsync().DefaultTimeout()).StartsWith("exit 137 at ", StringComparison.Ordinal), TimeSpan.FromSeconds(30));
-        Assert.Equal("rgb(180, 35, 24)", await row.Locator(".st-exit").EvaluateAsync<string>("e => getComputedStyle(e).color").DefaultTimeout());
+            (await row.Locator(".st-exit").InnerTextAsync().DefaultTimeout()).StartsWith("exit 137 at ", StringComparison.Ordinal) &&
+
+            // The rows are redrawn every second: read the colour inside the same poll (a detached cell has none).
+            await row.Locator(".st-exit").EvaluateAsync<string>("e => e.isConnected ? getComputedStyle(e).color : ''").DefaultTimeout() == "rgb(180, 35, 24)",
+            TimeSpan.FromSeconds(30));
 
         await TaskTimeoutExtensions.UntilAsync("integrate-2 serving again after one more restart", async () =>
             await row.Locator(".st-state").InnerTextAsync().DefaultTimeout() == "serving" &&
@@ -250,6 +253,7 @@ public sealed class StatusPageTests(OperatorSuiteFixture suite, BrowserFixture b
             return texts.Any(t => t.StartsWith("[stitch]", StringComparison.Ordinal) && t.Contains("fails its frames", StringComparison.Ordinal));
         });
         Assert.True(await page.Locator("#st-log-trace").IsVisibleAsync().DefaultTimeout());
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(BrowserFixture.Artifacts, "status-trace.png"), FullPage = true }).DefaultTimeout();
         await page.CloseAsync().DefaultTimeout();
     }
 

@@ -32,7 +32,7 @@ public static class StatusEndpoints
         api.MapGet("/logs/{service}", Log)
             .WithSummary($"The tail of a service's log as entries (level, category, trace id, text): lines = how many log lines to read (1–{MaxLines}, default 2000), level = the least severe level shown (trce, dbug, info, warn, fail, crit), text = a case-insensitive substring, trace = a trace id, limit = at most this many of the newest matching entries (default 500). Needs `anvil up`'s supervisor.");
         api.MapGet("/traces/{traceId}", Trace)
-            .WithSummary("Every service's log entries written under one trace id (e.g. a failed frame's), oldest first per service.");
+            .WithSummary("Every service's log entries written under one trace id (e.g. a failed frame's), oldest first.");
         return app;
     }
 
@@ -136,14 +136,14 @@ public static class StatusEndpoints
         }
 
         var names = await monitor.NamesAsync(ct);
-        var found = new List<object>();
+        var found = new List<(string Service, LogEntry Entry)>();
         foreach (var name in names)
         {
             try
             {
                 if (await supervisor.LogAsync(name, MaxLines, ct) is { } log)
                 {
-                    found.AddRange(ServiceLogs.Parse(log).Where(e => e.TraceId == traceId).Select(e => new { service = name, e.Line, e.Time, e.Level, e.Category, e.TraceId, e.Text }));
+                    found.AddRange(ServiceLogs.Parse(log).Where(e => e.TraceId == traceId).Select(e => (name, e)));
                 }
             }
             catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
@@ -152,7 +152,10 @@ public static class StatusEndpoints
             }
         }
 
-        return Results.Ok(new { traceId, entries = found });
+        // Oldest first across the services (ISO 8601 UTC times sort as text; the order within a service is kept).
+        var entries = found.OrderBy(f => f.Entry.Time ?? string.Empty, StringComparer.Ordinal)
+            .Select(f => new { service = f.Service, f.Entry.Line, f.Entry.Time, f.Entry.Level, f.Entry.Category, f.Entry.TraceId, f.Entry.Text });
+        return Results.Ok(new { traceId, entries });
     }
 
     private static IResult NoSupervisor() => Problem(503, "No supervisor",
