@@ -22,6 +22,9 @@ public sealed record ServiceProcess(string Name, string Address, Process Process
     /// <summary>Exit code of the last process that died, if any.</summary>
     public int? LastExitCode { get; init; }
 
+    /// <summary>When the last process that died exited (UTC), if any.</summary>
+    public DateTime? LastExitUtc { get; init; }
+
     /// <summary>When this process was started (UTC).</summary>
     public DateTime StartedUtc { get; init; } = DateTime.UtcNow;
 }
@@ -71,6 +74,12 @@ public sealed record SuiteOptions
 
     /// <summary>The results console's ports (services/console), or null to run the chain without it.</summary>
     public ConsolePorts? Console { get; init; }
+
+    /// <summary>
+    /// The port of the supervisor's JSON API (<see cref="Supervision.SupervisorApi"/>, `anvil up --web`) that the console's
+    /// Status tab reads restarts, exit codes and logs from; null when nothing serves it (the tab then says so).
+    /// </summary>
+    public int? SupervisorPort { get; init; }
 }
 
 /// <summary>
@@ -152,7 +161,14 @@ public sealed class Suite : IAsyncDisposable
             {
                 var service = Topology["console"];
                 // Console__Ingest: where the operator controls reach ingest's Control service.
-                var consoleEnvironment = workerEnvironment.Concat(console.Environment()).Append(new("Console__Ingest", Address(p.Ingest)));
+                // Console__Services__<instance>: every service's address for the Status tab; Console__Supervisor: the supervisor's API.
+                var consoleEnvironment = workerEnvironment.Concat(console.Environment()).Append(new("Console__Ingest", Address(p.Ingest)))
+                    .Concat(suite.Services.Select(s => new KeyValuePair<string, string>($"Console__Services__{s.Name}", s.Address)));
+                if (options.SupervisorPort is { } supervisor)
+                {
+                    consoleEnvironment = consoleEnvironment.Append(new("Console__Supervisor", Address(supervisor)));
+                }
+
                 suite.Start("console", service, console.Grpc, new Dictionary<string, string>(consoleEnvironment));
             }
 
@@ -335,6 +351,7 @@ public sealed class Suite : IAsyncDisposable
             MetricsUrl = metricsUrl,
             Restarts = previous is null ? 0 : previous.Restarts + 1,
             LastExitCode = previous?.Process.ExitCode,
+            LastExitUtc = previous?.Process.ExitTime.ToUniversalTime(),
         };
         lock (servicesGate)
         {

@@ -1,3 +1,4 @@
+using Anvil.ServiceDefaults;
 using Anvil.ServiceDefaults.Telemetry;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -71,7 +72,13 @@ public static class ServiceDefaultsExtensions
         // gRPC logs every non-OK status at Information; END_OF_STREAM and STREAM_FINISHED are normal answers here.
         builder.Logging.AddFilter("Grpc.AspNetCore.Server.ServerCallHandler", LogLevel.Warning);
         builder.Logging.Configure(o => o.ActivityTrackingOptions = ActivityTrackingOptions.TraceId | ActivityTrackingOptions.SpanId);
-        builder.Logging.AddSimpleConsole(o => o.IncludeScopes = true);
+        // UTC timestamps, so the console's Status tab can say when each line was written.
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.IncludeScopes = true;
+            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+            o.UseUtcTimestamp = true;
+        });
         if (string.Equals(builder.Configuration["OTEL_SDK_DISABLED"], "true", StringComparison.OrdinalIgnoreCase))
         {
             return builder;
@@ -112,10 +119,11 @@ public static class ServiceDefaultsExtensions
         return builder;
     }
 
-    /// <summary>Maps the gRPC health service, reflection (unless Anvil:Reflection is false) and the Prometheus scrape endpoint.</summary>
+    /// <summary>Maps the gRPC health service, the process status (CPU, memory), reflection (unless Anvil:Reflection is false) and the Prometheus scrape endpoint.</summary>
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {
         app.MapGrpcHealthChecksService();
+        app.MapGrpcService<ProcessStatusService>();
         if (app.Configuration.GetValue("Anvil:Reflection", true))
         {
             app.MapGrpcReflectionService();
