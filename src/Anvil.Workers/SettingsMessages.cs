@@ -1,5 +1,6 @@
 using Anvil.Integration;
 using Anvil.Pipeline.V1;
+using Anvil.Pressure;
 
 namespace Anvil.Workers;
 
@@ -38,6 +39,7 @@ public static class SettingsMessages
             Method = (Method)s.Method,
             RadialRange = ToRange(s.RadialRange),
             AzimuthRangeDeg = ToRange(s.AzimuthRange),
+            Pressure = s.Pressure?.ToJson() ?? string.Empty,
         };
         if (s.PolarizationFactor is { } p)
         {
@@ -75,12 +77,13 @@ public static class SettingsMessages
         AzimuthRange = FromRange(m.AzimuthRangeDeg),
         Dummy = m.HasDummy ? m.Dummy : null,
         DeltaDummy = m.HasDeltaDummy ? m.DeltaDummy : null,
+        Pressure = m.Pressure.Length == 0 ? null : PressureSettings.FromJson(m.Pressure),
     };
 
     /// <summary>True when the request changes anything.</summary>
     public static bool HasChanges(this UpdateSettingsRequest u) =>
         u.HasPoni || u.HasMask || u.HasDark || u.HasFlat || u.HasNpt || u.HasUnit || u.HasMethod || u.HasPolarization
-        || u.RadialRange is not null || u.AzimuthRangeDeg is not null || u.HasDummy || u.HasDeltaDummy || u.Reset.Count > 0;
+        || u.RadialRange is not null || u.AzimuthRangeDeg is not null || u.HasDummy || u.HasDeltaDummy || u.Reset.Count > 0 || u.HasPressure;
 
     /// <summary>
     /// <paramref name="current"/> with the request's set fields applied, paths resolved by the model's rule (relative to
@@ -93,6 +96,16 @@ public static class SettingsMessages
         if (unknown.Count > 0)
         {
             throw new SettingsException([.. unknown.Select(r => new SettingsError(r, $"'{r}' cannot be reset: give one of {string.Join(", ", Resettable)}."))]);
+        }
+
+        PressureSettings? pressure;
+        try
+        {
+            pressure = !u.HasPressure ? current.Pressure : ParsePressure(u.Pressure);
+        }
+        catch (FormatException ex)
+        {
+            throw new SettingsException([new SettingsError("pressure", $"pressure: {ex.Message}")]);
         }
 
         var next = current with
@@ -109,8 +122,16 @@ public static class SettingsMessages
             AzimuthRange = u.Reset.Contains("azimuth_range_deg") ? null : FromRange(u.AzimuthRangeDeg) ?? current.AzimuthRange,
             Dummy = u.Reset.Contains("dummy") ? null : u.HasDummy ? u.Dummy : current.Dummy,
             DeltaDummy = u.Reset.Contains("delta_dummy") ? null : u.HasDeltaDummy ? u.DeltaDummy : current.DeltaDummy,
+            Pressure = pressure,
         };
         return next.Resolve(dataRoot).ThrowIfInvalid();
+    }
+
+    /// <summary>The request's pressure field: "" or "off" = off, JSON, or the one-line form MARKER HKL [LO:HI] [vinet|bm3].</summary>
+    public static PressureSettings? ParsePressure(string text)
+    {
+        var t = text.Trim();
+        return t.Length == 0 || t == "off" ? null : t.StartsWith('{') ? PressureSettings.FromJson(t) : PressureSettings.ParseSpec(t);
     }
 
     private static Pipeline.V1.Range? ToRange((double Lo, double Hi)? range) => range is { } r ? new Pipeline.V1.Range { Lo = r.Lo, Hi = r.Hi } : null;
