@@ -90,9 +90,54 @@ public static class PressureGroup
         file.SetAttribute(g, "program", table.Program);
     }
 
+    /// <summary>Reads a pressure group back (for the console's P–t plot); null when the file has none.</summary>
+    public static PressureSeries? Read(Hdf5File file, string g = Path)
+    {
+        if (!file.Exists(g + "/pressure"))
+        {
+            return null;
+        }
+
+        string Attribute(string name) => file.HasAttribute(g, name) ? file.TryGetAttributeString(g, name) ?? string.Empty : string.Empty;
+        return new PressureSeries(
+            file.ReadDataset<long>(g + "/frame"),
+            file.ReadDataset<double>(g + "/frame_time"),
+            file.ReadDataset<double>(g + "/pressure"),
+            file.ReadDataset<double>(g + "/pressure_error"),
+            file.ReadDataset<double>(g + "/position"),
+            file.ReadDataset<double>(g + "/fwhm"),
+            file.ReadDataset<double>(g + "/d_spacing"),
+            file.ReadDataset<byte>(g + "/ok"),
+            file.ReadStrings(g + "/reason"),
+            Attribute("marker"),
+            Attribute("hkl"),
+            Attribute("eos"),
+            file.TryGetAttributeString(g + "/frame_time", "source") ?? string.Empty,
+            Attribute("settings_hash"),
+            Attribute("program"));
+    }
+
     private static void Column(Hdf5File file, string path, IReadOnlyList<FramePressure> results, Func<FramePressure, double?> value, string unit)
     {
         file.WriteDataset(path, results.Select(r => value(r) ?? double.NaN).ToArray());
         file.SetAttribute(path, "units", unit);
     }
 }
+
+/// <summary>A pressure group as read back: one entry per frame (position and FWHM in 2θ degrees, NaN when flagged).</summary>
+public sealed record PressureSeries(
+    long[] Frame,
+    double[] Time,
+    double[] Pressure,
+    double[] PressureError,
+    double[] Position,
+    double[] Fwhm,
+    double[] DSpacing,
+    byte[] Ok,
+    string[] Reason,
+    string Marker,
+    string Hkl,
+    string Eos,
+    string TimeSource,
+    string SettingsHash,
+    string Program);

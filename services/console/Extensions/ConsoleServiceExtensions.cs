@@ -26,6 +26,7 @@ public static class ConsoleServiceExtensions
         app.UseStatusCodePages();
         app.MapOpenApi();
         app.MapConsoleApi();
+        app.MapPressureApi();
         app.MapOperatorApi();
         app.MapConsoleAssets();
         return app;
