@@ -97,8 +97,9 @@ public sealed class PressureViewTests(BrowserFixture browser) : IAsyncLifetime
         Assert.Empty(errors);
 
         // Zoom the heatmap to the marker, select a frame, and look.
-        await page.EvaluateAsync("(() => { const S = window.anvil; S.x0 = 11.4; S.x1 = 12.6; S.selected = 30; viewChanged(); })()").DefaultTimeout();
-        await TaskTimeoutExtensions.UntilAsync("zoomed heatmap drawn", async () => await page.EvaluateAsync<bool>("!!(window.anvil.image && Math.abs(window.anvil.image.x0 - 11.4) < 1e-6)"));
+        await page.EvaluateAsync("(() => { const S = window.anvil; S.x0 = 11.4; S.x1 = 12.6; selectFrame(30, false); viewChanged(); })()").DefaultTimeout();
+        await TaskTimeoutExtensions.UntilAsync("zoomed heatmap and frame 30 drawn", async () =>
+            await page.EvaluateAsync<bool>("!!(window.anvil.image && Math.abs(window.anvil.image.x0 - 11.4) < 1e-6 && curves().length > 0)"));
 
         // A magenta dot on (nearly) every frame's row of the heatmap, and the P(t) curve beside it.
         var rowsWithDot = await page.EvaluateAsync<int>($$"""

@@ -109,20 +109,30 @@ const AnvilPressure = (() => {
     lo -= pad; hi += pad;
     const px = v => M.left + (v - lo) / (hi - lo) * pw;
     p.rect(M.left, M.top, pw, ph, null, '#5a6572');
-    for (const t of Plot.ticks(lo, hi, Math.max(2, Math.floor(pw / 60)))) {
+    for (const t of Plot.ticks(lo, hi, Math.max(3, Math.floor(pw / 45)))) {
       const x = px(t);
       p.line(x, M.top, x, M.top + ph, '#eceef1');
       p.line(x, M.top + ph, x, M.top + ph + 5, '#1d232a');
       p.text(x, M.top + ph + 7, Plot.format(t), { align: 'center', baseline: 'top', size: 11 });
     }
     p.text(M.left + pw / 2, H - 6, `P (GPa), ${d.marker} ${d.hkl}`, { align: 'center', size: 12 });
-    // Right axis: time from the detector's metadata (or the configured period), else frame numbers.
-    const timed = d.time.some(t => t != null);
-    for (const f of Plot.ticks(f0, f1, Math.max(2, Math.floor(ph / 40))).filter(f => Number.isInteger(f))) {
-      const y = fy(f);
-      p.line(M.left + pw, y, M.left + pw + 5, y, '#1d232a');
-      const t = d.time[f - 1];
-      p.text(M.left + pw + 7, y, timed && t != null ? Plot.format(t) : String(f), { baseline: 'middle', size: 11 });
+    // Right axis: time (frame_time is linear in the frame: (frame - 1) × period), else frame numbers.
+    const known = d.time.map((t, i) => [i + 1, t]).filter(([, t]) => t != null);
+    const timed = known.length >= 2;
+    if (timed) {
+      const [[fa, ta], [fb, tb]] = [known[0], known[known.length - 1]];
+      const period = (tb - ta) / (fb - fa), at = f => ta + (f - fa) * period;
+      const frameOf = t => fa + (t - ta) / period;
+      for (const t of Plot.ticks(at(f0), at(f1), Math.max(2, Math.floor(ph / 40)))) {
+        const y = fy(frameOf(t));
+        p.line(M.left + pw, y, M.left + pw + 5, y, '#1d232a');
+        p.text(M.left + pw + 7, y, Plot.format(t), { baseline: 'middle', size: 11 });
+      }
+    } else {
+      for (const f of Plot.ticks(f0, f1, Math.max(2, Math.floor(ph / 40))).filter(f => Number.isInteger(f))) {
+        p.line(M.left + pw, fy(f), M.left + pw + 5, fy(f), '#1d232a');
+        p.text(M.left + pw + 7, fy(f), String(f), { baseline: 'middle', size: 11 });
+      }
     }
     p.text(W - 8, M.top + ph / 2, timed ? 't (s)' : 'frame', { align: 'center', baseline: 'middle', rotate: Math.PI / 2, size: 12 });
     p.clip(M.left, M.top, pw, ph, () => {
