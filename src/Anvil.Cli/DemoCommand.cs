@@ -14,7 +14,7 @@ namespace Anvil.Cli;
 /// </summary>
 public static class DemoCommand
 {
-    public const string Usage = "anvil demo [--frames N] [--replay DIR] [--poni F] " + SettingsFlags.Usage + " [--out DIR] [--rate HZ] [--config F] [--tracing on|off] [--keep]";
+    public const string Usage = "anvil demo [--frames N] [--replay DIR] [--poni F] " + SettingsFlags.Usage + " " + SettingsFlags.PressureUsage + " [--out DIR] [--rate HZ] [--config F] [--tracing on|off] [--keep]";
 
     public static async Task<int> RunAsync(CommandLine args, TextWriter log, CancellationToken cancellationToken)
     {

@@ -14,7 +14,10 @@ namespace Anvil.Cli;
 public static class SettingsFlags
 {
     /// <summary>The flags but <c>--poni</c>, which each command names itself (required or not).</summary>
-    public const string Usage = "[--mask F|none] [--dark F|none] [--flat F|none] [--npt N] [--unit 2th_deg|2th_rad|q_nm^-1|q_A^-1] [--method no|bbox|full] [--polarization P|none] [--pressure \"MARKER HKL [LO:HI] [vinet|bm3]\"|off]";
+    public const string Usage = "[--mask F|none] [--dark F|none] [--flat F|none] [--npt N] [--unit 2th_deg|2th_rad|q_nm^-1|q_A^-1] [--method no|bbox|full] [--polarization P|none]";
+
+    /// <summary>The pressure stage's flag (merge's online stage; not for `anvil integrate`, which has `anvil pressure`).</summary>
+    public const string PressureUsage = "[--pressure \"MARKER HKL [LO:HI] [vinet|bm3]\"|off]";
 
     /// <summary>The changes the flags ask for; a unit or method that is no name of one is a <see cref="UsageException"/>.</summary>
     public static UpdateSettingsRequest Read(CommandLine line)
