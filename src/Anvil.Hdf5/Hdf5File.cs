@@ -130,6 +130,31 @@ public sealed unsafe partial class Hdf5File : IDisposable
         }
     }
 
+    /// <summary>
+    /// Makes the written file at <paramref name="path"/> durable (fsync(2)) without taking a lock on it; throws an
+    /// <see cref="IOException"/> when the kernel reports that its data could not be written.
+    /// </summary>
+    public static void SyncToDisk(string path)
+    {
+        var fd = NativeMethods.Open(path, 0);
+        if (fd < 0)
+        {
+            throw new IOException($"Opening {path} to sync it failed: errno {Marshal.GetLastPInvokeError()}.");
+        }
+
+        try
+        {
+            if (NativeMethods.Fsync(fd) != 0)
+            {
+                throw new IOException($"Syncing {path} to disk failed: errno {Marshal.GetLastPInvokeError()}.");
+            }
+        }
+        finally
+        {
+            _ = NativeMethods.Close(fd);
+        }
+    }
+
     /// <summary>Closes the file if it is open, ignoring errors (use <see cref="Close"/> to see them).</summary>
     public void Dispose()
     {

@@ -193,11 +193,9 @@ public sealed class ResultFileWriter : IDisposable
 
         // Every buffered byte must reach the disk before the file gets its final name: a close that fails (a full
         // disk) throws here, and Dispose then deletes the partial file.
+        file.Flush();
         file.Close();
-        using (var handle = File.OpenHandle(temporaryPath, FileMode.Open, FileAccess.ReadWrite))
-        {
-            RandomAccess.FlushToDisk(handle);
-        }
+        Hdf5File.SyncToDisk(temporaryPath);
 
         disposed = true;
         var target = finalPath;

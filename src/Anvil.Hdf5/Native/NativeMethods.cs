@@ -11,9 +11,19 @@ internal static unsafe partial class NativeMethods
 {
     private const string Lib = "hdf5";
 
-    // The C library: truncate(2), to empty a file without opening it (libhdf5 holds a lock on files it writes).
+    // The C library: truncate(2) and fsync(2) on a path, without the advisory lock .NET takes when it opens a file (libhdf5
+    // locks the files it writes, and may hold one a little longer than the file's own handle).
     [LibraryImport("libc.so.6", EntryPoint = "truncate", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int Truncate(string path, long length);
+
+    [LibraryImport("libc.so.6", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int Open(string path, int flags);
+
+    [LibraryImport("libc.so.6", EntryPoint = "fsync", SetLastError = true)]
+    internal static partial int Fsync(int fd);
+
+    [LibraryImport("libc.so.6", EntryPoint = "close", SetLastError = true)]
+    internal static partial int Close(int fd);
 
     // Library and error stack.
     [LibraryImport(Lib)] internal static partial int H5open();
