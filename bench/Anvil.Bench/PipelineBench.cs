@@ -107,7 +107,7 @@ internal static class PipelineBench
         config.ValidSettings();
 
         var suiteWork = Path.Combine(work, $"suite-{replicas}");
-        var suite = await Suite.StartAsync(new SuiteOptions { WorkDir = suiteWork, Ports = PortPlan.Free(), Pipeline = config.Values, IntegrateReplicas = replicas },
+        var suite = await Suite.StartAsync(new SuiteOptions { WorkDir = suiteWork, Ports = PortPlan.Free(replicas), Pipeline = config.Values, IntegrateReplicas = replicas },
             TimeSpan.FromSeconds(90), CancellationToken.None);
         try
         {
