@@ -43,7 +43,7 @@ internal static class PipelineBench
         }
 
         var replicaCounts = ListArg(args, "--replicas") ?? [Suite.Topology.Services.Single(s => s.Name == "integrate").Replicas];
-        var liveRates = args.Contains("--no-live") ? [] : ListArg(args, "--live") ?? (quick ? [50, 100, 200] : [50, 100, 200, 400, 800]);
+        var liveRates = args.Contains("--no-live") ? [] : ListArg(args, "--live") ?? (quick ? [25, 50, 100, 200] : [25, 50, 100, 200, 400, 800]);
         var liveFrames = IntArg(args, "--live-frames") ?? (quick ? 300 : 1000);
         var baseline = !args.Contains("--no-baseline");
         var root = IntegrateBench.FindRoot();
