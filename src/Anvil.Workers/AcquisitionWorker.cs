@@ -306,21 +306,33 @@ public abstract partial class AcquisitionWorker : BackgroundService
                 ids.Add(id);
             }
 
-            while (true)
+            var acknowledged = false;
+            while (!acknowledged)
             {
                 try
                 {
                     await Broker.AcknowledgeManyAsync(address, Stage, ids, stoppingToken);
-                    break;
+                    acknowledged = true;
                 }
                 catch (RpcException ex) when (BrokerClient.IsTransient(ex))
                 {
                     Log.BrokerUnavailable(Logger, Stage, ex.Status.Detail);
                     await Task.Delay(500, stoppingToken);
                 }
+                catch (RpcException ex)
+                {
+                    // Refused (the stream was deleted, a token lost its rights): the ids stay unacknowledged and the resend
+                    // policy delivers them again; later acks still go out.
+                    Log.AcknowledgeFailed(Logger, ex, Stage, address.Stream, ids.Count);
+                    break;
+                }
             }
 
-            Interlocked.Add(ref handled, ids.Count);
+            if (acknowledged)
+            {
+                Interlocked.Add(ref handled, ids.Count);
+            }
+
             ids.Clear();
         }
     }
@@ -390,6 +402,9 @@ public abstract partial class AcquisitionWorker : BackgroundService
 
         [LoggerMessage(1006, LogLevel.Information, "{Stage}: acquisition {Acquisition} is paused; id {Id} returned to the group for after the resume")]
         public static partial void ReturnedPaused(ILogger logger, string stage, string acquisition, ulong id);
+
+        [LoggerMessage(1007, LogLevel.Error, "{Stage}: acknowledging {Count} deliveries of {Acquisition} failed; they will be delivered again")]
+        public static partial void AcknowledgeFailed(ILogger logger, Exception exception, string stage, string acquisition, int count);
 
         [LoggerMessage(1005, LogLevel.Error, "{Stage}: acquisition {Acquisition} id {Id} failed; left for redelivery")]
         public static partial void HandlerFailed(ILogger logger, Exception exception, string stage, string acquisition, ulong id);
