@@ -34,6 +34,7 @@ try
         "broker" => await BrokerCommand.RunAsync(line, Console.Out, cancel.Token),
         "integrate" => await IntegrateCommand.RunAsync(line, Console.Out, cancel.Token),
         "pressure" => await PressureCommand.RunAsync(line, Console.Out, cancel.Token),
+        "console-user" => ConsoleUserCommand.Run(line, Console.In, Console.Out, Console.Error),
         _ => Help(verb),
     };
 }
@@ -83,6 +84,7 @@ static int Help(string verb)
           {BrokerCommand.Usage}
           {IntegrateCommand.Usage}
           {PressureCommand.Usage}
+          {ConsoleUserCommand.Usage}
           ./anvil bench integrate|broker|simulate|viewer [--quick]
           ./anvil bench pipeline [--frames N] [--quick] [--live RATE,…|--no-live] [--replicas N,…] [--no-baseline]
         """);

@@ -30,7 +30,7 @@ public sealed record ServiceProcess(string Name, string Address, Process Process
 public sealed record PortPlan(IReadOnlyDictionary<string, int> Ports)
 {
     /// <summary>The documented defaults: deploy/topology.json's ports, replica k on port + k − 1.</summary>
-    public static PortPlan Defaults { get; } = new(Suite.Topology.Services.SelectMany(s => s.Instances()).ToDictionary(i => i.Instance, i => i.Port));
+    public static PortPlan Defaults { get; } = new(Suite.Topology.Chain.SelectMany(s => s.Instances()).ToDictionary(i => i.Instance, i => i.Port));
 
     public int Broker => this["broker"];
     public int Ingest => this["ingest"];
@@ -144,7 +144,7 @@ public sealed class Suite : IAsyncDisposable
                 ["Broker__Auth__SecretFile"] = suite.BrokerSecretFile,
             };
             var workerEnvironment = new Dictionary<string, string> { ["Pipeline__Broker"] = Address(p.Broker), ["Pipeline__BrokerToken"] = tokenFile };
-            foreach (var service in Topology.Services)
+            foreach (var service in Topology.Chain)
             {
                 var replicas = service.Name == "integrate" ? options.IntegrateReplicas ?? service.Replicas : service.Replicas;
                 foreach (var (instance, _) in (service with { Replicas = replicas }).Instances())
@@ -155,7 +155,7 @@ public sealed class Suite : IAsyncDisposable
 
             if (options.Console is { } console)
             {
-                var service = new TopologyService("console", "services/console/Anvil.Console.Service.csproj", console.Grpc, Replicas: 1, Hdf5: true);
+                var service = Topology["console"];
                 // Console__Ingest: where the operator controls reach ingest's Control service.
                 var consoleEnvironment = workerEnvironment.Concat(console.Environment()).Append(new("Console__Ingest", Address(p.Ingest)));
                 suite.Start("console", service, console.Grpc, new Dictionary<string, string>(consoleEnvironment));

@@ -9,13 +9,13 @@ namespace Anvil.Cli;
 /// </summary>
 public static class UpCommand
 {
-    public const string Usage = "anvil up [--config F] [--data DIR] [--out DIR] [--work DIR] [--web PORT|off] [--console PORT|off] [--console-bind ADDRESS]";
+    public const string Usage = "anvil up [--config F] [--data DIR] [--out DIR] [--work DIR] [--web PORT|off] [--console PORT|off] [--console-bind ADDRESS] [--console-users FILE]";
 
     /// <summary>The dashboard's default port.</summary>
     public const int WebPort = 5180;
 
-    /// <summary>The results console's default page port (services/console).</summary>
-    public const int ConsolePort = 5181;
+    /// <summary>The results console's default page port (services/console; deploy/topology.json's console httpPort).</summary>
+    public static int ConsolePort => ConsolePorts.Defaults.Http;
 
     public static async Task<int> RunAsync(CommandLine args, TextWriter log, CancellationToken cancellationToken)
     {
@@ -25,8 +25,15 @@ public static class UpCommand
         var work = Path.GetFullPath(args.Get("work") ?? ".anvil");
         var web = args.Get("web") is "off" ? (int?)null : args.GetInt("web", WebPort);
         var console = args.Get("console") is "off" ? null
-            : ConsolePorts.Defaults with { Http = args.GetInt("console", ConsolePort), Bind = args.Get("console-bind") ?? "127.0.0.1" };
+            : ConsolePorts.Defaults with { Http = args.GetInt("console", ConsolePort), Bind = args.Get("console-bind") ?? "127.0.0.1", UsersFile = args.Get("console-users") is { } users ? Path.GetFullPath(users) : null };
         args.RejectUnknown();
+        if (console is { UsersFile: null } && console.Bind is not ("127.0.0.1" or "localhost" or "::1" or "[::1]")
+            && System.Environment.GetEnvironmentVariable("Console__UsersFile") is null && System.Environment.GetEnvironmentVariable("Console__Users__0__Name") is null)
+        {
+            // The console itself refuses this too; saying it here saves starting the suite first.
+            throw new UsageException($"--console-bind {console.Bind} opens the console to other PCs, which needs accounts: add --console-users FILE with lines from `./anvil console-user NAME --role operator|viewer` (services/console/README.md \"Access\")");
+        }
+
         config.ValidSettings();
         Directory.CreateDirectory(config["DataRoot"]);
         Directory.CreateDirectory(config["OutputDir"]);

@@ -33,7 +33,17 @@ public static class Hosts
         var app = builder.Build();
         app.MapDefaultEndpoints();
         app.MapConsole();
-        await app.StartAsync().DefaultTimeout();
+        try
+        {
+            await app.StartAsync().DefaultTimeout();
+        }
+        catch
+        {
+            // A console that refuses to start (e.g. the access bind check) must not keep listening in the test process.
+            await app.DisposeAsync();
+            throw;
+        }
+
         return (app, app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single().TrimEnd('/'));
     }
 

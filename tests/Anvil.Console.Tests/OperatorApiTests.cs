@@ -131,7 +131,7 @@ public sealed class OperatorApiTests(OperatorSuiteFixture suite)
         Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
         var problem = await ReadJsonAsync(response);
         Assert.Equal("Operator actions need a login", problem.GetProperty("title").GetString());
-        Assert.Contains("does not yet provide", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.Contains("This console has no accounts", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
         Assert.False((await GetJsonAsync("/api/operator/status")).GetProperty("beamtimePaused").GetBoolean());
     }
 

@@ -12,7 +12,7 @@ namespace Anvil.Console.Tests;
 /// <summary>
 /// The real suite (broker, ingest, stitch, two integrate replicas, merge and the console, separate processes on free
 /// ports, started by the CLI's <see cref="Suite"/> as <c>./anvil up</c> starts it) for the operator controls. The console's
-/// page listens on [::] and only 127.0.0.1 may operate, so a client on ::1 stands in for another PC, all on loopback.
+/// page listens on 127.0.0.1 and ::1 and only 127.0.0.1 may operate, so a client on ::1 stands in for another PC, all on loopback.
 /// One acquisition is under way (two of its five chunk parts announced, real Lambda frames), so the table has a row.
 /// </summary>
 public sealed class OperatorSuiteFixture : IAsyncLifetime
@@ -30,8 +30,9 @@ public sealed class OperatorSuiteFixture : IAsyncLifetime
     /// <summary>The console's page on loopback, e.g. http://127.0.0.1:PORT (no trailing slash).</summary>
     public string ConsoleUrl { get; private set; } = string.Empty;
 
-    // The page listens on every loopback address, IPv4 and IPv6 ([::] is dual-stack).
-    public ConsolePorts Ports { get; } = ConsolePorts.Free() with { Bind = "[::]" };
+    // The page listens on both loopback addresses, 127.0.0.1 and ::1 (Kestrel's "localhost"): a console without accounts
+    // refuses to start on a non-loopback address such as [::].
+    public ConsolePorts Ports { get; } = ConsolePorts.Free() with { Bind = "localhost" };
 
     public HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(30) };
 

@@ -17,13 +17,13 @@ public class KubernetesManifestTests
         Assert.Equal("anvil-broker", broker.Metadata.Name);
         Assert.Equal("ReadWriteOnce", Assert.Single(Assert.Single(broker.Spec.VolumeClaimTemplates).Spec.AccessModes));
         Assert.Equal(
-            ["anvil-ingest", "anvil-integrate", "anvil-merge", "anvil-stitch"],
+            ["anvil-console", "anvil-ingest", "anvil-integrate", "anvil-merge", "anvil-stitch"],
             objects.OfType<V1Deployment>().Select(d => d.Metadata.Name).Order(StringComparer.Ordinal));
         Assert.Equal(2, objects.OfType<V1Deployment>().Single(d => d.Metadata.Name == "anvil-integrate").Spec.Replicas);
         var hpa = Assert.Single(objects.OfType<V2HorizontalPodAutoscaler>());
         Assert.Equal("anvil-integrate", hpa.Spec.ScaleTargetRef.Name);
         Assert.All(objects.OfType<V1Service>(), s => Assert.Equal("None", s.Spec.ClusterIP));
-        Assert.Equal(5, objects.OfType<V1Service>().Count());
+        Assert.Equal(6, objects.OfType<V1Service>().Count());
         var config = Assert.Single(objects.OfType<V1ConfigMap>());
         Assert.Contains("pipeline.json", config.Data.Keys);
         var detectorData = objects.OfType<V1PersistentVolumeClaim>().Single(p => p.Metadata.Name == "anvil-detector-data");
@@ -64,6 +64,32 @@ public class KubernetesManifestTests
         Assert.Equal("true", broker.Env.Single(e => e.Name == "Broker__Auth__Enabled").Value);
         Assert.All(objects.OfType<V1Deployment>(), d =>
             Assert.Equal("/run/secrets/anvil/pipeline-token", d.Spec.Template.Spec.Containers[0].Env.Single(e => e.Name == "Pipeline__BrokerToken").Value));
+    }
+
+    [Fact]
+    public async Task Facility_PutsTheConsoleBehindAnIngressWithTls_AndTrustsOnlyItsForwardedHeaders()
+    {
+        var objects = Manifests.LoadStrict(await Manifests.RenderAsync("facility"));
+
+        var ingress = Assert.Single(objects.OfType<V1Ingress>());
+        var tls = Assert.Single(ingress.Spec.Tls);
+        var rule = Assert.Single(ingress.Spec.Rules);
+        Assert.Equal(tls.Hosts, [rule.Host]);
+        Assert.False(string.IsNullOrEmpty(tls.SecretName));
+        var backend = Assert.Single(rule.Http.Paths).Backend.Service;
+        var service = objects.OfType<V1Service>().Single(s => s.Metadata.Name == backend.Name);
+        var port = service.Spec.Ports.Single(p => p.Name == backend.Port.Name);
+        Assert.Equal(Anvil.Pipeline.Topology.Load(Anvil.Testing.TestPaths.RepoRoot)["console"].HttpPort, port.Port);
+
+        var console = objects.OfType<V1Deployment>().Single(d => d.Metadata.Name == "anvil-console").Spec.Template.Spec.Containers.Single();
+        var env = console.Env.ToDictionary(e => e.Name, e => e.Value);
+        Assert.Equal("true", env["ASPNETCORE_FORWARDEDHEADERS_ENABLED"]);
+        Assert.Equal("/run/secrets/anvil-console/users", env["Console__UsersFile"]);
+
+        // Only the ingress controller reaches the page, so the forwarded headers it sets can be trusted.
+        var fromIngress = objects.OfType<V1NetworkPolicy>().Single(p => p.Metadata.Name == "anvil-console-from-ingress");
+        Assert.Equal("console", fromIngress.Spec.PodSelector.MatchLabels["app.kubernetes.io/name"]);
+        Assert.Equal(port.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), Assert.Single(Assert.Single(fromIngress.Spec.Ingress).Ports).Port.Value);
     }
 
     [Fact]
@@ -124,6 +150,7 @@ public class KubernetesManifestTests
     }
 
     // The facility provides the broker's signing secret and the pipeline token itself (k8s/README.md).
+    // Secrets made on the cluster, never kept in git: the console's accounts everywhere (k8s/README.md "The console").
     private static HashSet<string> ExternalSecrets(string overlay) =>
-        overlay == "facility" ? ["anvil-broker-auth"] : [];
+        overlay == "facility" ? ["anvil-broker-auth", "anvil-console-users"] : ["anvil-console-users"];
 }

@@ -23,10 +23,18 @@ public class TopologyTests
         {
             var file = Path.Combine(TestPaths.RepoRoot, Path.GetDirectoryName(service.Project)!, "appsettings.json");
             using var json = JsonDocument.Parse(File.ReadAllText(file));
-            var url = json.RootElement.GetProperty("Kestrel").GetProperty("Endpoints").GetProperty("Grpc").GetProperty("Url").GetString();
+            var endpoints = json.RootElement.GetProperty("Kestrel").GetProperty("Endpoints");
+            var url = endpoints.GetProperty("Grpc").GetProperty("Url").GetString();
             if (url != $"http://127.0.0.1:{service.Port}")
             {
                 wrong.Add($"{file}: Kestrel:Endpoints:Grpc:Url is {url}, the topology says port {service.Port}");
+            }
+
+            // A page (the console's) on its own HTTP/1.1 endpoint, loopback by default.
+            var page = service.HttpPort is null ? null : endpoints.TryGetProperty("Http", out var http) ? http.GetProperty("Url").GetString() : "(none)";
+            if (service.HttpPort is { } httpPort && page != $"http://127.0.0.1:{httpPort}")
+            {
+                wrong.Add($"{file}: Kestrel:Endpoints:Http:Url is {page}, the topology says page port {httpPort}");
             }
         }
 
@@ -70,6 +78,7 @@ public class TopologyTests
             var build = (YamlMappingNode?)ComposeFileTests.Child(compose, "build");
             var replicas = ComposeFileTests.Scalar((YamlMappingNode?)ComposeFileTests.Child(compose, "deploy"), "replicas") ?? "1";
             Expect(environment.GetValueOrDefault("Kestrel__Endpoints__Grpc__Url") == $"http://0.0.0.0:{service.Port}", $"compose.yaml {service.Name}: Kestrel URL on port {service.Port}");
+            Expect(service.HttpPort is not { } page || environment.GetValueOrDefault("Kestrel__Endpoints__Http__Url") == $"http://0.0.0.0:{page}", $"compose.yaml {service.Name}: page URL on port {service.HttpPort}");
             var args = (YamlMappingNode?)ComposeFileTests.Child(build, "args");
             Expect(ComposeFileTests.Scalar(build, "dockerfile") == "services/Dockerfile", $"compose.yaml {service.Name}: built from services/Dockerfile");
             Expect(ComposeFileTests.Scalar(args, "SERVICE") == service.Name, $"compose.yaml {service.Name}: build argument SERVICE={service.Name}");
@@ -115,9 +124,19 @@ public class TopologyTests
             }
 
             var ports = spec.Containers.SelectMany(c => c.Ports ?? []).Select(p => p.ContainerPort).ToList();
-            if (!ports.Contains(service.Port))
+            foreach (var port in service.HttpPort is { } page ? [service.Port, page] : new[] { service.Port })
             {
-                wrong.Add($"{name}: containerPort {service.Port} missing (has {string.Join(", ", ports)})");
+                if (!ports.Contains(port))
+                {
+                    wrong.Add($"{name}: containerPort {port} missing (has {string.Join(", ", ports)})");
+                }
+
+                var env = spec.Containers.SelectMany(c => c.Env ?? []).ToDictionary(e => e.Name, e => e.Value);
+                var variable = port == service.Port ? "Kestrel__Endpoints__Grpc__Url" : "Kestrel__Endpoints__Http__Url";
+                if (env.GetValueOrDefault(variable) != $"http://0.0.0.0:{port}")
+                {
+                    wrong.Add($"{name}: {variable} must be http://0.0.0.0:{port}");
+                }
             }
 
             if (replicas != service.Replicas)
@@ -126,9 +145,12 @@ public class TopologyTests
             }
 
             var svc = objects.OfType<V1Service>().FirstOrDefault(s => s.Metadata.Name == name);
-            if (svc?.Spec.Ports.Any(p => p.Port == service.Port) != true)
+            foreach (var port in service.HttpPort is { } page ? [service.Port, page] : new[] { service.Port })
             {
-                wrong.Add($"k8s/base Service {name} does not serve port {service.Port}");
+                if (svc?.Spec.Ports.Any(p => p.Port == port) != true)
+                {
+                    wrong.Add($"k8s/base Service {name} does not serve port {port}");
+                }
             }
         }
 
@@ -140,7 +162,7 @@ public class TopologyTests
     {
         var pod = PodTemplate.From([Manifests.LoadReprocessJob()]).Single();
         var wrong = new List<string>();
-        foreach (var service in Topology.Services)
+        foreach (var service in Topology.Chain)
         {
             var container = pod.LongRunning.FirstOrDefault(c => c.Name == service.Name);
             if (container is null)
@@ -161,7 +183,7 @@ public class TopologyTests
     [Fact]
     public void DefaultAddresses_TheWorkstationConfig_AndTheReadme_SayTheTopologyPorts()
     {
-        var instances = Topology.Services.SelectMany(s => s.Instances()).ToDictionary(i => i.Instance, i => $"http://127.0.0.1:{i.Port}");
+        var instances = Topology.Chain.SelectMany(s => s.Instances()).ToDictionary(i => i.Instance, i => $"http://127.0.0.1:{i.Port}");
         var defaults = new Dictionary<string, string>
         {
             ["broker"] = ServiceAddresses.Broker,
@@ -179,5 +201,10 @@ public class TopologyTests
         var readme = File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "README.md"));
         var missing = instances.Where(i => !readme.Contains($"`{i.Value[7..]}`", StringComparison.Ordinal)).Select(i => $"{i.Key} {i.Value}").ToList();
         Assert.True(missing.Count == 0, "README.md's address table lacks " + string.Join(", ", missing));
+
+        // The console's two ports: the README's row and the CLI's defaults (src/Anvil.Cli/ConsolePorts.cs reads the topology).
+        var console = Topology["console"];
+        Assert.False(console.Chain);
+        Assert.Contains($"page `127.0.0.1:{console.HttpPort}` (HTTP/1.1), health `127.0.0.1:{console.Port}` (h2c)", readme, StringComparison.Ordinal);
     }
 }

@@ -5,7 +5,8 @@
 #   3. makes local stand-ins for the public .NET base images (base-images.sh) and publishes the five services and
 #      the health probe on the host (no NuGet inside a build here), then builds every image from services/Dockerfile;
 #   4. starts compose.yaml + compose.ci.yaml (host networking, 127.0.0.1 ports) and waits until all are healthy;
-#   5. simulates an acquisition against the stack's ingest, waits for merge's NeXus file;
+#   5. simulates an acquisition against the stack's ingest, waits for merge's NeXus file; logs in to the console
+#      (profile console, an operator account made with `anvil console-user`) and reads the status through it;
 #   6. replays the same chunk files through the in-process suite (./anvil demo --replay) and compares the two
 #      results with h5py (compare_nexus.py);
 #   7. tears everything down: compose down -v, dockerd stopped by its PID, work folder removed.
@@ -82,7 +83,7 @@ step "publish on the host (Release)"
 ./anvil help 2>/dev/null
 dotnet build tools/Anvil.HealthProbe/Anvil.HealthProbe.csproj -c Release -nologo -v quiet
 rm -rf artifacts/publish
-for s in broker ingest stitch integrate merge; do
+for s in $(/usr/bin/python3 -c 'import json; print(*[s["name"] for s in json.load(open("deploy/topology.json"))["services"]])'); do
   dotnet publish services/$s/*.csproj -c Release --no-build -o "artifacts/publish/$s" -nologo -v quiet -p:UseAppHost=false
 done
 dotnet publish tools/Anvil.HealthProbe/Anvil.HealthProbe.csproj -c Release --no-build -o artifacts/publish/anvil-health \
@@ -101,6 +102,14 @@ while read -r s port hdf5; do
 done
 "$docker" image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E "^anvil/|^localhost/"
 
+step "console account"
+# The console in a container listens beyond loopback, so it requires accounts: one operator, its password on stdin.
+console_password="smoke-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+export ANVIL_CONSOLE_USERS="$work/console-users" COMPOSE_PROFILES=console
+printf '%s\n' "$console_password" | ./anvil console-user smoke --role operator > "$ANVIL_CONSOLE_USERS"
+chmod 644 "$ANVIL_CONSOLE_USERS"
+grep -q '"passwordHash":"pbkdf2-sha256:' "$ANVIL_CONSOLE_USERS"
+
 step "compose config (docker-compose 1.29 checks every file combination)"
 for files in "compose.yaml" "compose.yaml compose.override.yaml" "compose.yaml compose.override.yaml compose.auth.yaml" \
              "compose.yaml compose.ci.yaml"; do
@@ -110,19 +119,19 @@ done
 step "compose up"
 mkdir -p "$ANVIL_DATA" "$ANVIL_RESULTS"
 chown 1654:1654 "$ANVIL_RESULTS"
-# Free loopback ports for the six endpoints.
-read -r CI_BROKER_PORT CI_INGEST_PORT CI_STITCH_PORT CI_INTEGRATE_PORT CI_INTEGRATE2_PORT CI_MERGE_PORT < <(/usr/bin/python3 - <<'PY'
+# Free loopback ports for the eight endpoints (the console has two: gRPC health and its page).
+read -r CI_BROKER_PORT CI_INGEST_PORT CI_STITCH_PORT CI_INTEGRATE_PORT CI_INTEGRATE2_PORT CI_MERGE_PORT CI_CONSOLE_PORT CI_CONSOLE_HTTP_PORT < <(/usr/bin/python3 - <<'PY'
 import socket
-socks = [socket.socket() for _ in range(6)]
+socks = [socket.socket() for _ in range(8)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in socks])
 PY
 )
-export CI_BROKER_PORT CI_INGEST_PORT CI_STITCH_PORT CI_INTEGRATE_PORT CI_INTEGRATE2_PORT CI_MERGE_PORT
+export CI_BROKER_PORT CI_INGEST_PORT CI_STITCH_PORT CI_INTEGRATE_PORT CI_INTEGRATE2_PORT CI_MERGE_PORT CI_CONSOLE_PORT CI_CONSOLE_HTTP_PORT
 up_start=$(date +%s.%N)
 compose up -d --no-build
-services="broker ingest stitch integrate integrate-2 merge"
+services="broker ingest stitch integrate integrate-2 merge console"
 deadline=$(( $(date +%s) + 180 ))
 while :; do
   unhealthy=""
@@ -150,6 +159,28 @@ until [ -f "$ANVIL_RESULTS/$acq.nxs" ]; do
   sleep 0.5
 done
 echo "result: $ANVIL_RESULTS/$acq.nxs ($(stat -c %s "$ANVIL_RESULTS/$acq.nxs") bytes)"
+
+step "the console: log in, read the status"
+console="http://127.0.0.1:$CI_CONSOLE_HTTP_PORT"
+jar="$work/console-cookies"
+# Without a session the API answers 401.
+[ "$(curl -s -o /dev/null -w '%{http_code}' "$console/api/operator/status")" = 401 ]
+# The login form's antiforgery token (and its cookie), then the form itself: a 302 and the session cookie.
+token=$(curl -sf -c "$jar" "$console/login" | sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p')
+[ -n "$token" ] || { echo "no token on the console's login page"; exit 1; }
+code=$(curl -s -o /dev/null -w '%{http_code}' -b "$jar" -c "$jar" --data-urlencode "name=smoke" \
+  --data-urlencode "password=$console_password" --data-urlencode "csrf=$token" --data-urlencode "returnUrl=/" "$console/login")
+[ "$code" = 302 ] || { echo "console login answered $code, not 302"; exit 1; }
+curl -sf -b "$jar" "$console/api/operator/status" > "$work/console-status.json"
+/usr/bin/python3 - "$work/console-status.json" "$acq" <<'PY'
+import json, sys
+status = json.load(open(sys.argv[1]))
+row = next((a for a in status["acquisitions"] if a["name"] == sys.argv[2]), None)
+assert status["canOperate"] is True, status
+assert row is not None, f"{sys.argv[2]} not in the console's status: {[a['name'] for a in status['acquisitions']]}"
+print(f"console status (signed in as smoke): {row['name']} {row['state']}, {row['framesMerged']}/{row['framesAnnounced']} frames merged, result {row['resultFile']}")
+PY
+grep -q '"action":"login","' "$ANVIL_RESULTS/console-audit.jsonl" && echo "audit log: $(wc -l < "$ANVIL_RESULTS/console-audit.jsonl") entries"
 
 step "the same chunk files through the in-process suite"
 ./anvil demo --replay "$ANVIL_DATA" --poni config/L2.poni --out "$work/reference"

@@ -1,6 +1,6 @@
 using System.Globalization;
-using System.Net;
 using System.Text.Json;
+using Anvil.Console.Service.Access;
 using Anvil.Console.Service.Catalog;
 using Anvil.Integration;
 using Anvil.Pipeline;
@@ -13,9 +13,9 @@ namespace Anvil.Console.Service.Api;
 
 /// <summary>
 /// The operator's controls (issue 13): a thin HTTP mapping onto ingest's gRPC <c>Control</c> service — progress and
-/// pause state, pause/resume, stop, settings, data-root browsing. Reads are open to whoever can open the page; every
-/// write is refused (403) unless it comes from this machine (loopback) and carries the <see cref="OperatorHeader"/>
-/// that the page's own fetch sets and a cross-site form cannot (CSRF). Ingest not answering is a 503 naming it; bad
+/// pause state, pause/resume, stop, settings, data-root browsing. Reads are open to whoever may open the page; every
+/// write passes <see cref="OperatorWrites"/>: an operator's session (with accounts), or a local client with the
+/// <see cref="OperatorHeader"/> (without), and lands in the audit log. Ingest not answering is a 503 naming it; bad
 /// input a 400, invalid settings a 422 whose <c>errors</c> map holds the settings model's message per field.
 /// </summary>
 public static class OperatorEndpoints
@@ -30,66 +30,32 @@ public static class OperatorEndpoints
     {
         var api = app.MapGroup("/api/operator").WithTags("Operator");
         api.MapGet("/status", Status)
-            .WithSummary("Every acquisition's progress through the chain (ingest's ListAcquisitions), whether the beamtime is paused, and whether this client may operate (canOperate: loopback only).");
+            .WithSummary("Every acquisition's progress through the chain (ingest's ListAcquisitions), whether the beamtime is paused, and whether this client may operate (canOperate: an operator, or a local client when the console has no accounts).");
         api.MapGet("/settings", GetSettings)
             .WithSummary("The settings version in force for new acquisitions (no acquisition) or for one acquisition.");
         api.MapGet("/browse", Browse)
             .WithSummary("A folder below the data root (ingest's Browse; relative path, '' = the root; no way out of the root), folders first.");
 
-        var write = api.MapGroup(string.Empty).AddEndpointFilter(GuardWrites);
+        var write = api.MapGroup(string.Empty).AddEndpointFilter(OperatorWrites.GuardAndAudit);
         write.MapPost("/pause", (HttpRequest request, ControlConnection control) => SetPause(request, control, paused: true))
-            .WithSummary($"Pauses automatic processing of one acquisition (JSON body {{\"acquisition\": \"name\"}}), or of the beamtime (no body, or no acquisition). Loopback clients only, header {OperatorHeader}: 1.");
+            .WithSummary($"Pauses automatic processing of one acquisition (JSON body {{\"acquisition\": \"name\"}}), or of the beamtime (no body, or no acquisition). Operators only (services/console README \"Access\").");
         write.MapPost("/resume", (HttpRequest request, ControlConnection control) => SetPause(request, control, paused: false))
-            .WithSummary($"Resumes it (same body as pause); the chunks that waited are processed, each once. Loopback clients only, header {OperatorHeader}: 1.");
+            .WithSummary($"Resumes it (same body as pause); the chunks that waited are processed, each once. Operators only (services/console README \"Access\").");
         write.MapPost("/acquisitions/{acquisition}/stop", Stop)
-            .WithSummary($"Finishes an acquisition with the chunks announced so far; a second stop is harmless. Loopback clients only, header {OperatorHeader}: 1.");
+            .WithSummary($"Finishes an acquisition with the chunks announced so far; a second stop is harmless. Operators only (services/console README \"Access\").");
         write.MapPut("/settings", PutSettings)
-            .WithSummary($"Changes the settings: JSON body {{acquisition?, poni?, mask?, dark?, flat?, npt?, unit?, method?, polarization?}} (fields left out keep their value; polarization null switches it off). Nothing changes unless all are valid: else 422 with errors per field. Loopback clients only, header {OperatorHeader}: 1.");
+            .WithSummary($"Changes the settings: JSON body {{acquisition?, poni?, mask?, dark?, flat?, npt?, unit?, method?, polarization?}} (fields left out keep their value; polarization null switches it off). Nothing changes unless all are valid: else 422 with errors per field. Operators only (services/console README \"Access\").");
         return app;
-    }
-
-    // ------------------------------------------------------------------ safety
-
-    private static async ValueTask<object?> GuardWrites(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
-    {
-        var http = context.HttpContext;
-        var remote = http.Connection.RemoteIpAddress;
-        if (!IsLocal(http))
-        {
-            return Problem(403, "Operator actions need a login", $"This request came from {remote?.ToString() ?? "an unknown address"}. Operating the run (pause, resume, stop, settings) needs a login, which this build does not yet provide, so it is accepted only from the machine the console runs on (loopback). Other PCs can view, not operate.");
-        }
-
-        if (!http.Request.Headers.TryGetValue(OperatorHeader, out var value) || value.ToString() != "1")
-        {
-            return Problem(403, "Missing operator header", $"Operator actions must carry the header '{OperatorHeader}: 1' (the console's page sets it); a request without it, such as a form posted from another site, is refused.");
-        }
-
-        return await next(context);
-    }
-
-    /// <summary>Whether the client may operate: its address is one of <see cref="ConsoleOptions.OperatorAddresses"/> (any loopback address when none are listed).</summary>
-    private static bool IsLocal(HttpContext http)
-    {
-        if (http.Connection.RemoteIpAddress is not { } remote)
-        {
-            return false;
-        }
-
-        var client = remote.IsIPv4MappedToIPv6 ? remote.MapToIPv4() : remote;
-        var allowed = http.RequestServices.GetRequiredService<Microsoft.Extensions.Options.IOptions<ConsoleOptions>>().Value.OperatorAddresses;
-        return allowed.Length == 0
-            ? IPAddress.IsLoopback(client)
-            : allowed.Any(a => IPAddress.TryParse(a, out var address) && address.Equals(client));
     }
 
     // ------------------------------------------------------------------ endpoints
 
-    private static Task<IResult> Status(HttpContext http, ControlConnection control) => control.Call(async (client, options) =>
+    private static Task<IResult> Status(HttpContext http, ControlConnection control, ConsoleAccess access) => control.Call(async (client, options) =>
     {
         var reply = await client.ListAcquisitionsAsync(new ListAcquisitionsRequest(), options);
         return Results.Ok(new
         {
-            canOperate = IsLocal(http),
+            canOperate = access.CanOperate(http),
             beamtimePaused = reply.BeamtimePaused,
             acquisitions = reply.Acquisitions.Select(a => new
             {
@@ -363,7 +329,7 @@ public static class OperatorEndpoints
         }
     }
 
-    private static object SettingsJson(SettingsVersion v) => new
+    internal static object SettingsJson(SettingsVersion v) => new
     {
         version = v.Version,
         scope = v.Scope,

@@ -18,9 +18,10 @@ public sealed record ConsoleOptions
     public string Ingest { get; init; } = Anvil.Pipeline.ServiceAddresses.Ingest;
 
     /// <summary>
-    /// Client addresses that may operate (pause, resume, stop, settings); every other client can view only. Empty (the
-    /// default) means any loopback address: the console's own machine, since this build has no login yet. Never list a
-    /// reverse proxy's address here: every client behind it would look like the proxy.
+    /// Without accounts (services/console README "Access"): the client addresses that may operate (pause, resume, stop,
+    /// settings); every other client can view only. Empty (the default) means any loopback address: the console's own
+    /// machine. With accounts, the account's role decides instead. Never list a reverse proxy's address here: every
+    /// client behind it would look like the proxy.
     /// </summary>
     public string[] OperatorAddresses { get; init; } = [];
 

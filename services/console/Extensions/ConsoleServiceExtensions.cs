@@ -17,13 +17,15 @@ public static class ConsoleServiceExtensions
         builder.Services.AddSingleton<ControlConnection>();
         builder.Services.AddProblemDetails();
         builder.Services.AddOpenApi();
+        builder.AddConsoleAccess();
         return builder;
     }
 
-    /// <summary>The page, its assets, the JSON/binary API, the operator API (writes from loopback only) and /openapi/v1.json.</summary>
+    /// <summary>The page, its assets, the JSON/binary API, the access gate (login, CSRF, audit: Access/), the operator API and /openapi/v1.json.</summary>
     public static WebApplication MapConsole(this WebApplication app)
     {
         app.UseStatusCodePages();
+        app.UseConsoleAccess();
         app.MapOpenApi();
         app.MapConsoleApi();
         app.MapOperatorApi();

@@ -56,7 +56,7 @@
     O.refreshes++;
     if (!el('op-message').hidden && /Ingest/.test(el('op-message').textContent)) el('op-message').hidden = true;
     const s = O.status;
-    // Another PC views only: the server refuses its writes (no login yet), so the page does not offer them.
+    // A viewer (or another PC when the console has no accounts) views only: the server refuses its writes, so the page does not offer them.
     document.body.classList.toggle('view-only', !s.canOperate);
     el('op-view-only').hidden = s.canOperate;
     for (const b of [el('op-pause-all'), el('op-resume-all'), el('op-apply')]) if (!s.canOperate) b.disabled = true;
@@ -92,7 +92,7 @@
     b.textContent = label;
     b.dataset.op = op;
     b.dataset.acq = acquisition;
-    if (!O.status.canOperate) { b.disabled = true; b.title = 'operating needs a login (not in this build): use the console on the suite\'s own machine'; }
+    if (!O.status.canOperate) { b.disabled = true; b.title = 'operating needs an operator account (or the console on the suite\'s own machine)'; }
     else if (disabled) { b.disabled = true; b.title = op === 'stop' ? 'already finished' : 'the whole beamtime is paused: resume all'; }
     b.addEventListener('click', () => operate(b));
     return b;
