@@ -21,6 +21,13 @@ internal static class BrokerBench
 
     public static async Task<int> RunAsync(bool quick)
     {
+        // The bench measures the broker side by side with Redis Streams: without redis-server there is no baseline.
+        if (!RedisServer.IsInstalled)
+        {
+            Console.Error.WriteLine("anvil bench broker: redis-server is not installed; the bench runs the broker side by side with Redis Streams: install Debian's redis-server (apt-get install -y redis-server) and run it again.");
+            return 1;
+        }
+
         var count = quick ? 20_000 : 100_000;
         var latencySeconds = quick ? 3.0 : 10.0;
         var work = Directory.CreateTempSubdirectory("anvil-bench-broker-");

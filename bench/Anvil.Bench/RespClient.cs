@@ -173,6 +173,11 @@ internal sealed class RedisServer : IDisposable
         }
     }
 
+    /// <summary>True when redis-server is on the PATH.</summary>
+    public static bool IsInstalled =>
+        (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(':', StringSplitOptions.RemoveEmptyEntries)
+            .Any(folder => File.Exists(Path.Combine(folder, "redis-server")));
+
     public static async Task<RedisServer> StartAsync(string dir)
     {
         var port = BrokerProcess.FreePort();

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using Anvil.Integration;
 using Anvil.Pipeline;
-using Anvil.Pipeline.V1;
 using Grpc.Net.Client;
 
 namespace Anvil.Cli;
@@ -75,7 +74,7 @@ public static class DemoCommand
             var cpuByServiceAtStart = suite.Services.Select(s => SuiteCpuSeconds(s)).ToArray();
             var cpuClock = Stopwatch.StartNew();
             using var channel = GrpcChannel.ForAddress(suite.IngestAddress);
-            var ingest = new Ingest.IngestClient(channel);
+            var ingest = RetryWhileUnavailable.Ingest(channel, log);
             var result = replay is not null
                 ? await AcquisitionDriver.ReplayAsync(ingest, replay, log, cancellationToken)
                 : await AcquisitionDriver.SimulateAsync(ingest, config["DataRoot"], PoniFile.Load(settings.Poni),

@@ -1,6 +1,5 @@
 using Anvil.Integration;
 using Anvil.Pipeline;
-using Anvil.Pipeline.V1;
 using Grpc.Net.Client;
 
 namespace Anvil.Cli;
@@ -25,7 +24,7 @@ public static class DriverCommands
         var address = args.Get("ingest") ?? ServiceAddresses.Ingest;
         args.RejectUnknown();
         using var channel = GrpcChannel.ForAddress(address);
-        var result = await AcquisitionDriver.SimulateAsync(new Ingest.IngestClient(channel), config["DataRoot"], PoniFile.Load(config["Poni"]), options, log, cancellationToken);
+        var result = await AcquisitionDriver.SimulateAsync(RetryWhileUnavailable.Ingest(channel, log), config["DataRoot"], PoniFile.Load(config["Poni"]), options, log, cancellationToken);
         log.WriteLine($"announced {result.Frames} frames of {options.Acquisition} to {address}");
         return 0;
     }
@@ -36,7 +35,7 @@ public static class DriverCommands
         var address = args.Get("ingest") ?? ServiceAddresses.Ingest;
         args.RejectUnknown();
         using var channel = GrpcChannel.ForAddress(address);
-        var result = await AcquisitionDriver.ReplayAsync(new Ingest.IngestClient(channel), directory, log, cancellationToken);
+        var result = await AcquisitionDriver.ReplayAsync(RetryWhileUnavailable.Ingest(channel, log), directory, log, cancellationToken);
         log.WriteLine($"announced {result.Frames} frames of {string.Join(", ", result.Acquisitions)} to {address}");
         return 0;
     }

@@ -7,7 +7,7 @@ Console.CancelKeyPress += (_, e) =>
     cancel.Cancel();
 };
 
-string[] flags = ["keep"];
+string[] flags = ["keep", "quick"];
 var verb = args.Length > 0 ? args[0] : "help";
 if (args.Skip(1).Any(a => a is "--help" or "-h"))
 {
@@ -35,6 +35,7 @@ try
         "integrate" => await IntegrateCommand.RunAsync(line, Console.Out, cancel.Token),
         "pressure" => await PressureCommand.RunAsync(line, Console.Out, cancel.Token),
         "console-user" => ConsoleUserCommand.Run(line, Console.In, Console.Out, Console.Error),
+        "chaos" => await Anvil.Cli.Chaos.ChaosCommand.RunAsync(line, Console.Out, cancel.Token),
         _ => Help(verb),
     };
 }
@@ -85,6 +86,7 @@ static int Help(string verb)
           {IntegrateCommand.Usage}
           {PressureCommand.Usage}
           {ConsoleUserCommand.Usage}
+          {Anvil.Cli.Chaos.ChaosCommand.Usage}
           ./anvil bench integrate|broker|simulate|viewer [--quick]
           ./anvil bench pipeline [--frames N] [--quick] [--live RATE,…|--no-live] [--replicas N,…] [--no-baseline]
         """);

@@ -84,7 +84,8 @@ public static class SettingsFlags
     {
         try
         {
-            return current.Apply(Read(line), Environment.CurrentDirectory);
+            // Local flags name the caller's own files (anvil integrate, demo): no data root to keep them in.
+            return current.Apply(Read(line), Environment.CurrentDirectory, confineFiles: false);
         }
         catch (SettingsException ex)
         {

@@ -22,6 +22,9 @@ public sealed record ServiceProcess(string Name, string Address, Process Process
     /// <summary>Exit code of the last process that died, if any.</summary>
     public int? LastExitCode { get; init; }
 
+    /// <summary>When the last process that died exited (UTC), if any.</summary>
+    public DateTime? LastExitUtc { get; init; }
+
     /// <summary>When this process was started (UTC).</summary>
     public DateTime StartedUtc { get; init; } = DateTime.UtcNow;
 }
@@ -76,6 +79,12 @@ public sealed record SuiteOptions
 
     /// <summary>The results console's ports (services/console), or null to run the chain without it.</summary>
     public ConsolePorts? Console { get; init; }
+
+    /// <summary>
+    /// The port of the supervisor's JSON API (<see cref="Supervision.SupervisorApi"/>, `anvil up --web`) that the console's
+    /// Status tab reads restarts, exit codes and logs from; null when nothing serves it (the tab then says so).
+    /// </summary>
+    public int? SupervisorPort { get; init; }
 }
 
 /// <summary>
@@ -157,7 +166,14 @@ public sealed class Suite : IAsyncDisposable
             {
                 var service = Topology["console"];
                 // Console__Ingest: where the operator controls reach ingest's Control service.
-                var consoleEnvironment = workerEnvironment.Concat(console.Environment()).Append(new("Console__Ingest", Address(p.Ingest)));
+                // Console__Services__<instance>: every service's address for the Status tab; Console__Supervisor: the supervisor's API.
+                var consoleEnvironment = workerEnvironment.Concat(console.Environment()).Append(new("Console__Ingest", Address(p.Ingest)))
+                    .Concat(suite.Services.Select(s => new KeyValuePair<string, string>($"Console__Services__{s.Name}", s.Address)));
+                if (options.SupervisorPort is { } supervisor)
+                {
+                    consoleEnvironment = consoleEnvironment.Append(new("Console__Supervisor", Address(supervisor)));
+                }
+
                 suite.Start("console", service, console.Grpc, new Dictionary<string, string>(consoleEnvironment));
             }
 
@@ -187,17 +203,47 @@ public sealed class Suite : IAsyncDisposable
         }
     }
 
+    /// <summary>How long a live service may leave its health check unanswered before the supervisor restarts it.</summary>
+    public static readonly TimeSpan HungAfter = TimeSpan.FromSeconds(30);
+
     /// <summary>
     /// Keeps the suite alive until cancelled: a service that dies (a crash, an OOM kill, an operator's kill -9) is
     /// restarted on its port with its settings and its log continued, and it resumes from the broker, which keeps
-    /// every unacknowledged delivery for it. More than <paramref name="maxRestartsPerMinute"/> deaths of one service
-    /// within a minute end the supervision with an exception naming it and its last log lines.
+    /// every unacknowledged delivery for it. A service that lives but has not answered its health check for
+    /// <paramref name="hungAfter"/> (default <see cref="HungAfter"/>: stopped, deadlocked) is killed and restarted the
+    /// same way. More than <paramref name="maxRestartsPerMinute"/> deaths of one service within a minute end the
+    /// supervision with an exception naming it and its last log lines.
     /// </summary>
-    public async Task SuperviseAsync(TextWriter log, CancellationToken cancellationToken, int maxRestartsPerMinute = 5)
+    public async Task SuperviseAsync(TextWriter log, CancellationToken cancellationToken, int maxRestartsPerMinute = 5, TimeSpan? hungAfter = null)
     {
         var deaths = new Dictionary<string, Queue<DateTime>>(StringComparer.Ordinal);
+        var silentSince = new Dictionary<string, DateTime>(StringComparer.Ordinal);
+        var nextHealthCheck = DateTime.UtcNow;
         while (!cancellationToken.IsCancellationRequested)
         {
+            // A service that is alive but has not answered its health check for hungAfter (default 30 s; stopped by
+            // SIGSTOP, deadlocked, swapping) is killed, and restarted below like one that died.
+            if (DateTime.UtcNow >= nextHealthCheck)
+            {
+                nextHealthCheck = DateTime.UtcNow.AddSeconds(2);
+                var alive = Services.Where(s => !s.Process.HasExited).ToArray();
+                var answers = await Task.WhenAll(alive.Select(s => s.Launcher.AnswersHealthAsync(TimeSpan.FromSeconds(2), cancellationToken)));
+                for (var i = 0; i < alive.Length; i++)
+                {
+                    var service = alive[i];
+                    if (answers[i])
+                    {
+                        silentSince.Remove(service.Name);
+                    }
+                    else if (!silentSince.TryAdd(service.Name, DateTime.UtcNow) && DateTime.UtcNow - silentSince[service.Name] >= (hungAfter ?? HungAfter))
+                    {
+                        log.WriteLine($"{service.Name} has not answered its health check for {(DateTime.UtcNow - silentSince[service.Name]).TotalSeconds:0} s; killing it to restart it");
+                        silentSince.Remove(service.Name);
+                        await service.Launcher.KillAsync();
+                    }
+                }
+            }
+
             foreach (var dead in Services.Where(s => s.Process.HasExited))
             {
                 var recent = deaths.TryGetValue(dead.Name, out var q) ? q : deaths[dead.Name] = new Queue<DateTime>();
@@ -310,6 +356,7 @@ public sealed class Suite : IAsyncDisposable
             MetricsUrl = metricsUrl,
             Restarts = previous is null ? 0 : previous.Restarts + 1,
             LastExitCode = previous?.Process.ExitCode,
+            LastExitUtc = previous?.Process.ExitTime.ToUniversalTime(),
         };
         lock (servicesGate)
         {

@@ -1,17 +1,18 @@
 using System.Runtime.InteropServices;
-using Anvil.Cli.Dashboard;
+using Anvil.Cli.Supervision;
 
 namespace Anvil.Cli;
 
 /// <summary>
 /// `anvil up`: the suite on its fixed default ports until Ctrl-C or SIGTERM, with a supervisor that restarts a service
-/// that dies and the operator's web page (status, load, crashes, logs) on 127.0.0.1:5180.
+/// that dies, its JSON API (processes, restarts, exit codes, logs) on 127.0.0.1:5180 and the results console on 5181,
+/// whose Status tab shows all of it.
 /// </summary>
 public static class UpCommand
 {
     public const string Usage = "anvil up [--config F] [--data DIR] [--out DIR] [--work DIR] [--web PORT|off] [--console PORT|off] [--console-bind ADDRESS] [--console-users FILE]";
 
-    /// <summary>The dashboard's default port.</summary>
+    /// <summary>The supervisor API's default port (<see cref="SupervisorApi"/>).</summary>
     public const int WebPort = 5180;
 
     /// <summary>The results console's default page port (services/console; deploy/topology.json's console httpPort).</summary>
@@ -44,7 +45,7 @@ public static class UpCommand
             c.Cancel = true;
             stop.Cancel();
         });
-        await using var suite = await Suite.StartAsync(new SuiteOptions { WorkDir = work, Pipeline = config.Values, Console = console }, TimeSpan.FromSeconds(60), stop.Token);
+        await using var suite = await Suite.StartAsync(new SuiteOptions { WorkDir = work, Pipeline = config.Values, Console = console, SupervisorPort = web }, TimeSpan.FromSeconds(60), stop.Token);
         foreach (var service in suite.Services.Where(s => s.Name != "console"))
         {
             log.WriteLine($"{service.Name,-12} {service.Address[7..]}{(service.MetricsUrl is { } metrics ? $"  metrics {metrics}" : "")}");
@@ -56,10 +57,10 @@ public static class UpCommand
         }
 
         log.WriteLine($"data root {config["DataRoot"]}, results in {config["OutputDir"]}, logs in {Path.Combine(work, "logs")}");
-        await using var dashboard = web is { } port ? await SuiteDashboard.StartAsync(suite, config["OutputDir"], port, stop.Token) : null;
-        if (dashboard is not null)
+        await using var supervisor = web is { } port ? await SupervisorApi.StartAsync(suite, port, stop.Token) : null;
+        if (supervisor is not null)
         {
-            log.WriteLine($"dashboard    {dashboard.Address}");
+            log.WriteLine($"supervisor   {supervisor.Address}api/status (the console's Status tab shows it)");
         }
 
         log.WriteLine($"broker auth on: secret in {suite.BrokerSecretFile} (`./anvil broker streams|groups|backlog` and `./anvil broker token` use it)");

@@ -125,6 +125,22 @@ public sealed unsafe class ExtendibleDataset2D<T> : IDisposable
         }
     }
 
+    /// <summary>Closes the dataset, writing its cached chunks, and throws an <see cref="Hdf5Exception"/> when that fails.</summary>
+    public void Close()
+    {
+        lock (Sync)
+        {
+            if (datasetId > 0)
+            {
+                // Kept when the close fails, so a later Dispose can try again (once there is room, say).
+                var where = file.Where(Path);
+                Check(NativeMethods.H5Dclose(datasetId), "Closing the dataset", where);
+                datasetId = 0;
+            }
+        }
+    }
+
+    /// <summary>Closes the dataset if it is open, ignoring errors (use <see cref="Close"/> to see them).</summary>
     public void Dispose()
     {
         lock (Sync)

@@ -100,6 +100,37 @@ public sealed unsafe partial class Hdf5File : IDisposable
         }
     }
 
+    /// <summary>
+    /// Closes the file, writing what libhdf5 still buffers, and throws an <see cref="Hdf5Exception"/> when that fails (a
+    /// full disk, say): a writer that must know its file is whole closes it this way, not by <see cref="Dispose"/>.
+    /// </summary>
+    public void Close()
+    {
+        lock (Sync)
+        {
+            if (fileId > 0)
+            {
+                // Kept when the close fails, so a later Dispose can try again.
+                Check(NativeMethods.H5Fclose(fileId), "Closing the HDF5 file", Path);
+                fileId = 0;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Empties the file at <paramref name="path"/> on disk without opening it (truncate(2): libhdf5 locks the files it
+    /// writes). A writer giving up a file it could not write (a full disk) calls it first, so the space comes back even
+    /// while libhdf5 still holds the file open with data it could not flush, and its closes can then finish.
+    /// </summary>
+    public static void Empty(string path)
+    {
+        if (NativeMethods.Truncate(path, 0) != 0)
+        {
+            throw new IOException($"Emptying {path} failed: errno {Marshal.GetLastPInvokeError()}.");
+        }
+    }
+
+    /// <summary>Closes the file if it is open, ignoring errors (use <see cref="Close"/> to see them).</summary>
     public void Dispose()
     {
         lock (Sync)

@@ -206,6 +206,26 @@ public sealed partial class ServiceLauncher : IAsyncDisposable
         }
     }
 
+    /// <summary>True when the service answers its gRPC health check SERVING within <paramref name="within"/>.</summary>
+    public async Task<bool> AnswersHealthAsync(TimeSpan within, CancellationToken cancellationToken = default)
+    {
+        if (Address.Length == 0 || Process.HasExited)
+        {
+            return false;
+        }
+
+        using var channel = GrpcChannel.ForAddress(Address);
+        try
+        {
+            var reply = await new Health.HealthClient(channel).CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow + within, cancellationToken: cancellationToken);
+            return reply.Status == HealthCheckResponse.Types.ServingStatus.Serving;
+        }
+        catch (RpcException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>SIGKILL: no shutdown code runs, nothing is flushed beyond what already reached the OS.</summary>
     public async Task KillAsync()
     {

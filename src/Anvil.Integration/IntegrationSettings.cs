@@ -97,6 +97,9 @@ public sealed record IntegrationSettings
     /// <summary>Largest number of radial bins.</summary>
     public const int MaxNpt = 100_000;
 
+    /// <summary>Longest file path the settings take (Linux's PATH_MAX).</summary>
+    public const int MaxPathLength = 4096;
+
     public static IntegrationSettings Default { get; } = new();
 
     /// <summary>pyFAI PONI calibration file ("" = not set; the pipeline needs one).</summary>
@@ -338,6 +341,12 @@ public sealed record IntegrationSettings
                 errors.Add(new SettingsError(field, $"{field} is not set: give {what} (absolute, or relative to the data root)."));
             }
 
+            return;
+        }
+
+        if (path.Length > MaxPathLength)
+        {
+            errors.Add(new SettingsError(field, $"{field} is a path of {path.Length} characters: give {what} in at most {MaxPathLength} characters."));
             return;
         }
 

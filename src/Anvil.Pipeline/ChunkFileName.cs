@@ -26,7 +26,8 @@ public static partial class ChunkFileName
     {
         if (!IsValidAcquisition(name))
         {
-            throw new ArgumentException($"acquisition '{name}' must be 1–128 characters of A–Z, a–z, 0–9, '.', '_' or '-'.");
+            var shown = name.Length <= 160 ? name : name[..160] + $"… ({name.Length} characters)";
+            throw new ArgumentException($"acquisition '{shown}' must be 1–128 characters of A–Z, a–z, 0–9, '.', '_' or '-'.");
         }
     }
 

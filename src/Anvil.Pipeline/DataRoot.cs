@@ -7,6 +7,9 @@ namespace Anvil.Pipeline;
 /// </summary>
 public sealed class DataRoot
 {
+    /// <summary>Longest path taken (Linux's PATH_MAX).</summary>
+    public const int MaxPathLength = 4096;
+
     private readonly string root;
 
     public DataRoot(string path)
@@ -23,6 +26,11 @@ public sealed class DataRoot
         if (string.IsNullOrWhiteSpace(path))
         {
             throw new ArgumentException("path is empty: give the chunk file's path below the data root.", nameof(path));
+        }
+
+        if (path.Length > MaxPathLength)
+        {
+            throw new ArgumentException($"path of {path.Length} characters is too long: give a path of at most {MaxPathLength}.", nameof(path));
         }
 
         if (path.Contains('\0', StringComparison.Ordinal) || path.Contains('\\', StringComparison.Ordinal))

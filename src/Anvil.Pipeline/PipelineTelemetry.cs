@@ -43,7 +43,7 @@ public static class PipelineTelemetry
     private static readonly Counter<long> Received = Meter.CreateCounter<long>("anvil.stage.received", "{message}", "Deliveries (ingest: announcements) received per stage.");
     private static readonly Counter<long> Published = Meter.CreateCounter<long>("anvil.stage.published", "{message}", "Messages a stage published to the broker.");
     private static readonly Counter<long> Frames = Meter.CreateCounter<long>("anvil.stage.frames", "{frame}", "Frames a stage completed (stitch: planned, integrate: integrated, merge: written).");
-    private static readonly Counter<long> Errors = Meter.CreateCounter<long>("anvil.stage.errors", "{error}", "Failures per stage and kind (handler: left for redelivery; frame: published as a failed frame).");
+    private static readonly Counter<long> Errors = Meter.CreateCounter<long>("anvil.stage.errors", "{error}", "Failures per stage and kind (handler: left for redelivery; frame: published as a failed frame; acquisition: started again after a failure; write: merge could not write a result).");
     private static readonly Counter<long> Redeliveries = Meter.CreateCounter<long>("anvil.stage.redeliveries", "{delivery}", "Deliveries a stage received more than once.");
     private static readonly Counter<long> Gaps = Meter.CreateCounter<long>("anvil.stage.gaps", "{gap}", "Gaps a stage was told of while consuming.");
     private static readonly Histogram<double> Duration = Meter.CreateHistogram<double>("anvil.stage.duration", "s", "Time a stage spends on one delivery, receive to publish.");

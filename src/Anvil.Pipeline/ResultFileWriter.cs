@@ -53,6 +53,8 @@ public sealed class ResultFileWriter : IDisposable
     private readonly Dictionary<string, string> settingsByHash = new(StringComparer.Ordinal);
     private readonly List<Segment> segments = [];
     private bool disposed;
+    private bool completed;
+    private Exception? writeFailure;
 
     private ResultFileWriter(string finalPath)
     {
@@ -64,6 +66,12 @@ public sealed class ResultFileWriter : IDisposable
 
     /// <summary>The file name the result gets once complete.</summary>
     public string FinalPath => finalPath;
+
+    /// <summary>
+    /// The first write that failed (a full disk, say), or null. Once a write failed the file can never be completed:
+    /// later rows are not written and <see cref="Complete"/> throws, so a damaged file never gets its final name.
+    /// </summary>
+    public Exception? WriteFailure => writeFailure;
 
     /// <summary>Frames received so far (failed ones included).</summary>
     public int FrameCount => frames.Count;
@@ -84,26 +92,42 @@ public sealed class ResultFileWriter : IDisposable
         ObjectDisposedException.ThrowIf(disposed, this);
         ArgumentOutOfRangeException.ThrowIfLessThan(result.Frame, 1);
         var row = result.Frame - 1;
-        var segment = result.TwoTheta is { } curve ? SegmentFor(curve, result.Requested) : null;
+        Segment? segment = null;
+        try
+        {
+            segment = result.TwoTheta is { } curve && writeFailure is null ? SegmentFor(curve, result.Requested) : null;
+        }
+        catch (Hdf5Exception ex)
+        {
+            writeFailure = ex;
+        }
+
         frames[result.Frame] = new FrameRecord(result.FileIndex, result.IndexInFile, result.M1File, result.SettingsHash, result.Error);
         if (result.SettingsHash.Length > 0)
         {
             settingsByHash.TryAdd(result.SettingsHash, result.SettingsJson);
         }
 
-        if (segment is null)
+        if (segment is null || writeFailure is not null)
         {
             return;
         }
 
-        segment.LastFrame = Math.Max(segment.LastFrame, result.Frame);
-        segment.Data.WriteRow(row, result.TwoTheta!.Intensity.Span);
-        segment.Errors.WriteRow(row, result.TwoTheta.Sigma.Span);
-        segment.Counts.WriteRow(row, result.TwoTheta.Count.Span);
-        if (result.Requested is { } requested && segment.RequestedData is not null)
+        try
         {
-            segment.RequestedData.WriteRow(row, requested.Intensity.Span);
-            segment.RequestedErrors!.WriteRow(row, requested.Sigma.Span);
+            segment.LastFrame = Math.Max(segment.LastFrame, result.Frame);
+            segment.Data.WriteRow(row, result.TwoTheta!.Intensity.Span);
+            segment.Errors.WriteRow(row, result.TwoTheta.Sigma.Span);
+            segment.Counts.WriteRow(row, result.TwoTheta.Count.Span);
+            if (result.Requested is { } requested && segment.RequestedData is not null)
+            {
+                segment.RequestedData.WriteRow(row, requested.Intensity.Span);
+                segment.RequestedErrors!.WriteRow(row, requested.Sigma.Span);
+            }
+        }
+        catch (Hdf5Exception ex)
+        {
+            writeFailure = ex;
         }
     }
 
@@ -115,6 +139,11 @@ public sealed class ResultFileWriter : IDisposable
     public string Complete(long lastFrame, ResultMetadata metadata)
     {
         ObjectDisposedException.ThrowIf(disposed, this);
+        if (writeFailure is not null)
+        {
+            throw new IOException($"{temporaryPath} cannot be completed: a write failed ({writeFailure.Message})", writeFailure);
+        }
+
         var n = (int)Math.Max(lastFrame, frames.Count == 0 ? 0 : frames.Keys.Max());
         if (segments.Count == 0)
         {
@@ -158,7 +187,16 @@ public sealed class ResultFileWriter : IDisposable
         }
 
         WriteProcess(n, metadata);
-        Close();
+
+        // Every buffered byte must reach the disk before the file gets its final name: a close that fails (a full
+        // disk) throws here, and Dispose then deletes the partial file.
+        file.Close();
+        using (var handle = File.OpenHandle(temporaryPath, FileMode.Open, FileAccess.ReadWrite))
+        {
+            RandomAccess.FlushToDisk(handle);
+        }
+
+        disposed = true;
         var target = finalPath;
         for (var k = 2; File.Exists(target); k++)
         {
@@ -166,17 +204,34 @@ public sealed class ResultFileWriter : IDisposable
         }
 
         File.Move(temporaryPath, target);
+        completed = true;
         return target;
     }
 
-    /// <inheritdoc />
+    /// <summary>Releases the file; unless it was completed, the partial file is deleted.</summary>
     public void Dispose()
     {
-        if (!disposed)
+        if (completed)
         {
-            Close();
-            File.Delete(temporaryPath);
+            return;
         }
+
+        // A write that failed (a full disk) can leave libhdf5 holding the file open with data it could not flush. Emptying
+        // the partial file first gives the space back, so the closes below can finish and release the descriptor, and
+        // the next attempt finds the room it needs.
+        if (File.Exists(temporaryPath))
+        {
+            Hdf5File.Empty(temporaryPath);
+        }
+
+        disposed = true;
+        foreach (var segment in segments)
+        {
+            segment.Dispose();
+        }
+
+        file.Dispose();
+        File.Delete(temporaryPath);
     }
 
     private Segment SegmentFor(CurveRow twoTheta, CurveRow? requested)
@@ -259,22 +314,6 @@ public sealed class ResultFileWriter : IDisposable
         file.WriteDataset(process + "/missing_frames", missing);
     }
 
-    private void Close()
-    {
-        if (disposed)
-        {
-            return;
-        }
-
-        disposed = true;
-        foreach (var segment in segments)
-        {
-            segment.Dispose();
-        }
-
-        file.Dispose();
-    }
-
     // What stays in memory per frame: no curves.
     private sealed record FrameRecord(int FileIndex, int IndexInFile, string M1File, string SettingsHash, string Error);
 
@@ -333,7 +372,7 @@ public sealed class ResultFileWriter : IDisposable
                 }
             }
 
-            Dispose();
+            Close();
             file.SetAttribute(Group, "NX_class", "NXdata");
             file.SetAttribute(Group, "signal", "data");
             file.SetAttribute(Group, "axes", [".", "binning"]);
@@ -357,6 +396,17 @@ public sealed class ResultFileWriter : IDisposable
                     file.SetAttribute(requested + "/radial", unitAttribute, requestedUnit);
                 }
             }
+        }
+
+        // Closes the datasets, throwing when their cached chunks cannot be written (Dispose then tries again).
+        private void Close()
+        {
+            foreach (var dataset in new[] { Data, Errors, Counts, RequestedData, RequestedErrors })
+            {
+                dataset?.Close();
+            }
+
+            finished = true;
         }
 
         public void Dispose()

@@ -1,3 +1,4 @@
+using Anvil.ServiceDefaults;
 using Anvil.ServiceDefaults.Telemetry;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -20,6 +21,9 @@ public static class ServiceDefaultsExtensions
     /// <summary>Activity sources and meters of Anvil's own libraries (broker client, workers).</summary>
     public static readonly string[] AnvilTelemetryNames = ["Anvil.Broker", "Anvil.Broker.Client", "Anvil.Pipeline"];
 
+    /// <summary>The largest gRPC request a service takes unless Anvil:MaxRequestBytes says otherwise.</summary>
+    public const int DefaultMaxRequestBytes = 64 * 1024;
+
     /// <summary>
     /// HTTP/2-only plaintext endpoints (so grpcurl and other h2c clients connect), OpenTelemetry,
     /// gRPC with reflection and the standard health service.
@@ -38,10 +42,15 @@ public static class ServiceDefaultsExtensions
         builder.Services.Configure<KestrelServerOptions>(o =>
             o.ConfigureEndpointDefaults(e => e.Protocols = HttpProtocols.Http2));
         builder.ConfigureOpenTelemetry();
+        // A request larger than Anvil:MaxRequestBytes is refused with RESOURCE_EXHAUSTED before it is parsed. 64 KiB is
+        // ample for what ingest, the workers and the console take (an announcement, a settings change with four paths
+        // of at most 4096 characters, a status or health call) and keeps an abusive request from costing megabytes;
+        // the broker, which takes batches of profiles, raises its own default in AddBrokerServices.
+        var limit = builder.Configuration.GetValue("Anvil:MaxRequestBytes", DefaultMaxRequestBytes);
         builder.Services.AddGrpc(o =>
         {
             o.EnableDetailedErrors = true;
-            o.MaxReceiveMessageSize = 32 * 1024 * 1024;
+            o.MaxReceiveMessageSize = limit;
             o.MaxSendMessageSize = 32 * 1024 * 1024;
         });
         builder.Services.AddGrpcReflection();
@@ -63,7 +72,13 @@ public static class ServiceDefaultsExtensions
         // gRPC logs every non-OK status at Information; END_OF_STREAM and STREAM_FINISHED are normal answers here.
         builder.Logging.AddFilter("Grpc.AspNetCore.Server.ServerCallHandler", LogLevel.Warning);
         builder.Logging.Configure(o => o.ActivityTrackingOptions = ActivityTrackingOptions.TraceId | ActivityTrackingOptions.SpanId);
-        builder.Logging.AddSimpleConsole(o => o.IncludeScopes = true);
+        // UTC timestamps, so the console's Status tab can say when each line was written.
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.IncludeScopes = true;
+            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+            o.UseUtcTimestamp = true;
+        });
         if (string.Equals(builder.Configuration["OTEL_SDK_DISABLED"], "true", StringComparison.OrdinalIgnoreCase))
         {
             return builder;
@@ -104,10 +119,11 @@ public static class ServiceDefaultsExtensions
         return builder;
     }
 
-    /// <summary>Maps the gRPC health service, reflection (unless Anvil:Reflection is false) and the Prometheus scrape endpoint.</summary>
+    /// <summary>Maps the gRPC health service, the process status (CPU, memory), reflection (unless Anvil:Reflection is false) and the Prometheus scrape endpoint.</summary>
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {
         app.MapGrpcHealthChecksService();
+        app.MapGrpcService<ProcessStatusService>();
         if (app.Configuration.GetValue("Anvil:Reflection", true))
         {
             app.MapGrpcReflectionService();

@@ -15,6 +15,7 @@ namespace Anvil.Workers;
 public sealed class AcquisitionControl(BrokerClient broker, SettingsStore settings, PauseStore pause, ResultIndex results)
 {
     private const int MaxFailureReasons = 5;
+    private const int MaxFailedFrames = 50;
     private const uint MaxQuery = 10_000;
 
     private static readonly (string Source, string Group)[] Positions =
@@ -170,21 +171,22 @@ public sealed class AcquisitionControl(BrokerClient broker, SettingsStore settin
             broker.Headers, cancellationToken: cancellationToken);
         progress.FramesFailed = (ulong)failed.Records.Count;
         var reasons = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var record in failed.Records.OrderBy(r => r.Id).Take(50))
+        foreach (var record in failed.Records.OrderBy(r => r.Id).Take(MaxFailedFrames))
         {
             var payload = await broker.Consumer.GetPayloadAsync(new GetPayloadRequest { Address = address, Id = record.Id }, broker.Headers,
                 cancellationToken: cancellationToken);
             var error = Profile.Parser.ParseFrom(payload.Payload).Error;
-            if (reasons.Add(error))
+            progress.FailedFrames.Add(new FailedFrame { Frame = record.Id, Reason = error, TraceId = TraceId(record.Headers) });
+            if (reasons.Count < MaxFailureReasons && reasons.Add(error))
             {
                 progress.Failures.Add($"frame {record.Id}: {error}");
-                if (reasons.Count == MaxFailureReasons)
-                {
-                    break;
-                }
             }
         }
     }
+
+    // The trace id of a W3C traceparent header ("00-<32 hex trace id>-<16 hex span id>-<flags>"), "" without one.
+    private static string TraceId(Google.Protobuf.Collections.MapField<string, string> headers) =>
+        headers.TryGetValue("traceparent", out var parent) && parent.Split('-') is [_, { Length: 32 } trace, _, _] ? trace : string.Empty;
 
     private async Task<StreamInfo?> StreamInfoAsync(Address address, CancellationToken cancellationToken)
     {

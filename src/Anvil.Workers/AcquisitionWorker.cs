@@ -71,6 +71,16 @@ public abstract partial class AcquisitionWorker : BackgroundService
 
     private readonly ConcurrentDictionary<string, byte> held = new(StringComparer.Ordinal);
 
+    /// <summary>Acquisitions this instance could not start or finish, each with why; each is started again until it succeeds.</summary>
+    public IReadOnlyDictionary<string, string> Failing => new SortedDictionary<string, string>(failing, StringComparer.Ordinal);
+
+    private readonly ConcurrentDictionary<string, string> failing = new(StringComparer.Ordinal);
+
+    /// <summary>The pause before a failed acquisition is started again; it doubles each time, up to <see cref="RetryLongestDelay"/>.</summary>
+    protected virtual TimeSpan RetryFirstDelay => TimeSpan.FromSeconds(2);
+
+    protected virtual TimeSpan RetryLongestDelay => TimeSpan.FromSeconds(30);
+
     /// <summary>Deliveries handled by this instance.</summary>
     public long Handled => Interlocked.Read(ref handled);
 
@@ -123,28 +133,49 @@ public abstract partial class AcquisitionWorker : BackgroundService
         await Task.WhenAll(running.Values).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
     }
 
+    // An acquisition whose start or finish fails (merge cannot write its result: a full disk, say) is started again
+    // after a pause that grows from RetryFirstDelay to RetryLongestDelay, until it succeeds: what it consumed stays in the
+    // broker, so nothing is lost, and while it waits it is listed in Failing (WorkerStatus, health).
     private async Task RunAcquisitionAsync(string acquisition, CancellationToken stoppingToken)
     {
-        try
+        var delay = RetryFirstDelay;
+        for (var attempt = 1; ; attempt++)
         {
-            if (!await OnStartAsync(acquisition, stoppingToken))
+            try
+            {
+                if (await OnStartAsync(acquisition, stoppingToken))
+                {
+                    var last = Subscribes
+                        ? await SubscribeAsync(acquisition, stoppingToken)
+                        : (await Task.WhenAll(Enumerable.Range(0, Concurrency).Select(_ => ConsumeAsync(acquisition, stoppingToken)))).Max();
+                    await OnFinishedAsync(acquisition, last, stoppingToken);
+                    Log.AcquisitionFinished(Logger, Stage, acquisition, last);
+                }
+
+                failing.TryRemove(acquisition, out _);
+                return;
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                failing[acquisition] = $"{ex.Message} (attempt {attempt}; next in {delay.TotalSeconds:0} s)";
+                PipelineTelemetry.CountError(Stage, "acquisition");
+                Log.AcquisitionFailed(Logger, ex, Stage, acquisition, attempt, delay.TotalSeconds);
+            }
+
+            try
+            {
+                await Task.Delay(delay, stoppingToken);
+            }
+            catch (OperationCanceledException)
             {
                 return;
             }
 
-            var last = Subscribes
-                ? await SubscribeAsync(acquisition, stoppingToken)
-                : (await Task.WhenAll(Enumerable.Range(0, Concurrency).Select(_ => ConsumeAsync(acquisition, stoppingToken)))).Max();
-            await OnFinishedAsync(acquisition, last, stoppingToken);
-            Log.AcquisitionFinished(Logger, Stage, acquisition, last);
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-        }
-        catch (Exception ex)
-        {
-            Log.AcquisitionFailed(Logger, ex, Stage, acquisition);
-            running.TryRemove(acquisition, out _);
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, RetryLongestDelay.Ticks));
         }
     }
 
@@ -394,8 +425,8 @@ public abstract partial class AcquisitionWorker : BackgroundService
         [LoggerMessage(1002, LogLevel.Information, "{Stage}: acquisition {Acquisition} finished after id {LastId}")]
         public static partial void AcquisitionFinished(ILogger logger, string stage, string acquisition, ulong lastId);
 
-        [LoggerMessage(1003, LogLevel.Error, "{Stage}: acquisition {Acquisition} failed")]
-        public static partial void AcquisitionFailed(ILogger logger, Exception exception, string stage, string acquisition);
+        [LoggerMessage(1003, LogLevel.Error, "{Stage}: acquisition {Acquisition} failed (attempt {Attempt}); starting it again in {Seconds:0} s")]
+        public static partial void AcquisitionFailed(ILogger logger, Exception exception, string stage, string acquisition, int attempt, double seconds);
 
         [LoggerMessage(1004, LogLevel.Warning, "{Stage}: acquisition {Acquisition} has a gap at id {Id} ({Reason})")]
         public static partial void Gap(ILogger logger, string stage, string acquisition, ulong id, string reason);

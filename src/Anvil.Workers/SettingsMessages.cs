@@ -1,4 +1,5 @@
 using Anvil.Integration;
+using Anvil.Pipeline;
 using Anvil.Pipeline.V1;
 
 namespace Anvil.Workers;
@@ -84,15 +85,28 @@ public static class SettingsMessages
 
     /// <summary>
     /// <paramref name="current"/> with the request's set fields applied, paths resolved by the model's rule (relative to
-    /// <paramref name="dataRoot"/>), validated. Throws <see cref="SettingsException"/> listing every problem; nothing is
+    /// <paramref name="dataRoot"/>), validated. With <paramref name="confineFiles"/> (a change that reaches a service) a
+    /// file the request changes must lie below the data root, by the rule announced chunks follow (<see cref="DataRoot"/>:
+    /// no <c>..</c>, no symlink out of it, no absolute path elsewhere); files already in force (from the operator's
+    /// configuration) are kept as they are. Throws <see cref="SettingsException"/> listing every problem; nothing is
     /// applied unless all is valid.
     /// </summary>
-    public static IntegrationSettings Apply(this IntegrationSettings current, UpdateSettingsRequest u, string dataRoot)
+    public static IntegrationSettings Apply(this IntegrationSettings current, UpdateSettingsRequest u, string dataRoot, bool confineFiles = true)
     {
-        var unknown = u.Reset.Where(r => !Resettable.Contains(r)).ToList();
-        if (unknown.Count > 0)
+        var errors = u.Reset.Where(r => !Resettable.Contains(r))
+            .Select(r => new SettingsError(r, $"'{r}' cannot be reset: give one of {string.Join(", ", Resettable)}.")).ToList();
+        if (confineFiles)
         {
-            throw new SettingsException([.. unknown.Select(r => new SettingsError(r, $"'{r}' cannot be reset: give one of {string.Join(", ", Resettable)}."))]);
+            var root = new DataRoot(dataRoot);
+            CheckConfined(errors, root, "poni", u.HasPoni ? u.Poni : null, current.Poni);
+            CheckConfined(errors, root, "mask", u.HasMask ? u.Mask : null, current.Mask);
+            CheckConfined(errors, root, "dark", u.HasDark ? u.Dark : null, current.Dark);
+            CheckConfined(errors, root, "flat", u.HasFlat ? u.Flat : null, current.Flat);
+        }
+
+        if (errors.Count > 0)
+        {
+            throw new SettingsException(errors);
         }
 
         var next = current with
@@ -111,6 +125,26 @@ public static class SettingsMessages
             DeltaDummy = u.Reset.Contains("delta_dummy") ? null : u.HasDeltaDummy ? u.DeltaDummy : current.DeltaDummy,
         };
         return next.Resolve(dataRoot).ThrowIfInvalid();
+    }
+
+    // A changed file must lie below the data root; "" (none) and the file already in force pass.
+    private static void CheckConfined(List<SettingsError> errors, DataRoot root, string field, string? requested, string inForce)
+    {
+        // Too long a path is the model's to report (IntegrationSettings.Validate), without echoing it here.
+        if (string.IsNullOrEmpty(requested) || requested.Length > IntegrationSettings.MaxPathLength
+            || HdfPath.GetFullPath(requested, root.FullPath) == inForce)
+        {
+            return;
+        }
+
+        try
+        {
+            root.ToRelative(HdfPath.Split(requested)?.File ?? requested);
+        }
+        catch (ArgumentException ex)
+        {
+            errors.Add(new SettingsError(field, $"{field} {ex.Message.Split(" (Parameter", 2)[0]}"));
+        }
     }
 
     private static Pipeline.V1.Range? ToRange((double Lo, double Hi)? range) => range is { } r ? new Pipeline.V1.Range { Lo = r.Lo, Hi = r.Hi } : null;

@@ -40,6 +40,7 @@ public static class WorkerRegistration
         services.AddSingleton<TWorker>();
         services.AddSingleton<AcquisitionWorker>(sp => sp.GetRequiredService<TWorker>());
         services.AddHostedService(sp => sp.GetRequiredService<TWorker>());
+        services.AddHealthChecks().AddCheck<AcquisitionsHealthCheck>("acquisitions");
         return services;
     }
 

@@ -18,5 +18,6 @@ public sealed class WorkerStatusService(AcquisitionWorker worker, SettingsStore 
             ActiveAcquisitions = (uint)worker.ActiveAcquisitions,
             SettingsJson = (await settings.CurrentAsync(string.Empty, context.CancellationToken)).Settings.ToJson(),
             Paused = { worker.Paused },
+            Failing = { worker.Failing.Select(f => $"{f.Key}: {f.Value}") },
         };
 }

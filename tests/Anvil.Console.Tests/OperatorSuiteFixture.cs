@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using Anvil.Cli;
+using Anvil.Cli.Supervision;
 using Anvil.Pipeline;
 using Anvil.Pipeline.V1;
 using Anvil.Testing;
@@ -14,6 +15,7 @@ namespace Anvil.Console.Tests;
 /// ports, started by the CLI's <see cref="Suite"/> as <c>./anvil up</c> starts it) for the operator controls. The console's
 /// page listens on 127.0.0.1 and ::1 and only 127.0.0.1 may operate, so a client on ::1 stands in for another PC, all on loopback.
 /// One acquisition is under way (two of its five chunk parts announced, real Lambda frames), so the table has a row.
+/// As under `./anvil up`, a supervisor restarts a service that dies and serves its JSON API to the console's Status tab.
 /// </summary>
 public sealed class OperatorSuiteFixture : IAsyncLifetime
 {
@@ -36,6 +38,12 @@ public sealed class OperatorSuiteFixture : IAsyncLifetime
 
     public HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(30) };
 
+    /// <summary>The supervisor's JSON API (`anvil up --web`), on a free port the console is told of.</summary>
+    public SupervisorApi Supervisor { get; private set; } = null!;
+
+    private readonly CancellationTokenSource stopSupervision = new();
+    private Task supervision = Task.CompletedTask;
+
     public async Task InitializeAsync()
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Poni)!);
@@ -45,6 +53,7 @@ public sealed class OperatorSuiteFixture : IAsyncLifetime
             WorkDir = WorkDir,
             Ports = PortPlan.Free(),
             Console = Ports,
+            SupervisorPort = FreePort(),
 
             // Only 127.0.0.1 may operate here, so a client on ::1 stands in for another PC without leaving loopback.
             Environment = new Dictionary<string, string> { ["Console__OperatorAddresses__0"] = "127.0.0.1" },
@@ -60,6 +69,8 @@ public sealed class OperatorSuiteFixture : IAsyncLifetime
             },
         }, TimeSpan.FromSeconds(120), CancellationToken.None);
         ConsoleUrl = Suite.ConsoleUrl!.TrimEnd('/');
+        Supervisor = await SupervisorApi.StartAsync(Suite, Suite.Options.SupervisorPort!.Value, CancellationToken.None).DefaultTimeout();
+        supervision = Suite.SuperviseAsync(TextWriter.Null, stopSupervision.Token);
 
         // An acquisition under way: parts 0 and 1 of five (10 frames each), not finished.
         await AnnounceAsync(Acquisition, parts: 2);
@@ -103,9 +114,24 @@ public sealed class OperatorSuiteFixture : IAsyncLifetime
             ? $"http://[{address}]:{Ports.Http.ToString(CultureInfo.InvariantCulture)}"
             : $"http://{address}:{Ports.Http.ToString(CultureInfo.InvariantCulture)}";
 
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
     public async Task DisposeAsync()
     {
         Http.Dispose();
+        await stopSupervision.CancelAsync();
+        await Task.WhenAny(supervision, Task.Delay(TimeSpan.FromSeconds(30)));
+        stopSupervision.Dispose();
+        if (Supervisor is not null)
+        {
+            await Supervisor.DisposeAsync();
+        }
+
         if (Suite is not null)
         {
             await Suite.DisposeAsync();

@@ -49,6 +49,53 @@ public sealed class ControlTests(SuiteFixture suite)
         Assert.Equal(before, await Control.GetSettingsAsync(new GetSettingsRequest()).ResponseAsync.DefaultTimeout());
     }
 
+    public static TheoryData<string, string> FilesOutsideTheDataRoot => new()
+    {
+        { "poni", "absolute" },
+        { "poni", "dotdot" },
+        { "poni", "symlink" },
+        { "mask", "absolute" },
+        { "dark", "symlink" },
+    };
+
+    // A readable, valid PONI (and mask) outside the data root is refused by the rule announced chunks follow, and
+    // nothing changes; before the fix an absolute path anywhere was accepted and applied to every acquisition.
+    [Theory]
+    [MemberData(nameof(FilesOutsideTheDataRoot))]
+    public async Task UpdateSettings_FileOutsideTheDataRoot_InvalidArgumentNamingTheFieldAndNothingChanges(string field, string how)
+    {
+        var outside = Directory.CreateDirectory(Path.Combine(suite.WorkDir, "outside-" + field + "-" + how)).FullName;
+        var file = Path.Combine(outside, field == "poni" ? "L2.poni" : "image.npy");
+        File.Copy(field == "poni" ? suite.Poni : Path.Combine(TestPaths.LambdaFixtures, "L2.poni"), file, overwrite: true);
+        var path = how switch
+        {
+            "absolute" => file,
+            "dotdot" => $"../{Path.GetFileName(outside)}/{Path.GetFileName(file)}",
+            _ => Link(file),
+        };
+        var request = field switch
+        {
+            "poni" => new UpdateSettingsRequest { Poni = path },
+            "mask" => new UpdateSettingsRequest { Mask = path },
+            _ => new UpdateSettingsRequest { Dark = path },
+        };
+        var before = await Control.GetSettingsAsync(new GetSettingsRequest()).ResponseAsync.DefaultTimeout();
+
+        var ex = await Assert.ThrowsAsync<RpcException>(() => Control.UpdateSettingsAsync(request).ResponseAsync.DefaultTimeout());
+
+        Assert.Equal(StatusCode.InvalidArgument, ex.StatusCode);
+        Assert.Contains($"{field} path", ex.Status.Detail, StringComparison.Ordinal);
+        Assert.Contains(how == "dotdot" ? "'..' segment" : "outside the data root", ex.Status.Detail, StringComparison.Ordinal);
+        Assert.Equal(before, await Control.GetSettingsAsync(new GetSettingsRequest()).ResponseAsync.DefaultTimeout());
+
+        string Link(string target)
+        {
+            var link = Path.Combine(suite.DataRoot, $"link-{field}-{Guid.NewGuid():N}{Path.GetExtension(target)}");
+            File.CreateSymbolicLink(link, target);
+            return Path.GetFileName(link);
+        }
+    }
+
     [Fact]
     public async Task UpdateSettings_MidAcquisition_AppliesFromTheNextChunkAndTheFileRecordsWhichSettingsMadeEachFrame()
     {

@@ -107,6 +107,37 @@ public sealed class DiagnosticsTests(SuiteFixture suite)
         Assert.Contains(message, ex.Status.Detail, StringComparison.Ordinal);
     }
 
+    // Checks that failed on the code before them: each request was accepted and published.
+    [Theory]
+    [InlineData("frames", "frames 4000000000 is more than a chunk part can hold")]
+    [InlineData("relative", "is relative: give the chunk file's absolute path")]
+    [InlineData("other-acquisition", "is the file of acquisition other_1009_00001 module 1 part 0")]
+    [InlineData("other-module", "is the file of acquisition bad_input_00003 module 2 part 0")]
+    public async Task AnnounceChunk_InputThatCannotBeRight_InvalidArgumentSayingWhatToFix(string what, string message)
+    {
+        var folder = Directory.CreateDirectory(Path.Combine(suite.DataRoot, "bad-announce")).FullName;
+        var request = new AnnounceChunkRequest
+        {
+            Acquisition = "bad_input_00003",
+            Module = 1,
+            Modules = 3,
+            Part = 0,
+            Frames = what == "frames" ? 4_000_000_000 : 10,
+            Path = what switch
+            {
+                "relative" => "bad-announce/bad_input_00003_m1_part00000.nxs",
+                "other-acquisition" => Path.Combine(folder, "other_1009_00001_m1_part00000.nxs"),
+                "other-module" => Path.Combine(folder, "bad_input_00003_m2_part00000.nxs"),
+                _ => Path.Combine(folder, "bad_input_00003_m1_part00000.nxs"),
+            },
+        };
+
+        var ex = await Assert.ThrowsAsync<RpcException>(() => suite.Ingest.AnnounceChunkAsync(request).ResponseAsync.DefaultTimeout());
+
+        Assert.Equal(StatusCode.InvalidArgument, ex.StatusCode);
+        Assert.Contains(message, ex.Status.Detail, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task AnnounceChunk_ModuleOutOfRange_InvalidArgument()
     {

@@ -19,7 +19,8 @@ namespace Anvil.EndToEnd.Tests;
 public sealed partial class GrpcurlReadmeTests(SuiteFixture suite)
 {
     private static readonly TypeRegistry Types = TypeRegistry.FromFiles(
-        Anvil.Broker.V1.BrokerReflection.Descriptor, Anvil.Pipeline.V1.PipelineReflection.Descriptor, Grpc.Health.V1.HealthReflection.Descriptor);
+        Anvil.Broker.V1.BrokerReflection.Descriptor, Anvil.Pipeline.V1.PipelineReflection.Descriptor, Anvil.Pipeline.V1.ProcessReflection.Descriptor,
+        Grpc.Health.V1.HealthReflection.Descriptor);
 
     public static TheoryData<string> Commands() => new(ReadmeCommands());
 
@@ -79,6 +80,7 @@ public sealed partial class GrpcurlReadmeTests(SuiteFixture suite)
                     "anvil.pipeline.v1.Control/GetPauseState" => "message",
                     "anvil.pipeline.v1.Control/Browse" => "dataRoot",
                     "grpc.health.v1.Health/Check" => "SERVING",
+                    "anvil.pipeline.v1.ProcessStatus/GetStatus" => "\"service\": \"anvil-stitch\"",
                     _ => "\"id\"",
                 };
                 Assert.Contains(expected, reply, StringComparison.Ordinal);

@@ -1,4 +1,5 @@
 using Anvil.Hdf5;
+using Anvil.Testing;
 
 namespace Anvil.Pipeline.Tests;
 
@@ -97,6 +98,61 @@ public sealed class ResultFileWriterTests : IDisposable
     }
 
     public void Dispose() => Directory.Delete(folder, recursive: true);
+
+    // Issue 15, defect 1: on a full disk merge used to rename a file it could not write into place, so a result that
+    // cannot be opened looked finished. Now the failure is kept, Complete throws, and neither the final file nor the
+    // partial one is left.
+    [Fact]
+    public void Complete_DiskFullWhileWriting_ThrowsAndLeavesNoFileUnderAnyName()
+    {
+        using var disk = FullDisk.Mount(megabytes: 4);
+        disk.Fill(bytesLeft: 32 * 1024);
+        var path = Path.Combine(disk.Path, "acq.nxs");
+        var axis = Axis(2000, 5.0);
+
+        using (var writer = ResultFileWriter.Create(path))
+        {
+            for (var frame = 1; frame <= 50; frame++)
+            {
+                writer.Write(Noisy(frame, axis));
+            }
+
+            var ex = Assert.ThrowsAny<Exception>(() => writer.Complete(50, new ResultMetadata("/cal/L2.poni", "bbox", "2th_deg", 2000)));
+            Assert.True(ex is IOException or Hdf5Exception, ex.ToString());
+            Assert.Contains(".acq.nxs.partial", ex.Message, StringComparison.Ordinal);
+            Assert.Contains("No space left on device", ex.Message, StringComparison.Ordinal);
+        }
+
+        Assert.Equal([".filler"], Directory.GetFiles(disk.Path).Select(Path.GetFileName));
+        Assert.DoesNotContain(new DirectoryInfo("/proc/self/fd").EnumerateFileSystemInfos(),
+            fd => fd.LinkTarget?.StartsWith(disk.Path, StringComparison.Ordinal) == true && !fd.LinkTarget.EndsWith(".filler", StringComparison.Ordinal));
+
+        // With the space back, the same frames make a whole file.
+        disk.MakeRoom();
+        using (var writer = ResultFileWriter.Create(path))
+        {
+            for (var frame = 1; frame <= 50; frame++)
+            {
+                writer.Write(Noisy(frame, axis));
+            }
+
+            Assert.Null(writer.WriteFailure);
+            Assert.Equal(path, writer.Complete(50, new ResultMetadata("/cal/L2.poni", "bbox", "2th_deg", 2000)));
+        }
+
+        using var nxs = Hdf5File.OpenRead(path);
+        Assert.Equal([50L, 2000], nxs.GetDatasetInfo("/processed/result/data").Shape);
+        Assert.DoesNotContain(nxs.ReadDataset<float>("/processed/result/data"), float.IsNaN);
+    }
+
+    // Rows that do not compress away, so the file needs real space.
+    private static FrameResult Noisy(int frame, double[] axis)
+    {
+        var random = new Random(frame);
+        var intensity = Enumerable.Range(0, axis.Length).Select(_ => (float)random.NextDouble()).ToArray();
+        var curve = new CurveRow(axis, intensity, intensity, intensity);
+        return new FrameResult(frame, 0, frame - 1, "m1_0.nxs", "h1", "{\"s\":\"h1\"}", curve, null);
+    }
 
     private static double[] Axis(int npt, double start) => Enumerable.Range(0, npt).Select(i => start + (0.5 * i)).ToArray();
 

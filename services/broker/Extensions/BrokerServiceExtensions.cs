@@ -9,6 +9,9 @@ namespace Anvil.Broker.Service.Extensions;
 
 public static class BrokerServiceExtensions
 {
+    /// <summary>The largest request the broker takes by default.</summary>
+    public const int MaxRequestBytes = 32 * 1024 * 1024;
+
     /// <summary>Registers the broker core (one per process), its options, auth (docs/broker.md §8), subscriptions and the gRPC error mapping.</summary>
     public static TBuilder AddBrokerServices<TBuilder>(this TBuilder builder)
         where TBuilder : IHostApplicationBuilder
@@ -38,8 +41,11 @@ public static class BrokerServiceExtensions
         builder.Services.AddHostedService<BrokerAuthStartup>();
 
         // The error interceptor is outermost, so auth failures become rich statuses like every other broker error.
+        // Producers send batches of profiles: 32 MiB a request unless Anvil:MaxRequestBytes says otherwise.
+        var maxRequestBytes = builder.Configuration.GetValue("Anvil:MaxRequestBytes", MaxRequestBytes);
         builder.Services.Configure<global::Grpc.AspNetCore.Server.GrpcServiceOptions>(o =>
         {
+            o.MaxReceiveMessageSize = maxRequestBytes;
             o.Interceptors.Add<BrokerErrorInterceptor>();
             o.Interceptors.Add<AuthInterceptor>();
         });

@@ -1,5 +1,6 @@
 using Anvil.Console.Service.Api;
 using Anvil.Console.Service.Catalog;
+using Anvil.Console.Service.Status;
 using Anvil.Workers;
 
 namespace Microsoft.Extensions.Hosting;
@@ -15,6 +16,7 @@ public static class ConsoleServiceExtensions
         builder.Services.AddSingleton<AcquisitionCatalog>();
         builder.Services.AddHostedService<ProfileFollower>();
         builder.Services.AddSingleton<ControlConnection>();
+        builder.Services.AddConsoleStatus(builder.Configuration);
         builder.Services.AddProblemDetails();
         builder.Services.AddOpenApi();
         builder.AddConsoleAccess();
@@ -29,6 +31,7 @@ public static class ConsoleServiceExtensions
         app.MapOpenApi();
         app.MapConsoleApi();
         app.MapOperatorApi();
+        app.MapStatusApi();
         app.MapConsoleAssets();
         return app;
     }

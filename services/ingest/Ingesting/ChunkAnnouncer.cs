@@ -12,6 +12,9 @@ namespace Anvil.Ingest.Service.Ingesting;
 /// </summary>
 public sealed partial class ChunkAnnouncer(BrokerClient broker, PipelineOptions options, ILogger<ChunkAnnouncer> logger)
 {
+    /// <summary>The most frames one announced chunk part may hold (a Lambda writes a few thousand per file).</summary>
+    public const uint MaxFramesPerChunk = 100_000;
+
     private readonly DataRoot dataRoot = new(options.DataRoot);
     private readonly ConcurrentDictionary<string, Task<SendReply>> announced = new(StringComparer.Ordinal);
     private long chunks;
@@ -23,8 +26,12 @@ public sealed partial class ChunkAnnouncer(BrokerClient broker, PipelineOptions 
 
     public long AcquisitionsFinished => Interlocked.Read(ref finished);
 
-    /// <summary>Validates and publishes one chunk; <see cref="ArgumentException"/> says what to fix.</summary>
-    public async Task<SendReply> AnnounceAsync(AnnounceChunkRequest request, CancellationToken cancellationToken)
+    /// <summary>
+    /// Validates and publishes one chunk; <see cref="ArgumentException"/> says what to fix. A Lambda-named file must be
+    /// the chunk the request says: acquisition, module and part, or only module and part when
+    /// <paramref name="renamed"/> (reprocessing re-announces an acquisition's files under a new name).
+    /// </summary>
+    public async Task<SendReply> AnnounceAsync(AnnounceChunkRequest request, CancellationToken cancellationToken, bool renamed = false)
     {
         // The chunk's journey starts here: this span (a child of the driver's call, if it sent a traceparent) is the
         // parent of the raw message's producer span, whose context the broker message carries on to stitch.
@@ -37,7 +44,7 @@ public sealed partial class ChunkAnnouncer(BrokerClient broker, PipelineOptions 
         PipelineTelemetry.CountReceived("ingest");
         try
         {
-            var reply = await AnnounceCheckedAsync(request, cancellationToken);
+            var reply = await AnnounceCheckedAsync(request, renamed, cancellationToken);
             activity?.SetTag("messaging.message.id", reply.Id);
             return reply;
         }
@@ -49,7 +56,7 @@ public sealed partial class ChunkAnnouncer(BrokerClient broker, PipelineOptions 
         }
     }
 
-    private async Task<SendReply> AnnounceCheckedAsync(AnnounceChunkRequest request, CancellationToken cancellationToken)
+    private async Task<SendReply> AnnounceCheckedAsync(AnnounceChunkRequest request, bool renamed, CancellationToken cancellationToken)
     {
         ChunkFileName.CheckAcquisition(request.Acquisition);
 
@@ -58,7 +65,23 @@ public sealed partial class ChunkAnnouncer(BrokerClient broker, PipelineOptions 
             throw new ArgumentException($"module {request.Module} of {request.Modules}: need 1 ≤ module ≤ modules ≤ 1024.");
         }
 
+        if (request.Frames > MaxFramesPerChunk)
+        {
+            throw new ArgumentException($"frames {request.Frames} is more than a chunk part can hold: give the frames in the file (1 to {MaxFramesPerChunk}), or 0 when unknown (stitch then reads the count).");
+        }
+
         var relative = dataRoot.ToRelative(request.Path);
+        if (!Path.IsPathRooted(request.Path))
+        {
+            throw new ArgumentException($"path '{request.Path}' is relative: give the chunk file's absolute path below the data root {dataRoot.FullPath}.");
+        }
+
+        if (ChunkFileName.TryParse(Path.GetFileName(relative), out var fileAcquisition, out var fileModule, out var filePart)
+            && ((!renamed && fileAcquisition != request.Acquisition) || fileModule != request.Module || filePart != request.Part))
+        {
+            throw new ArgumentException($"path '{request.Path}' is the file of acquisition {fileAcquisition} module {fileModule} part {filePart}, not of {request.Acquisition} module {request.Module} part {request.Part}: announce each file as the chunk its name says.");
+        }
+
         await announced.GetOrAdd(request.Acquisition, a => AnnounceAcquisitionAsync(a, cancellationToken));
         var reply = await broker.SendAsync(new SendRequest
         {

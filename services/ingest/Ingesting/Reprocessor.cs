@@ -81,9 +81,9 @@ public sealed partial class Reprocessor(BrokerClient broker, SettingsStore setti
                         Module = part.DatasetSubstream,
                         Modules = dataset.ExpectedSize,
                         Part = (uint)(id - 1),
-                        Path = part.Name,
+                        Path = dataRoot.ToFull(part.Name),
                         Frames = ChunkMeta.AnnouncedFrames(part.Meta),
-                    }, cancellationToken);
+                    }, cancellationToken, renamed: true);
                 }
 
                 chunks++;

@@ -70,7 +70,9 @@ public sealed partial class MergeWorker(BrokerClient broker, PipelineOptions opt
             PipelineTelemetry.RecordError(Activity.Current, profile.Error);
         }
 
-        writers[acquisition].Writer.Write(new FrameResult(
+        var writer = writers[acquisition].Writer;
+        var failedBefore = writer.WriteFailure is not null;
+        writer.Write(new FrameResult(
             (long)profile.Frame,
             (int)profile.FileIndex,
             (int)profile.IndexInFile,
@@ -80,6 +82,13 @@ public sealed partial class MergeWorker(BrokerClient broker, PipelineOptions opt
             ToRow(profile.TwoTheta),
             ToRow(profile.Requested),
             profile.Error));
+        if (!failedBefore && writer.WriteFailure is { } failure)
+        {
+            // The profiles stay in the broker: the acquisition is rebuilt from them once the file can be written.
+            PipelineTelemetry.CountError(Stage, "write");
+            LogWriteFailed(Logger, failure, acquisition, writer.FinalPath);
+        }
+
         PipelineTelemetry.CountFrames(Stage);
         return Task.CompletedTask;
     }
@@ -107,6 +116,9 @@ public sealed partial class MergeWorker(BrokerClient broker, PipelineOptions opt
 
     [LoggerMessage(5001, LogLevel.Information, "Acquisition {Acquisition} already merged into {Path}; left alone")]
     private static partial void LogAlreadyMerged(ILogger logger, string acquisition, string path);
+
+    [LoggerMessage(5003, LogLevel.Error, "Writing the result of {Acquisition} ({Path}) failed; it will not be completed, and is rebuilt from the broker's profiles once it can be written")]
+    private static partial void LogWriteFailed(ILogger logger, Exception exception, string acquisition, string path);
 
     [LoggerMessage(5002, LogLevel.Information, "Merged {Frames} frames of {Acquisition} into {Path} ({Seconds:0.00} s)")]
     private static partial void LogMerged(ILogger logger, string acquisition, int frames, string path, double seconds);

@@ -11,6 +11,10 @@ internal static unsafe partial class NativeMethods
 {
     private const string Lib = "hdf5";
 
+    // The C library: truncate(2), to empty a file without opening it (libhdf5 holds a lock on files it writes).
+    [LibraryImport("libc.so.6", EntryPoint = "truncate", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int Truncate(string path, long length);
+
     // Library and error stack.
     [LibraryImport(Lib)] internal static partial int H5open();
     [LibraryImport(Lib)] internal static partial int H5Eset_auto2(long estackId, nint func, nint clientData);

@@ -1,0 +1,335 @@
+using System.Diagnostics;
+using Anvil.Broker.Auth;
+using Anvil.Broker.V1;
+using Anvil.Hdf5;
+using Anvil.Pipeline;
+using Anvil.Pipeline.V1;
+using Grpc.Core;
+using Grpc.Net.Client;
+
+namespace Anvil.Cli.Chaos;
+
+/// <summary>
+/// A fault campaign against a real suite (separate processes on free loopback ports, supervised as under `anvil up`):
+/// each trial replays the 50 real P02.2 frames (tests/fixtures/lambda) as a new acquisition while one fault strikes,
+/// then compares the result row for row with an undisturbed run of the same input.
+/// </summary>
+public sealed class ChaosCampaign : IAsyncDisposable
+{
+    private const string FixtureAcquisition = "testasapo1_1009_00002";
+    private const int Frames = 50;
+    private const int Parts = 5;
+    private const int Modules = 3;
+    private const int DamagedPart = 2;
+
+    private readonly string work;
+    private readonly Suite suite;
+    private readonly CancellationTokenSource stopSupervising = new();
+    private readonly Task supervising;
+    private readonly GrpcChannel ingestChannel;
+    private readonly TextWriter log;
+    private float[] baseline = [];
+    private int npt;
+    private int trials;
+
+    private ChaosCampaign(string work, Suite suite, TextWriter log)
+    {
+        this.work = work;
+        this.suite = suite;
+        this.log = log;
+        ingestChannel = GrpcChannel.ForAddress(suite.IngestAddress, new GrpcChannelOptions { MaxSendMessageSize = null });
+        supervising = suite.SuperviseAsync(TextWriter.Synchronized(log), stopSupervising.Token, maxRestartsPerMinute: 20);
+    }
+
+    /// <summary>The services a fault can strike, in the topology's order.</summary>
+    public IReadOnlyList<string> Services => [.. suite.Services.Select(s => s.Name).Where(n => n != "console")];
+
+    private static string Fixtures => Path.Combine(Suite.RepoRoot, "tests", "fixtures", "lambda");
+
+    private string DataRoot => Path.Combine(work, "data");
+
+    private string OutputDir => Path.Combine(work, "out");
+
+    /// <summary>Starts the suite with the pipeline configuration (config/pipeline.json), on the fixture's calibration.</summary>
+    public static async Task<ChaosCampaign> StartAsync(TimeSpan resendDelay, TextWriter log, CancellationToken cancellationToken)
+    {
+        var work = Directory.CreateTempSubdirectory("anvil-chaos-").FullName;
+        var config = PipelineConfig.Load(null);
+        config.Override("DataRoot", Path.Combine(work, "data"));
+        config.Override("OutputDir", Path.Combine(work, "out"));
+        config.Override("Poni", Path.Combine(Fixtures, "L2.poni"));
+        config.Override("ResendDelay", resendDelay.ToString("c"));
+        Directory.CreateDirectory(Path.Combine(work, "data"));
+        var suite = await Suite.StartAsync(new SuiteOptions { WorkDir = work, Ports = PortPlan.Free(), Pipeline = config.Values },
+            TimeSpan.FromSeconds(120), cancellationToken);
+        return new ChaosCampaign(work, suite, log);
+    }
+
+    /// <summary>The undisturbed run every trial is compared with.</summary>
+    public async Task<TimeSpan> RunBaselineAsync(CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        var acquisition = NextAcquisition();
+        await AnnounceAsync(acquisition, Copy(acquisition), cancellationToken);
+        var result = await WaitForResultAsync(acquisition, cancellationToken);
+        using var nxs = Hdf5File.OpenRead(result);
+        npt = (int)nxs.GetDatasetInfo("/processed/result/data").Shape[1];
+        baseline = nxs.ReadDataset<float>("/processed/result/data");
+        if (nxs.ReadDataset<long>("/processed/process/failed_frames").Length > 0 || baseline.Any(float.IsNaN))
+        {
+            throw new InvalidOperationException($"the undisturbed run {result} has failed frames: nothing to compare the trials with");
+        }
+
+        return clock.Elapsed;
+    }
+
+    /// <summary>One trial of <paramref name="fault"/>; the moment it strikes comes from <paramref name="random"/>.</summary>
+    public async Task<TrialOutcome> RunTrialAsync(ChaosFault fault, Random random, CancellationToken cancellationToken)
+    {
+        var acquisition = NextAcquisition();
+        var folder = Copy(acquisition);
+        var damaged = fault.Kind == FaultKind.BadFile ? Damage(folder, acquisition, fault.Target, random) : null;
+        var unexpected = 0;
+        var struck = DateTime.UtcNow;
+        var announcing = AnnounceAsync(acquisition, folder, cancellationToken);
+        switch (fault.Kind)
+        {
+            case FaultKind.Kill:
+                await Task.Delay(TimeSpan.FromMilliseconds(random.Next(200, 2000)), cancellationToken);
+                struck = DateTime.UtcNow;
+                await Service(fault.Target).Launcher.KillAsync();
+                break;
+            case FaultKind.Stop:
+                await Task.Delay(TimeSpan.FromMilliseconds(random.Next(200, 2000)), cancellationToken);
+                struck = DateTime.UtcNow;
+                var pid = Service(fault.Target).Process.Id;
+                await SignalAsync("STOP", pid);
+                await Task.Delay(TimeSpan.FromSeconds(5), cancellationToken);
+                await SignalAsync("CONT", pid);
+                break;
+            case FaultKind.KillMergeAtFinish:
+                await announcing;
+                await Task.Delay(TimeSpan.FromMilliseconds(random.Next(0, 300)), cancellationToken);
+                struck = DateTime.UtcNow;
+                await Service("merge").Launcher.KillAsync();
+                break;
+            case FaultKind.BadRequests:
+                unexpected = await SendBadRequestsAsync(acquisition, cancellationToken);
+                break;
+        }
+
+        await announcing;
+        var result = await WaitForResultAsync(acquisition, cancellationToken);
+        var recovery = DateTime.UtcNow - struck;
+        return Compare(acquisition, result, damaged, unexpected, recovery);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        await stopSupervising.CancelAsync();
+        try
+        {
+            await supervising;
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        ingestChannel.Dispose();
+        await suite.DisposeAsync();
+        stopSupervising.Dispose();
+        Directory.Delete(work, recursive: true);
+    }
+
+    private ServiceProcess Service(string name) => suite.Services.Single(s => s.Name == name);
+
+    private string NextAcquisition() => $"chaos{++trials:D3}_00001";
+
+    private string Copy(string acquisition)
+    {
+        var folder = Directory.CreateDirectory(Path.Combine(DataRoot, acquisition)).FullName;
+        foreach (var file in Directory.GetFiles(Fixtures, "*.nxs"))
+        {
+            File.Copy(file, Path.Combine(folder, Path.GetFileName(file).Replace(FixtureAcquisition, acquisition, StringComparison.Ordinal)));
+        }
+
+        return folder;
+    }
+
+    // Damages module 2 of chunk part 2; returns the frames of that part (which may fail, and then must be flagged).
+    private static HashSet<long> Damage(string folder, string acquisition, string damage, Random random)
+    {
+        var path = Path.Combine(folder, ChunkFileName.Format(acquisition, 2, DamagedPart));
+        switch (damage)
+        {
+            case "truncated":
+                using (var stream = new FileStream(path, FileMode.Open))
+                {
+                    stream.SetLength(stream.Length / 2);
+                }
+
+                break;
+            case "corrupt-gzip":
+                using (var stream = new FileStream(path, FileMode.Open))
+                {
+                    var noise = new byte[4096];
+                    random.NextBytes(noise);
+                    stream.Position = (stream.Length / 2) + random.Next(0, (int)(stream.Length / 4));
+                    stream.Write(noise);
+                }
+
+                break;
+            case "missing":
+                File.Delete(path);
+                break;
+            case "non-hdf5":
+                File.WriteAllText(path, "not an HDF5 file\n");
+                break;
+        }
+
+        return [.. Enumerable.Range((DamagedPart * 10) + 1, 10).Select(f => (long)f)];
+    }
+
+    // Announces every chunk part as a detector driver does, through a client that retries while ingest is unavailable.
+    private async Task AnnounceAsync(string acquisition, string folder, CancellationToken cancellationToken)
+    {
+        var ingest = RetryWhileUnavailable.Ingest(ingestChannel, TextWriter.Null);
+        for (var part = 0; part < Parts; part++)
+        {
+            for (var module = 1; module <= Modules; module++)
+            {
+                await ingest.AnnounceChunkAsync(new AnnounceChunkRequest
+                {
+                    Acquisition = acquisition,
+                    Module = (uint)module,
+                    Modules = Modules,
+                    Part = (uint)part,
+                    Path = Path.Combine(folder, ChunkFileName.Format(acquisition, module, part)),
+                    Frames = 10,
+                }, cancellationToken: cancellationToken);
+            }
+        }
+
+        await ingest.FinishAcquisitionAsync(new FinishAcquisitionRequest { Acquisition = acquisition, Parts = Parts }, cancellationToken: cancellationToken);
+    }
+
+    private async Task<string> WaitForResultAsync(string acquisition, CancellationToken cancellationToken)
+    {
+        var path = Path.Combine(OutputDir, acquisition + ".nxs");
+        var deadline = DateTime.UtcNow.AddMinutes(5);
+        while (!File.Exists(path))
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"{acquisition} did not complete within 5 minutes (service logs in {Path.Combine(work, "logs")})");
+            }
+
+            await Task.Delay(100, cancellationToken);
+        }
+
+        return path;
+    }
+
+    private TrialOutcome Compare(string acquisition, string result, HashSet<long>? damaged, int unexpected, TimeSpan recovery)
+    {
+        using var nxs = Hdf5File.OpenRead(result);
+        var data = nxs.ReadDataset<float>("/processed/result/data");
+        var flaggedFrames = nxs.ReadDataset<long>("/processed/process/failed_frames")
+            .Concat(nxs.ReadDataset<long>("/processed/process/missing_frames")).ToHashSet();
+        int identical = 0, lost = 0, wrong = 0;
+        for (var frame = 1; frame <= Frames; frame++)
+        {
+            if (flaggedFrames.Contains(frame))
+            {
+                continue;
+            }
+
+            var row = data.AsSpan((frame - 1) * npt, npt);
+            var expected = baseline.AsSpan((frame - 1) * npt, npt);
+            if (data.Length < frame * npt || row.ToArray().All(float.IsNaN))
+            {
+                lost++;
+            }
+            else if (row.SequenceEqual(expected))
+            {
+                identical++;
+            }
+            else
+            {
+                wrong++;
+            }
+        }
+
+        unexpected += flaggedFrames.Count(f => damaged is null || !damaged.Contains(f));
+        var progress = new Control.ControlClient(ingestChannel).ListAcquisitions(new ListAcquisitionsRequest { Acquisition = acquisition }).Acquisitions.Single();
+        var duplicated = (int)Math.Max(0, Math.Max((long)progress.FramesStitched, (long)progress.FramesIntegrated) - Frames);
+        return new TrialOutcome(identical, lost, wrong, duplicated, flaggedFrames.Count, unexpected, recovery);
+    }
+
+    // Every request below must be refused with the status named; each one that is not counts as unexpected.
+    private async Task<int> SendBadRequestsAsync(string acquisition, CancellationToken cancellationToken)
+    {
+        var misses = 0;
+        async Task Expect(StatusCode code, Func<Task> call)
+        {
+            try
+            {
+                await call();
+                misses++;
+            }
+            catch (RpcException ex) when (ex.StatusCode == code)
+            {
+            }
+            catch (RpcException)
+            {
+                misses++;
+            }
+        }
+
+        var control = new Control.ControlClient(ingestChannel);
+        var ingest = new Ingest.IngestClient(ingestChannel);
+        await Expect(StatusCode.ResourceExhausted, () => control.UpdateSettingsAsync(new UpdateSettingsRequest { Poni = new string('x', 200_000) }, cancellationToken: cancellationToken).ResponseAsync);
+        await Expect(StatusCode.InvalidArgument, () => control.UpdateSettingsAsync(new UpdateSettingsRequest { Npt = 0 }, cancellationToken: cancellationToken).ResponseAsync);
+        await Expect(StatusCode.InvalidArgument, () => control.UpdateSettingsAsync(new UpdateSettingsRequest { Poni = "/etc/hostname" }, cancellationToken: cancellationToken).ResponseAsync);
+        await Expect(StatusCode.InvalidArgument, () => ingest.AnnounceChunkAsync(new AnnounceChunkRequest { Acquisition = acquisition, Module = 1, Modules = 3, Part = 7, Frames = 4_000_000_000, Path = "/x.nxs" }, cancellationToken: cancellationToken).ResponseAsync);
+        await Expect(StatusCode.InvalidArgument, () => ingest.AnnounceChunkAsync(new AnnounceChunkRequest { Acquisition = "../x", Module = 1, Modules = 3 }, cancellationToken: cancellationToken).ResponseAsync);
+        await Expect(StatusCode.InvalidArgument, () => control.StopAcquisitionAsync(new StopAcquisitionRequest { Acquisition = "no such/acquisition" }, cancellationToken: cancellationToken).ResponseAsync);
+
+        foreach (var worker in suite.Services.Where(s => s.Name is not ("broker" or "ingest" or "console")))
+        {
+            using var channel = GrpcChannel.ForAddress(worker.Address, new GrpcChannelOptions { MaxSendMessageSize = null });
+            await Expect(StatusCode.ResourceExhausted, () => new Grpc.Health.V1.Health.HealthClient(channel)
+                .CheckAsync(new Grpc.Health.V1.HealthCheckRequest { Service = new string('s', 200_000) }, cancellationToken: cancellationToken).ResponseAsync);
+        }
+
+        // The broker: no token, a forged one, an expired one, and one message over its limit.
+        using var broker = GrpcChannel.ForAddress(suite.BrokerAddress, new GrpcChannelOptions { MaxSendMessageSize = null });
+        var producer = new Producer.ProducerClient(broker);
+        var send = new SendRequest { Address = new Address { Beamtime = "demo", DataSource = "chaos", Stream = acquisition }, Id = 1, Name = "x" };
+        var keys = SigningKeys.Parse(File.ReadAllText(suite.BrokerSecretFile));
+        var expired = new BrokerTokens(keys, time: new PastTime()).Mint("demo", BrokerAccess.Any, TimeSpan.FromMinutes(1));
+        foreach (var token in new[] { null, "not.a.token", expired })
+        {
+            var headers = token is null ? new Metadata() : new Metadata { { "authorization", $"Bearer {token}" } };
+            await Expect(StatusCode.Unauthenticated, () => producer.SendAsync(send, headers, cancellationToken: cancellationToken).ResponseAsync);
+        }
+
+        var authorised = new Metadata { { "authorization", $"Bearer {suite.BrokerToken}" } };
+        await Expect(StatusCode.ResourceExhausted, () => producer.SendAsync(new SendRequest(send) { Payload = Google.Protobuf.ByteString.CopyFrom(new byte[40 * 1024 * 1024]) },
+            authorised, cancellationToken: cancellationToken).ResponseAsync);
+        return misses;
+    }
+
+    private static async Task SignalAsync(string signal, int pid)
+    {
+        using var kill = Process.Start(new ProcessStartInfo("kill", $"-{signal} {pid}") { RedirectStandardError = true })!;
+        await kill.WaitForExitAsync();
+    }
+
+    // Tokens minted an hour ago with a minute to live: expired now.
+    private sealed class PastTime : TimeProvider
+    {
+        public override DateTimeOffset GetUtcNow() => DateTimeOffset.UtcNow.AddHours(-1);
+    }
+}
