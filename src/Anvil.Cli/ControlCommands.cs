@@ -10,8 +10,8 @@ namespace Anvil.Cli;
 /// <summary>`anvil settings` and `anvil reprocess`: operator control of a running suite through ingest's Control service.</summary>
 public static class ControlCommands
 {
-    public const string SettingsUsage = "anvil settings [--acquisition A] [--poni F] " + SettingsFlags.Usage + " [--ingest http://127.0.0.1:5101]";
-    public const string ReprocessUsage = "anvil reprocess ACQUISITION [--poni F] " + SettingsFlags.Usage + " [--ingest http://127.0.0.1:5101]";
+    public const string SettingsUsage = "anvil settings [--acquisition A] [--poni F] " + SettingsFlags.Usage + " " + SettingsFlags.PressureUsage + " [--ingest http://127.0.0.1:5101]";
+    public const string ReprocessUsage = "anvil reprocess ACQUISITION [--poni F] " + SettingsFlags.Usage + " " + SettingsFlags.PressureUsage + " [--ingest http://127.0.0.1:5101]";
 
     private static readonly JsonFormatter Json = new(JsonFormatter.Settings.Default.WithIndentation());
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Anvil.Integration;
 using Anvil.Pipeline;
+using Anvil.Pressure;
 using Grpc.Net.Client;
 
 namespace Anvil.Cli;
@@ -12,7 +13,7 @@ namespace Anvil.Cli;
 /// </summary>
 public static class DemoCommand
 {
-    public const string Usage = "anvil demo [--frames N] [--replay DIR] [--poni F] " + SettingsFlags.Usage + " [--out DIR] [--rate HZ] [--config F] [--tracing on|off] [--keep]";
+    public const string Usage = "anvil demo [--frames N] [--replay DIR] [--poni F] " + SettingsFlags.Usage + " " + SettingsFlags.PressureUsage + " [--out DIR] [--rate HZ] [--config F] [--tracing on|off] [--keep]";
 
     public static async Task<int> RunAsync(CommandLine args, TextWriter log, CancellationToken cancellationToken)
     {
@@ -36,6 +37,9 @@ public static class DemoCommand
         config.Override("Dark", args.Get("dark") is "none" ? string.Empty : args.Get("dark"));
         config.Override("Flat", args.Get("flat") is "none" ? string.Empty : args.Get("flat"));
         config.Override("OutputDir", args.Get("out") ?? "out");
+
+        // The simulated ramp compresses gold: unless configured or told otherwise, merge tracks Au 111 online.
+        config.OverridePressure(args.Get("pressure") ?? (replay is null && !config.PressureEnabled ? "Au 111" : null));
         args.RejectUnknown();
         var settings = config.ValidSettings();
 
@@ -86,6 +90,10 @@ public static class DemoCommand
             foreach (var path in written)
             {
                 log.WriteLine($"wrote {path}");
+                if (PressureSummary(path) is { } summary)
+                {
+                    log.WriteLine(summary);
+                }
             }
 
             log.WriteLine($"frames: {result.Frames}");
@@ -148,6 +156,23 @@ public static class DemoCommand
 
     // --tracing on: every span sampled (unless the caller sets OTEL_TRACES_SAMPLER) and exported over OTLP/HTTP (to the caller's OTEL_EXPORTER_OTLP_ENDPOINT, or to
     // an in-process sink); off: OTEL_SDK_DISABLED, no telemetry at all. Without the flag the caller's OTEL_* apply.
+    // One line about the result's /processed/pressure group (merge's online stage), or null without one.
+    private static string? PressureSummary(string path)
+    {
+        using var file = Anvil.Hdf5.Hdf5File.OpenRead(path);
+        if (!file.Exists(PressureGroup.Path + "/pressure"))
+        {
+            return null;
+        }
+
+        var p = file.ReadDataset<double>(PressureGroup.Path + "/pressure");
+        var good = p.Where(double.IsFinite).ToArray();
+        var marker = $"{file.GetAttributeString(PressureGroup.Path, "marker")} {file.GetAttributeString(PressureGroup.Path, "hkl")}";
+        return good.Length == 0
+            ? $"pressure ({marker}): no frame gave a pressure ({p.Length} flagged: {file.ReadStrings(PressureGroup.Path + "/reason").FirstOrDefault(r => r.Length > 0)})"
+            : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"pressure ({marker}): {good.Length} of {p.Length} frames, {good.Min():F2}–{good.Max():F2} GPa (/processed/pressure)");
+    }
+
     private static Dictionary<string, string> TracingEnvironment(string? tracing, OtlpSink? sink) => tracing switch
     {
         "off" => new() { ["OTEL_SDK_DISABLED"] = "true" },

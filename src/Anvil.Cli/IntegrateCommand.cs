@@ -23,6 +23,11 @@ public static class IntegrateCommand
         _ = line.Get("poni") ?? throw new UsageException("--poni FILE is required (a pyFAI/DIOPTAS calibration)");
         var outPath = line.Get("out") ?? throw new UsageException("--out OUT.nxs is required");
         var dataset = line.Get("dataset");
+        if (line.Has("pressure"))
+        {
+            throw new UsageException("anvil integrate does not compute pressures: run `anvil pressure OUT.nxs --marker M --reflection hkl` on its result");
+        }
+
         var settings = SettingsFlags.Apply(IntegrationSettings.Default, line) with
         {
             Threads = line.GetInt("threads", Math.Min(2, Environment.ProcessorCount)),

@@ -1,5 +1,6 @@
 using Anvil.Integration;
 using Anvil.Pipeline;
+using Anvil.Pressure;
 using Microsoft.Extensions.Configuration;
 
 namespace Anvil.Cli;
@@ -14,14 +15,14 @@ namespace Anvil.Cli;
 /// </summary>
 public sealed class PipelineConfig
 {
-    private static readonly string[] PathKeys = ["DataRoot", "OutputDir", "Poni", "Mask", "Dark", "Flat"];
+    private static readonly string[] PathKeys = ["DataRoot", "OutputDir", "Poni", "Mask", "Dark", "Flat", "Pressure:Jcpds"];
     private readonly Dictionary<string, string> values = new(StringComparer.Ordinal);
 
     private PipelineConfig()
     {
     }
 
-    /// <summary>The settings as <c>Key → value</c> (passed to the services as <c>Pipeline__Key</c>).</summary>
+    /// <summary>The settings as <c>Key → value</c>, nested keys as <c>Pressure:Marker</c> (passed to the services as <c>Pipeline__Key</c>, <c>Pipeline__Pressure__Marker</c>).</summary>
     public IReadOnlyDictionary<string, string> Values => values;
 
     public string this[string key] => values.TryGetValue(key, out var v) ? v : throw new UsageException($"the pipeline setting {key} is not set (config file, Pipeline__{key} or a flag)");
@@ -81,6 +82,49 @@ public sealed class PipelineConfig
     }
 
     /// <summary>
+    /// Replaces the pressure stage's settings with the one-line form <c>MARKER HKL [LO:HI] [vinet|bm3]</c>
+    /// (<see cref="PressureSettings.ParseSpec"/>), or switches it off with "off". Null changes nothing.
+    /// </summary>
+    public void OverridePressure(string? spec)
+    {
+        if (spec is null)
+        {
+            return;
+        }
+
+        foreach (var key in values.Keys.Where(k => k.StartsWith("Pressure:", StringComparison.Ordinal)).ToList())
+        {
+            values.Remove(key);
+        }
+
+        if (spec.Trim() == "off")
+        {
+            values["Pressure:Enabled"] = "false";
+            return;
+        }
+
+        PressureSettings parsed;
+        try
+        {
+            parsed = PressureSettings.ParseSpec(spec);
+        }
+        catch (FormatException ex)
+        {
+            throw new UsageException(ex.Message);
+        }
+
+        Override("Pressure:Marker", parsed.Marker.Length > 0 ? parsed.Marker : null);
+        Override("Pressure:Jcpds", parsed.Jcpds.Length > 0 ? parsed.Jcpds : null);
+        Override("Pressure:Reflection", parsed.Reflection);
+        Override("Pressure:Eos", parsed.Eos.Length > 0 ? parsed.Eos : null);
+        Override("Pressure:WindowLo", parsed.WindowLo?.ToString("R", System.Globalization.CultureInfo.InvariantCulture));
+        Override("Pressure:WindowHi", parsed.WindowHi?.ToString("R", System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>Whether the configuration switches the pressure stage on.</summary>
+    public bool PressureEnabled => Options.Pressure is { Enabled: true };
+
+    /// <summary>
     /// The integration settings of new acquisitions, validated by the settings model; every problem in one
     /// <see cref="UsageException"/>, before anything starts.
     /// </summary>
@@ -102,8 +146,11 @@ public sealed class PipelineConfig
         {
             if (child.Value is { } value)
             {
-                Set(child.Key, value, baseDirectory);
+                Set(child.Path[(PipelineOptions.Section.Length + 1)..], value, baseDirectory);
             }
+
+            // Nested sections (Pressure) keep their path: Pressure:Marker.
+            SetAll(child, baseDirectory);
         }
     }
 

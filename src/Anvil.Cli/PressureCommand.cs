@@ -45,8 +45,6 @@ public static class PressureCommand
         PressureRequest request;
         try
         {
-            var form = eosText is null ? (EosForm?)null : EquationOfState.ParseForm(eosText);
-            var (marker, scale) = ChooseMarker(markerName, jcpds, latticeText, form, v0, k0, k0p);
             if (period is <= 0)
             {
                 throw new UsageException("--frame-period must be a positive number of seconds");
@@ -57,24 +55,35 @@ public static class PressureCommand
                 throw new UsageException("--max-fwhm-change and --max-height-change are factors above 1 (e.g. 1.1, 1.5)");
             }
 
+            var window = windowText is null ? ((double, double)?)null : ParseWindow(windowText);
+
+            // The flags are the pressure settings model's fields (the pipeline's online stage takes the same).
+            var setup = new PressureSettings
+            {
+                Marker = markerName ?? string.Empty,
+                Jcpds = jcpds ?? string.Empty,
+                Lattice = latticeText ?? string.Empty,
+                V0 = v0,
+                K0 = k0,
+                K0Prime = k0p,
+                Eos = eosText ?? string.Empty,
+                Reflection = reflectionText,
+                WindowLo = window?.Item1,
+                WindowHi = window?.Item2,
+                Shape = shapeText,
+            }.Build();
             request = new PressureRequest
             {
                 Input = line.Positional[0],
                 Output = outPath,
-                Marker = marker,
-                Reflection = Hkl.Parse(reflectionText),
-                Scale = scale,
-                Window = windowText is null ? null : ParseWindow(windowText),
+                Marker = setup.Marker,
+                Reflection = setup.Reflection,
+                Scale = setup.Scale,
+                Window = setup.Window,
                 Wavelength = wavelength,
                 FramePeriod = period,
-                Tracker = new TrackerOptions
+                Tracker = setup.Tracker with
                 {
-                    Shape = shapeText.ToLowerInvariant() switch
-                    {
-                        "pv" or "pseudo-voigt" => PeakShape.PseudoVoigt,
-                        "gauss" or "gaussian" => PeakShape.Gaussian,
-                        _ => throw new UsageException($"--shape must be pv or gauss, not '{shapeText}'"),
-                    },
                     HalfWindow = halfWindow ?? 0,
                     MinSignificance = minSignificance ?? 5,
                     MaxReducedChiSquare = maxChi2 ?? 5,
@@ -87,6 +96,11 @@ public static class PressureCommand
         catch (Exception ex) when (ex is FormatException or ArgumentException or FileNotFoundException)
         {
             throw new UsageException(ex.Message);
+        }
+        catch (PressureInputException ex)
+        {
+            Console.Error.WriteLine($"anvil pressure: {ex.Message}");
+            return Task.FromResult(1);
         }
 
         PressureRun run;
@@ -102,47 +116,6 @@ public static class PressureCommand
 
         Print(run, request, output);
         return Task.FromResult(0);
-    }
-
-    private static (Marker Marker, EosParameters Scale) ChooseMarker(string? name, string? jcpds, string? latticeText, EosForm? form, double? v0, double? k0, double? k0p)
-    {
-        var userNumbers = v0 is not null || k0 is not null || k0p is not null;
-        if (userNumbers && (v0 is null || k0 is null || k0p is null))
-        {
-            throw new UsageException("a user equation of state needs all of --v0 (Å³ per unit cell), --k0 (GPa) and --k0p");
-        }
-
-        if (jcpds is not null)
-        {
-            if (name is not null || userNumbers || latticeText is not null)
-            {
-                throw new UsageException("--jcpds defines the marker: give it without --marker, --lattice or --v0/--k0/--k0p");
-            }
-
-            var fromFile = JcpdsFile.Load(jcpds);
-            var scale = fromFile.DefaultScale with { Form = form ?? fromFile.DefaultScale.Form };
-            return (fromFile, scale);
-        }
-
-        if (name is null && latticeText is null)
-        {
-            throw new UsageException("give --marker NAME, --jcpds FILE, or --lattice with --v0 --k0 --k0p");
-        }
-
-        var lattice = latticeText is null ? Markers.Get(name!).Lattice : Markers.ParseLattice(latticeText);
-        if (userNumbers)
-        {
-            var custom = Marker.Custom(name ?? "user", lattice, form ?? EosForm.Vinet, v0!.Value, k0!.Value, k0p!.Value);
-            return (custom, custom.DefaultScale);
-        }
-
-        if (name is null || latticeText is not null)
-        {
-            throw new UsageException("--lattice describes a user marker: add --v0 --k0 --k0p");
-        }
-
-        var marker = Markers.Get(name);
-        return (marker, marker.Scale(form));
     }
 
     private static (double, double) ParseWindow(string text)

@@ -16,6 +16,9 @@ public static class SettingsFlags
     /// <summary>The flags but <c>--poni</c>, which each command names itself (required or not).</summary>
     public const string Usage = "[--mask F|none] [--dark F|none] [--flat F|none] [--npt N] [--unit 2th_deg|2th_rad|q_nm^-1|q_A^-1] [--method no|bbox|full] [--polarization P|none]";
 
+    /// <summary>The pressure stage's flag (merge's online stage; not for `anvil integrate`, which has `anvil pressure`).</summary>
+    public const string PressureUsage = "[--pressure \"MARKER HKL [LO:HI] [vinet|bm3]\"|off]";
+
     /// <summary>The changes the flags ask for; a unit or method that is no name of one is a <see cref="UsageException"/>.</summary>
     public static UpdateSettingsRequest Read(CommandLine line)
     {
@@ -74,6 +77,14 @@ public static class SettingsFlags
             {
                 update.Polarization = line.GetDouble("polarization", 0);
             }
+        }
+
+        if (line.Get("pressure") is { } pressure)
+        {
+            // The settings model reads it (SettingsMessages.ParsePressure); a .jcpds card's path is the shell's.
+            update.Pressure = pressure.Trim().Split(' ')[0].EndsWith(".jcpds", StringComparison.OrdinalIgnoreCase)
+                ? string.Join(' ', pressure.Trim().Split(' ', 2) is [var card, .. var rest] ? [FullPath(card), .. rest] : [])
+                : pressure;
         }
 
         return update;

@@ -328,7 +328,7 @@ public sealed class Suite : IAsyncDisposable
         };
         foreach (var (key, value) in Options.Pipeline)
         {
-            env["Pipeline__" + key] = value;
+            env["Pipeline__" + key.Replace(":", "__", StringComparison.Ordinal)] = value;
         }
 
         foreach (var (key, value) in Options.Environment.Concat(environment))

@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using Anvil.Pressure;
 
 namespace Anvil.Integration;
 
@@ -131,6 +132,12 @@ public sealed record IntegrationSettings
     public bool ExcludeNegative { get; init; }
     public double? SaturationValue { get; init; }
 
+    /// <summary>
+    /// The online pressure stage (merge fits the marker reflection of every profile, src/Anvil.Pressure/README.md); null =
+    /// off. Part of the JSON and the hash only when set, so settings without it keep their hashes.
+    /// </summary>
+    public PressureSettings? Pressure { get; init; }
+
     /// <summary>Threads one frame is integrated on (bins are split; each bin is summed by one thread in a fixed order). Not a setting of the numbers: left out of the JSON and the hash.</summary>
     public int Threads { get; init; } = 1;
 
@@ -144,6 +151,7 @@ public sealed record IntegrationSettings
         Mask = Full(Mask, dataRoot),
         Dark = Full(Dark, dataRoot),
         Flat = Full(Flat, dataRoot),
+        Pressure = Pressure?.Resolve(dataRoot),
     };
 
     /// <summary>
@@ -202,6 +210,11 @@ public sealed record IntegrationSettings
             Add("threads", $"threads {Threads} is out of range: give 1 or more.");
         }
 
+        if (Pressure is { } pressure)
+        {
+            errors.AddRange(pressure.Validate(checkFiles).Select(e => new SettingsError("pressure", $"pressure {e.Field}: {e.Message}")));
+        }
+
         if (checkFiles)
         {
             CheckFile(errors, "poni", Poni, required: true, "a readable pyFAI PONI file", path => PoniFile.Load(path));
@@ -235,6 +248,7 @@ public sealed record IntegrationSettings
             WritePath(w, "dark", Dark);
             WritePath(w, "flat", Flat);
             WriteNumbers(w);
+            WritePressure(w);
             w.WriteEndObject();
         }
 
@@ -273,6 +287,7 @@ public sealed record IntegrationSettings
                     "delta_dummy" => settings with { DeltaDummy = OptNum(v) },
                     "exclude_negative" => settings with { ExcludeNegative = v.GetBoolean() },
                     "saturation_value" => settings with { SaturationValue = OptNum(v) },
+                    "pressure" => settings with { Pressure = v.ValueKind == JsonValueKind.Null ? null : PressureSettings.Read(v) },
                     "version" or "scope" or "threads" => settings,
                     _ => throw new FormatException($"unknown settings key '{p.Name}'."),
                 };
@@ -324,6 +339,7 @@ public sealed record IntegrationSettings
             w.WriteStartObject("settings");
             WriteNumbers(w);
             w.WriteEndObject();
+            WritePressure(w);
             w.WriteEndObject();
         }
 
@@ -374,6 +390,15 @@ public sealed record IntegrationSettings
         OptNum(w, "delta_dummy", DeltaDummy);
         w.WriteBoolean("exclude_negative", ExcludeNegative);
         OptNum(w, "saturation_value", SaturationValue);
+    }
+
+    private void WritePressure(Utf8JsonWriter w)
+    {
+        if (Pressure is { } pressure)
+        {
+            w.WritePropertyName("pressure");
+            pressure.Write(w);
+        }
     }
 
     private static string Num(double value) => value.ToString("R", CultureInfo.InvariantCulture);

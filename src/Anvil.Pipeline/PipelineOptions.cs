@@ -1,4 +1,5 @@
 using Anvil.Integration;
+using Anvil.Pressure;
 
 namespace Anvil.Pipeline;
 
@@ -55,6 +56,12 @@ public sealed record PipelineOptions
     /// <summary>Polarization factor (−1..1); left out = no polarization correction.</summary>
     public double? Polarization { get; init; }
 
+    /// <summary>
+    /// The online pressure stage of new acquisitions (section <c>Pipeline:Pressure</c>: <c>Marker</c>, <c>Reflection</c>,
+    /// <c>WindowLo</c>/<c>WindowHi</c>, <c>Eos</c>, … as <see cref="PressureSettings"/>; <c>Enabled: false</c> or no section = off).
+    /// </summary>
+    public PressureSettings? Pressure { get; init; }
+
     /// <summary>Frames per broker batch that stitch publishes.</summary>
     public int StitchBatch { get; init; } = 16;
 
@@ -82,6 +89,7 @@ public sealed record PipelineOptions
             Unit = Unit is null ? d.Unit : RadialUnits.Parse(Unit),
             Method = Method is null ? d.Method : SplitMethods.Parse(Method),
             PolarizationFactor = Polarization,
+            Pressure = Pressure is { Enabled: true } pressure ? pressure : null,
         }.Resolve(Path.GetFullPath(DataRoot));
     }
 }

@@ -135,8 +135,10 @@ public sealed class ResultFileWriter : IDisposable
     /// Writes the metadata for frames 1..<paramref name="lastFrame"/>, closes the file and renames it to its
     /// final name (or, if that exists — an earlier result is never overwritten — a numbered variant). Returns the path.
     /// <paramref name="metadata"/> describes the settings of the frames DIOPTAS shows (<c>/processed/result</c>).
+    /// <paramref name="addGroups"/> (file, frames) adds groups of its own before the file is closed (merge's
+    /// <c>/processed/pressure</c>, <see cref="OnlinePressure"/>).
     /// </summary>
-    public string Complete(long lastFrame, ResultMetadata metadata)
+    public string Complete(long lastFrame, ResultMetadata metadata, Action<Hdf5File, int>? addGroups = null)
     {
         ObjectDisposedException.ThrowIf(disposed, this);
         if (writeFailure is not null)
@@ -187,6 +189,7 @@ public sealed class ResultFileWriter : IDisposable
         }
 
         WriteProcess(n, metadata);
+        addGroups?.Invoke(file, n);
 
         // Every buffered byte must reach the disk before the file gets its final name: a close that fails (a full
         // disk) throws here, and Dispose then deletes the partial file.

@@ -22,23 +22,7 @@ public static class JcpdsFile
 
     public static Marker Parse(string text, string name)
     {
-        var values = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-        foreach (var raw in text.Split('\n'))
-        {
-            var line = raw.Trim();
-            var colon = line.IndexOf(':', StringComparison.Ordinal);
-            if (colon <= 0)
-            {
-                continue;
-            }
-
-            var key = line[..colon].Trim();
-            if (!key.Equals("DIHKL", StringComparison.OrdinalIgnoreCase))
-            {
-                values.TryAdd(key, line[(colon + 1)..].Trim());
-            }
-        }
-
+        var values = new Dictionary<string, string>(JcpdsCard.Parse(text).Values, StringComparer.OrdinalIgnoreCase);
         if (!values.TryGetValue("VERSION", out var version) || version.Trim() != "4")
         {
             throw new FormatException($"{name}: only version 4 .jcpds files are read (VERSION: 4), this one has {(version is null ? "no VERSION line" : "VERSION " + version)}");

@@ -1,4 +1,4 @@
-using System.Globalization;
+using Anvil.Pressure;
 
 namespace Anvil.Viewer;
 
@@ -78,55 +78,20 @@ public static class Phases
     }
 
     /// <summary>
-    /// Reads a DIOPTAS .jcpds file (version 4: <c>KEY: value</c> lines, one <c>DIHKL: d I h k l</c> per reflection;
-    /// <c>COMMENT:</c> names the phase). The tabulated ambient d-spacings are used as they are (no equation of state).
+    /// Reads a DIOPTAS .jcpds file with the one .jcpds reader (<see cref="JcpdsCard"/>, Anvil.Pressure): one line per
+    /// <c>DIHKL: d I h k l</c>, <c>COMMENT:</c> names the phase. The tabulated ambient d-spacings are drawn as they are
+    /// (no equation of state; `anvil pressure --jcpds` uses the card's K0 and K0′).
     /// </summary>
     public static Phase ParseJcpds(string text, string fallbackName)
     {
-        ArgumentNullException.ThrowIfNull(text);
-        var name = fallbackName;
-        var reflections = new List<Reflection>();
-        var version = 0;
-        foreach (var raw in text.Split('\n'))
+        var card = JcpdsCard.Parse(text);
+        if (card.Lines.Count == 0)
         {
-            var line = raw.Trim();
-            var colon = line.IndexOf(':', StringComparison.Ordinal);
-            if (colon < 0)
-            {
-                continue;
-            }
-
-            var key = line[..colon].Trim().ToUpperInvariant();
-            var value = line[(colon + 1)..].Trim();
-            switch (key)
-            {
-                case "VERSION":
-                    _ = int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out version);
-                    break;
-                case "COMMENT" when value.Length > 0 && name == fallbackName:
-                    name = value;
-                    break;
-                case "DIHKL":
-                    var parts = value.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
-                    if (parts.Length < 2 || !double.TryParse(parts[0], NumberStyles.Float, CultureInfo.InvariantCulture, out var d) || d <= 0 ||
-                        !double.TryParse(parts[1], NumberStyles.Float, CultureInfo.InvariantCulture, out var intensity))
-                    {
-                        throw new FormatException($"bad DIHKL line '{line}': expected d I h k l");
-                    }
-
-                    int Index(int i) => parts.Length > i && int.TryParse(parts[i], NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v : 0;
-                    reflections.Add(new Reflection(d, intensity, Index(2), Index(3), Index(4)));
-                    break;
-            }
-        }
-
-        if (reflections.Count == 0)
-        {
-            throw new FormatException(version is > 0 and < 4
-                ? $"jcpds version {version} is not supported (only version 4, as DIOPTAS writes it)"
+            throw new FormatException(card.Version is > 0 and < 4
+                ? $"jcpds version {card.Version} is not supported (only version 4, as DIOPTAS writes it)"
                 : "no DIHKL reflections: not a version 4 .jcpds file");
         }
 
-        return new Phase(name, reflections);
+        return new Phase(card.Comment ?? fallbackName, card.Lines.Select(l => new Reflection(l.D, l.Intensity, l.H, l.K, l.L)).ToList());
     }
 }

@@ -1,6 +1,7 @@
 using Anvil.Integration;
 using Anvil.Pipeline;
 using Anvil.Pipeline.V1;
+using Anvil.Pressure;
 
 namespace Anvil.Workers;
 
@@ -39,6 +40,7 @@ public static class SettingsMessages
             Method = (Method)s.Method,
             RadialRange = ToRange(s.RadialRange),
             AzimuthRangeDeg = ToRange(s.AzimuthRange),
+            Pressure = s.Pressure?.ToJson() ?? string.Empty,
         };
         if (s.PolarizationFactor is { } p)
         {
@@ -76,12 +78,13 @@ public static class SettingsMessages
         AzimuthRange = FromRange(m.AzimuthRangeDeg),
         Dummy = m.HasDummy ? m.Dummy : null,
         DeltaDummy = m.HasDeltaDummy ? m.DeltaDummy : null,
+        Pressure = m.Pressure.Length == 0 ? null : PressureSettings.FromJson(m.Pressure),
     };
 
     /// <summary>True when the request changes anything.</summary>
     public static bool HasChanges(this UpdateSettingsRequest u) =>
         u.HasPoni || u.HasMask || u.HasDark || u.HasFlat || u.HasNpt || u.HasUnit || u.HasMethod || u.HasPolarization
-        || u.RadialRange is not null || u.AzimuthRangeDeg is not null || u.HasDummy || u.HasDeltaDummy || u.Reset.Count > 0;
+        || u.RadialRange is not null || u.AzimuthRangeDeg is not null || u.HasDummy || u.HasDeltaDummy || u.Reset.Count > 0 || u.HasPressure;
 
     /// <summary>
     /// <paramref name="current"/> with the request's set fields applied, paths resolved by the model's rule (relative to
@@ -109,6 +112,16 @@ public static class SettingsMessages
             throw new SettingsException(errors);
         }
 
+        PressureSettings? pressure;
+        try
+        {
+            pressure = !u.HasPressure ? current.Pressure : ParsePressure(u.Pressure);
+        }
+        catch (FormatException ex)
+        {
+            throw new SettingsException([new SettingsError("pressure", $"pressure: {ex.Message}")]);
+        }
+
         var next = current with
         {
             Poni = u.HasPoni ? u.Poni : current.Poni,
@@ -123,6 +136,7 @@ public static class SettingsMessages
             AzimuthRange = u.Reset.Contains("azimuth_range_deg") ? null : FromRange(u.AzimuthRangeDeg) ?? current.AzimuthRange,
             Dummy = u.Reset.Contains("dummy") ? null : u.HasDummy ? u.Dummy : current.Dummy,
             DeltaDummy = u.Reset.Contains("delta_dummy") ? null : u.HasDeltaDummy ? u.DeltaDummy : current.DeltaDummy,
+            Pressure = pressure,
         };
         return next.Resolve(dataRoot).ThrowIfInvalid();
     }
@@ -145,6 +159,13 @@ public static class SettingsMessages
         {
             errors.Add(new SettingsError(field, $"{field} {ex.Message.Split(" (Parameter", 2)[0]}"));
         }
+    }
+
+    /// <summary>The request's pressure field: "" or "off" = off, JSON, or the one-line form MARKER HKL [LO:HI] [vinet|bm3].</summary>
+    public static PressureSettings? ParsePressure(string text)
+    {
+        var t = text.Trim();
+        return t.Length == 0 || t == "off" ? null : t.StartsWith('{') ? PressureSettings.FromJson(t) : PressureSettings.ParseSpec(t);
     }
 
     private static Pipeline.V1.Range? ToRange((double Lo, double Hi)? range) => range is { } r ? new Pipeline.V1.Range { Lo = r.Lo, Hi = r.Hi } : null;

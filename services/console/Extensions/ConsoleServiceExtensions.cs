@@ -30,6 +30,7 @@ public static class ConsoleServiceExtensions
         app.UseConsoleAccess();
         app.MapOpenApi();
         app.MapConsoleApi();
+        app.MapPressureApi();
         app.MapOperatorApi();
         app.MapStatusApi();
         app.MapConsoleAssets();

@@ -245,6 +245,7 @@ function renderHeatmap(p) {
         p.line(x, HM.top, x, HM.top + ph, phase.colour, 1, [4, 3]);
       }
     }
+    if (window.AnvilPressure) window.AnvilPressure.drawOnHeatmap(p, { f0, f1, fy, ph, x: v => xToPx(v, x0, x1, HM.left, pw), unit: S.unit, wavelength: S.detail && S.detail.wavelengthAngstrom });
     if (S.selected >= f0 && S.selected <= f1) p.line(HM.left, fy(S.selected), HM.left + pw, fy(S.selected), '#ff3b30', 1.5);
     for (const [i, f] of S.overlays.entries()) if (f >= f0 && f <= f1) p.line(HM.left, fy(f), HM.left + pw, fy(f), CURVE_COLOURS[(i + 1) % CURVE_COLOURS.length], 1, [6, 3]);
   });
@@ -364,6 +365,7 @@ function renderAll() {
   renderHeatmap(Plot.canvasPainter($('heatmap')));
   renderProfile();
   renderRaw();
+  if (window.AnvilPressure) window.AnvilPressure.render(); // pressure.js: P(t) beside the heatmap
   S.renders++;
   S.lastRender = { at: Date.now(), rows: S.image ? S.image.h : 0, frames: S.image ? S.image.frames : 0, version: S.image ? S.image.version : null };
 }

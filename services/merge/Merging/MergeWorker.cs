@@ -20,7 +20,7 @@ namespace Anvil.Merge.Service.Merging;
 public sealed partial class MergeWorker(BrokerClient broker, PipelineOptions options, SettingsStore settings, ResultIndex results, ILogger<MergeWorker> logger)
     : AcquisitionWorker(broker, options, logger)
 {
-    private readonly ConcurrentDictionary<string, (ResultFileWriter Writer, Stopwatch Clock)> writers = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (ResultFileWriter Writer, OnlinePressure Pressure, Stopwatch Clock)> writers = new(StringComparer.Ordinal);
 
     /// <inheritdoc />
     public override string Stage => "merge";
@@ -54,7 +54,9 @@ public sealed partial class MergeWorker(BrokerClient broker, PipelineOptions opt
             // No profiles stored yet: nothing to rebuild.
         }
 
-        writers[acquisition] = (ResultFileWriter.Create(ResultPath(acquisition)), Stopwatch.StartNew());
+        // The pressure stage lives here, not in a service of its own: merge already has every profile, in frame order,
+        // and writes the file the pressure belongs in (src/Anvil.Pressure/README.md "Online").
+        writers[acquisition] = (ResultFileWriter.Create(ResultPath(acquisition)), new OnlinePressure(Options.DataRoot), Stopwatch.StartNew());
         return true;
     }
 
@@ -70,9 +72,9 @@ public sealed partial class MergeWorker(BrokerClient broker, PipelineOptions opt
             PipelineTelemetry.RecordError(Activity.Current, profile.Error);
         }
 
-        var writer = writers[acquisition].Writer;
-        var failedBefore = writer.WriteFailure is not null;
-        writer.Write(new FrameResult(
+        var entry = writers[acquisition];
+        var failedBefore = entry.Writer.WriteFailure is not null;
+        var result = new FrameResult(
             (long)profile.Frame,
             (int)profile.FileIndex,
             (int)profile.IndexInFile,
@@ -81,12 +83,14 @@ public sealed partial class MergeWorker(BrokerClient broker, PipelineOptions opt
             profile.SettingsJson,
             ToRow(profile.TwoTheta),
             ToRow(profile.Requested),
-            profile.Error));
-        if (!failedBefore && writer.WriteFailure is { } failure)
+            profile.Error);
+        entry.Writer.Write(result);
+        entry.Pressure.Add(result);
+        if (!failedBefore && entry.Writer.WriteFailure is { } failure)
         {
             // The profiles stay in the broker: the acquisition is rebuilt from them once the file can be written.
             PipelineTelemetry.CountError(Stage, "write");
-            LogWriteFailed(Logger, failure, acquisition, writer.FinalPath);
+            LogWriteFailed(Logger, failure, acquisition, entry.Writer.FinalPath);
         }
 
         PipelineTelemetry.CountFrames(Stage);
@@ -102,8 +106,12 @@ public sealed partial class MergeWorker(BrokerClient broker, PipelineOptions opt
             using (var writer = entry.Writer)
             {
                 var latest = writer.LatestSettingsJson is { } json ? IntegrationSettings.FromJson(json) : settings.Defaults.Settings;
-                path = writer.Complete((long)lastId, ResultMetadata.Of(latest));
+                path = writer.Complete((long)lastId, ResultMetadata.Of(latest), entry.Pressure.WriteGroups);
                 LogMerged(Logger, acquisition, writer.FrameCount, path, entry.Clock.Elapsed.TotalSeconds);
+                if (entry.Pressure.Processed > 0 && latest.Pressure is not null)
+                {
+                    LogPressure(Logger, acquisition, entry.Pressure.Good, entry.Pressure.Processed);
+                }
             }
 
             // The console's progress table reads "done" from the broker (ResultIndex), not from this folder.
@@ -117,8 +125,11 @@ public sealed partial class MergeWorker(BrokerClient broker, PipelineOptions opt
     [LoggerMessage(5001, LogLevel.Information, "Acquisition {Acquisition} already merged into {Path}; left alone")]
     private static partial void LogAlreadyMerged(ILogger logger, string acquisition, string path);
 
-    [LoggerMessage(5003, LogLevel.Error, "Writing the result of {Acquisition} ({Path}) failed; it will not be completed, and is rebuilt from the broker's profiles once it can be written")]
+    [LoggerMessage(5004, LogLevel.Error, "Writing the result of {Acquisition} ({Path}) failed; it will not be completed, and is rebuilt from the broker's profiles once it can be written")]
     private static partial void LogWriteFailed(ILogger logger, Exception exception, string acquisition, string path);
+
+    [LoggerMessage(5003, LogLevel.Information, "Pressure of {Acquisition}: {Good} of {Frames} frames gave a pressure (/processed/pressure)")]
+    private static partial void LogPressure(ILogger logger, string acquisition, int good, long frames);
 
     [LoggerMessage(5002, LogLevel.Information, "Merged {Frames} frames of {Acquisition} into {Path} ({Seconds:0.00} s)")]
     private static partial void LogMerged(ILogger logger, string acquisition, int frames, string path, double seconds);
