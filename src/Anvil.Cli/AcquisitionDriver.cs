@@ -15,34 +15,59 @@ public sealed record DriverResult(IReadOnlyList<string> Acquisitions, int Frames
 /// </summary>
 public static class AcquisitionDriver
 {
-    /// <summary>Writes and announces a simulated acquisition below <paramref name="dataRoot"/>.</summary>
+    /// <summary>
+    /// Writes and announces a simulated acquisition below <paramref name="dataRoot"/>. Every frame is drawn and written
+    /// first, into a staging folder beside the files (drawing a frame costs about as much CPU as the chain spends on it,
+    /// so drawing while the chain runs would measure the simulator); then each chunk part's module files are moved into
+    /// place and announced as the detector closes them, at <see cref="SimulationOptions.FrameRate"/> (0: at once). The
+    /// result's times are those of the announcements, so the rates printed are the chain's own.
+    /// </summary>
     public static async Task<DriverResult> SimulateAsync(Ingest.IngestClient ingest, string dataRoot, Geometry geometry,
         SimulationOptions options, TextWriter log, CancellationToken cancellationToken)
     {
-        var simulator = new LambdaSimulator(geometry, options);
-        var first = DateTime.MinValue;
-        var parts = 0;
-        var clock = Stopwatch.StartNew();
-        await simulator.RunAsync(dataRoot, async (chunk, ct) =>
+        var staging = Path.Combine(dataRoot, $".staging-{options.Acquisition}");
+        var chunks = new List<ChunkWritten>();
+        var drawing = Stopwatch.StartNew();
+        await new LambdaSimulator(geometry, options with { FrameRate = 0 }).RunAsync(staging, (chunk, _) =>
         {
-            if (first == DateTime.MinValue)
+            chunks.Add(chunk);
+            return Task.CompletedTask;
+        }, cancellationToken);
+        log.WriteLine($"simulated {options.Frames} frames of {options.Acquisition} in {drawing.Elapsed.TotalSeconds:0.00} s ({options.Frames / drawing.Elapsed.TotalSeconds:0} frames/s drawn and written before the clock starts)");
+        var truth = options.Acquisition + "_truth.json";
+        File.Move(Path.Combine(staging, truth), Path.Combine(dataRoot, truth), overwrite: true);
+
+        var first = DateTime.UtcNow;
+        var clock = Stopwatch.StartNew();
+        var frames = 0;
+        foreach (var part in chunks.GroupBy(c => c.Part).OrderBy(p => p.Key))
+        {
+            frames += part.First().Frames;
+            if (options.FrameRate > 0 && TimeSpan.FromSeconds(frames / options.FrameRate) - clock.Elapsed is { } due && due > TimeSpan.Zero)
             {
-                first = DateTime.UtcNow;
+                // The part is closed once its last frame is taken.
+                await Task.Delay(due, cancellationToken);
             }
 
-            await ingest.AnnounceChunkAsync(new AnnounceChunkRequest
+            foreach (var chunk in part)
             {
-                Acquisition = chunk.Acquisition,
-                Module = (uint)chunk.Module,
-                Modules = (uint)chunk.Modules,
-                Part = (uint)chunk.Part,
-                Path = chunk.Path,
-                Frames = (uint)chunk.Frames,
-            }, cancellationToken: ct);
-            parts = Math.Max(parts, chunk.Part + 1);
-        }, cancellationToken);
+                var path = Path.Combine(dataRoot, Path.GetFileName(chunk.Path));
+                File.Move(chunk.Path, path, overwrite: true);
+                await ingest.AnnounceChunkAsync(new AnnounceChunkRequest
+                {
+                    Acquisition = chunk.Acquisition,
+                    Module = (uint)chunk.Module,
+                    Modules = (uint)chunk.Modules,
+                    Part = (uint)chunk.Part,
+                    Path = path,
+                    Frames = (uint)chunk.Frames,
+                }, cancellationToken: cancellationToken);
+            }
+        }
+
         var lastWritten = DateTime.UtcNow;
-        log.WriteLine($"simulated {options.Frames} frames of {options.Acquisition} in {clock.Elapsed.TotalSeconds:0.00} s ({options.Frames / clock.Elapsed.TotalSeconds:0} frames/s written)");
+        Directory.Delete(staging, recursive: true);
+        var parts = chunks.Count == 0 ? 0 : chunks.Max(c => c.Part) + 1;
         await ingest.FinishAcquisitionAsync(new FinishAcquisitionRequest { Acquisition = options.Acquisition, Parts = (uint)parts }, cancellationToken: cancellationToken);
         return new DriverResult([options.Acquisition], options.Frames, first, lastWritten);
     }

@@ -97,8 +97,11 @@ public static class DemoCommand
             }
 
             log.WriteLine($"frames: {result.Frames}");
-            log.WriteLine($"throughput: {result.Frames / seconds:0.0} frames/s (first chunk announced → file final, {seconds:0.00} s)");
-            log.WriteLine($"latency: {(done - result.LastWrittenUtc).TotalMilliseconds:0} ms from the last frame written to the file being final");
+            // The chain's own rate: a simulation is drawn and written before the clock starts (AcquisitionDriver.SimulateAsync),
+            // a replay's files exist already; with --rate the chain can go no faster than the detector it is fed by.
+            var fedBy = rate > 0 && replay is null ? $"fed at the detector rate of {rate:0.#} frames/s" : "every chunk announced at once";
+            log.WriteLine($"throughput: {result.Frames / seconds:0.0} frames/s, the chain's own rate ({fedBy}; first chunk announced → file final, {seconds:0.00} s)");
+            log.WriteLine($"latency: {(done - result.LastWrittenUtc).TotalMilliseconds:0} ms from the last chunk announced to the file being final");
             var cpu = SuiteCpuSeconds(suite) - cpuAtStart;
             log.WriteLine($"cpu: {result.Frames / cpu:0.0} frames per CPU-second of the services (start-up excluded){(tracing is null ? "" : $" (tracing {tracing})")}");
             if (tracing is not null)

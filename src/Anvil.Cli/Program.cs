@@ -87,7 +87,8 @@ static int Help(string verb)
           {PressureCommand.Usage}
           {ConsoleUserCommand.Usage}
           {Anvil.Cli.Chaos.ChaosCommand.Usage}
-          ./anvil bench integrate|broker|simulate [--quick]
+          ./anvil bench integrate|broker|simulate|viewer [--quick]
+          ./anvil bench pipeline [--frames N] [--quick] [--live RATE,…|--no-live] [--replicas N,…] [--no-baseline]
         """);
     return verb is "help" or "--help" or "-h" ? 0 : 2;
 }

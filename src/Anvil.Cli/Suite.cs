@@ -47,6 +47,11 @@ public sealed record PortPlan(IReadOnlyDictionary<string, int> Ports)
     /// <summary>Free loopback ports for every instance, for runs beside another suite (demo, tests).</summary>
     public static PortPlan Free() => new(Defaults.Ports.Keys.ToDictionary(name => name, _ => FreePort()));
 
+    /// <summary>Free loopback ports for every instance with <paramref name="integrateReplicas"/> integrate replicas (`bench pipeline --replicas`).</summary>
+    public static PortPlan Free(int integrateReplicas) => new(Suite.Topology.Services
+        .SelectMany(s => (s.Name == "integrate" ? s with { Replicas = integrateReplicas } : s).Instances())
+        .ToDictionary(i => i.Instance, _ => FreePort()));
+
     private static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
@@ -151,7 +156,7 @@ public sealed class Suite : IAsyncDisposable
             foreach (var service in Topology.Chain)
             {
                 var replicas = service.Name == "integrate" ? options.IntegrateReplicas ?? service.Replicas : service.Replicas;
-                foreach (var (instance, _) in service.Instances().Take(replicas))
+                foreach (var (instance, _) in (service with { Replicas = replicas }).Instances())
                 {
                     suite.Start(instance, service, p[instance], service.Name == "broker" ? brokerEnvironment : workerEnvironment);
                 }

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Threading.Channels;
 using Anvil.Broker.Client;
 using Anvil.Broker.V1;
 using Anvil.Pipeline;
@@ -17,6 +18,9 @@ namespace Anvil.Workers;
 /// and the finish flag is withheld until every delivery is acknowledged. A handler acknowledges only after
 /// its output is durably sent, so a crash anywhere loses nothing and a redelivery re-sends identical duplicates.
 /// A stage that honours the operator's pause (<see cref="IsPausedAsync"/>: stitch) reads nothing of a paused acquisition.
+/// Integrate and merge read through the broker's Subscribe stream (one per acquisition and process, credit-based) and
+/// acknowledge in AcknowledgeMany batches (<see cref="Subscribes"/>): two unary calls per frame cost more broker CPU
+/// than the frame's science (bench/FINDINGS-pipeline.md).
 /// </summary>
 public abstract partial class AcquisitionWorker : BackgroundService
 {
@@ -40,6 +44,18 @@ public abstract partial class AcquisitionWorker : BackgroundService
 
     /// <summary>Concurrent consumers per acquisition in this process.</summary>
     protected virtual int Concurrency => 1;
+
+    /// <summary>
+    /// Whether this stage reads an acquisition through one Subscribe stream (the broker pushes, credit-based) and
+    /// acknowledges in AcknowledgeMany batches; false: unary long-poll reads and one ack per delivery, which a stage
+    /// that honours the operator's pause needs (it checks the pause before each read).
+    /// </summary>
+    protected virtual bool Subscribes => true;
+
+    /// <summary>Deliveries the broker may push ahead of the handlers (the Subscribe credit): enough to keep every handler busy while acks travel.</summary>
+    protected int Prefetch => Math.Max(2, 2 * Concurrency);
+
+    private const int MaxAcksPerCall = 10_000;
 
     protected BrokerClient Broker { get; }
 
@@ -129,9 +145,11 @@ public abstract partial class AcquisitionWorker : BackgroundService
             {
                 if (await OnStartAsync(acquisition, stoppingToken))
                 {
-                    var finished = await Task.WhenAll(Enumerable.Range(0, Concurrency).Select(_ => ConsumeAsync(acquisition, stoppingToken)));
-                    await OnFinishedAsync(acquisition, finished.Max(), stoppingToken);
-                    Log.AcquisitionFinished(Logger, Stage, acquisition, finished.Max());
+                    var last = Subscribes
+                        ? await SubscribeAsync(acquisition, stoppingToken)
+                        : (await Task.WhenAll(Enumerable.Range(0, Concurrency).Select(_ => ConsumeAsync(acquisition, stoppingToken)))).Max();
+                    await OnFinishedAsync(acquisition, last, stoppingToken);
+                    Log.AcquisitionFinished(Logger, Stage, acquisition, last);
                 }
 
                 failing.TryRemove(acquisition, out _);
@@ -223,31 +241,158 @@ public abstract partial class AcquisitionWorker : BackgroundService
             }
 
             var delivery = next.Value!;
-            var started = Stopwatch.GetTimestamp();
-            PipelineTelemetry.CountReceived(Stage, (int)delivery.DeliveryCount);
-            using (var activity = StartReceive(delivery, address))
+            if (await HandleDeliveryAsync(acquisition, address, delivery, stoppingToken))
             {
-                activity?.SetTag(PipelineTelemetry.Acquisition, acquisition);
-                activity?.SetTag(PipelineTelemetry.Stage, Stage);
+                await Broker.AcknowledgeAsync(address, Stage, delivery.Id, stoppingToken);
+                Interlocked.Increment(ref handled);
+            }
+        }
+    }
+
+    // Consumes the acquisition through one Subscribe stream: the broker pushes up to Prefetch datasets ahead (credit that
+    // acks return), Concurrency handlers take them, and one loop acknowledges what they finished in AcknowledgeMany
+    // batches (whatever finished while the previous batch was on its way). Returns the last id once the broker reports
+    // the stream finished, which it does only after every delivery is acknowledged.
+    private async Task<ulong> SubscribeAsync(string acquisition, CancellationToken stoppingToken)
+    {
+        var address = Broker.Address(Source, acquisition);
+        var deliveries = Channel.CreateBounded<Dataset>(new BoundedChannelOptions(Prefetch) { SingleWriter = true });
+        var acks = Channel.CreateUnbounded<ulong>(new UnboundedChannelOptions { SingleReader = true });
+        var handlers = Enumerable.Range(0, Concurrency).Select(_ => Task.Run(async () =>
+        {
+            await foreach (var delivery in deliveries.Reader.ReadAllAsync(stoppingToken))
+            {
+                if (await HandleDeliveryAsync(acquisition, address, delivery, stoppingToken))
+                {
+                    acks.Writer.TryWrite(delivery.Id);
+                }
+            }
+        }, stoppingToken)).ToArray();
+        var acknowledging = Task.Run(() => AcknowledgeAsync(address, acks.Reader, stoppingToken), stoppingToken);
+        try
+        {
+            return await ReadSubscriptionAsync(acquisition, address, deliveries.Writer, stoppingToken);
+        }
+        finally
+        {
+            deliveries.Writer.TryComplete();
+            await Task.WhenAll(handlers).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            acks.Writer.TryComplete();
+            await acknowledging.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+    }
+
+    private async Task<ulong> ReadSubscriptionAsync(string acquisition, Address address, ChannelWriter<Dataset> deliveries, CancellationToken stoppingToken)
+    {
+        var request = new SubscribeRequest
+        {
+            Address = address,
+            Group = Stage,
+            Prefetch = (uint)Prefetch,
+            Datasets = true,
+            IncludePayload = true,
+            GapTimeoutMs = WaitMs,
+            Resend = new ResendPolicy { DelayMs = (uint)Options.ResendDelay.TotalMilliseconds, MaxAttempts = 3 },
+        };
+        while (true)
+        {
+            try
+            {
+                using var call = Broker.Consumer.Subscribe(request, Broker.Headers, cancellationToken: stoppingToken);
+                await foreach (var item in call.ResponseStream.ReadAllAsync(stoppingToken))
+                {
+                    switch (item.ItemCase)
+                    {
+                        case SubscribeItem.ItemOneofCase.Dataset:
+                            await deliveries.WriteAsync(item.Dataset, stoppingToken);
+                            break;
+                        case SubscribeItem.ItemOneofCase.Gap:
+                            Log.Gap(Logger, Stage, acquisition, item.Gap.Id, item.Gap.Kind);
+                            PipelineTelemetry.CountGap(Stage);
+                            break;
+                        case SubscribeItem.ItemOneofCase.Finished:
+                            return item.Finished.LastId;
+                    }
+                }
+
+                // The call ended without the finish (the broker shut down cleanly): subscribe again.
+            }
+            catch (RpcException ex) when (BrokerClient.IsTransient(ex) || ex.StatusCode == StatusCode.Internal)
+            {
+                // The broker went away or restarted mid-stream: what was delivered and not acknowledged is delivered again.
+                Log.BrokerUnavailable(Logger, Stage, ex.Status.Detail);
+                await Task.Delay(500, stoppingToken);
+            }
+        }
+    }
+
+    // Acknowledges finished deliveries in batches: one AcknowledgeMany for whatever finished while the last was sent.
+    private async Task AcknowledgeAsync(Address address, ChannelReader<ulong> finished, CancellationToken stoppingToken)
+    {
+        var ids = new List<ulong>();
+        while (await finished.WaitToReadAsync(stoppingToken))
+        {
+            while (ids.Count < MaxAcksPerCall && finished.TryRead(out var id))
+            {
+                ids.Add(id);
+            }
+
+            var acknowledged = false;
+            while (!acknowledged)
+            {
                 try
                 {
-                    await HandleAsync(acquisition, delivery, stoppingToken);
+                    await Broker.AcknowledgeManyAsync(address, Stage, ids, stoppingToken);
+                    acknowledged = true;
                 }
-                catch (Exception ex) when (ex is not OperationCanceledException)
+                catch (RpcException ex) when (BrokerClient.IsTransient(ex))
                 {
-                    // Not acknowledged: the resend policy redelivers it (at most MaxAttempts times).
-                    PipelineTelemetry.RecordError(activity, ex.Message, ex);
-                    PipelineTelemetry.CountError(Stage, "handler");
-                    Log.HandlerFailed(Logger, ex, Stage, acquisition, delivery.Id);
-                    continue;
+                    Log.BrokerUnavailable(Logger, Stage, ex.Status.Detail);
+                    await Task.Delay(500, stoppingToken);
+                }
+                catch (RpcException ex)
+                {
+                    // Refused (the stream was deleted, a token lost its rights): the ids stay unacknowledged and the resend
+                    // policy delivers them again; later acks still go out.
+                    Log.AcknowledgeFailed(Logger, ex, Stage, address.Stream, ids.Count);
+                    break;
                 }
             }
 
-            PipelineTelemetry.RecordDuration(Stage, Stopwatch.GetElapsedTime(started));
+            if (acknowledged)
+            {
+                Interlocked.Add(ref handled, ids.Count);
+            }
 
-            await Broker.AcknowledgeAsync(address, Stage, delivery.Id, stoppingToken);
-            Interlocked.Increment(ref handled);
+            ids.Clear();
         }
+    }
+
+    // Handles one delivery under its consumer span; true when it may be acknowledged (a handler that throws leaves it
+    // unacknowledged, so the resend policy delivers it again, at most MaxAttempts times).
+    private async Task<bool> HandleDeliveryAsync(string acquisition, Address address, Dataset delivery, CancellationToken stoppingToken)
+    {
+        var started = Stopwatch.GetTimestamp();
+        PipelineTelemetry.CountReceived(Stage, (int)delivery.DeliveryCount);
+        using (var activity = StartReceive(delivery, address))
+        {
+            activity?.SetTag(PipelineTelemetry.Acquisition, acquisition);
+            activity?.SetTag(PipelineTelemetry.Stage, Stage);
+            try
+            {
+                await HandleAsync(acquisition, delivery, stoppingToken);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                PipelineTelemetry.RecordError(activity, ex.Message, ex);
+                PipelineTelemetry.CountError(Stage, "handler");
+                Log.HandlerFailed(Logger, ex, Stage, acquisition, delivery.Id);
+                return false;
+            }
+        }
+
+        PipelineTelemetry.RecordDuration(Stage, Stopwatch.GetElapsedTime(started));
+        return true;
     }
 
     // The consumer span of a delivery: child of the first part's producer context; a dataset's other parts (the other
@@ -288,6 +433,9 @@ public abstract partial class AcquisitionWorker : BackgroundService
 
         [LoggerMessage(1006, LogLevel.Information, "{Stage}: acquisition {Acquisition} is paused; id {Id} returned to the group for after the resume")]
         public static partial void ReturnedPaused(ILogger logger, string stage, string acquisition, ulong id);
+
+        [LoggerMessage(1007, LogLevel.Error, "{Stage}: acknowledging {Count} deliveries of {Acquisition} failed; they will be delivered again")]
+        public static partial void AcknowledgeFailed(ILogger logger, Exception exception, string stage, string acquisition, int count);
 
         [LoggerMessage(1005, LogLevel.Error, "{Stage}: acquisition {Acquisition} id {Id} failed; left for redelivery")]
         public static partial void HandlerFailed(ILogger logger, Exception exception, string stage, string acquisition, ulong id);

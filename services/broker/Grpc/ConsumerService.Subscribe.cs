@@ -87,6 +87,7 @@ public sealed partial class ConsumerService
                         var dataset = await broker.GetNextDatasetAsync(address, request.Group, request.MinSize, timeout, request.IncludePayload, policy, cancellationToken);
                         item = new V1.SubscribeItem { Dataset = Mapping.ToProto(dataset) };
                         subscription.Delivered(dataset.Id);
+                        BrokerTracing.Delivered(request.Address, request.Group, item.Dataset);
                     }
                     else
                     {
@@ -104,10 +105,12 @@ public sealed partial class ConsumerService
                         {
                             await WriteHeldAsync(responseStream, held, cancellationToken);
                             held = new V1.SubscribeItem { Message = Mapping.ToProto(batch.Messages[i]) };
+                            BrokerTracing.Delivered(request.Address, request.Group, held.Message);
                         }
 
                         var last = batch.Messages[^1];
                         item = new V1.SubscribeItem { Message = Mapping.ToProto(last) };
+                        BrokerTracing.Delivered(request.Address, request.Group, item.Message);
                         after = batch.Error;
                     }
                 }

@@ -41,6 +41,10 @@ public sealed partial class StitchPlanner(BrokerClient broker, PipelineOptions o
     protected override Task<bool> IsPausedAsync(string acquisition, CancellationToken cancellationToken) => pause.IsPausedAsync(acquisition, cancellationToken);
 
     /// <inheritdoc />
+    /// <remarks>Stitch reads one chunk at a time with unary reads, checking the pause before each (a chunk is ten frames: its reads cost little).</remarks>
+    protected override bool Subscribes => false;
+
+    /// <inheritdoc />
     protected override async Task HandleAsync(string acquisition, Dataset delivery, CancellationToken cancellationToken)
     {
         var part = (uint)(delivery.Id - 1);

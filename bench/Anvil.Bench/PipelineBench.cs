@@ -1,0 +1,403 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Anvil.Broker.Client;
+using Anvil.Broker.V1;
+using Anvil.Cli;
+using Anvil.Hdf5;
+using Anvil.Pipeline;
+using Anvil.Pipeline.V1;
+using Grpc.Net.Client;
+
+namespace Anvil.Bench;
+
+/// <summary>
+/// `anvil bench pipeline`: the whole chain on real P02.2 frames, against a DESY-style Python pipeline (h5py reads,
+/// numpy stitch, pyFAI CSR, 2 worker processes) on the same files in the same run. The 50 shared frames (3 modules ×
+/// 5 chunk parts of 10 frames) are copied into an N-frame acquisition whose sequence numbers and
+/// collection/frame_numbers are rewritten to match, so stitch, integrate and merge see a consistent Lambda scan.
+/// The chain runs as `anvil demo` runs it: separate processes from deploy/topology.json and a durable broker.
+/// Batch: every chunk announced at once (throughput); live: chunks moved into place and announced at a detector rate,
+/// up a ladder of rates, to find the highest rate the chain keeps up with.
+/// </summary>
+internal static class PipelineBench
+{
+    private const int FramesPerPart = 10;
+    private const int Modules = 3;
+    private const int Npt = 4038;
+    private const string Method = "bbox";
+    private const string SourceAcquisition = "testasapo1_1009_00002";
+
+    // A live rate is sustained when the file is final within this long after the last chunk was announced: the backlog
+    // the run built up drained at once, so it stayed bounded.
+    private static readonly TimeSpan SustainedLatency = TimeSpan.FromSeconds(2);
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var quick = args.Contains("--quick");
+        var frames = IntArg(args, "--frames") ?? (quick ? 400 : 2000);
+        if (frames < FramesPerPart || frames % FramesPerPart != 0)
+        {
+            Console.Error.WriteLine($"--frames must be a positive multiple of {FramesPerPart} (a chunk part holds {FramesPerPart} frames)");
+            return 2;
+        }
+
+        var replicaCounts = ListArg(args, "--replicas") ?? [Suite.Topology.Services.Single(s => s.Name == "integrate").Replicas];
+        var liveRates = args.Contains("--no-live") ? [] : ListArg(args, "--live") ?? (quick ? [25, 50, 100, 200] : [25, 50, 100, 200, 400, 800]);
+        var liveFrames = IntArg(args, "--live-frames") ?? (quick ? 300 : 1000);
+        var baseline = !args.Contains("--no-baseline");
+        var root = IntegrateBench.FindRoot();
+        var source = StringArg(args, "--source") ?? Path.Combine(root, "tests", "fixtures", "lambda");
+        var poni = Path.Combine(source, "L2.poni");
+        var mask = Directory.GetFiles(source, "*.mask").Single();
+
+        var work = Directory.CreateTempSubdirectory("anvil-bench-pipeline-").FullName;
+        try
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"pipeline bench {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC: {frames} real frames ({frames / FramesPerPart} chunk parts × {Modules} modules, copied from the 50 in {source}), {Method}, npt {Npt}, 2th_deg, {Path.GetFileName(poni)} + {Path.GetFileName(mask)}; {Environment.ProcessorCount} cores (shared: compare side by side)"));
+            var clock = Stopwatch.StartNew();
+            var batch = BuildAcquisition(source, Path.Combine(work, "data", "batch"), "bench_1009_00001", frames);
+            Console.WriteLine($"built the acquisition in {clock.Elapsed.TotalSeconds:0.0} s");
+
+            BatchResult? anvilBatch = null;
+            foreach (var replicas in replicaCounts)
+            {
+                var run = await RunSuiteAsync(work, poni, mask, replicas, batch, replicas == replicaCounts[0] ? liveRates : [], liveFrames, source, replicaCounts.Length > 1);
+                anvilBatch ??= run;
+            }
+
+            if (baseline && anvilBatch is not null)
+            {
+                var python = RunBaseline(root, batch, poni, mask, Path.Combine(work, "baseline.npy"));
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"baseline (python3 h5py + numpy stitch + pyFAI {python.Version} CSR, 2 worker processes): {frames} frames in {python.Seconds:0.0} s, {frames / python.Seconds:0.0} frames/s, {frames / python.CpuSeconds:0.0} frames per CPU-second"));
+                var fps = anvilBatch.Frames / anvilBatch.Seconds;
+                var baseFps = frames / python.Seconds;
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"pipeline/batch: {fps:0.0} fps vs {baseFps:0.0} fps: {fps / baseFps:0.00} x baseline"));
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"pipeline/cpu: {anvilBatch.Frames / anvilBatch.CpuSeconds:0.0} frames per CPU-s vs {frames / python.CpuSeconds:0.0} frames per CPU-s: {(anvilBatch.Frames / anvilBatch.CpuSeconds) / (frames / python.CpuSeconds):0.00} x baseline"));
+            }
+
+            Console.WriteLine($"total bench time {clock.Elapsed.TotalMinutes:0.0} min");
+            return 0;
+        }
+        finally
+        {
+            Directory.Delete(work, recursive: true);
+        }
+    }
+
+    /// <summary>What a batch run measured (chain only).</summary>
+    private sealed record BatchResult(int Frames, double Seconds, double CpuSeconds);
+
+    private static async Task<BatchResult> RunSuiteAsync(string work, string poni, string mask, int replicas, Acquisition batch,
+        int[] liveRates, int liveFrames, string source, bool scaleOut)
+    {
+        var config = PipelineConfig.Load(null);
+        var output = Path.Combine(work, $"out-{replicas}");
+        config.Override("Poni", poni);
+        config.Override("Mask", mask);
+        config.Override("Npt", Npt.ToString(CultureInfo.InvariantCulture));
+        config.Override("Method", Method);
+        config.Override("Unit", "2th_deg");
+        config.Override("OutputDir", output);
+        config.Override("DataRoot", Path.Combine(work, "data"));
+        Directory.CreateDirectory(output);
+        config.ValidSettings();
+
+        var suiteWork = Path.Combine(work, $"suite-{replicas}");
+        var suite = await Suite.StartAsync(new SuiteOptions { WorkDir = suiteWork, Ports = PortPlan.Free(replicas), Pipeline = config.Values, IntegrateReplicas = replicas },
+            TimeSpan.FromSeconds(90), CancellationToken.None);
+        try
+        {
+            Console.WriteLine($"suite up ({string.Join(", ", suite.Services.Select(s => s.Name))})");
+            using var channel = GrpcChannel.ForAddress(suite.IngestAddress);
+            var ingest = new Ingest.IngestClient(channel);
+            using var broker = BrokerClient.Connect(suite.BrokerAddress, new BrokerClientOptions { Beamtime = config.Values.GetValueOrDefault("Beamtime", "demo"), Token = suite.BrokerToken });
+
+            // A short acquisition first, as a running `anvil up` has had: JIT, connections and the integration engines
+            // (the CSR matrix of these settings, built once per replica and cached) are warm before the clock starts.
+            var warmup = BuildAcquisition(source, Path.Combine(work, "data", $"warmup{replicas}"), $"warmup{replicas}_1009_00001", 50);
+            var warm = await AnnounceAndWaitAsync(ingest, broker, warmup, output, rate: 0, suite);
+            Console.WriteLine($"warm-up acquisition of {warmup.Frames} frames in {warm.Seconds:0.0} s (not counted)");
+
+            // Batch: every chunk of the acquisition announced as fast as ingest takes them.
+            var before = Snapshot(suite);
+            var run = await AnnounceAndWaitAsync(ingest, broker, batch, output, rate: 0, suite);
+            var after = Snapshot(suite);
+            var cpu = after.Sum(s => s.Value.Cpu - before[s.Key].Cpu);
+            var label = scaleOut ? $"anvil (batch, integrate × {replicas})" : "anvil (batch)";
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{label}: {batch.Frames} frames in {run.Seconds:0.00} s, {batch.Frames / run.Seconds:0.0} frames/s, {batch.Frames / cpu:0.0} frames per CPU-second of the services; latency {run.Latency.TotalMilliseconds:0} ms from the last chunk announced to the file final"));
+            PrintServices(batch.Frames, before, after);
+            if (scaleOut)
+            {
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"pipeline/scale-out integrate × {replicas}: {batch.Frames / run.Seconds:0.0} fps, {batch.Frames / run.Seconds / Environment.ProcessorCount:0.0} fps per core"));
+            }
+
+            // Live: chunks moved into place and announced at the detector's rate, up the ladder until one is not sustained.
+            var highest = 0;
+            foreach (var rate in liveRates)
+            {
+                var acquisition = BuildAcquisition(source, Path.Combine(work, "staging", $"live{rate}"), $"live{rate}_1009_00001", liveFrames);
+                var liveBefore = Snapshot(suite);
+                var live = await AnnounceAndWaitAsync(ingest, broker, acquisition, output, rate, suite, Path.Combine(work, "data", $"live{rate}"));
+                var liveAfter = Snapshot(suite);
+                var liveCpu = liveAfter.Sum(s => s.Value.Cpu - liveBefore[s.Key].Cpu);
+                // Sustained: the detector's rate was really offered (the announcing loop kept within 10% of it) and the
+                // backlog drained at once after the last chunk.
+                var offered = live.AnnouncedRate >= 0.9 * rate;
+                var sustained = offered && live.Latency <= SustainedLatency;
+                var verdict = sustained ? "sustained" : offered ? "NOT sustained" : "NOT offered (the announcing loop fell behind the rate)";
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"live at {rate} frames/s ({liveFrames} frames): {verdict}; announced at {live.AnnouncedRate:0.0} frames/s, peak backlog {live.PeakBacklog} frames, latency {live.Latency.TotalMilliseconds:0} ms from the last chunk announced to the file final, {liveFrames / liveCpu:0.0} frames per CPU-second"));
+                if (!sustained)
+                {
+                    break;
+                }
+
+                highest = rate;
+            }
+
+            if (liveRates.Length > 0)
+            {
+                Console.WriteLine(highest > 0
+                    ? $"pipeline/live: highest rate sustained with a bounded backlog: {highest} frames/s (ladder {string.Join(", ", liveRates)})"
+                    : $"pipeline/live: no rate of the ladder ({string.Join(", ", liveRates)}) sustained");
+            }
+
+            return new BatchResult(batch.Frames, run.Seconds, cpu);
+        }
+        finally
+        {
+            await suite.DisposeAsync();
+        }
+    }
+
+    /// <summary>An acquisition's chunk files: per part, the module files in module order.</summary>
+    private sealed record Acquisition(string Name, string Folder, int Frames, string[][] Parts);
+
+    // Copies the shared chunk files part by part (part p is a copy of source part p mod 5) and rewrites each copy's
+    // sequence numbers (frames 10p+1 … 10p+10) and collection/frame_numbers (the scan's frame count), as the detector
+    // writes them. The pixels stay compressed as they are: only two small datasets are replaced.
+    private static Acquisition BuildAcquisition(string source, string folder, string name, int frames)
+    {
+        Directory.CreateDirectory(folder);
+        var sourceParts = Directory.GetFiles(source, $"{SourceAcquisition}_m1_part*.nxs").Length;
+        var parts = new string[frames / FramesPerPart][];
+        for (var p = 0; p < parts.Length; p++)
+        {
+            parts[p] = new string[Modules];
+            var sequence = Enumerable.Range((p * FramesPerPart) + 1, FramesPerPart).ToArray();
+            for (var m = 1; m <= Modules; m++)
+            {
+                var target = Path.Combine(folder, ChunkFileName.Format(name, m, p));
+                File.Copy(Path.Combine(source, ChunkFileName.Format(SourceAcquisition, m, p % sourceParts)), target, overwrite: true);
+                using (var file = Hdf5File.OpenReadWrite(target))
+                {
+                    file.Delete(LambdaModuleFile.SequenceNumberPath);
+                    file.WriteDataset(LambdaModuleFile.SequenceNumberPath, sequence);
+                    const string frameNumbers = LambdaModuleFile.DetectorPath + "/collection/frame_numbers";
+                    file.Delete(frameNumbers);
+                    file.WriteDataset(frameNumbers, new[] { frames });
+                }
+
+                parts[p][m - 1] = target;
+            }
+        }
+
+        return new Acquisition(name, folder, frames, parts);
+    }
+
+    private sealed record RunResult(double Seconds, TimeSpan Latency, double AnnouncedRate, long PeakBacklog);
+
+    // Announces every chunk part (rate 0: at once; else part p when its 10 frames are due at the rate, its files moved
+    // from the staging folder into liveFolder just before, as a detector closes them) and waits for the result file.
+    private static async Task<RunResult> AnnounceAndWaitAsync(Ingest.IngestClient ingest, BrokerClient broker, Acquisition acquisition, string output,
+        double rate, Suite suite, string? liveFolder = null)
+    {
+        if (liveFolder is not null)
+        {
+            Directory.CreateDirectory(liveFolder);
+        }
+
+        using var sampling = new CancellationTokenSource();
+        var backlog = SampleBacklogAsync(broker, acquisition.Name, sampling.Token);
+        var result = Path.Combine(output, acquisition.Name + ".nxs");
+        var first = DateTime.UtcNow;
+        var clock = Stopwatch.StartNew();
+        for (var p = 0; p < acquisition.Parts.Length; p++)
+        {
+            if (rate > 0)
+            {
+                var due = TimeSpan.FromSeconds((p + 1) * FramesPerPart / rate);
+                if (due > clock.Elapsed)
+                {
+                    await Task.Delay(due - clock.Elapsed);
+                }
+            }
+
+            for (var m = 0; m < Modules; m++)
+            {
+                var path = acquisition.Parts[p][m];
+                if (liveFolder is not null)
+                {
+                    var moved = Path.Combine(liveFolder, Path.GetFileName(path));
+                    File.Move(path, moved);
+                    path = moved;
+                }
+
+                await ingest.AnnounceChunkAsync(new AnnounceChunkRequest
+                {
+                    Acquisition = acquisition.Name,
+                    Module = (uint)(m + 1),
+                    Modules = Modules,
+                    Part = (uint)p,
+                    Path = path,
+                    Frames = FramesPerPart,
+                });
+            }
+        }
+
+        await ingest.FinishAcquisitionAsync(new FinishAcquisitionRequest { Acquisition = acquisition.Name, Parts = (uint)acquisition.Parts.Length });
+        var lastAnnounced = DateTime.UtcNow;
+        var announcedRate = acquisition.Frames / clock.Elapsed.TotalSeconds;
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(20);
+        while (!File.Exists(result))
+        {
+            if (suite.Services.FirstOrDefault(s => s.Process.HasExited) is { } dead)
+            {
+                throw new InvalidOperationException($"{dead.Name} exited with code {dead.Process.ExitCode}:\n{Suite.Tail(dead)}");
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"no {result} within 20 min; merge log:\n{Suite.Tail(suite.Services.First(s => s.Name == "merge"))}");
+            }
+
+            await Task.Delay(5);
+        }
+
+        var done = DateTime.UtcNow;
+        await sampling.CancelAsync();
+        return new RunResult((done - first).TotalSeconds, done - lastAnnounced, announcedRate, await backlog);
+    }
+
+    // The largest number of frames waiting anywhere in the chain (stored but not yet read by the next stage) during a run.
+    private static async Task<long> SampleBacklogAsync(BrokerClient broker, string acquisition, CancellationToken cancellationToken)
+    {
+        long peak = 0;
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                long total = 0;
+                foreach (var (source, perMessage) in new[] { (PipelineStreams.Raw, FramesPerPart), (PipelineStreams.Frames, 1), (PipelineStreams.Profiles, 1) })
+                {
+                    try
+                    {
+                        var groups = await broker.Consumer.ListGroupsAsync(new ListGroupsRequest { Address = broker.Address(source, acquisition) }, broker.Headers, cancellationToken: cancellationToken);
+                        total += groups.Groups.Sum(g => (long)g.Backlog) * perMessage;
+                    }
+                    catch (Grpc.Core.RpcException ex) when (ex.StatusCode is Grpc.Core.StatusCode.NotFound or Grpc.Core.StatusCode.InvalidArgument)
+                    {
+                        // The stream does not exist yet.
+                    }
+                }
+
+                peak = Math.Max(peak, total);
+                await Task.Delay(250, cancellationToken);
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException || (ex is Grpc.Core.RpcException rpc && rpc.StatusCode == Grpc.Core.StatusCode.Cancelled))
+        {
+        }
+
+        return peak;
+    }
+
+    private sealed record ServiceSample(double Cpu, long PeakRssKb, long RssKb);
+
+    private static Dictionary<string, ServiceSample> Snapshot(Suite suite) => suite.Services.ToDictionary(s => s.Name, s =>
+    {
+        s.Process.Refresh();
+        var (peak, rss) = Rss(s.Process.Id);
+        return new ServiceSample(s.Process.TotalProcessorTime.TotalSeconds, peak, rss);
+    });
+
+    // VmHWM (the peak resident set since the process started) and VmRSS from /proc.
+    private static (long PeakKb, long RssKb) Rss(int pid)
+    {
+        long peak = 0, rss = 0;
+        foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+        {
+            if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+            {
+                peak = long.Parse(line[6..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
+            }
+            else if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+            {
+                rss = long.Parse(line[6..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
+            }
+        }
+
+        return (peak, rss);
+    }
+
+    private static void PrintServices(int frames, Dictionary<string, ServiceSample> before, Dictionary<string, ServiceSample> after)
+    {
+        Console.WriteLine($"  {"service",-12} {"CPU-s",7} {"ms/frame",9} {"frames/CPU-s",13} {"RSS MiB before→after",21} {"peak RSS MiB",13}");
+        foreach (var (name, a) in after)
+        {
+            var b = before[name];
+            var cpu = a.Cpu - b.Cpu;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {name,-12} {cpu,7:0.00} {cpu * 1000 / frames,9:0.00} {frames / Math.Max(cpu, 1e-3),13:0} {$"{b.RssKb / 1024.0:0}→{a.RssKb / 1024.0:0}",21} {a.PeakRssKb / 1024.0,13:0}"));
+        }
+
+        var total = after.Sum(s => s.Value.Cpu - before[s.Key].Cpu);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {"all",-12} {total,7:0.00} {total * 1000 / frames,9:0.00} {frames / total,13:0.0}"));
+    }
+
+    private sealed record BaselineResult(double Seconds, double CpuSeconds, string Version);
+
+    private static BaselineResult RunBaseline(string root, Acquisition acquisition, string poni, string mask, string output)
+    {
+        var script = Path.Combine(root, "bench", "pyfai_pipeline.py");
+        var parts = Path.Combine(Path.GetDirectoryName(output)!, "baseline-parts.json");
+        File.WriteAllText(parts, JsonSerializer.Serialize(acquisition.Parts));
+        var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var a in new[] { script, "--poni", poni, "--mask", mask, "--npt", Npt.ToString(CultureInfo.InvariantCulture), "--method", Method, "--workers", "2", "--out", output, parts })
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var process = Process.Start(psi)!;
+        var text = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"the Python baseline exited with code {process.ExitCode}: {text}");
+        }
+
+        using var json = JsonDocument.Parse(text.Trim().Split('\n')[^1]);
+        var r = json.RootElement;
+        if (r.GetProperty("frames").GetInt32() != acquisition.Frames)
+        {
+            throw new InvalidOperationException($"the Python baseline integrated {r.GetProperty("frames").GetInt32()} frames, not {acquisition.Frames}");
+        }
+
+        return new BaselineResult(r.GetProperty("seconds").GetDouble(), r.GetProperty("cpu_seconds").GetDouble(), r.GetProperty("pyfai").GetString()!);
+    }
+
+    private static int? IntArg(string[] args, string name) =>
+        Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : null;
+
+    private static string? StringArg(string[] args, string name) =>
+        Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+
+    private static int[]? ListArg(string[] args, string name) =>
+        StringArg(args, name)?.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
+}
