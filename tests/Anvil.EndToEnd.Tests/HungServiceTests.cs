@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using Anvil.Testing;
-using Grpc.Health.V1;
-using Grpc.Net.Client;
 
 namespace Anvil.EndToEnd.Tests;
 
@@ -25,25 +23,7 @@ public sealed class HungServiceTests(SuiteFixture suite)
                 Assert.Equal(0, kill.ExitCode);
             }
 
-            await TaskTimeoutExtensions.UntilAsync("stitch restarted and serving", async () =>
-            {
-                var current = suite.Suite.Services.Single(s => s.Name == "stitch");
-                if (current.Restarts == restartsBefore || current.Process.HasExited)
-                {
-                    return false;
-                }
-
-                using var channel = GrpcChannel.ForAddress(current.Address);
-                try
-                {
-                    var health = await new Health.HealthClient(channel).CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow.AddSeconds(2));
-                    return health.Status == HealthCheckResponse.Types.ServingStatus.Serving;
-                }
-                catch (Grpc.Core.RpcException)
-                {
-                    return false;
-                }
-            }, TimeSpan.FromMinutes(2));
+            await suite.WaitRestartedAndServingAsync("stitch", restartsBefore, TimeSpan.FromMinutes(2));
 
             Assert.False(Directory.Exists($"/proc/{pid}"), "the stopped process was killed");
             Assert.Contains("stitch has not answered its health check", log.ToString(), StringComparison.Ordinal);

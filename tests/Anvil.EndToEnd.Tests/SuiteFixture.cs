@@ -93,6 +93,28 @@ public sealed class SuiteFixture : IAsyncLifetime
         }
     }
 
+    /// <summary>Waits until the supervisor has restarted <paramref name="name"/> (more than <paramref name="restartsBefore"/> restarts) and it serves.</summary>
+    public Task WaitRestartedAndServingAsync(string name, int restartsBefore, TimeSpan timeout) =>
+        TaskTimeoutExtensions.UntilAsync($"{name} restarted and serving", async () =>
+        {
+            var current = Suite.Services.Single(s => s.Name == name);
+            if (current.Restarts <= restartsBefore || current.Process.HasExited)
+            {
+                return false;
+            }
+
+            using var channel = GrpcChannel.ForAddress(current.Address);
+            try
+            {
+                var health = await new Grpc.Health.V1.Health.HealthClient(channel).CheckAsync(new Grpc.Health.V1.HealthCheckRequest(), deadline: DateTime.UtcNow.AddSeconds(2));
+                return health.Status == Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving;
+            }
+            catch (Grpc.Core.RpcException)
+            {
+                return false;
+            }
+        }, timeout);
+
     public async Task<string> WaitForResultAsync(string acquisition, TimeSpan? timeout = null)
     {
         var path = Path.Combine(OutputDir, acquisition + ".nxs");

@@ -4,8 +4,6 @@ using Anvil.Cli;
 using Anvil.Cli.Supervision;
 using Anvil.Hdf5;
 using Anvil.Testing;
-using Grpc.Health.V1;
-using Grpc.Net.Client;
 
 namespace Anvil.EndToEnd.Tests;
 
@@ -61,25 +59,7 @@ public sealed class SupervisionTests(SuiteFixture suite)
             await AcquisitionDriver.ReplayAsync(suite.Ingest, folder, TextWriter.Null, CancellationToken.None).DefaultTimeout();
             victim.Process.Kill();
 
-            await TaskTimeoutExtensions.UntilAsync("integrate-2 restarted and serving", async () =>
-            {
-                var current = suite.Suite.Services.Single(s => s.Name == "integrate-2");
-                if (current.Restarts == restartsBefore || current.Process.HasExited)
-                {
-                    return false;
-                }
-
-                using var channel = GrpcChannel.ForAddress(current.Address);
-                try
-                {
-                    var health = await new Health.HealthClient(channel).CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow.AddSeconds(2));
-                    return health.Status == HealthCheckResponse.Types.ServingStatus.Serving;
-                }
-                catch (Grpc.Core.RpcException)
-                {
-                    return false;
-                }
-            }, TimeSpan.FromMinutes(1));
+            await suite.WaitRestartedAndServingAsync("integrate-2", restartsBefore, TimeSpan.FromMinutes(1));
 
             var result = await suite.WaitForResultAsync(acquisition);
             using var nxs = Hdf5File.OpenRead(result);
