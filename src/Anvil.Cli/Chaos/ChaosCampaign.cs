@@ -5,6 +5,7 @@ using Anvil.Hdf5;
 using Anvil.Pipeline;
 using Anvil.Pipeline.V1;
 using Grpc.Core;
+using Grpc.Core.Interceptors;
 using Grpc.Net.Client;
 
 namespace Anvil.Cli.Chaos;
@@ -121,7 +122,7 @@ public sealed class ChaosCampaign : IAsyncDisposable
         await announcing;
         var result = await WaitForResultAsync(acquisition, cancellationToken);
         var recovery = DateTime.UtcNow - struck;
-        return Compare(acquisition, result, damaged, unexpected, recovery);
+        return await CompareAsync(acquisition, result, damaged, unexpected, recovery, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -231,12 +232,18 @@ public sealed class ChaosCampaign : IAsyncDisposable
         return path;
     }
 
-    private TrialOutcome Compare(string acquisition, string result, HashSet<long>? damaged, int unexpected, TimeSpan recovery)
+    private async Task<TrialOutcome> CompareAsync(string acquisition, string result, HashSet<long>? damaged, int unexpected, TimeSpan recovery,
+        CancellationToken cancellationToken)
     {
-        using var nxs = Hdf5File.OpenRead(result);
-        var data = nxs.ReadDataset<float>("/processed/result/data");
-        var flaggedFrames = nxs.ReadDataset<long>("/processed/process/failed_frames")
-            .Concat(nxs.ReadDataset<long>("/processed/process/missing_frames")).ToHashSet();
+        float[] data;
+        HashSet<long> flaggedFrames;
+        using (var nxs = Hdf5File.OpenRead(result))
+        {
+            data = nxs.ReadDataset<float>("/processed/result/data");
+            flaggedFrames = nxs.ReadDataset<long>("/processed/process/failed_frames")
+                .Concat(nxs.ReadDataset<long>("/processed/process/missing_frames")).ToHashSet();
+        }
+
         int identical = 0, lost = 0, wrong = 0;
         for (var frame = 1; frame <= Frames; frame++)
         {
@@ -245,13 +252,12 @@ public sealed class ChaosCampaign : IAsyncDisposable
                 continue;
             }
 
-            var row = data.AsSpan((frame - 1) * npt, npt);
-            var expected = baseline.AsSpan((frame - 1) * npt, npt);
-            if (data.Length < frame * npt || row.ToArray().All(float.IsNaN))
+            var row = data.Length < frame * npt ? [] : data[((frame - 1) * npt)..(frame * npt)];
+            if (row.Length == 0 || row.All(float.IsNaN))
             {
                 lost++;
             }
-            else if (row.SequenceEqual(expected))
+            else if (row.AsSpan().SequenceEqual(baseline.AsSpan((frame - 1) * npt, npt)))
             {
                 identical++;
             }
@@ -262,7 +268,9 @@ public sealed class ChaosCampaign : IAsyncDisposable
         }
 
         unexpected += flaggedFrames.Count(f => damaged is null || !damaged.Contains(f));
-        var progress = new Control.ControlClient(ingestChannel).ListAcquisitions(new ListAcquisitionsRequest { Acquisition = acquisition }).Acquisitions.Single();
+        // Ingest may still be restarting after the fault: ask as a driver would, retrying while it is unavailable.
+        var control = new Control.ControlClient(ingestChannel.Intercept(new RetryWhileUnavailable(TextWriter.Null)));
+        var progress = (await control.ListAcquisitionsAsync(new ListAcquisitionsRequest { Acquisition = acquisition }, cancellationToken: cancellationToken)).Acquisitions.Single();
         var duplicated = (int)Math.Max(0, Math.Max((long)progress.FramesStitched, (long)progress.FramesIntegrated) - Frames);
         return new TrialOutcome(identical, lost, wrong, duplicated, flaggedFrames.Count, unexpected, recovery);
     }
