@@ -32,6 +32,7 @@ public sealed class ChaosCampaign : IAsyncDisposable
     private float[] baseline = [];
     private int npt;
     private int trials;
+    private TimeSpan undisturbed = TimeSpan.FromSeconds(2);
 
     private ChaosCampaign(string work, Suite suite, TextWriter log)
     {
@@ -73,6 +74,7 @@ public sealed class ChaosCampaign : IAsyncDisposable
         var acquisition = NextAcquisition();
         await AnnounceAsync(acquisition, Copy(acquisition), cancellationToken);
         var result = await WaitForResultAsync(acquisition, cancellationToken);
+        undisturbed = clock.Elapsed;
         using var nxs = Hdf5File.OpenRead(result);
         npt = (int)nxs.GetDatasetInfo("/processed/result/data").Shape[1];
         baseline = nxs.ReadDataset<float>("/processed/result/data");
@@ -84,7 +86,10 @@ public sealed class ChaosCampaign : IAsyncDisposable
         return clock.Elapsed;
     }
 
-    /// <summary>One trial of <paramref name="fault"/>; the moment it strikes comes from <paramref name="random"/>.</summary>
+    /// <summary>
+    /// One trial of <paramref name="fault"/>; it strikes at a moment drawn by <paramref name="random"/> within the time the
+    /// undisturbed run took, so it hits the acquisition while it is being processed.
+    /// </summary>
     public async Task<TrialOutcome> RunTrialAsync(ChaosFault fault, Random random, CancellationToken cancellationToken)
     {
         var acquisition = NextAcquisition();
@@ -96,12 +101,12 @@ public sealed class ChaosCampaign : IAsyncDisposable
         switch (fault.Kind)
         {
             case FaultKind.Kill:
-                await Task.Delay(TimeSpan.FromMilliseconds(random.Next(200, 2000)), cancellationToken);
+                await Task.Delay(StrikeAt(random), cancellationToken);
                 struck = DateTime.UtcNow;
                 await Service(fault.Target).Launcher.KillAsync();
                 break;
             case FaultKind.Stop:
-                await Task.Delay(TimeSpan.FromMilliseconds(random.Next(200, 2000)), cancellationToken);
+                await Task.Delay(StrikeAt(random), cancellationToken);
                 struck = DateTime.UtcNow;
                 var pid = Service(fault.Target).Process.Id;
                 await SignalAsync("STOP", pid);
@@ -142,6 +147,8 @@ public sealed class ChaosCampaign : IAsyncDisposable
         stopSupervising.Dispose();
         Directory.Delete(work, recursive: true);
     }
+
+    private TimeSpan StrikeAt(Random random) => undisturbed * (0.1 + (0.7 * random.NextDouble()));
 
     private ServiceProcess Service(string name) => suite.Services.Single(s => s.Name == name);
 
