@@ -6,16 +6,20 @@ using Microsoft.Extensions.Options;
 namespace Anvil.Ingest.Service.Ingesting;
 
 /// <summary>
-/// Watch mode (Ingest:Watch): scans a directory for Lambda chunk files, announces each once its size has
-/// stopped changing, and finishes an acquisition when it has been idle for Ingest:FinishAfterIdle with every
-/// module of every part present. Scanning (rather than inotify) also works on GPFS/NFS mounts.
+/// Watch mode (Ingest:Watch): scans a directory for Lambda chunk files and for single-image detector files
+/// (<see cref="ImageFileName"/>: <c>&lt;acquisition&gt;_&lt;NNNNN&gt;.tif|.cbf|.edf</c>, <c>&lt;acquisition&gt;_master.h5</c>),
+/// announces each once its size has stopped changing, and finishes an acquisition when it has been idle for
+/// Ingest:FinishAfterIdle with every module of every part present. An image is a chunk of one module; its part is its
+/// number less the lowest number of its acquisition's images in the folder when the first was announced (so
+/// <c>pe_00001.tif</c> is frame 1 of acquisition <c>pe</c>). Scanning (rather than inotify) also works on GPFS/NFS mounts.
 /// </summary>
 public sealed partial class DirectoryWatcher(ChunkAnnouncer announcer, IOptions<IngestOptions> options, PipelineOptions pipeline,
     TimeProvider time, ILogger<DirectoryWatcher> logger) : BackgroundService
 {
     private readonly Dictionary<string, long> pendingSizes = new(StringComparer.Ordinal);
     private readonly HashSet<string> announcedFiles = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, (HashSet<(int Module, int Part)> Seen, DateTimeOffset LastNew)> acquisitions = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> firstImageNumbers = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (HashSet<(int Module, int Part)> Seen, int Modules, DateTimeOffset LastNew)> acquisitions = new(StringComparer.Ordinal);
 
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -49,9 +53,19 @@ public sealed partial class DirectoryWatcher(ChunkAnnouncer announcer, IOptions<
             return;
         }
 
-        foreach (var file in Directory.EnumerateFiles(directory, "*.nxs"))
+        var files = Directory.EnumerateFiles(directory).Order(StringComparer.Ordinal).ToArray();
+        var lowest = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var file in files)
         {
-            if (announcedFiles.Contains(file) || !ChunkFileName.TryParse(Path.GetFileName(file), out var acquisition, out var module, out var part))
+            if (ImageFileName.TryParse(Path.GetFileName(file), out var acquisition, out var number))
+            {
+                lowest[acquisition] = Math.Min(number, lowest.GetValueOrDefault(acquisition, long.MaxValue));
+            }
+        }
+
+        foreach (var file in files)
+        {
+            if (announcedFiles.Contains(file) || Chunk(file, lowest) is not { } request)
             {
                 continue;
             }
@@ -63,25 +77,25 @@ public sealed partial class DirectoryWatcher(ChunkAnnouncer announcer, IOptions<
                 continue;
             }
 
-            await announcer.AnnounceAsync(new AnnounceChunkRequest
-            {
-                Acquisition = acquisition,
-                Module = (uint)module,
-                Modules = (uint)options.Value.Modules,
-                Part = (uint)part,
-                Path = file,
-            }, cancellationToken);
             pendingSizes.Remove(file);
             announcedFiles.Add(file);
+            if (request.Part < 0)
+            {
+                LogBelowFirst(logger, file, request.Request.Acquisition);
+                continue;
+            }
+
+            await announcer.AnnounceAsync(request.Request, cancellationToken);
+            var acquisition = request.Request.Acquisition;
             var seen = acquisitions.TryGetValue(acquisition, out var state) ? state.Seen : [];
-            seen.Add((module, part));
-            acquisitions[acquisition] = (seen, time.GetUtcNow());
+            seen.Add(((int)request.Request.Module, (int)request.Part));
+            acquisitions[acquisition] = (seen, (int)request.Request.Modules, time.GetUtcNow());
         }
 
         foreach (var (acquisition, state) in acquisitions.ToArray())
         {
             var parts = state.Seen.Max(s => s.Part) + 1;
-            var complete = state.Seen.Count == parts * options.Value.Modules;
+            var complete = state.Seen.Count == parts * state.Modules;
             if (complete && time.GetUtcNow() - state.LastNew >= options.Value.FinishAfterIdle)
             {
                 await announcer.FinishAsync(new FinishAcquisitionRequest { Acquisition = acquisition, Parts = (uint)parts }, cancellationToken);
@@ -90,9 +104,41 @@ public sealed partial class DirectoryWatcher(ChunkAnnouncer announcer, IOptions<
         }
     }
 
-    [LoggerMessage(2101, LogLevel.Information, "Watching {Directory} for Lambda chunk files")]
+    // The chunk a file is: a Lambda module file (its name says acquisition, module and part), or a single image
+    // (module 1 of 1, part = its number less the acquisition's first); null for any other file.
+    private (AnnounceChunkRequest Request, long Part)? Chunk(string file, Dictionary<string, long> lowest)
+    {
+        var name = Path.GetFileName(file);
+        if (ChunkFileName.TryParse(name, out var acquisition, out var module, out var part))
+        {
+            return (new AnnounceChunkRequest { Acquisition = acquisition, Module = (uint)module, Modules = (uint)options.Value.Modules, Part = (uint)part, Path = file }, part);
+        }
+
+        if (!ImageFileName.TryParse(name, out acquisition, out var number))
+        {
+            return null;
+        }
+
+        if (!firstImageNumbers.TryGetValue(acquisition, out var first))
+        {
+            first = lowest[acquisition];
+        }
+
+        var imagePart = number - first;
+        if (imagePart is >= 0 and < uint.MaxValue)
+        {
+            firstImageNumbers[acquisition] = first;
+        }
+
+        return (new AnnounceChunkRequest { Acquisition = acquisition, Module = 1, Modules = 1, Part = (uint)Math.Clamp(imagePart, 0, uint.MaxValue - 1), Path = file }, imagePart);
+    }
+
+    [LoggerMessage(2101, LogLevel.Information, "Watching {Directory} for Lambda chunk files and detector image sequences")]
     private static partial void LogWatching(ILogger logger, string directory);
 
     [LoggerMessage(2102, LogLevel.Warning, "Scan of {Directory} failed; retrying at the next scan")]
     private static partial void LogScanFailed(ILogger logger, Exception exception, string directory);
+
+    [LoggerMessage(2103, LogLevel.Warning, "Image {File} is numbered below the first image of acquisition {Acquisition}, which is already being announced: it is left out")]
+    private static partial void LogBelowFirst(ILogger logger, string file, string acquisition);
 }

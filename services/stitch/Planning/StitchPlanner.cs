@@ -3,6 +3,7 @@ using System.Diagnostics;
 using Anvil.Broker.Client;
 using Anvil.Broker.V1;
 using Anvil.Hdf5;
+using Anvil.Integration.Formats;
 using Anvil.Pipeline;
 using Anvil.Pipeline.V1;
 using Anvil.Workers;
@@ -119,6 +120,11 @@ public sealed partial class StitchPlanner(BrokerClient broker, PipelineOptions o
 
     private async Task<IReadOnlyList<FrameWorkItem>> ReadChunkAsync(string acquisition, uint part, MessageRecord[] parts, CancellationToken cancellationToken)
     {
+        if (parts.Length == 1 && DetectorImageFile.IsImagePath(parts[0].Name))
+        {
+            return await ReadImageChunkAsync(acquisition, part, parts[0], cancellationToken);
+        }
+
         var modules = new ModuleInfo[parts.Length];
         var errors = new List<string>();
         for (var k = 0; k < parts.Length; k++)
@@ -248,6 +254,107 @@ public sealed partial class StitchPlanner(BrokerClient broker, PipelineOptions o
             delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 500));
         }
     }
+
+    /// <summary>
+    /// A single-image detector's chunk: one image file (TIFF, CBF, EDF, Eiger master) is a one-module chunk whose canvas
+    /// is the image itself. Its frames are numbered part × frames-in-file + index + 1 (one image a file: part + 1). The
+    /// acquisition's first image sets the detector's shape; an image of another shape, or one the reader cannot decode,
+    /// fails its frames with a reason naming the file, and the acquisition goes on.
+    /// </summary>
+    private async Task<IReadOnlyList<FrameWorkItem>> ReadImageChunkAsync(string acquisition, uint part, MessageRecord announced, CancellationToken cancellationToken)
+    {
+        var relative = announced.Name;
+        string error;
+        ImageInfo? image = null;
+        try
+        {
+            image = await WaitImageReadableAsync(relative, (int)ChunkMeta.AnnouncedFrames(announced.Meta), cancellationToken);
+            var layout = new ModuleLayout(image.Rows, image.Cols, 0, 0);
+            var first = layouts.GetOrAdd(acquisition, [layout])[0];
+            error = first.Rows == image.Rows && first.Cols == image.Cols
+                ? string.Empty
+                : $"image {relative} is {image.Rows}×{image.Cols} pixels, but this acquisition's detector images are {first.Rows}×{first.Cols} (its first image): give every image of a detector its shape";
+        }
+        catch (Exception ex) when (ex is Hdf5Exception or IOException or TimeoutException or InvalidDataException or FormatException)
+        {
+            error = ex.Message.StartsWith(dataRoot.FullPath, StringComparison.Ordinal) || ex.Message.Contains(relative, StringComparison.Ordinal)
+                ? ex.Message
+                : $"image {relative}: {ex.Message}";
+        }
+
+        if (error.Length > 0)
+        {
+            LogChunkFailed(Logger, acquisition, part, error);
+            PipelineTelemetry.RecordError(Activity.Current, error);
+            PipelineTelemetry.CountError(Stage, "frame");
+        }
+
+        var frames = Math.Max(1, image?.Frames ?? 1);
+        var items = new List<FrameWorkItem>(frames);
+        for (var i = 0; i < frames; i++)
+        {
+            var item = new FrameWorkItem
+            {
+                Acquisition = acquisition,
+                Frame = ((ulong)part * (ulong)frames) + (ulong)i + 1,
+                FileIndex = part,
+                M1File = relative,
+                IndexInFile = (uint)i,
+                Error = error,
+            };
+            if (error.Length == 0)
+            {
+                item.CanvasRows = (uint)image!.Rows;
+                item.CanvasCols = (uint)image.Cols;
+                item.Modules.Add(new ModuleFrameRef { Path = relative, IndexInFile = (uint)i, Rows = (uint)image.Rows, Cols = (uint)image.Cols });
+            }
+
+            items.Add(item);
+        }
+
+        return items;
+    }
+
+    // Like a Lambda chunk, an image may be announced while it is written: retry while the file is missing, still
+    // growing or short of the announced frames; a file that fails twice unchanged is final (an unsupported compression).
+    private async Task<ImageInfo> WaitImageReadableAsync(string relative, int announcedFrames, CancellationToken cancellationToken)
+    {
+        var full = dataRoot.ToFull(dataRoot.ToRelative(relative));
+        var deadline = DateTime.UtcNow + Options.ChunkReadableTimeout;
+        var delay = TimeSpan.FromMilliseconds(20);
+        (long Length, DateTime Written)? failedAs = null;
+        while (true)
+        {
+            var state = File.Exists(full) ? (new FileInfo(full).Length, File.GetLastWriteTimeUtc(full)) : ((long, DateTime)?)null;
+            try
+            {
+                using var file = DetectorImageFile.Open(full);
+                if (announcedFrames <= 0 || file.FrameCount >= announcedFrames)
+                {
+                    return new ImageInfo(file.Rows, file.Cols, file.FrameCount);
+                }
+            }
+            catch (Exception ex) when ((ex is Hdf5Exception or IOException or FormatException) && ex is not Hdf5UnsupportedFilterException && DateTime.UtcNow < deadline)
+            {
+                if (ex is FormatException && state is not null && state == failedAs)
+                {
+                    throw;
+                }
+
+                failedAs = state;
+            }
+
+            if (DateTime.UtcNow >= deadline)
+            {
+                throw new TimeoutException($"image {relative} not readable with {announcedFrames} frames within {Options.ChunkReadableTimeout.TotalSeconds:0.#} s");
+            }
+
+            await Task.Delay(delay, cancellationToken);
+            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 500));
+        }
+    }
+
+    private sealed record ImageInfo(int Rows, int Cols, int Frames);
 
     private static string Describe(ModuleLayout layout) =>
         string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{layout.Rows}×{layout.Cols} frames at ({layout.TranslationX}, {layout.TranslationY})");
