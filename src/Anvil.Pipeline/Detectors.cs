@@ -202,11 +202,14 @@ public sealed partial class DetectorSet
             found = Find(detector) ?? throw new ArgumentException($"detector '{Shown(detector)}'{file} is unknown: give one of the configured detectors, {Names}.");
         }
 
-        var stream = $"{acquisition}_{found.Name}";
+        var stream = StreamName(acquisition, found.Name);
         return ChunkFileName.IsValidAcquisition(stream)
             ? (stream, found)
             : throw new ArgumentException($"acquisition '{acquisition}' of detector {found.Name}{file}: the stream {stream} must be 1–128 characters of A–Z, a–z, 0–9, '.', '_' or '-'; give a shorter acquisition name.");
     }
+
+    /// <summary>The stream (and result file name) of detector <paramref name="detector"/>'s data of <paramref name="acquisition"/>: <c>A_D</c>.</summary>
+    public static string StreamName(string acquisition, string detector) => $"{acquisition}_{detector}";
 
     /// <summary>The acquisition and detector of a stream name (<c>A_D</c>, D configured); null when it is no detector's stream.</summary>
     public (string Acquisition, Detector Detector)? Parse(string stream)
