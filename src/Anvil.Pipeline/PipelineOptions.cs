@@ -62,6 +62,13 @@ public sealed record PipelineOptions
     /// </summary>
     public PressureSettings? Pressure { get; init; }
 
+    /// <summary>
+    /// The detectors (section <c>Pipeline:Detectors:&lt;name&gt;</c>: <c>Kind</c>, <c>Poni</c>, <c>Mask</c>, … as
+    /// <see cref="DetectorOptions"/>); none = one unnamed detector with the settings above, as before. Checked and
+    /// read by <see cref="DetectorSet.From"/>.
+    /// </summary>
+    public Dictionary<string, DetectorOptions>? Detectors { get; init; }
+
     /// <summary>Frames per broker batch that stitch publishes.</summary>
     public int StitchBatch { get; init; } = 16;
 

@@ -18,8 +18,8 @@ public sealed record FrameResult(
     CurveRow? Requested,
     string Error = "");
 
-/// <summary>What the finished file records about how it was made.</summary>
-public sealed record ResultMetadata(string CalibrationFile, string Method, string Unit, int Npt, string Program = "anvil")
+/// <summary>What the finished file records about how it was made (<paramref name="Detector"/>: the configured detector, if any).</summary>
+public sealed record ResultMetadata(string CalibrationFile, string Method, string Unit, int Npt, string Program = "anvil", ResultDetector? Detector = null)
 {
     /// <summary>The metadata of the settings that made the frames DIOPTAS shows.</summary>
     public static ResultMetadata Of(IntegrationSettings settings, string program = "anvil") =>
@@ -300,6 +300,7 @@ public sealed class ResultFileWriter : IDisposable
         file.WriteString(process + "/int_method", metadata.Method);
         file.WriteString(process + "/int_unit", metadata.Unit);
         file.WriteDataset(process + "/num_points", new long[] { metadata.Npt });
+        metadata.Detector?.Write(file, process + "/detector");
 
         // Which settings produced which frames; failed and missing frames, visibly.
         file.WriteStrings(process + "/settings_hash", hashes);

@@ -105,8 +105,8 @@ public sealed partial class MergeWorker(BrokerClient broker, PipelineOptions opt
             string path;
             using (var writer = entry.Writer)
             {
-                var latest = writer.LatestSettingsJson is { } json ? IntegrationSettings.FromJson(json) : settings.Defaults.Settings;
-                path = writer.Complete((long)lastId, ResultMetadata.Of(latest), entry.Pressure.WriteGroups);
+                var latest = writer.LatestSettingsJson is { } json ? IntegrationSettings.FromJson(json) : settings.DefaultsOf(acquisition).Settings;
+                path = writer.Complete((long)lastId, ResultMetadata.Of(latest) with { Detector = DetectorRecord(acquisition, latest) }, entry.Pressure.WriteGroups);
                 LogMerged(Logger, acquisition, writer.FrameCount, path, entry.Clock.Elapsed.TotalSeconds);
                 if (entry.Pressure.Processed > 0 && latest.Pressure is not null)
                 {
@@ -118,6 +118,28 @@ public sealed partial class MergeWorker(BrokerClient broker, PipelineOptions opt
             await results.RecordAsync(acquisition, Path.GetFileName(path), cancellationToken);
         }
     }
+
+    // With detectors configured, the file names its detector and the geometry of the PONI its latest frames used.
+    private ResultDetector? DetectorRecord(string acquisition, IntegrationSettings latest)
+    {
+        if (settings.Detectors.Parse(acquisition) is not { } run)
+        {
+            return null;
+        }
+
+        try
+        {
+            return ResultDetector.Of(run.Detector, latest.Poni);
+        }
+        catch (Exception ex) when (ex is IOException or FormatException or UnauthorizedAccessException)
+        {
+            LogNoGeometry(Logger, ex, acquisition, latest.Poni);
+            return ResultDetector.Of(run.Detector, latest.Poni, geometry: null);
+        }
+    }
+
+    [LoggerMessage(5005, LogLevel.Warning, "Result of {Acquisition}: the PONI {Poni} no longer loads; the detector is recorded without its geometry")]
+    private static partial void LogNoGeometry(ILogger logger, Exception exception, string acquisition, string poni);
 
     private static CurveRow? ToRow(Curve? curve) =>
         curve is null ? null : new CurveRow(curve.Radial.ToArray(), curve.Intensity.ToArray(), curve.Sigma.ToArray(), curve.Count.ToArray());
