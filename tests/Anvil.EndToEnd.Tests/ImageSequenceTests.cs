@@ -8,6 +8,42 @@ using Grpc.Net.Client;
 
 namespace Anvil.EndToEnd.Tests;
 
+/// <summary>Single-image detectors without a Detectors section: the acquisition is the sequence's name (pe, pilatus).</summary>
+public sealed class ImageSequenceTests : ImageSequenceTestBase
+{
+    protected override string? Subfolder(string kind) => null;
+
+    [Fact]
+    public Task WatchedTiffAndCbfSequencesMatchPyFaiAndTheirBadImagesFailAlone() => RunAsync(
+        ("pe", "tif", "is 60×80 pixels, but this acquisition's detector takes 64×80 images (its PONI geometry.poni has max_shape [64, 80])"),
+        ("pilatus", "cbf", "CBF compression 'x-CBF_PACKED' is not supported"));
+}
+
+/// <summary>
+/// The same sequences with two configured single-image detectors (Kind image), each with its own watch Pattern
+/// (pe/*, pilatus/*): each result is named acquisition_detector, records its detector, and a bad image's reason
+/// names the file and the detector.
+/// </summary>
+public sealed class ImageDetectorTests : ImageSequenceTestBase
+{
+    protected override IReadOnlyDictionary<string, string> Detectors => new Dictionary<string, string>
+    {
+        ["Detectors__pe1__Kind"] = "image",
+        ["Detectors__pe1__Pattern"] = "pe/*",
+        ["Detectors__pe1__Poni"] = Path.Combine(Sequence, "geometry.poni"),
+        ["Detectors__pil1__Kind"] = "image",
+        ["Detectors__pil1__Pattern"] = "pilatus/*",
+        ["Detectors__pil1__Poni"] = Path.Combine(Sequence, "geometry.poni"),
+    };
+
+    protected override string? Subfolder(string kind) => kind;
+
+    [Fact]
+    public Task EachDetectorsSequenceGoesToItsOwnResultAndBadImagesNameTheDetector() => RunAsync(
+        ("pe", "tif", "is 60×80 pixels, but detector pe1 takes 64×80 images (its PONI geometry.poni has max_shape [64, 80])"),
+        ("pilatus", "cbf", "detector pil1: "));
+}
+
 /// <summary>
 /// Single-image detectors through the real chain: a suite whose ingest watches a folder (Ingest:Watch) into which a
 /// PerkinElmer-style TIFF sequence and a Pilatus-style CBF sequence (fabio 0.14, tests/fixtures/images/sequence) are
@@ -15,10 +51,10 @@ namespace Anvil.EndToEnd.Tests;
 /// with packed compression. The good frames must equal pyFAI 0.21.3's profiles of the same pixels (bbox, 2θ,
 /// polarization 0.99, npt 100, committed *_pyfai.npy); the bad one must fail with a reason naming its file.
 /// </summary>
-public sealed class ImageSequenceTests : IAsyncLifetime
+public abstract class ImageSequenceTestBase : IAsyncLifetime
 {
     private const int Npt = 100;
-    private static readonly string Sequence = Path.Combine(TestPaths.Fixtures, "images", "sequence");
+    protected static readonly string Sequence = Path.Combine(TestPaths.Fixtures, "images", "sequence");
     private readonly string work = Path.Combine(Path.GetTempPath(), "anvil-images-" + Guid.NewGuid().ToString("N")[..8]);
     private Suite suite = null!;
 
@@ -41,7 +77,7 @@ public sealed class ImageSequenceTests : IAsyncLifetime
                 ["Ingest__ScanInterval"] = "00:00:00.100",
                 ["Ingest__FinishAfterIdle"] = "00:00:02",
             },
-            Pipeline = new Dictionary<string, string>
+            Pipeline = new Dictionary<string, string>(Detectors)
             {
                 ["DataRoot"] = DataRoot,
                 ["OutputDir"] = OutputDir,
@@ -56,6 +92,12 @@ public sealed class ImageSequenceTests : IAsyncLifetime
         }, TimeSpan.FromSeconds(90), CancellationToken.None);
     }
 
+    /// <summary>The Detectors section, as Pipeline keys (none = no detectors configured).</summary>
+    protected virtual IReadOnlyDictionary<string, string> Detectors => new Dictionary<string, string>();
+
+    /// <summary>The folder below the watched one that a sequence is written to (null = the watched folder itself).</summary>
+    protected abstract string? Subfolder(string kind);
+
     public async Task DisposeAsync()
     {
         if (suite is not null)
@@ -66,8 +108,7 @@ public sealed class ImageSequenceTests : IAsyncLifetime
         Directory.Delete(work, recursive: true);
     }
 
-    [Fact]
-    public async Task WatchedTiffAndCbfSequencesMatchPyFaiAndTheirBadImagesFailAlone()
+    protected async Task RunAsync(params (string Kind, string Ext, string Reason)[] sequences)
     {
         using (var channel = GrpcChannel.ForAddress(suite.IngestAddress))
         {
@@ -77,30 +118,38 @@ public sealed class ImageSequenceTests : IAsyncLifetime
 
         // As a detector's software writes them: one file after the other into the watched folder (copied, then renamed
         // into place so no half-written name is seen — the watcher waits for a stable size anyway).
-        foreach (var (kind, ext, bad) in new[] { ("pe", "tif", "pe_wrong_shape.tif"), ("pilatus", "cbf", "pilatus_packed.cbf") })
+        foreach (var (kind, ext, _) in sequences)
         {
             for (var k = 1; k <= 4; k++)
             {
-                Place(Path.Combine(Sequence, kind, $"{kind}_{k:D5}.{ext}"), $"{kind}_{k:D5}.{ext}");
+                Place(Path.Combine(Sequence, kind, $"{kind}_{k:D5}.{ext}"), kind, $"{kind}_{k:D5}.{ext}");
             }
 
-            Place(Path.Combine(Sequence, "bad", bad), $"{kind}_00005.{ext}");
+            Place(Path.Combine(Sequence, "bad", kind == "pe" ? "pe_wrong_shape.tif" : "pilatus_packed.cbf"), kind, $"{kind}_00005.{ext}");
         }
 
-        await CheckAsync("pe", "tif", "is 60×80 pixels, but this acquisition's detector images are 64×80");
-        await CheckAsync("pilatus", "cbf", "CBF compression 'x-CBF_PACKED' is not supported");
+        foreach (var (kind, ext, reason) in sequences)
+        {
+            await CheckAsync(kind, ext, reason);
+        }
     }
 
-    private void Place(string source, string name)
+    private void Place(string source, string kind, string name)
     {
+        var folder = Subfolder(kind) is { } sub ? Path.Combine(Incoming, sub) : Incoming;
+        Directory.CreateDirectory(folder);
         var temporary = Path.Combine(DataRoot, name + ".part");
         File.Copy(source, temporary);
-        File.Move(temporary, Path.Combine(Incoming, name));
+        File.Move(temporary, Path.Combine(folder, name));
     }
+
+    // The result's name and the detector it records: acquisition_detector with detectors configured.
+    private string? DetectorOf(string kind) => Detectors.Count == 0 ? null : kind == "pe" ? "pe1" : "pil1";
 
     private async Task CheckAsync(string acquisition, string ext, string reason)
     {
-        var path = Path.Combine(OutputDir, acquisition + ".nxs");
+        var detector = DetectorOf(acquisition);
+        var path = Path.Combine(OutputDir, (detector is null ? acquisition : $"{acquisition}_{detector}") + ".nxs");
         await TaskTimeoutExtensions.Until($"{path} is written", () =>
         {
             if (suite.Services.FirstOrDefault(s => s.Process.HasExited) is { } dead)
@@ -116,8 +165,15 @@ public sealed class ImageSequenceTests : IAsyncLifetime
         var failure = Assert.Single(nxs.ReadStrings("/processed/process/failed_reasons"));
         Assert.Contains($"{acquisition}_00005.{ext}", failure, StringComparison.Ordinal);
         Assert.Contains(reason, failure, StringComparison.Ordinal);
+        Assert.Contains(ext == "cbf" ? "CBF compression 'x-CBF_PACKED' is not supported" : "60×80", failure, StringComparison.Ordinal);
         Assert.Empty(nxs.ReadDataset<long>("/processed/process/missing_frames"));
-        Assert.Equal(Enumerable.Range(1, 5).Select(k => $"incoming/{acquisition}_{k:D5}.{ext}"), nxs.ReadStrings("/processed/process/files"));
+        var folder = Subfolder(acquisition) is { } sub ? $"incoming/{sub}" : "incoming";
+        Assert.Equal(Enumerable.Range(1, 5).Select(k => $"{folder}/{acquisition}_{k:D5}.{ext}"), nxs.ReadStrings("/processed/process/files"));
+        if (detector is not null)
+        {
+            Assert.Equal(detector, nxs.ReadString("/processed/process/detector"));
+            Assert.Equal("image", nxs.GetAttributeString("/processed/process/detector", "kind"));
+        }
 
         // pyFAI 0.21.3 on the same pixels (frames × [radial, intensity, sigma] × npt).
         var reference = NpyFile.Read(Path.Combine(Sequence, acquisition + "_pyfai.npy"));

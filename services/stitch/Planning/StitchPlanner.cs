@@ -265,28 +265,43 @@ public sealed partial class StitchPlanner(BrokerClient broker, PipelineOptions o
     /// <summary>
     /// A single-image detector's chunk: one image file (TIFF, CBF, EDF, Eiger master) is a one-module chunk whose canvas
     /// is the image itself. Its frames are numbered part × frames-in-file + index + 1 (one image a file: part + 1). The
-    /// acquisition's first image sets the detector's shape; an image of another shape, or one the reader cannot decode,
-    /// fails its frames with a reason naming the file, and the acquisition goes on.
+    /// detector's shape is its PONI's <c>max_shape</c> when the PONI has one, else the acquisition's first image's; an
+    /// image of another shape, one the reader cannot decode, or an image sent to a detector of another kind fails its
+    /// frames with a reason naming the file (and the detector, when detectors are configured), and the acquisition goes on.
     /// </summary>
     private async Task<IReadOnlyList<FrameWorkItem>> ReadImageChunkAsync(string acquisition, uint part, MessageRecord announced, CancellationToken cancellationToken)
     {
         var relative = announced.Name;
+        var detector = settings.Detectors.Parse(acquisition)?.Detector;
+        var named = detector is null ? "this acquisition's detector" : $"detector {detector.Name}";
         string error;
         ImageInfo? image = null;
         try
         {
+            if (detector is not null && detector.Kind != DetectorKinds.Image)
+            {
+                throw new InvalidDataException($"image {relative} is a single image, but detector {detector.Name} is a {detector.Kind.Name}: configure the detector with Kind {DetectorKinds.Image.Name}, or announce the image under the detector that wrote it");
+            }
+
             image = await WaitImageReadableAsync(relative, (int)ChunkMeta.AnnouncedFrames(announced.Meta), cancellationToken);
-            var layout = new ModuleLayout(image.Rows, image.Cols, 0, 0);
-            var first = layouts.GetOrAdd(acquisition, [layout])[0];
-            error = first.Rows == image.Rows && first.Cols == image.Cols
+            var poni = (await settings.CurrentAsync(acquisition, cancellationToken)).Settings.Poni;
+            var first = layouts.GetOrAdd(acquisition, [new ModuleLayout(image.Rows, image.Cols, 0, 0)])[0];
+            var (rows, cols, source) = PoniShape(poni) is { } shape
+                ? (shape.Rows, shape.Cols, $"its PONI {Path.GetFileName(poni)} has max_shape [{shape.Rows}, {shape.Cols}]")
+                : (first.Rows, first.Cols, "the acquisition's first image");
+            error = rows == image.Rows && cols == image.Cols
                 ? string.Empty
-                : $"image {relative} is {image.Rows}×{image.Cols} pixels, but this acquisition's detector images are {first.Rows}×{first.Cols} (its first image): give every image of a detector its shape";
+                : $"image {relative} is {image.Rows}×{image.Cols} pixels, but {named} takes {rows}×{cols} images ({source}): give every image of a detector its shape";
         }
         catch (Exception ex) when (ex is Hdf5Exception or IOException or TimeoutException or InvalidDataException or FormatException)
         {
-            error = ex.Message.StartsWith(dataRoot.FullPath, StringComparison.Ordinal) || ex.Message.Contains(relative, StringComparison.Ordinal)
+            error = ex.Message.Contains(relative, StringComparison.Ordinal) || ex.Message.StartsWith(dataRoot.FullPath, StringComparison.Ordinal)
                 ? ex.Message
                 : $"image {relative}: {ex.Message}";
+            if (detector is not null && !error.Contains($"detector {detector.Name}", StringComparison.Ordinal))
+            {
+                error = $"detector {detector.Name}: {error}";
+            }
         }
 
         if (error.Length > 0)
@@ -362,6 +377,20 @@ public sealed partial class StitchPlanner(BrokerClient broker, PipelineOptions o
     }
 
     private sealed record ImageInfo(int Rows, int Cols, int Frames);
+
+    // The detector shape a PONI states (pyFAI's Detector_config max_shape); null when it states none or does not load
+    // (the engine then reports the PONI itself).
+    private static (int Rows, int Cols)? PoniShape(string poni)
+    {
+        try
+        {
+            return poni.Length > 0 ? Anvil.Integration.PoniFile.Load(poni).MaxShape : null;
+        }
+        catch (Exception ex) when (ex is IOException or FormatException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
 
     private static string Describe(ModuleLayout layout) =>
         string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{layout.Rows}×{layout.Cols} frames at ({layout.TranslationX}, {layout.TranslationY})");
