@@ -1,0 +1,36 @@
+namespace Anvil.Pipeline.Tests;
+
+/// <summary>Watch mode's names for single-image detector sequences and the detectors' watch patterns.</summary>
+public sealed class ImageFileNameTests
+{
+    [Theory]
+    [InlineData("pe_00001.tif", "pe", 1)]
+    [InlineData("LaB6-0007.TIFF", "LaB6", 7)]
+    [InlineData("ramp_2_00012.cbf", "ramp_2", 12)]
+    [InlineData("sample.1_0000.edf", "sample.1", 0)]
+    [InlineData("scan42_master.h5", "scan42", 0)]
+    public void SequencesAndMastersParse(string name, string acquisition, long number)
+    {
+        Assert.True(ImageFileName.TryParse(name, out var a, out var n));
+        Assert.Equal((acquisition, number), (a, n));
+    }
+
+    [Theory]
+    [InlineData("scan42_data_000001.h5")] // an Eiger data file belongs to its master
+    [InlineData("testasapo1_1009_00002_m1_part00000.nxs")] // a Lambda chunk
+    [InlineData("pe.tif")] // no number
+    [InlineData("pe_00001.tif.part")]
+    [InlineData("bad name_00001.tif")]
+    public void OtherFilesDoNot(string name) => Assert.False(ImageFileName.TryParse(name, out _, out _));
+
+    [Theory]
+    [InlineData("pe1/*.tif", "pe1/pe_00001.tif", true)]
+    [InlineData("pe1/*.tif", "pe2/pe_00001.tif", false)]
+    [InlineData("*.cbf", "run3/pil_00001.cbf", true)] // '*' crosses folders
+    [InlineData("pil_0000?.cbf", "pil_00001.cbf", true)]
+    [InlineData("pil_0000?.cbf", "pil_000011.cbf", false)]
+    [InlineData("a+b/*.tif", "a+b/x_1.tif", true)] // everything else is literal
+    [InlineData("PE1/*.tif", "pe1/x_1.tif", false)]
+    public void WatchPatternsMatchWholePaths(string pattern, string path, bool matches) =>
+        Assert.Equal(matches, WatchPattern.Matches(pattern, path));
+}
