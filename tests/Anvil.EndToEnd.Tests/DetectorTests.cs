@@ -12,14 +12,20 @@ namespace Anvil.EndToEnd.Tests;
 /// <summary>
 /// A suite configured with two Lambda 2M detectors (Pipeline:Detectors): <c>lambda1</c> with the real P02.2 PONI,
 /// <c>lambda2</c> 20 % farther away with its beam centre elsewhere (<see cref="LambdaSimulator.DetectorGeometry"/>),
-/// and lambda2's own mask file.
+/// and ingest watching <c>data/watch</c>, where each detector's files are those under its own folder (its Pattern).
 /// </summary>
 public sealed class DetectorSuiteFixture : SuiteFixture
 {
     public string SecondPoni => Path.Combine(WorkDir, "lambda2.poni");
 
-    protected override void Configure(Dictionary<string, string> pipeline)
+    public string WatchFolder => Path.Combine(DataRoot, "watch");
+
+    protected override void Configure(Dictionary<string, string> pipeline, Dictionary<string, string> environment)
     {
+        environment["Ingest__Watch"] = WatchFolder;
+        environment["Ingest__FinishAfterIdle"] = "00:00:02";
+        pipeline["Detectors:lambda1:Pattern"] = "lambda1/*.nxs";
+        pipeline["Detectors:lambda2:Pattern"] = "lambda2/*.nxs";
         Directory.CreateDirectory(WorkDir);
         File.WriteAllText(SecondPoni, PoniFile.Format(LambdaSimulator.DetectorGeometry(PoniFile.Load(Poni), 1), "test detector lambda2"));
         pipeline["Detectors:lambda1:Kind"] = "lambda2m";
@@ -207,6 +213,27 @@ public sealed class DetectorTests(DetectorSuiteFixture suite)
         Assert.Equal(Enumerable.Range(11, 10).Select(f => (long)f), nxs.ReadDataset<long>("/processed/process/failed_frames"));
         var reason = nxs.ReadStrings("/processed/process/failed_reasons")[0];
         Assert.Contains($"{acquisition}_m2_part00001.nxs: frames are 258×1554, but detector lambda2 is a lambda2m with 516×1554 modules", reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task WatchMode_FilesInEachDetectorsFolder_AttributedByItsPattern_OthersLeftAlone()
+    {
+        // The same scan written by both detectors, each into its own folder; a third folder no pattern matches.
+        const string acquisition = "e2e_watch_00001";
+        suite.CopyRealFrames(Path.Combine("watch", "lambda1"), acquisition);
+        suite.CopyRealFrames(Path.Combine("watch", "lambda2"), acquisition);
+        suite.CopyRealFrames(Path.Combine("watch", "elsewhere"), "e2e_stray_00001");
+
+        foreach (var detector in new[] { "lambda1", "lambda2" })
+        {
+            using var nxs = Hdf5File.OpenRead(await suite.WaitForResultAsync($"{acquisition}_{detector}", TimeSpan.FromMinutes(5)));
+            Assert.Equal([50L, suite.Npt], nxs.GetDatasetInfo("/processed/result/data").Shape);
+            Assert.Equal(detector, nxs.ReadString("/processed/process/detector"));
+            Assert.All(nxs.ReadStrings("/processed/process/files"), f => Assert.StartsWith($"watch/{detector}/", f, StringComparison.Ordinal));
+        }
+
+        var streams = await new Control.ControlClient(suite.IngestChannel).ListAcquisitionsAsync(new ListAcquisitionsRequest()).ResponseAsync.DefaultTimeout();
+        Assert.DoesNotContain(streams.Acquisitions, a => a.Acquisition.StartsWith("e2e_stray", StringComparison.Ordinal));
     }
 
     private async Task AnnounceRealAsync(string acquisition, string detector, string folder)

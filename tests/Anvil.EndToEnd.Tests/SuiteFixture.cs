@@ -48,15 +48,16 @@ public class SuiteFixture : IAsyncLifetime
             ["ChunkReadableTimeout"] = "00:00:03",
             ["ResendDelay"] = "00:00:05",
         };
-        Configure(pipeline);
+        var environment = new Dictionary<string, string>(Otlp.Environment())
+        {
+            ["OTEL_EXPORTER_PROMETHEUS_PORT"] = FreeConsecutivePorts(6).ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
+        Configure(pipeline, environment);
         Suite = await Suite.StartAsync(new SuiteOptions
         {
             WorkDir = WorkDir,
             Ports = PortPlan.Free(),
-            Environment = new Dictionary<string, string>(Otlp.Environment())
-            {
-                ["OTEL_EXPORTER_PROMETHEUS_PORT"] = FreeConsecutivePorts(6).ToString(System.Globalization.CultureInfo.InvariantCulture),
-            },
+            Environment = environment,
             Pipeline = pipeline,
         }, TimeSpan.FromSeconds(90), CancellationToken.None);
         IngestChannel = GrpcChannel.ForAddress(Suite.IngestAddress);
@@ -133,8 +134,11 @@ public class SuiteFixture : IAsyncLifetime
         return path;
     }
 
-    /// <summary>Adds to (or changes) the pipeline configuration the suite starts with (<c>Key → value</c>, nested keys with ':').</summary>
-    protected virtual void Configure(Dictionary<string, string> pipeline)
+    /// <summary>
+    /// Adds to (or changes) the pipeline configuration the suite starts with (<c>Key → value</c>, nested keys with ':') and
+    /// the services' environment (e.g. <c>Ingest__Watch</c>).
+    /// </summary>
+    protected virtual void Configure(Dictionary<string, string> pipeline, Dictionary<string, string> environment)
     {
     }
 
