@@ -1,6 +1,6 @@
 namespace Anvil.Pipeline.Tests;
 
-/// <summary>Watch mode's names for single-image detector sequences and the detectors' watch patterns.</summary>
+/// <summary>Watch mode's names for single-image detector sequences.</summary>
 public sealed class ImageFileNameTests
 {
     [Theory]
@@ -22,15 +22,4 @@ public sealed class ImageFileNameTests
     [InlineData("pe_00001.tif.part")]
     [InlineData("bad name_00001.tif")]
     public void OtherFilesDoNot(string name) => Assert.False(ImageFileName.TryParse(name, out _, out _));
-
-    [Theory]
-    [InlineData("pe1/*.tif", "pe1/pe_00001.tif", true)]
-    [InlineData("pe1/*.tif", "pe2/pe_00001.tif", false)]
-    [InlineData("*.cbf", "run3/pil_00001.cbf", true)] // '*' crosses folders
-    [InlineData("pil_0000?.cbf", "pil_00001.cbf", true)]
-    [InlineData("pil_0000?.cbf", "pil_000011.cbf", false)]
-    [InlineData("a+b/*.tif", "a+b/x_1.tif", true)] // everything else is literal
-    [InlineData("PE1/*.tif", "pe1/x_1.tif", false)]
-    public void WatchPatternsMatchWholePaths(string pattern, string path, bool matches) =>
-        Assert.Equal(matches, WatchPattern.Matches(pattern, path));
 }

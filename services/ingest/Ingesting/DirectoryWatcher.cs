@@ -13,7 +13,7 @@ namespace Anvil.Ingest.Service.Ingesting;
 /// number less the lowest number of its acquisition's images in the folder when the first was announced (so
 /// <c>pe_00001.tif</c> is frame 1 of acquisition <c>pe</c>). With detectors configured (Pipeline:Detectors), the whole
 /// tree below the folder is scanned and each file goes to the detector whose <c>Pattern</c> its path matches
-/// (<see cref="WatchPattern"/>); a file no pattern matches is left out and logged once. Scanning (rather than inotify)
+/// (<see cref="DetectorOptions.Pattern"/>); a file no pattern matches is left alone (logged once). Scanning (rather than inotify)
 /// also works on GPFS/NFS mounts.
 /// </summary>
 public sealed partial class DirectoryWatcher(ChunkAnnouncer announcer, IOptions<IngestOptions> options, PipelineOptions pipeline,
@@ -115,8 +115,9 @@ public sealed partial class DirectoryWatcher(ChunkAnnouncer announcer, IOptions<
         }
     }
 
-    // The detector a file belongs to: "" without detectors; with them, the one whose Pattern its path below the watched
-    // folder matches (a single detector without a pattern takes every file); null = none (left out, said once).
+    // The detector a file belongs to: "" without detectors; with them, the first (in name order) whose Pattern its path
+    // below the watched folder matches ('/'-separated; '*' and '?' as FileSystemName's simple expressions); null = none,
+    // and the file is left alone (said once).
     private string? Attribute(string directory, string file)
     {
         if (!detectors.Configured)
@@ -125,7 +126,8 @@ public sealed partial class DirectoryWatcher(ChunkAnnouncer announcer, IOptions<
         }
 
         var relative = Path.GetRelativePath(directory, file).Replace(Path.DirectorySeparatorChar, '/');
-        if (WatchPattern.DetectorOf(detectors, relative) is { } detector)
+        if (detectors.Detectors.FirstOrDefault(d => d.Pattern is { } pattern
+            && System.IO.Enumeration.FileSystemName.MatchesSimpleExpression(pattern, relative, ignoreCase: false)) is { } detector)
         {
             return detector.Name;
         }
