@@ -127,6 +127,10 @@ public sealed class ImageFormatTests
         using var tiff = DetectorImageFile.Open(Path.Combine(Folder, "tiff_multipage.tif"));
         Assert.Equal([0.0, 1.0, 2.0], tiff.Frames.Select(f => f.Time!.Value).ToArray());
         Assert.Equal("fabio.tifimage", tiff.Metadata.Header["Software"]);
+
+        using var perkinElmer = DetectorImageFile.Open(Path.Combine(Folder, "tiff_uint16.tif"));
+        Assert.Equal("PerkinElmer XRD 1621", perkinElmer.Metadata.Detector);
+        Assert.Equal("0.25", perkinElmer.Metadata.Header["ExposureTime"]);
     }
 
     [Fact]

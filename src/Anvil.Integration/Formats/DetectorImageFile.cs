@@ -61,7 +61,7 @@ public sealed class DetectorImageFile : IDisposable
         }
 
         // A Pilatus TIFF carries the CBF mini-header ("# Exposure_time 0.099 s" lines) as its description.
-        var pilatus = PilatusHeader.Parse((first.Description ?? string.Empty).Split('\n').Select(l => l.Trim().TrimStart('#').Trim()).Where(l => l.Length > 0));
+        var pilatus = PilatusHeader.Parse((first.Description ?? string.Empty).Split('\n').Select(l => l.Trim()).Where(l => l.StartsWith('#')).Select(l => l.TrimStart('#').Trim()).Where(l => l.Length > 0));
         AddTag(header, "DateTime", first.DateTime);
         AddTag(header, "Software", first.Software);
         Metadata = Combine(header, pilatus.Metadata);
