@@ -45,7 +45,7 @@ public static class UpCommand
             c.Cancel = true;
             stop.Cancel();
         });
-        await using var suite = await Suite.StartAsync(new SuiteOptions { WorkDir = work, Pipeline = config.Values, Console = console, SupervisorPort = web }, TimeSpan.FromSeconds(60), stop.Token);
+        await using var suite = await Suite.StartAsync(new SuiteOptions { WorkDir = work, Pipeline = config.Values, Console = console, SupervisorPort = web, ReprocessPool = true }, TimeSpan.FromSeconds(60), stop.Token);
         foreach (var service in suite.Services.Where(s => s.Name != "console"))
         {
             log.WriteLine($"{service.Name,-12} {service.Address[7..]}{(service.MetricsUrl is { } metrics ? $"  metrics {metrics}" : "")}");

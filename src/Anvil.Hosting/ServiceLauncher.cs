@@ -25,6 +25,12 @@ public sealed record LaunchOptions
     public string? LogPath { get; init; }
 
     public bool AppendLog { get; init; }
+
+    /// <summary>
+    /// The process's nice value (0 = the caller's priority; up to 19 = the lowest): started through <c>nice -n</c>, so
+    /// every thread of the service runs at it from the start (the reprocess pool, deploy/topology.json).
+    /// </summary>
+    public int Nice { get; init; }
 }
 
 /// <summary>
@@ -82,13 +88,23 @@ public sealed partial class ServiceLauncher : IAsyncDisposable
     /// <summary>Starts the process; it is not ready before <see cref="WaitHealthyAsync"/> returns.</summary>
     public static ServiceLauncher Start(LaunchOptions options)
     {
-        var start = new ProcessStartInfo("dotnet")
+        ArgumentOutOfRangeException.ThrowIfNegative(options.Nice);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(options.Nice, 19);
+        var start = new ProcessStartInfo(options.Nice > 0 ? "nice" : "dotnet")
         {
             WorkingDirectory = Path.GetDirectoryName(options.Dll)!,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (options.Nice > 0)
+        {
+            // nice execs dotnet in its own process, so the process id (health, CPU, kill) stays the service's.
+            start.ArgumentList.Add("-n");
+            start.ArgumentList.Add(options.Nice.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            start.ArgumentList.Add("dotnet");
+        }
+
         start.ArgumentList.Add(options.Dll);
         foreach (var argument in options.Arguments)
         {

@@ -26,6 +26,14 @@ public sealed record PipelineOptions
     /// <summary>The broker's address.</summary>
     public string Broker { get; init; } = ServiceAddresses.Broker;
 
+    /// <summary>
+    /// The worker pool a stitch, integrate or merge process belongs to: <c>live</c> (the chain every acquisition runs
+    /// through) or <c>reprocess</c> (a separate pool, run at a lower CPU priority, that only reprocessings run through,
+    /// so a reprocessing never takes the live chain's workers). <see cref="PipelineStreams.AcquisitionsOf"/> names the
+    /// control stream each pool learns its acquisitions from.
+    /// </summary>
+    public string Pool { get; init; } = PipelineStreams.LivePool;
+
     /// <summary>Optional per-beamtime broker token (or the file holding it).</summary>
     public string? BrokerToken { get; init; }
 
@@ -120,6 +128,26 @@ public static class PipelineStreams
     /// <summary>Data source of the control stream announcing each new acquisition.</summary>
     public const string Control = "control";
 
-    /// <summary>The control stream's name.</summary>
+    /// <summary>The control stream announcing the live chain's acquisitions.</summary>
     public const string Acquisitions = "acquisitions";
+
+    /// <summary>The control stream announcing reprocessings (<c>&lt;acquisition&gt;_r&lt;k&gt;</c>), which only the reprocess pool follows.</summary>
+    public const string Reprocessings = "reprocessings";
+
+    /// <summary>The live chain's worker pool (<see cref="PipelineOptions.Pool"/>).</summary>
+    public const string LivePool = "live";
+
+    /// <summary>The reprocessing worker pool (<see cref="PipelineOptions.Pool"/>).</summary>
+    public const string ReprocessPool = "reprocess";
+
+    /// <summary>
+    /// The control stream a pool's workers learn their acquisitions from: <see cref="Acquisitions"/> for the live pool,
+    /// <see cref="Reprocessings"/> for the reprocess pool. Throws <see cref="ArgumentException"/> for any other pool.
+    /// </summary>
+    public static string AcquisitionsOf(string pool) => pool switch
+    {
+        LivePool => Acquisitions,
+        ReprocessPool => Reprocessings,
+        _ => throw new ArgumentException($"Pipeline:Pool '{pool}' is no worker pool: give '{LivePool}' (the live chain) or '{ReprocessPool}' (the reprocessing pool)."),
+    };
 }

@@ -8,8 +8,8 @@ using Grpc.Net.Client;
 namespace Anvil.EndToEnd.Tests;
 
 /// <summary>
-/// One suite (broker, ingest, stitch, two integrate replicas, merge — separate processes on free 127.0.0.1 ports)
-/// per test collection. Each test writes its own acquisition below the suite's data root.
+/// One suite (broker, ingest, stitch, two integrate replicas, merge, and the reprocess pool's stitch, integrate and merge —
+/// separate processes on free 127.0.0.1 ports) per test collection. Each test writes its own acquisition below the suite's data root.
 /// </summary>
 public sealed class SuiteFixture : IAsyncLifetime
 {
@@ -41,8 +41,9 @@ public sealed class SuiteFixture : IAsyncLifetime
             Ports = PortPlan.Free(),
             Environment = new Dictionary<string, string>(Otlp.Environment())
             {
-                ["OTEL_EXPORTER_PROMETHEUS_PORT"] = FreeConsecutivePorts(6).ToString(System.Globalization.CultureInfo.InvariantCulture),
+                ["OTEL_EXPORTER_PROMETHEUS_PORT"] = FreeConsecutivePorts(9).ToString(System.Globalization.CultureInfo.InvariantCulture),
             },
+            ReprocessPool = true,
             Pipeline = new Dictionary<string, string>
             {
                 ["DataRoot"] = DataRoot,
