@@ -104,7 +104,7 @@ public sealed record SuiteOptions
 public sealed class Suite : IAsyncDisposable
 {
     private readonly List<ServiceProcess> services = [];
-    private readonly Dictionary<string, (TopologyService Service, int Port, Dictionary<string, string> Environment, int Nice)> launches = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (TopologyService Service, int Port, Dictionary<string, string> Environment, (int Nice, bool Idle) Priority)> launches = new(StringComparer.Ordinal);
     private readonly Lock servicesGate = new();
 
     private Suite(SuiteOptions options)
@@ -172,14 +172,14 @@ public sealed class Suite : IAsyncDisposable
 
             if (options.ReprocessPool)
             {
-                // The same stages again, in their own pool: they follow only the reprocessings' control stream, at a
-                // lower CPU priority, so the live chain keeps its workers and gets the CPU first.
+                // The same stages again, in their own pool: they follow only the reprocessings' control stream, at the
+                // lowest CPU priority (nice 19, SCHED_IDLE), so the live chain keeps its workers and gets the CPU first.
                 var poolEnvironment = new Dictionary<string, string>(workerEnvironment) { ["Pipeline__Pool"] = PipelineStreams.ReprocessPool };
                 foreach (var service in Topology.ReprocessPool)
                 {
                     foreach (var (instance, _) in service.ReprocessInstances())
                     {
-                        suite.Start(instance, service, p[instance], poolEnvironment, nice: Topology.ReprocessNice);
+                        suite.Start(instance, service, p[instance], poolEnvironment, (Topology.ReprocessNice, Topology.ReprocessIdle));
                     }
                 }
             }
@@ -281,8 +281,8 @@ public sealed class Suite : IAsyncDisposable
                 }
 
                 log.WriteLine($"{dead.Name} exited with code {dead.Process.ExitCode}; restarting it (restart {dead.Restarts + 1}). Last lines:\n{Tail(dead, 10)}");
-                var (service, port, environment, nice) = launches[dead.Name];
-                var restarted = Start(dead.Name, service, port, environment, nice, dead);
+                var (service, port, environment, priority) = launches[dead.Name];
+                var restarted = Start(dead.Name, service, port, environment, priority, dead);
                 dead.Process.Dispose();
                 await WaitHealthyAsync(restarted, DateTime.UtcNow.AddSeconds(60), TimeSpan.FromSeconds(60), cancellationToken);
                 log.WriteLine($"{dead.Name} is serving again at {restarted.Address[7..]}");
@@ -337,9 +337,10 @@ public sealed class Suite : IAsyncDisposable
         File.WriteAllText(path, text);
     }
 
-    private ServiceProcess Start(string name, TopologyService service, int port, Dictionary<string, string> environment, int nice = 0, ServiceProcess? previous = null)
+    private ServiceProcess Start(string name, TopologyService service, int port, Dictionary<string, string> environment, (int Nice, bool Idle) priority = default,
+        ServiceProcess? previous = null)
     {
-        launches[name] = (service, port, environment, nice);
+        launches[name] = (service, port, environment, priority);
         var metricsUrl = PrometheusPort(name) is { } metricsPort ? $"{Address(metricsPort)}/metrics" : null;
         var env = new Dictionary<string, string?>
         {
@@ -371,7 +372,8 @@ public sealed class Suite : IAsyncDisposable
             Environment = env,
             LogPath = Path.Combine(Options.WorkDir, "logs", name + ".log"),
             AppendLog = previous is not null,
-            Nice = nice,
+            Nice = priority.Nice,
+            Idle = priority.Idle,
         });
         var started = new ServiceProcess(name, Address(port), launcher.Process, Path.Combine(Options.WorkDir, "logs", name + ".log"))
         {

@@ -31,6 +31,13 @@ public sealed record LaunchOptions
     /// every thread of the service runs at it from the start (the reprocess pool, deploy/topology.json).
     /// </summary>
     public int Nice { get; init; }
+
+    /// <summary>
+    /// Whether the process runs under Linux's SCHED_IDLE policy (started through <c>chrt --idle 0</c>): it gets only the
+    /// CPU time no normal process wants, and a normal process that wakes preempts it at once, which a nice value alone
+    /// does not promise (the scheduler lets a niced task finish its time slice first).
+    /// </summary>
+    public bool Idle { get; init; }
 }
 
 /// <summary>
@@ -90,19 +97,30 @@ public sealed partial class ServiceLauncher : IAsyncDisposable
     {
         ArgumentOutOfRangeException.ThrowIfNegative(options.Nice);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(options.Nice, 19);
-        var start = new ProcessStartInfo(options.Nice > 0 ? "nice" : "dotnet")
+
+        // chrt and nice each exec the next program in their own process, so the process id (health, CPU, kill) stays the service's.
+        var command = new List<string>();
+        if (options.Idle)
+        {
+            command.AddRange(["chrt", "--idle", "0"]);
+        }
+
+        if (options.Nice > 0)
+        {
+            command.AddRange(["nice", "-n", options.Nice.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        }
+
+        command.Add("dotnet");
+        var start = new ProcessStartInfo(command[0])
         {
             WorkingDirectory = Path.GetDirectoryName(options.Dll)!,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        if (options.Nice > 0)
+        foreach (var word in command.Skip(1))
         {
-            // nice execs dotnet in its own process, so the process id (health, CPU, kill) stays the service's.
-            start.ArgumentList.Add("-n");
-            start.ArgumentList.Add(options.Nice.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            start.ArgumentList.Add("dotnet");
+            start.ArgumentList.Add(word);
         }
 
         start.ArgumentList.Add(options.Dll);

@@ -44,7 +44,8 @@ public sealed record ReprocessInstances(int Port, int Replicas);
 /// </summary>
 /// <param name="Services">The services in start order.</param>
 /// <param name="ReprocessNice">The nice value (0–19) the reprocess pool runs at on one machine: the scheduler gives the live chain the CPU first.</param>
-public sealed record Topology(IReadOnlyList<TopologyService> Services, int ReprocessNice = 19)
+/// <param name="ReprocessIdle">Whether the reprocess pool also runs under Linux's SCHED_IDLE policy (only CPU time nothing else wants; a live service that wakes preempts it at once).</param>
+public sealed record Topology(IReadOnlyList<TopologyService> Services, int ReprocessNice = 19, bool ReprocessIdle = true)
 {
     private static readonly JsonSerializerOptions Json = new() { PropertyNameCaseInsensitive = true };
 
