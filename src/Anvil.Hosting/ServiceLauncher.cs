@@ -98,7 +98,10 @@ public sealed partial class ServiceLauncher : IAsyncDisposable
         ArgumentOutOfRangeException.ThrowIfNegative(options.Nice);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(options.Nice, 19);
 
-        // chrt and nice each exec the next program in their own process, so the process id (health, CPU, kill) stays the service's.
+        // chrt and nice each exec the next program in the same process, so the process id (health, CPU, kill) stays the
+        // service's. The service stays in the caller's session: with Linux's autogroups (sched(7)) its priority then
+        // counts against the suite's other services, which is the point, while the session as a whole keeps its fair
+        // share. (A session of its own with a niced autogroup starved it outright on a machine busy with other work.)
         var command = new List<string>();
         if (options.Idle)
         {
