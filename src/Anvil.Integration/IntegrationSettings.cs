@@ -82,6 +82,17 @@ public static class RadialUnits
         _ => throw new ArgumentOutOfRangeException(nameof(unit)),
     };
 
+    /// <summary>The axis label a plot gives the unit: 2θ (°), q (Å⁻¹), d (Å), ….</summary>
+    public static string LongName(this RadialUnit unit) => unit switch
+    {
+        RadialUnit.TwoThetaDeg => "2θ (°)",
+        RadialUnit.TwoThetaRad => "2θ (rad)",
+        RadialUnit.QNm => "q (nm⁻¹)",
+        RadialUnit.QA => "q (Å⁻¹)",
+        RadialUnit.DA => "d (Å)",
+        _ => throw new ArgumentOutOfRangeException(nameof(unit)),
+    };
+
     /// <summary>
     /// pyFAI's unit scale: internal value (2θ in rad, q in nm⁻¹) × scale = value in the unit. For d (not linear in q)
     /// the scale of the q_A^-1 it is binned in; use <see cref="FromInternal"/> for values.

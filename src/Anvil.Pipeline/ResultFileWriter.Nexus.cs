@@ -215,25 +215,21 @@ public sealed partial class ResultFileWriter
         LinkAs("/processed/result/frame", data + "/frame");
         LinkAs("/processed/result/time", data + "/time");
 
+        // The radial axis is a copy (a few kB), not a link: its attributes are NXazint1d's, and binning's stay DIOPTAS's.
         var radial = file.ReadDataset<double>(from + (hasRequested ? "/radial" : "/binning"));
         if (unit == RadialUnit.DA)
         {
             // NXazint1d's radial axis is q or 2θ: a d run gives the q it was binned in, and d beside it.
-            LinkAs(from + "/radial", data + "/d_spacing");
+            file.WriteDataset(data + "/d_spacing", radial);
+            file.SetAttribute(data + "/d_spacing", "units", unit.NexusUnits());
+            file.SetAttribute(data + "/d_spacing", "unit", unit.Format());
             file.SetAttribute(data + "/d_spacing", "long_name", "d-spacing = 2π/q");
             file.SetAttribute(data, "d_spacing_indices", 1L);
-            file.WriteDataset(data + "/radial_axis", radial.Select(d => 2 * Math.PI / d).ToArray());
+            radial = radial.Select(d => 2 * Math.PI / d).ToArray();
             unit = RadialUnit.QA;
         }
-        else if (hasRequested)
-        {
-            LinkAs(from + "/radial", data + "/radial_axis");
-        }
-        else
-        {
-            LinkAs(from + "/binning", data + "/radial_axis");
-        }
 
+        file.WriteDataset(data + "/radial_axis", radial);
         file.SetAttribute(data + "/radial_axis", "long_name", unit.IsQ() ? "q" : "2theta");
         file.SetAttribute(data + "/radial_axis", "units", unit.NexusUnits());
     }

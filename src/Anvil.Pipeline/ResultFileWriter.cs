@@ -424,9 +424,14 @@ public sealed partial class ResultFileWriter : IDisposable
                 file.SetAttribute(requested, "signal", "data");
                 file.SetAttribute(requested, "axes", [".", "radial"]);
                 file.WriteDataset(requested + "/radial", requestedRadial);
-                foreach (var unitAttribute in new[] { "unit", "units" })
+
+                // units as NeXus spells them (1/nm, angstrom, …); unit as pyFAI and the settings name it (q_nm^-1, d_A, …).
+                var known = RadialUnits.TryParse(requestedUnit, out var parsed);
+                file.SetAttribute(requested + "/radial", "units", known ? parsed.NexusUnits() : requestedUnit);
+                file.SetAttribute(requested + "/radial", "unit", requestedUnit);
+                if (known)
                 {
-                    file.SetAttribute(requested + "/radial", unitAttribute, requestedUnit);
+                    file.SetAttribute(requested + "/radial", "long_name", parsed.LongName());
                 }
             }
         }
