@@ -47,7 +47,7 @@ public sealed record PipelineOptions
     /// <summary>Number of radial bins.</summary>
     public int? Npt { get; init; }
 
-    /// <summary>Radial unit: 2th_deg, 2th_rad, q_nm^-1 or q_A^-1.</summary>
+    /// <summary>Radial unit: 2th_deg, 2th_rad, q_nm^-1, q_A^-1 or d_A.</summary>
     public string? Unit { get; init; }
 
     /// <summary>Pixel splitting: no, bbox or full.</summary>
