@@ -184,6 +184,14 @@ internal sealed class GroupState(RecordWriter writer, GroupFiles? files = null)
     /// <summary>Records a delivery of <paramref name="id"/> (first or repeated) under the policy in force.</summary>
     public void Delivered(ulong id, uint deliveryCount, RedeliveryReason reason, ResendPolicy? callPolicy, long nowTicks, long ticksPerMs)
     {
+        if (Acks.Contains(id))
+        {
+            // Read again after SetLastRead (§4.7: acks stay): the group already has it, so it is never in flight and
+            // never resent. Tracking it would hold back the finish for the whole resend cycle, as a second ack is refused.
+            Forget(id);
+            return;
+        }
+
         Tracked.TryGetValue(id, out var entry);
         var policy = entry?.Policy ?? callPolicy;
         if (entry is not null)
