@@ -121,6 +121,25 @@ public sealed class ResultFileTests : IDisposable
     }
 
     [Fact]
+    public void FrameTimes_TheResultsOwnTimeAxisWhenTheRawFilesAreGoneSinceMerge()
+    {
+        // Merge recorded /processed/result/time while the detector's file (50 ms frames) was there; it is gone now.
+        var m1 = Path.Combine(dir, "sim_00001_m1_part00000.nxs");
+        using (var lambda = LambdaModuleWriter.Create(m1, 4, 4, 0, 0, new LambdaWriterOptions { CountTimeMilliseconds = 50 }))
+        {
+            lambda.AppendFrame(new short[16], 1);
+        }
+
+        var input = WriteResult();
+        File.Delete(m1);
+        var run = PressureResultFile.Run(Request(input));
+        Assert.StartsWith("the result's time axis /processed/result/time: Lambda metadata", run.FrameTimeSource, StringComparison.Ordinal);
+        using var result = Hdf5File.OpenRead(run.Output);
+        Assert.Equal(result.ReadDataset<double>("/processed/result/time"), run.Frames.Select(f => f.Time));
+        Assert.All(run.Frames, f => Assert.Equal(0.05 * (f.Frame - 1), f.Time, 12));
+    }
+
+    [Fact]
     public void FrameTimes_ComeFromTheRawFilesCountTimeWhenNoPeriodIsGiven()
     {
         // The first m1 chunk file the result names, written as the detector does, with 50 ms frames.
