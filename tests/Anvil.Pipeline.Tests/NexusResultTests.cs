@@ -80,7 +80,10 @@ public sealed class NexusResultTests : IDisposable
         var settings = new IntegrationSettings { Poni = Poni, Npt = 5 };
         var path = Write("meta", settings, new ResultMetadata(Poni, "bbox", "2th_deg", 5)
         {
-            Beamtime = "11012345", Acquisition = "testasapo1_1009_00002", Beamline = "P02.2", Facility = "PETRA III",
+            Beamtime = "11012345",
+            Acquisition = "testasapo1_1009_00002",
+            Beamline = "P02.2",
+            Facility = "PETRA III",
             Times = new FrameTimes(TestPaths.LambdaFixtures),
         }, frames: 10);
 
@@ -137,7 +140,11 @@ public sealed class NexusResultTests : IDisposable
         var settings = new IntegrationSettings { Poni = Poni, Npt = 6, Unit = RadialUnits.Parse(unit), PolarizationFactor = 0.99 };
         var path = Write(unit.Replace('^', '_'), settings, ResultMetadata.Of(settings) with
         {
-            Beamtime = "11012345", Acquisition = "acq", Beamline = "P02.2", Facility = "PETRA III", Times = new FrameTimes(TestPaths.LambdaFixtures),
+            Beamtime = "11012345",
+            Acquisition = "acq",
+            Beamline = "P02.2",
+            Facility = "PETRA III",
+            Times = new FrameTimes(TestPaths.LambdaFixtures),
         }, frames: 12);
 
         var problems = NxdlCheck.Check(path, ResultFileWriter.Azint1dEntry, Definition);
