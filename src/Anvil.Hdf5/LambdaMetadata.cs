@@ -2,7 +2,7 @@ namespace Anvil.Hdf5;
 
 /// <summary>
 /// The metadata a Lambda module file carries about its detector and acquisition (the P02.2 files, see
-/// docs/science.md §1): under <c>/entry/instrument/detector</c> the <c>description</c>, <c>sensor_material</c>,
+/// docs/science.md §1): under <c>/entry/instrument/detector</c> the <c>description</c>, <c>type</c>, <c>sensor_material</c>,
 /// <c>sensor_thickness</c>, <c>threshold_energy</c>, <c>count_time</c>, <c>acquisition_mode</c>, <c>local_name</c>,
 /// <c>layout</c> and <c>sequence_number</c>; under its <c>collection</c> the <c>beam_energy</c>, <c>delay_time</c>,
 /// <c>shutter_time</c>, <c>module_id</c> and <c>frame_numbers</c>; the root's <c>file_time</c>. The detector writes each
@@ -43,6 +43,9 @@ public sealed record LambdaMetadata
 
     /// <summary>detector/acquisition_mode ("ContinuousReadWrite": read out during the next exposure, no dead time).</summary>
     public string AcquisitionMode { get; init; } = string.Empty;
+
+    /// <summary>detector/type ("photon counting").</summary>
+    public string Type { get; init; } = string.Empty;
 
     /// <summary>detector/local_name (the detector's host, "haspp02lmbd01a").</summary>
     public string LocalName { get; init; } = string.Empty;
@@ -87,6 +90,7 @@ public sealed record LambdaMetadata
                 DelayTimeMs = Number(file, Collection + "/delay_time"),
                 ShutterTimeMs = Number(file, Collection + "/shutter_time"),
                 AcquisitionMode = Text(file, Detector + "/acquisition_mode"),
+                Type = Text(file, Detector + "/type"),
                 LocalName = Text(file, Detector + "/local_name"),
                 ModuleId = Text(file, Collection + "/module_id"),
                 Layout = Text(file, Detector + "/layout"),

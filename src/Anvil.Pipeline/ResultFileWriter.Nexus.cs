@@ -107,25 +107,25 @@ public sealed partial class ResultFileWriter
             return;
         }
 
-        file.WriteString(detector + "/description", lambda.Description);
-        file.WriteString(detector + "/sensor_material", lambda.SensorMaterial);
-        file.WriteString(detector + "/type", "photon counting");
-        file.WriteString(detector + "/local_name", lambda.LocalName);
-        file.WriteString(detector + "/acquisition_mode", lambda.AcquisitionMode);
-        file.WriteString(detector + "/layout", lambda.Layout);
-        WriteNumber(detector + "/sensor_thickness", lambda.SensorThickness ?? double.NaN, "micrometer", "detector/sensor_thickness (the file states no unit)");
-        WriteNumber(detector + "/threshold_energy", lambda.ThresholdEnergyEv ?? double.NaN, "eV", "detector/threshold_energy");
+        WriteKnown(detector + "/description", lambda.Description);
+        WriteKnown(detector + "/sensor_material", lambda.SensorMaterial);
+        WriteKnown(detector + "/type", lambda.Type);
+        WriteKnown(detector + "/local_name", lambda.LocalName);
+        WriteKnown(detector + "/acquisition_mode", lambda.AcquisitionMode);
+        WriteKnown(detector + "/layout", lambda.Layout);
+        WriteKnown(detector + "/sensor_thickness", lambda.SensorThickness, "micrometer", "detector/sensor_thickness (the file states no unit)");
+        WriteKnown(detector + "/threshold_energy", lambda.ThresholdEnergyEv, "eV", "detector/threshold_energy");
 
         // What NXdetector has no field for stays in its collection, named as the Lambda names it.
         const string collection = detector + "/collection";
         file.CreateGroup(collection);
         file.SetAttribute(collection, "NX_class", "NXcollection");
-        WriteNumber(collection + "/beam_energy", lambda.BeamEnergyEv ?? double.NaN, "eV", "detector/collection/beam_energy: the energy the detector was set to, not the calibration's");
-        WriteNumber(collection + "/exposure_time", exposure, "s", "detector/count_time (the Lambda exposes for its whole count time)");
-        WriteNumber(collection + "/delay_time", (lambda.DelayTimeMs ?? double.NaN) / 1000, "s", "detector/collection/delay_time");
-        WriteNumber(collection + "/shutter_time", (lambda.ShutterTimeMs ?? double.NaN) / 1000, "s", "detector/collection/shutter_time");
-        file.WriteString(collection + "/module_id", lambda.ModuleId);
-        file.WriteString(collection + "/file_time", lambda.FileTime);
+        WriteKnown(collection + "/beam_energy", lambda.BeamEnergyEv, "eV", "detector/collection/beam_energy: the energy the detector was set to, not the calibration's");
+        WriteKnown(collection + "/exposure_time", lambda.CountTimeMs / 1000, "s", "detector/count_time (the Lambda exposes for its whole count time)");
+        WriteKnown(collection + "/delay_time", lambda.DelayTimeMs / 1000, "s", "detector/collection/delay_time");
+        WriteKnown(collection + "/shutter_time", lambda.ShutterTimeMs / 1000, "s", "detector/collection/shutter_time");
+        WriteKnown(collection + "/module_id", lambda.ModuleId);
+        WriteKnown(collection + "/file_time", lambda.FileTime);
         file.WriteString(collection + "/source_file", lambda.Path);
     }
 
@@ -238,6 +238,23 @@ public sealed partial class ResultFileWriter
     {
         file.Link(target, linkPath);
         file.SetAttribute(linkPath, "target", target);
+    }
+
+    // A value the detector's file lacks is left out, never written empty or guessed (docs/science.md §6).
+    private void WriteKnown(string path, string value)
+    {
+        if (value.Length > 0)
+        {
+            file.WriteString(path, value);
+        }
+    }
+
+    private void WriteKnown(string path, double? value, string units, string source)
+    {
+        if (value is { } known)
+        {
+            WriteNumber(path, known, units, source);
+        }
     }
 
     private void WriteFlag(string path, bool value) => file.WriteDataset(path, [value ? (byte)1 : (byte)0], []);

@@ -74,7 +74,7 @@ public sealed class NexusResultTests : IDisposable
             s = lambda k: d[k].asstr()[0]
             print(json.dumps({"description": s("description"), "sensor": s("sensor_material"), "threshold": float(d["threshold_energy"][0]),
                               "beam": float(d["collection/beam_energy"][0]), "count": float(d["count_time"][0]), "shutter": float(d["collection/shutter_time"][0]),
-                              "mode": s("acquisition_mode"), "module": d["collection/module_id"].asstr()[0], "file_time": f.attrs["file_time"]}))
+                              "mode": s("acquisition_mode"), "type": s("type"), "host": s("local_name"), "module": d["collection/module_id"].asstr()[0], "file_time": f.attrs["file_time"]}))
             """, Path.Combine(TestPaths.LambdaFixtures, "testasapo1_1009_00002_m1_part00000.nxs")));
         var want = source.RootElement;
         var settings = new IntegrationSettings { Poni = Poni, Npt = 5 };
@@ -101,6 +101,8 @@ public sealed class NexusResultTests : IDisposable
         Assert.Equal(want.GetProperty("shutter").GetDouble() / 1000, nxs.ReadScalar<double>(detector + "/collection/shutter_time"));
         Assert.Equal(0.1, nxs.ReadScalar<double>(detector + "/frame_time"));
         Assert.Equal(want.GetProperty("mode").GetString(), nxs.ReadString(detector + "/acquisition_mode"));
+        Assert.Equal(want.GetProperty("type").GetString(), nxs.ReadString(detector + "/type"));
+        Assert.Equal(want.GetProperty("host").GetString(), nxs.ReadString(detector + "/local_name"));
         Assert.Equal(want.GetProperty("module").GetString(), nxs.ReadString(detector + "/collection/module_id"));
         Assert.Equal(want.GetProperty("file_time").GetString(), nxs.ReadString(detector + "/collection/file_time"));
 
