@@ -99,6 +99,8 @@ public sealed class ChaosCampaign : IAsyncDisposable
     /// </summary>
     public async Task<TrialOutcome> RunTrialAsync(ChaosFault fault, Random random, CancellationToken cancellationToken)
     {
+        // The last trial's result can be final before its struck service is serving again: each fault meets a whole suite.
+        await WaitAllServingAsync(cancellationToken);
         var acquisition = NextAcquisition();
         var folder = Copy(acquisition);
         var damaged = fault.Kind == FaultKind.BadFile ? Damage(folder, acquisition, fault.Target, random) : null;
@@ -164,6 +166,30 @@ public sealed class ChaosCampaign : IAsyncDisposable
 
     // Within 10-90 % of the time the chunk parts take to arrive: the acquisition is still being taken and processed.
     private static TimeSpan StrikeAt(Random random) => PartPeriod * (Parts - 1) * (0.1 + (0.8 * random.NextDouble()));
+
+    private async Task WaitAllServingAsync(CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow.AddMinutes(2);
+        while (true)
+        {
+            var services = suite.Services.ToArray();
+            var answers = await Task.WhenAll(services.Select(s => s.Process.HasExited
+                ? Task.FromResult(false)
+                : s.Launcher.AnswersHealthAsync(TimeSpan.FromSeconds(2), cancellationToken)));
+            if (answers.All(a => a))
+            {
+                return;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                var down = services.Where((_, i) => !answers[i]).Select(s => s.Name);
+                throw new TimeoutException($"{string.Join(", ", down)} not serving 2 minutes after the last trial (service logs in {Path.Combine(work, "logs")})");
+            }
+
+            await Task.Delay(200, cancellationToken);
+        }
+    }
 
     private ServiceProcess Service(string name) => suite.Services.Single(s => s.Name == name);
 
