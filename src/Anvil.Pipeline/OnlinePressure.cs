@@ -45,6 +45,12 @@ public sealed class OnlinePressure
     /// <summary>The newest reading, for logs and status: (frame, pressure, error) or null.</summary>
     public FramePressure? Latest { get; private set; }
 
+    /// <summary>
+    /// The newest track so far, frames 1..<see cref="Processed"/>, as the group it will be written as reads back (the
+    /// console's P–t plot while the acquisition runs); null before any frame asked for a pressure.
+    /// </summary>
+    public PressureSeries? Snapshot() => tracks.Count == 0 ? null : PressureGroup.Series(tracks[^1].Table((int)(next - 1), untracked, times));
+
     /// <summary>Takes one frame's result (a redelivered or late frame, already passed, is ignored).</summary>
     public void Add(FrameResult result)
     {

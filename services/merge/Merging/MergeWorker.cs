@@ -5,6 +5,7 @@ using Anvil.Broker.V1;
 using Anvil.Integration;
 using Anvil.Pipeline;
 using Anvil.Pipeline.V1;
+using Anvil.Pressure;
 using Anvil.Workers;
 using Grpc.Core;
 
@@ -86,9 +87,14 @@ public sealed partial class MergeWorker(BrokerClient broker, PipelineOptions opt
             ToRow(profile.TwoTheta),
             ToRow(profile.Requested),
             profile.Error);
-        entry.Times.Observe(result);
         entry.Writer.Write(result);
-        entry.Pressure.Add(result);
+        lock (entry.Pressure)
+        {
+            // Under the lock the live P(t) reads with: the clock is fixed by the first frame that names a raw file.
+            entry.Times.Observe(result);
+            entry.Pressure.Add(result);
+        }
+
         if (!failedBefore && entry.Writer.WriteFailure is { } failure)
         {
             // The profiles stay in the broker: the acquisition is rebuilt from them once the file can be written.
@@ -117,7 +123,13 @@ public sealed partial class MergeWorker(BrokerClient broker, PipelineOptions opt
                     Facility = Options.Facility,
                     Times = entry.Times,
                 };
-                path = writer.Complete((long)lastId, metadata, entry.Pressure.WriteGroups);
+                path = writer.Complete((long)lastId, metadata, (file, frames) =>
+                {
+                    lock (entry.Pressure)
+                    {
+                        entry.Pressure.WriteGroups(file, frames);
+                    }
+                });
                 LogMerged(Logger, acquisition, writer.FrameCount, path, entry.Clock.Elapsed.TotalSeconds);
                 if (entry.Pressure.Processed > 0 && latest.Pressure is not null)
                 {
@@ -127,6 +139,23 @@ public sealed partial class MergeWorker(BrokerClient broker, PipelineOptions opt
 
             // The console's progress table reads "done" from the broker (ResultIndex), not from this folder.
             await results.RecordAsync(acquisition, Path.GetFileName(path), cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// The pressure tracked so far for an acquisition being merged now, and the profiles merged (the console's P–t
+    /// plot while it runs); null when it is not being merged or no frame asked for a pressure yet.
+    /// </summary>
+    public (PressureSeries Series, int Merged)? LivePressure(string acquisition)
+    {
+        if (!writers.TryGetValue(acquisition, out var entry))
+        {
+            return null;
+        }
+
+        lock (entry.Pressure)
+        {
+            return entry.Pressure.Snapshot() is { } series ? (series, entry.Writer.FrameCount) : null;
         }
     }
 
