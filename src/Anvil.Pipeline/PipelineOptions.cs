@@ -55,7 +55,7 @@ public sealed record PipelineOptions
     /// <summary>Number of radial bins.</summary>
     public int? Npt { get; init; }
 
-    /// <summary>Radial unit: 2th_deg, 2th_rad, q_nm^-1 or q_A^-1.</summary>
+    /// <summary>Radial unit: 2th_deg, 2th_rad, q_nm^-1, q_A^-1 or d_A.</summary>
     public string? Unit { get; init; }
 
     /// <summary>Pixel splitting: no, bbox or full.</summary>
@@ -69,6 +69,18 @@ public sealed record PipelineOptions
     /// <c>WindowLo</c>/<c>WindowHi</c>, <c>Eos</c>, … as <see cref="PressureSettings"/>; <c>Enabled: false</c> or no section = off).
     /// </summary>
     public PressureSettings? Pressure { get; init; }
+
+    /// <summary>
+    /// Seconds between frames when the detector's files do not say (they are not readable where merge runs); the Lambda's
+    /// own count_time + delay_time wins when readable. The result's time axis and the pressure's frame_time (<see cref="FrameTimes"/>).
+    /// </summary>
+    public double? FramePeriod { get; init; }
+
+    /// <summary>The beamline (NeXus <c>NXinstrument/name</c> of the result's NXazint1d entry), e.g. "P02.2".</summary>
+    public string Beamline { get; init; } = string.Empty;
+
+    /// <summary>The facility (NeXus <c>NXsource/name</c>), e.g. "PETRA III".</summary>
+    public string Facility { get; init; } = string.Empty;
 
     /// <summary>Frames per broker batch that stitch publishes.</summary>
     public int StitchBatch { get; init; } = 16;

@@ -15,7 +15,7 @@ public sealed class CliErrorTests : IDisposable
         { ["integrate", "{missing}", "--poni", "{poni}", "--out", "{out}"], 2, "does not exist" },
         // Settings the model refuses, all at once.
         { ["integrate", "{tiff}", "--poni", "{poni}", "--npt", "1", "--polarization", "3", "--out", "{out}"], 2, "npt 1 is out of range: give 2 to 100000 radial bins. polarization 3 is out of range" },
-        { ["demo", "--unit", "q"], 2, "unit 'q' is unknown: give 2th_deg, 2th_rad, q_nm^-1 or q_A^-1." },
+        { ["demo", "--unit", "q"], 2, "unit 'q' is unknown: give 2th_deg, 2th_rad, q_nm^-1, q_A^-1 or d_A." },
         { ["demo", "--poni", "{missing}"], 2, "does not load" },
         { ["settings", "--ingest", "http://127.0.0.1:1", "--npt", "500"], 1, "Unavailable" },
     };

@@ -199,7 +199,8 @@ public sealed class ControlTests(SuiteFixture suite)
         {
             Assert.Equal([50L, 800], nxs.GetDatasetInfo("/processed/result/data").Shape);
             Assert.Equal([50L, 800], nxs.GetDatasetInfo("/processed/result_requested/data").Shape);
-            Assert.Equal("q_nm^-1", nxs.GetAttributeString("/processed/result_requested/radial", "units"));
+            Assert.Equal("1/nm", nxs.GetAttributeString("/processed/result_requested/radial", "units"));
+            Assert.Equal("q_nm^-1", nxs.GetAttributeString("/processed/result_requested/radial", "unit"));
             Assert.Equal("no", nxs.ReadString("/processed/process/int_method"));
             Assert.Equal(
                 Enumerable.Range(0, 5).Select(p => $"rep/{ChunkFileName.Format(acquisition, 1, p)}"),

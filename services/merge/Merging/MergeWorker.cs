@@ -21,7 +21,7 @@ namespace Anvil.Merge.Service.Merging;
 public sealed partial class MergeWorker(BrokerClient broker, PipelineOptions options, SettingsStore settings, ResultIndex results, ILogger<MergeWorker> logger)
     : AcquisitionWorker(broker, options, logger)
 {
-    private readonly ConcurrentDictionary<string, (ResultFileWriter Writer, OnlinePressure Pressure, Stopwatch Clock)> writers = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (ResultFileWriter Writer, FrameTimes Times, OnlinePressure Pressure, Stopwatch Clock)> writers = new(StringComparer.Ordinal);
 
     /// <inheritdoc />
     public override string Stage => "merge";
@@ -57,7 +57,9 @@ public sealed partial class MergeWorker(BrokerClient broker, PipelineOptions opt
 
         // The pressure stage lives here, not in a service of its own: merge already has every profile, in frame order,
         // and writes the file the pressure belongs in (src/Anvil.Pressure/README.md "Online").
-        writers[acquisition] = (ResultFileWriter.Create(ResultPath(acquisition)), new OnlinePressure(Options.DataRoot), Stopwatch.StartNew());
+        // One clock per acquisition: the result's time axis and the pressure's frame_time give a frame the same time.
+        var times = new FrameTimes(Options.DataRoot, Options.FramePeriod);
+        writers[acquisition] = (ResultFileWriter.Create(ResultPath(acquisition)), times, new OnlinePressure(times), Stopwatch.StartNew());
         return true;
     }
 
@@ -88,6 +90,8 @@ public sealed partial class MergeWorker(BrokerClient broker, PipelineOptions opt
         entry.Writer.Write(result);
         lock (entry.Pressure)
         {
+            // Under the lock the live P(t) reads with: the clock is fixed by the first frame that names a raw file.
+            entry.Times.Observe(result);
             entry.Pressure.Add(result);
         }
 
@@ -111,7 +115,15 @@ public sealed partial class MergeWorker(BrokerClient broker, PipelineOptions opt
             using (var writer = entry.Writer)
             {
                 var latest = writer.LatestSettingsJson is { } json ? IntegrationSettings.FromJson(json) : settings.Defaults.Settings;
-                path = writer.Complete((long)lastId, ResultMetadata.Of(latest), (file, frames) =>
+                var metadata = ResultMetadata.Of(latest) with
+                {
+                    Beamtime = Options.Beamtime,
+                    Acquisition = acquisition,
+                    Beamline = Options.Beamline,
+                    Facility = Options.Facility,
+                    Times = entry.Times,
+                };
+                path = writer.Complete((long)lastId, metadata, (file, frames) =>
                 {
                     lock (entry.Pressure)
                     {
