@@ -262,8 +262,17 @@ public sealed class Suite : IAsyncDisposable
                 var (service, port, environment) = launches[dead.Name];
                 var restarted = Start(dead.Name, service, port, environment, dead);
                 dead.Process.Dispose();
-                await WaitHealthyAsync(restarted, DateTime.UtcNow.AddSeconds(60), TimeSpan.FromSeconds(60), cancellationToken);
-                log.WriteLine($"{dead.Name} is serving again at {restarted.Address[7..]}");
+                try
+                {
+                    await WaitHealthyAsync(restarted, DateTime.UtcNow.AddSeconds(60), TimeSpan.FromSeconds(60), cancellationToken);
+                    log.WriteLine($"{dead.Name} is serving again at {restarted.Address[7..]}");
+                }
+                catch (InvalidOperationException) when (restarted.Process.HasExited)
+                {
+                    // Died again while starting (killed, or its port not free yet): the next round restarts it, within
+                    // the restarts allowed per minute.
+                    log.WriteLine($"{dead.Name} died again while starting (exit code {restarted.Process.ExitCode})");
+                }
             }
 
             await Task.Delay(250, cancellationToken);

@@ -260,8 +260,28 @@ public sealed class StatusPageTests(OperatorSuiteFixture suite, BrowserFixture b
     private async Task<IPage> OpenStatusAsync()
     {
         var page = await browser.NewPageAsync();
+        var failedRequests = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        page.Response += (_, r) =>
+        {
+            if (r.Status >= 400)
+            {
+                failedRequests.Enqueue($"{r.Status} {r.Url}");
+            }
+        };
+        page.RequestFailed += (_, r) => failedRequests.Enqueue($"{r.Failure} {r.Url}");
         await page.GotoAsync(suite.ConsoleUrl + "/?tab=status").DefaultTimeout();
-        await TaskTimeoutExtensions.UntilAsync("the status tab refreshed", async () => await page.EvaluateAsync<int>("window.anvilStatus.refreshes").DefaultTimeout() > 0, TimeSpan.FromSeconds(60));
+        try
+        {
+            await TaskTimeoutExtensions.UntilAsync("the status tab refreshed", async () => await page.EvaluateAsync<int>("window.anvilStatus.refreshes").DefaultTimeout() > 0, TimeSpan.FromSeconds(60));
+        }
+        catch (TimeoutException ex)
+        {
+            // Say why: the tab's own message, the requests that failed, and a screenshot.
+            await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(BrowserFixture.Artifacts, "status-not-refreshed.png"), FullPage = true }).DefaultTimeout();
+            var message = await page.Locator("#st-message").InnerTextAsync().DefaultTimeout();
+            throw new TimeoutException($"{ex.Message} The tab says: '{message}'. Failed requests: {string.Join("; ", failedRequests.Take(10))}.", ex);
+        }
+
         return page;
     }
 }
