@@ -6,7 +6,10 @@ using Anvil.Pipeline.V1;
 
 namespace Anvil.Cli;
 
-/// <summary>What a driver did: the acquisitions it announced, their frames, and when the last frame was on disk.</summary>
+/// <summary>A detector the simulator plays: its configured name ("" = the pipeline has no detectors) and geometry.</summary>
+public sealed record SimulatedDetector(string Name, Geometry Geometry);
+
+/// <summary>What a driver did: the acquisitions it announced (with detectors configured, each detector's stream <c>A_D</c>: the result's name), their frames (all detectors'), and when the last frame was on disk.</summary>
 public sealed record DriverResult(IReadOnlyList<string> Acquisitions, int Frames, DateTime FirstAnnouncedUtc, DateTime LastWrittenUtc);
 
 /// <summary>
@@ -22,40 +25,70 @@ public static class AcquisitionDriver
     /// place and announced as the detector closes them, at <see cref="SimulationOptions.FrameRate"/> (0: at once). The
     /// result's times are those of the announcements, so the rates printed are the chain's own.
     /// </summary>
-    public static async Task<DriverResult> SimulateAsync(Ingest.IngestClient ingest, string dataRoot, Geometry geometry,
+    public static Task<DriverResult> SimulateAsync(Ingest.IngestClient ingest, string dataRoot, Geometry geometry,
+        SimulationOptions options, TextWriter log, CancellationToken cancellationToken) =>
+        SimulateAsync(ingest, dataRoot, [new SimulatedDetector(string.Empty, geometry)], options, log, cancellationToken);
+
+    /// <summary>
+    /// Several detectors on one acquisition, interleaved: detector k (0-based) of N takes its frames at
+    /// <see cref="SimulationOptions.FrameRate"/> each, 1/(N·rate) after detector k − 1 (two Lambdas at 2 kHz, 250 µs apart:
+    /// one 4 kHz stream), each with its own geometry and its own frames (its own noise), in its own folder
+    /// <c>&lt;data&gt;/&lt;detector&gt;/</c>, announced under its name. Its truth goes to <c>&lt;acquisition&gt;_&lt;detector&gt;_truth.json</c>.
+    /// A detector named "" is the unnamed one of a pipeline without detectors (files and truth straight in the data root).
+    /// </summary>
+    public static async Task<DriverResult> SimulateAsync(Ingest.IngestClient ingest, string dataRoot, IReadOnlyList<SimulatedDetector> detectors,
         SimulationOptions options, TextWriter log, CancellationToken cancellationToken)
     {
-        var staging = Path.Combine(dataRoot, $".staging-{options.Acquisition}");
-        var chunks = new List<ChunkWritten>();
-        var drawing = Stopwatch.StartNew();
-        await new LambdaSimulator(geometry, options with { FrameRate = 0 }).RunAsync(staging, (chunk, _) =>
+        var plays = new List<(double Due, int Part, int Detector, ChunkWritten[] Modules)>();
+        var stagings = new List<string>();
+        var streams = new List<string>();
+        var rate = options.FrameRate;
+        for (var k = 0; k < detectors.Count; k++)
         {
-            chunks.Add(chunk);
-            return Task.CompletedTask;
-        }, cancellationToken);
-        log.WriteLine($"simulated {options.Frames} frames of {options.Acquisition} in {drawing.Elapsed.TotalSeconds:0.00} s ({options.Frames / drawing.Elapsed.TotalSeconds:0} frames/s drawn and written before the clock starts)");
-        var truth = options.Acquisition + "_truth.json";
-        File.Move(Path.Combine(staging, truth), Path.Combine(dataRoot, truth), overwrite: true);
+            var detector = detectors[k];
+            var stream = detector.Name.Length > 0 ? DetectorSet.StreamName(options.Acquisition, detector.Name) : options.Acquisition;
+            streams.Add(stream);
+            var staging = Path.Combine(dataRoot, $".staging-{stream}");
+            stagings.Add(staging);
+            var chunks = new List<ChunkWritten>();
+            var drawing = Stopwatch.StartNew();
+            await new LambdaSimulator(detector.Geometry, options with { FrameRate = 0, Seed = options.Seed + k }).RunAsync(staging, (chunk, _) =>
+            {
+                chunks.Add(chunk);
+                return Task.CompletedTask;
+            }, cancellationToken);
+            log.WriteLine($"simulated {options.Frames} frames of {stream} in {drawing.Elapsed.TotalSeconds:0.00} s ({options.Frames / drawing.Elapsed.TotalSeconds:0} frames/s drawn and written before the clock starts)");
+            File.Move(Path.Combine(staging, options.Acquisition + "_truth.json"), Path.Combine(dataRoot, stream + "_truth.json"), overwrite: true);
+
+            var frames = 0;
+            foreach (var part in chunks.GroupBy(c => c.Part).OrderBy(p => p.Key))
+            {
+                // A part is closed once its last frame is taken; detector k takes each frame k/(N·rate) after detector 0.
+                frames += part.First().Frames;
+                var due = rate > 0 ? (frames / rate) + (k / (detectors.Count * rate)) : 0;
+                plays.Add((due, part.Key, k, [.. part]));
+            }
+        }
 
         var first = DateTime.UtcNow;
         var clock = Stopwatch.StartNew();
-        var frames = 0;
-        foreach (var part in chunks.GroupBy(c => c.Part).OrderBy(p => p.Key))
+        foreach (var play in plays.OrderBy(p => p.Due).ThenBy(p => p.Part).ThenBy(p => p.Detector))
         {
-            frames += part.First().Frames;
-            if (options.FrameRate > 0 && TimeSpan.FromSeconds(frames / options.FrameRate) - clock.Elapsed is { } due && due > TimeSpan.Zero)
+            if (rate > 0 && TimeSpan.FromSeconds(play.Due) - clock.Elapsed is { } due && due > TimeSpan.Zero)
             {
-                // The part is closed once its last frame is taken.
                 await Task.Delay(due, cancellationToken);
             }
 
-            foreach (var chunk in part)
+            var detector = detectors[play.Detector];
+            var folder = detector.Name.Length > 0 ? Directory.CreateDirectory(Path.Combine(dataRoot, detector.Name)).FullName : dataRoot;
+            foreach (var chunk in play.Modules)
             {
-                var path = Path.Combine(dataRoot, Path.GetFileName(chunk.Path));
+                var path = Path.Combine(folder, Path.GetFileName(chunk.Path));
                 File.Move(chunk.Path, path, overwrite: true);
                 await ingest.AnnounceChunkAsync(new AnnounceChunkRequest
                 {
                     Acquisition = chunk.Acquisition,
+                    Detector = detector.Name,
                     Module = (uint)chunk.Module,
                     Modules = (uint)chunk.Modules,
                     Part = (uint)chunk.Part,
@@ -66,10 +99,18 @@ public static class AcquisitionDriver
         }
 
         var lastWritten = DateTime.UtcNow;
-        Directory.Delete(staging, recursive: true);
-        var parts = chunks.Count == 0 ? 0 : chunks.Max(c => c.Part) + 1;
-        await ingest.FinishAcquisitionAsync(new FinishAcquisitionRequest { Acquisition = options.Acquisition, Parts = (uint)parts }, cancellationToken: cancellationToken);
-        return new DriverResult([options.Acquisition], options.Frames, first, lastWritten);
+        foreach (var staging in stagings)
+        {
+            Directory.Delete(staging, recursive: true);
+        }
+
+        for (var k = 0; k < detectors.Count; k++)
+        {
+            var parts = plays.Where(p => p.Detector == k).Select(p => p.Part + 1).DefaultIfEmpty(0).Max();
+            await ingest.FinishAcquisitionAsync(new FinishAcquisitionRequest { Acquisition = options.Acquisition, Detector = detectors[k].Name, Parts = (uint)parts }, cancellationToken: cancellationToken);
+        }
+
+        return new DriverResult(streams, options.Frames * detectors.Count, first, lastWritten);
     }
 
     /// <summary>The acquisitions a replay of <paramref name="directory"/> announces, in order.</summary>
@@ -89,8 +130,11 @@ public static class AcquisitionDriver
         return chunks.Length > 0 ? chunks : throw new FileNotFoundException($"no Lambda chunk files (<scan>_m<k>_part<NNNNN>.nxs) in {directory}");
     }
 
-    /// <summary>Announces every Lambda chunk file in <paramref name="directory"/>, part by part, then finishes each acquisition.</summary>
-    public static async Task<DriverResult> ReplayAsync(Ingest.IngestClient ingest, string directory, TextWriter log, CancellationToken cancellationToken)
+    /// <summary>
+    /// Announces every Lambda chunk file in <paramref name="directory"/>, part by part, then finishes each acquisition;
+    /// with detectors configured, as the files of <paramref name="detector"/>.
+    /// </summary>
+    public static async Task<DriverResult> ReplayAsync(Ingest.IngestClient ingest, string directory, TextWriter log, CancellationToken cancellationToken, string detector = "")
     {
         var chunks = ReplayChunks(directory);
 
@@ -110,6 +154,7 @@ public static class AcquisitionDriver
                 await ingest.AnnounceChunkAsync(new AnnounceChunkRequest
                 {
                     Acquisition = chunk.Acquisition,
+                    Detector = detector,
                     Module = (uint)chunk.Module,
                     Modules = (uint)modules,
                     Part = (uint)chunk.Part,
@@ -121,12 +166,14 @@ public static class AcquisitionDriver
             await ingest.FinishAcquisitionAsync(new FinishAcquisitionRequest
             {
                 Acquisition = acquisition.Key,
+                Detector = detector,
                 Parts = (uint)(acquisition.Max(c => c.Part) + 1),
             }, cancellationToken: cancellationToken);
             log.WriteLine($"replayed {acquisition.Key}: {acquisition.Count()} module files");
         }
 
-        return new DriverResult(chunks.Select(c => c.Acquisition).Distinct().ToArray(), frames, first, first);
+        var names = chunks.Select(c => c.Acquisition).Distinct().Select(a => detector.Length > 0 ? DetectorSet.StreamName(a, detector) : a).ToArray();
+        return new DriverResult(names, frames, first, first);
     }
 
     private static int? FrameCountOrNull(string path)

@@ -10,7 +10,7 @@ namespace Anvil.Cli;
 /// <summary>`anvil settings` and `anvil reprocess`: operator control of a running suite through ingest's Control service.</summary>
 public static class ControlCommands
 {
-    public const string SettingsUsage = "anvil settings [--acquisition A] [--poni F] " + SettingsFlags.Usage + " " + SettingsFlags.PressureUsage + " [--ingest http://127.0.0.1:5101]";
+    public const string SettingsUsage = "anvil settings [--acquisition A] [--detector NAME] [--poni F] " + SettingsFlags.Usage + " " + SettingsFlags.PressureUsage + " [--ingest http://127.0.0.1:5101]";
     public const string ReprocessUsage = "anvil reprocess ACQUISITION [--poni F] " + SettingsFlags.Usage + " " + SettingsFlags.PressureUsage + " [--ingest http://127.0.0.1:5101]";
 
     private static readonly JsonFormatter Json = new(JsonFormatter.Settings.Default.WithIndentation());
@@ -20,6 +20,7 @@ public static class ControlCommands
     {
         var update = Changes(args);
         update.Acquisition = args.Get("acquisition") ?? string.Empty;
+        update.Detector = args.Get("detector") ?? string.Empty;
         var address = args.Get("ingest") ?? ServiceAddresses.Ingest;
         args.RejectUnknown();
         using var channel = GrpcChannel.ForAddress(address);
@@ -27,8 +28,10 @@ public static class ControlCommands
         var changed = update.HasChanges();
         var spec = await Call(() => changed
             ? control.UpdateSettingsAsync(update, cancellationToken: cancellationToken).ResponseAsync
-            : control.GetSettingsAsync(new GetSettingsRequest { Acquisition = update.Acquisition }, cancellationToken: cancellationToken).ResponseAsync);
-        log.WriteLine(changed ? $"settings version {spec.Version} applies from the next chunk on:" : $"settings version {spec.Version}:");
+            : control.GetSettingsAsync(new GetSettingsRequest { Acquisition = update.Acquisition, Detector = update.Detector }, cancellationToken: cancellationToken).ResponseAsync);
+        var of = spec.Detector.Length > 0 ? $" of detector {spec.Detector}" : string.Empty;
+        var every = changed && update.Detector.Length == 0 && spec.Detector.Length > 0 ? " (the change applies to every detector, each from its own settings; this is the first's)" : string.Empty;
+        log.WriteLine(changed ? $"settings version {spec.Version}{of} applies from the next chunk on{every}:" : $"settings version {spec.Version}{of}:");
         log.WriteLine(Json.Format(spec));
         return 0;
     }

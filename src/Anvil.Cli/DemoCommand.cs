@@ -13,7 +13,7 @@ namespace Anvil.Cli;
 /// </summary>
 public static class DemoCommand
 {
-    public const string Usage = "anvil demo [--frames N] [--replay DIR] [--poni F] " + SettingsFlags.Usage + " " + SettingsFlags.PressureUsage + " [--out DIR] [--rate HZ] [--config F] [--tracing on|off] [--keep]";
+    public const string Usage = "anvil demo [--frames N] [--detectors N] [--replay DIR] [--poni F] " + SettingsFlags.Usage + " " + SettingsFlags.PressureUsage + " [--out DIR] [--rate HZ] [--config F] [--tracing on|off] [--keep]";
 
     public static async Task<int> RunAsync(CommandLine args, TextWriter log, CancellationToken cancellationToken)
     {
@@ -22,6 +22,12 @@ public static class DemoCommand
         var frames = args.GetInt("frames", 800);
         var rate = args.GetDouble("rate", 0);
         var keep = args.Has("keep");
+        var detectorCount = args.Get("detectors") is null ? (int?)null : args.GetInt("detectors", 1);
+        if (detectorCount is not null && replay is not null)
+        {
+            throw new UsageException("--detectors plays simulated detectors: give it without --replay (a replay is one detector's files; `./anvil replay DIR --detector NAME` announces them as one of several)");
+        }
+
         var tracing = args.Get("tracing");
         if (tracing is not (null or "on" or "off"))
         {
@@ -41,10 +47,35 @@ public static class DemoCommand
         // The simulated ramp compresses gold: unless configured or told otherwise, merge tracks Au 111 online.
         config.OverridePressure(args.Get("pressure") ?? (replay is null && !config.PressureEnabled ? "Au 111" : null));
         args.RejectUnknown();
-        var settings = config.ValidSettings();
-
         var work = Path.Combine(Path.GetTempPath(), $"anvil-demo-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Environment.ProcessId}");
+        if (detectorCount is { } n && !config.ValidDetectors().Configured)
+        {
+            // No Detectors section: N Lambda 2M detectors, the first with the configured PONI, each further one farther
+            // away with its beam centre elsewhere (LambdaSimulator.DetectorGeometry), its PONI written to the work folder.
+            if (n is < 1 or > 8)
+            {
+                throw new UsageException($"--detectors {n}: give 1 to 8 simulated detectors");
+            }
+
+            var poni = config.ValidSettings().Poni;
+            var first = PoniFile.Load(poni);
+            var folder = Directory.CreateDirectory(Path.Combine(work, "detectors")).FullName;
+            config.OverrideDetectors(Enumerable.Range(0, n).Select(k =>
+            {
+                var name = $"lambda{k + 1}";
+                var path = k == 0 ? poni : Path.Combine(folder, name + ".poni");
+                if (k > 0)
+                {
+                    File.WriteAllText(path, PoniFile.Format(LambdaSimulator.DetectorGeometry(first, k), $"anvil demo: simulated detector {name}, derived from {poni}"));
+                }
+
+                return (name, DetectorKinds.Lambda2M.Name, path);
+            }));
+        }
+
+        var settings = config.ValidSettings();
         config.Override("DataRoot", replay is not null ? Path.GetFullPath(replay) : Path.Combine(work, "data"));
+        var detectors = replay is null ? DriverCommands.SimulatedDetectors(config, detectorCount) : [];
         var output = config["OutputDir"];
         Directory.CreateDirectory(output);
         var before = ExistingResults(output);
@@ -81,7 +112,7 @@ public static class DemoCommand
             var ingest = RetryWhileUnavailable.Ingest(channel, log);
             var result = replay is not null
                 ? await AcquisitionDriver.ReplayAsync(ingest, replay, log, cancellationToken)
-                : await AcquisitionDriver.SimulateAsync(ingest, config["DataRoot"], PoniFile.Load(settings.Poni),
+                : await AcquisitionDriver.SimulateAsync(ingest, config["DataRoot"], detectors,
                     new SimulationOptions { Acquisition = $"sim_{DateTime.UtcNow:HHmmss}_00001", Frames = frames, FrameRate = rate }, log, cancellationToken);
 
             var written = await WaitForResultsAsync(output, before, result.Acquisitions, suite, TimeSpan.FromMinutes(15), cancellationToken);
@@ -96,11 +127,14 @@ public static class DemoCommand
                 }
             }
 
-            log.WriteLine($"frames: {result.Frames}");
+            var combined = detectors.Count > 1 ? $" combined, {detectors.Count} detectors × {result.Frames / detectors.Count} frames" : string.Empty;
+            log.WriteLine($"frames: {result.Frames}{(detectors.Count > 1 ? $" ({detectors.Count} detectors × {result.Frames / detectors.Count})" : string.Empty)}");
             // The chain's own rate: a simulation is drawn and written before the clock starts (AcquisitionDriver.SimulateAsync),
             // a replay's files exist already; with --rate the chain can go no faster than the detector it is fed by.
-            var fedBy = rate > 0 && replay is null ? $"fed at the detector rate of {rate:0.#} frames/s" : "every chunk announced at once";
-            log.WriteLine($"throughput: {result.Frames / seconds:0.0} frames/s, the chain's own rate ({fedBy}; first chunk announced → file final, {seconds:0.00} s)");
+            var fedBy = rate > 0 && replay is null
+                ? detectors.Count > 1 ? $"fed at {rate:0.#} frames/s per detector, {detectors.Count * rate:0.#} frames/s together" : $"fed at the detector rate of {rate:0.#} frames/s"
+                : "every chunk announced at once";
+            log.WriteLine($"throughput: {result.Frames / seconds:0.0} frames/s{combined}, the chain's own rate ({fedBy}; first chunk announced → {(written.Count > 1 ? "last file" : "file")} final, {seconds:0.00} s)");
             log.WriteLine($"latency: {(done - result.LastWrittenUtc).TotalMilliseconds:0} ms from the last chunk announced to the file being final");
             var cpu = SuiteCpuSeconds(suite) - cpuAtStart;
             log.WriteLine($"cpu: {result.Frames / cpu:0.0} frames per CPU-second of the services (start-up excluded){(tracing is null ? "" : $" (tracing {tracing})")}");

@@ -130,13 +130,44 @@ public sealed class PipelineConfig
     /// </summary>
     public IntegrationSettings ValidSettings()
     {
+        var detectors = ValidDetectors();
         try
         {
-            return Options.IntegrationDefaults().ThrowIfInvalid();
+            // With detectors configured, each has its own PONI: the pipeline-wide one may be left out.
+            var settings = Options.IntegrationDefaults();
+            return detectors.Configured && settings.Poni.Length == 0 ? settings : settings.ThrowIfInvalid();
         }
         catch (Exception ex) when (ex is SettingsException or FormatException)
         {
             throw new UsageException(ex.Message);
+        }
+    }
+
+    /// <summary>The configured detectors (<c>Pipeline:Detectors</c>), checked with their files; every problem in one <see cref="UsageException"/>.</summary>
+    public DetectorSet ValidDetectors()
+    {
+        try
+        {
+            return DetectorSet.From(Options, checkFiles: true);
+        }
+        catch (ArgumentException ex)
+        {
+            throw new UsageException(ex.Message);
+        }
+    }
+
+    /// <summary>Replaces the <c>Detectors</c> section with <paramref name="detectors"/> (name, kind, PONI; paths from the working directory).</summary>
+    public void OverrideDetectors(IEnumerable<(string Name, string Kind, string Poni)> detectors)
+    {
+        foreach (var key in values.Keys.Where(k => k.StartsWith("Detectors:", StringComparison.OrdinalIgnoreCase)).ToList())
+        {
+            values.Remove(key);
+        }
+
+        foreach (var (name, kind, poni) in detectors)
+        {
+            Override($"Detectors:{name}:Kind", kind);
+            Override($"Detectors:{name}:Poni", poni);
         }
     }
 
@@ -155,5 +186,10 @@ public sealed class PipelineConfig
     }
 
     private void Set(string key, string value, string baseDirectory) =>
-        values[key] = PathKeys.Contains(key) && value.Length > 0 ? HdfPath.GetFullPath(value, baseDirectory) : value;
+        values[key] = IsPath(key) && value.Length > 0 ? HdfPath.GetFullPath(value, baseDirectory) : value;
+
+    // The pipeline's paths, and each detector's (Detectors:<name>:Poni, …).
+    private static bool IsPath(string key) =>
+        PathKeys.Contains(key)
+        || (key.StartsWith("Detectors:", StringComparison.OrdinalIgnoreCase) && key.Split(':') is [_, _, .. var rest] && PathKeys.Contains(string.Join(':', rest)));
 }

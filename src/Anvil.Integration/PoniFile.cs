@@ -18,6 +18,27 @@ public static class PoniFile
         }
     }
 
+    /// <summary>A PONI (version 2) file's text for <paramref name="geometry"/>, as pyFAI writes it; <see cref="Parse"/> reads it back exactly.</summary>
+    public static string Format(Geometry geometry, string comment = "")
+    {
+        var c = System.Globalization.CultureInfo.InvariantCulture;
+        var shape = geometry.MaxShape is { } m ? $"[{m.Rows}, {m.Cols}]" : "null";
+        return string.Join('\n',
+            "# Nota: C-Order, 1 refers to the Y axis, 2 to the X axis",
+            comment.Length > 0 ? "# " + comment : "#",
+            "poni_version: 2",
+            "Detector: Detector",
+            string.Create(c, $"Detector_config: {{\"pixel1\": {geometry.Pixel1:R}, \"pixel2\": {geometry.Pixel2:R}, \"max_shape\": {shape}}}"),
+            string.Create(c, $"Distance: {geometry.Distance:R}"),
+            string.Create(c, $"Poni1: {geometry.Poni1:R}"),
+            string.Create(c, $"Poni2: {geometry.Poni2:R}"),
+            string.Create(c, $"Rot1: {geometry.Rot1:R}"),
+            string.Create(c, $"Rot2: {geometry.Rot2:R}"),
+            string.Create(c, $"Rot3: {geometry.Rot3:R}"),
+            string.Create(c, $"Wavelength: {geometry.Wavelength:R}"),
+            string.Empty);
+    }
+
     public static Geometry Parse(string text)
     {
         var values = new Dictionary<string, (string Value, int Line)>(StringComparer.OrdinalIgnoreCase);

@@ -87,6 +87,18 @@ public sealed class LambdaSimulator
         }
     }
 
+    /// <summary>
+    /// The geometry of simulated detector <paramref name="index"/> (0-based) of several looking at one sample: the first
+    /// is <paramref name="first"/>; each further one is 20 % farther away with its beam centre 2 mm lower and 5 mm further
+    /// left, so its rings fall elsewhere on its pixels and its 2θ range differs (the same sample, the same wavelength).
+    /// </summary>
+    public static Geometry DetectorGeometry(Geometry first, int index) => index == 0 ? first : first with
+    {
+        Distance = first.Distance * (1 + (0.2 * index)),
+        Poni1 = first.Poni1 + (0.002 * index),
+        Poni2 = first.Poni2 - (0.005 * index),
+    };
+
     /// <summary>The powder model being drawn.</summary>
     public PowderModel Model { get; }
 

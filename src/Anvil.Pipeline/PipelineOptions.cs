@@ -82,6 +82,13 @@ public sealed record PipelineOptions
     /// <summary>The facility (NeXus <c>NXsource/name</c>), e.g. "PETRA III".</summary>
     public string Facility { get; init; } = string.Empty;
 
+    /// <summary>
+    /// The detectors (section <c>Pipeline:Detectors:&lt;name&gt;</c>: <c>Kind</c>, <c>Poni</c>, <c>Mask</c>, … as
+    /// <see cref="DetectorOptions"/>); none = one unnamed detector with the settings above, as before. Checked and
+    /// read by <see cref="DetectorSet.From"/>.
+    /// </summary>
+    public Dictionary<string, DetectorOptions>? Detectors { get; init; }
+
     /// <summary>Frames per broker batch that stitch publishes.</summary>
     public int StitchBatch { get; init; } = 16;
 

@@ -27,6 +27,9 @@ public static class PipelineTelemetry
     /// <summary>Span attribute: the number of detector modules of a chunk.</summary>
     public const string Modules = "anvil.detector.modules";
 
+    /// <summary>Span attribute: the configured detector that wrote a chunk (when detectors are configured).</summary>
+    public const string Detector = "anvil.detector.name";
+
     /// <summary>Span attribute: the chunk part (0-based, the file's _partNNNNN).</summary>
     public const string ChunkPart = "anvil.chunk.part";
 

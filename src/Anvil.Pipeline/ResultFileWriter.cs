@@ -18,8 +18,8 @@ public sealed record FrameResult(
     CurveRow? Requested,
     string Error = "");
 
-/// <summary>What the finished file records about how it was made, and about the acquisition it holds.</summary>
-public sealed record ResultMetadata(string CalibrationFile, string Method, string Unit, int Npt, string Program = "anvil")
+/// <summary>What the finished file records about how it was made, and about the acquisition it holds (<paramref name="Detector"/>: the configured detector, if any).</summary>
+public sealed record ResultMetadata(string CalibrationFile, string Method, string Unit, int Npt, string Program = "anvil", ResultDetector? Detector = null)
 {
     /// <summary>The beamtime (NeXus <c>experiment_identifier</c>); "" = not known.</summary>
     public string Beamtime { get; init; } = string.Empty;
@@ -323,6 +323,7 @@ public sealed partial class ResultFileWriter : IDisposable
         file.WriteString(process + "/int_method", metadata.Method);
         file.WriteString(process + "/int_unit", metadata.Unit);
         file.WriteDataset(process + "/num_points", new long[] { metadata.Npt });
+        metadata.Detector?.Write(file, process + "/detector");
 
         // Which settings produced which frames; failed and missing frames, visibly.
         file.WriteStrings(process + "/settings_hash", hashes);

@@ -9,10 +9,16 @@ namespace Anvil.Workers;
 /// <param name="Version">Broker id of this version; 0 = the configured defaults.</param>
 /// <param name="Scope">"" = every acquisition, else the acquisition it applies to.</param>
 /// <param name="Settings">The settings, paths absolute.</param>
-public sealed record VersionedSettings(ulong Version, string Scope, IntegrationSettings Settings)
+/// <param name="Detector">The detector they belong to ("" = no detectors configured).</param>
+public sealed record VersionedSettings(ulong Version, string Scope, IntegrationSettings Settings, string Detector = "")
 {
     /// <summary>The wire form.</summary>
-    public SettingsVersion ToMessage() => Settings.ToMessage(Version, Scope);
+    public SettingsVersion ToMessage()
+    {
+        var message = Settings.ToMessage(Version, Scope);
+        message.Detector = Detector;
+        return message;
+    }
 }
 
 /// <summary>

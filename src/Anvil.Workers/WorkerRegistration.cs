@@ -26,6 +26,7 @@ public static class WorkerRegistration
                 RetryFor = TimeSpan.FromMinutes(5),
             });
         });
+        services.AddSingleton(sp => DetectorSet.From(sp.GetRequiredService<PipelineOptions>()));
         services.AddSingleton<SettingsStore>();
         services.AddSingleton<PauseStore>();
         services.AddSingleton<ResultIndex>();

@@ -9,9 +9,10 @@ namespace Anvil.EndToEnd.Tests;
 
 /// <summary>
 /// One suite (broker, ingest, stitch, two integrate replicas, merge, and the reprocess pool's stitch, integrate and merge —
-/// separate processes on free 127.0.0.1 ports) per test collection. Each test writes its own acquisition below the suite's data root.
+/// separate processes on free 127.0.0.1 ports) per test collection. Each test writes its own acquisition below the suite's
+/// data root. A derived fixture adds to the pipeline configuration (<see cref="Configure"/>).
 /// </summary>
-public sealed class SuiteFixture : IAsyncLifetime
+public class SuiteFixture : IAsyncLifetime
 {
     public string WorkDir { get; } = Path.Combine(Path.GetTempPath(), "anvil-e2e-" + Guid.NewGuid().ToString("N")[..8]);
 
@@ -35,32 +36,34 @@ public sealed class SuiteFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         Directory.CreateDirectory(DataRoot);
+        var pipeline = new Dictionary<string, string>
+        {
+            ["DataRoot"] = DataRoot,
+            ["OutputDir"] = OutputDir,
+            ["Poni"] = Poni,
+            ["Npt"] = Npt.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Unit"] = "2th_deg",
+            ["Method"] = "bbox",
+            ["Polarization"] = "0.99",
+            ["ChunkReadableTimeout"] = "00:00:03",
+            ["ResendDelay"] = "00:00:05",
+        };
+        var environment = new Dictionary<string, string>(Otlp.Environment())
+        {
+            ["OTEL_EXPORTER_PROMETHEUS_PORT"] = FreeConsecutivePorts(9).ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
+        Configure(pipeline, environment);
         Suite = await Suite.StartAsync(new SuiteOptions
         {
             WorkDir = WorkDir,
             Ports = PortPlan.Free(),
-            Environment = new Dictionary<string, string>(Otlp.Environment())
-            {
-                ["OTEL_EXPORTER_PROMETHEUS_PORT"] = FreeConsecutivePorts(9).ToString(System.Globalization.CultureInfo.InvariantCulture),
-            },
+            Environment = environment,
             ReprocessPool = true,
-            Pipeline = new Dictionary<string, string>
-            {
-                ["DataRoot"] = DataRoot,
-                ["OutputDir"] = OutputDir,
-                ["Poni"] = Poni,
-                ["Npt"] = Npt.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                ["Unit"] = "2th_deg",
-                ["Method"] = "bbox",
-                ["Polarization"] = "0.99",
-                ["ChunkReadableTimeout"] = "00:00:03",
-                ["ResendDelay"] = "00:00:05",
-            },
+            Pipeline = pipeline,
         }, TimeSpan.FromSeconds(90), CancellationToken.None);
         IngestChannel = GrpcChannel.ForAddress(Suite.IngestAddress);
     }
 
-    /// <summary>Waits for merge to rename the acquisition's result into place.</summary>
     /// <summary>The 50 real P02.2 frames copied below the data root under another acquisition name; returns their folder.</summary>
     public string CopyRealFrames(string subfolder, string acquisition)
     {
@@ -116,6 +119,7 @@ public sealed class SuiteFixture : IAsyncLifetime
             }
         }, timeout);
 
+    /// <summary>Waits for merge to rename the acquisition's result into place.</summary>
     public async Task<string> WaitForResultAsync(string acquisition, TimeSpan? timeout = null)
     {
         var path = Path.Combine(OutputDir, acquisition + ".nxs");
@@ -129,6 +133,14 @@ public sealed class SuiteFixture : IAsyncLifetime
             return File.Exists(path);
         }, timeout ?? TimeSpan.FromMinutes(3));
         return path;
+    }
+
+    /// <summary>
+    /// Adds to (or changes) the pipeline configuration the suite starts with (<c>Key → value</c>, nested keys with ':') and
+    /// the services' environment (e.g. <c>Ingest__Watch</c>).
+    /// </summary>
+    protected virtual void Configure(Dictionary<string, string> pipeline, Dictionary<string, string> environment)
+    {
     }
 
     public async Task DisposeAsync()

@@ -17,7 +17,7 @@ public sealed class ControlService(Reprocessor reprocessor, PauseStore pause, Ac
 
     /// <inheritdoc />
     public override Task<SettingsVersion> GetSettings(GetSettingsRequest request, ServerCallContext context) =>
-        Guard(() => reprocessor.GetAsync(request.Acquisition, context.CancellationToken));
+        Guard(() => reprocessor.GetAsync(request.Acquisition, request.Detector, context.CancellationToken));
 
     /// <inheritdoc />
     public override Task<SettingsVersion> UpdateSettings(UpdateSettingsRequest request, ServerCallContext context) =>

@@ -11,8 +11,9 @@ namespace Anvil.Ingest.Service.Ingesting;
 /// substream k of N, a FILE reference below the data root) and announces each new acquisition on the control stream of
 /// the worker pool that processes it: the live chain's (<see cref="PipelineStreams.Acquisitions"/>), or, for a
 /// reprocessing, the reprocess pool's (<see cref="PipelineStreams.Reprocessings"/>), so the live workers never see it.
+/// With detectors configured, detector D's chunks of acquisition A go to the stream <c>A_D</c> (<see cref="DetectorSet.Stream"/>).
 /// </summary>
-public sealed partial class ChunkAnnouncer(BrokerClient broker, PipelineOptions options, ILogger<ChunkAnnouncer> logger)
+public sealed partial class ChunkAnnouncer(BrokerClient broker, PipelineOptions options, DetectorSet detectors, ILogger<ChunkAnnouncer> logger)
 {
     /// <summary>The most frames one announced chunk part may hold (a Lambda writes a few thousand per file).</summary>
     public const uint MaxFramesPerChunk = 100_000;
@@ -43,6 +44,11 @@ public sealed partial class ChunkAnnouncer(BrokerClient broker, PipelineOptions 
         activity?.SetTag(PipelineTelemetry.ChunkPart, request.Part);
         activity?.SetTag(PipelineTelemetry.Module, request.Module);
         activity?.SetTag(PipelineTelemetry.Modules, request.Modules);
+        if (request.Detector.Length > 0)
+        {
+            activity?.SetTag(PipelineTelemetry.Detector, request.Detector);
+        }
+
         PipelineTelemetry.CountReceived("ingest");
         try
         {
@@ -78,16 +84,22 @@ public sealed partial class ChunkAnnouncer(BrokerClient broker, PipelineOptions 
             throw new ArgumentException($"path '{request.Path}' is relative: give the chunk file's absolute path below the data root {dataRoot.FullPath}.");
         }
 
+        var (stream, detector) = detectors.Stream(request.Acquisition, request.Detector, relative);
+        if (detector is not null && request.Modules != detector.Kind.Modules)
+        {
+            throw new ArgumentException($"detector {detector.Name} (file {relative}) is a {detector.Kind.Name} with {detector.Kind.Modules} module files per chunk part, not {request.Modules}: announce it as module k of {detector.Kind.Modules}, or under the detector that wrote it.");
+        }
+
         if (ChunkFileName.TryParse(Path.GetFileName(relative), out var fileAcquisition, out var fileModule, out var filePart)
             && ((!renamed && fileAcquisition != request.Acquisition) || fileModule != request.Module || filePart != request.Part))
         {
             throw new ArgumentException($"path '{request.Path}' is the file of acquisition {fileAcquisition} module {fileModule} part {filePart}, not of {request.Acquisition} module {request.Module} part {request.Part}: announce each file as the chunk its name says.");
         }
 
-        await announced.GetOrAdd(request.Acquisition, a => AnnounceAcquisitionAsync(a, renamed ? PipelineStreams.ReprocessPool : PipelineStreams.LivePool, cancellationToken));
+        await announced.GetOrAdd(stream, a => AnnounceAcquisitionAsync(a, renamed ? PipelineStreams.ReprocessPool : PipelineStreams.LivePool, cancellationToken));
         var reply = await broker.SendAsync(new SendRequest
         {
-            Address = broker.Address(PipelineStreams.Raw, request.Acquisition),
+            Address = broker.Address(PipelineStreams.Raw, stream),
             SourceType = SourceType.Raw,
             Id = request.Part + 1UL,
             Name = relative,
@@ -101,7 +113,7 @@ public sealed partial class ChunkAnnouncer(BrokerClient broker, PipelineOptions 
         {
             PipelineTelemetry.CountFrames("ingest", (int)request.Frames);
         }
-        LogAnnounced(logger, request.Acquisition, request.Part, request.Module, relative);
+        LogAnnounced(logger, stream, request.Part, request.Module, relative);
         return reply;
     }
 
@@ -109,12 +121,13 @@ public sealed partial class ChunkAnnouncer(BrokerClient broker, PipelineOptions 
     public async Task<FinishStreamReply> FinishAsync(FinishAcquisitionRequest request, CancellationToken cancellationToken, string pool = PipelineStreams.LivePool)
     {
         ChunkFileName.CheckAcquisition(request.Acquisition);
+        var (stream, _) = detectors.Stream(request.Acquisition, request.Detector);
 
-        await announced.GetOrAdd(request.Acquisition, a => AnnounceAcquisitionAsync(a, pool, cancellationToken));
-        var reply = await broker.FinishStreamAsync(broker.Address(PipelineStreams.Raw, request.Acquisition), request.Parts,
+        await announced.GetOrAdd(stream, a => AnnounceAcquisitionAsync(a, pool, cancellationToken));
+        var reply = await broker.FinishStreamAsync(broker.Address(PipelineStreams.Raw, stream), request.Parts,
             sourceType: SourceType.Raw, cancellationToken: cancellationToken);
         Interlocked.Increment(ref finished);
-        LogFinished(logger, request.Acquisition, request.Parts);
+        LogFinished(logger, stream, request.Parts);
         return reply;
     }
 

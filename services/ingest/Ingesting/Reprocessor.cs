@@ -21,22 +21,76 @@ public sealed partial class Reprocessor(BrokerClient broker, SettingsStore setti
     private readonly DataRoot dataRoot = new(options.DataRoot);
     private readonly SemaphoreSlim naming = new(1, 1);
 
-    /// <summary>The settings in force for an acquisition ("" = for new ones).</summary>
-    public async Task<SettingsVersion> GetAsync(string acquisition, CancellationToken cancellationToken)
+    /// <summary>The settings in force for an acquisition ("" = for new ones), of a detector when detectors are configured.</summary>
+    public async Task<SettingsVersion> GetAsync(string acquisition, string detector, CancellationToken cancellationToken)
     {
         CheckAcquisition(acquisition, allowEmpty: true);
-        return (await settings.CurrentAsync(acquisition, cancellationToken)).ToMessage();
+        var target = Targets(acquisition, detector, single: true)[0];
+        return (target.Acquisition.Length == 0 && target.Detector is { } d
+            ? await settings.CurrentAsync(d, cancellationToken)
+            : await settings.CurrentAsync(target.Acquisition, cancellationToken)).ToMessage();
     }
 
-    /// <summary>Validates and stores a new settings version; <see cref="ArgumentException"/> says what to fix.</summary>
+    /// <summary>
+    /// Validates and stores a new settings version; <see cref="ArgumentException"/> says what to fix. With detectors
+    /// configured and no detector named, the change applies to every detector, each from its own settings, and nothing is
+    /// stored unless it validates for all of them; the reply is then the first detector's version.
+    /// </summary>
     public async Task<SettingsVersion> UpdateAsync(UpdateSettingsRequest request, CancellationToken cancellationToken)
     {
         CheckAcquisition(request.Acquisition, allowEmpty: true);
-        var current = await settings.CurrentAsync(request.Acquisition, cancellationToken);
-        var next = current.Settings.Apply(request, dataRoot.FullPath);
-        var stored = await settings.PublishAsync(next, request.Acquisition, cancellationToken);
-        LogSettingsChanged(logger, request.Acquisition.Length == 0 ? "every acquisition" : request.Acquisition, stored.Version, next.ToJson());
-        return stored.ToMessage();
+        var targets = Targets(request.Acquisition, request.Detector, single: false);
+        var changes = new List<(string Acquisition, Detector? Detector, Anvil.Integration.IntegrationSettings Next)>();
+        foreach (var (acquisition, detector) in targets)
+        {
+            var current = acquisition.Length == 0 && detector is not null
+                ? await settings.CurrentAsync(detector, cancellationToken)
+                : await settings.CurrentAsync(acquisition, cancellationToken);
+            try
+            {
+                changes.Add((acquisition, detector, current.Settings.Apply(request, dataRoot.FullPath)));
+            }
+            catch (Anvil.Integration.SettingsException ex) when (detector is not null && targets.Count > 1)
+            {
+                throw new ArgumentException($"detector {detector.Name}: {ex.Message}", ex);
+            }
+        }
+
+        VersionedSettings? first = null;
+        foreach (var (acquisition, detector, next) in changes)
+        {
+            var stored = await settings.PublishAsync(next, acquisition, cancellationToken, acquisition.Length == 0 ? detector : null);
+            first ??= stored;
+            var scope = acquisition.Length > 0 ? acquisition : detector is not null ? $"every acquisition of detector {detector.Name}" : "every acquisition";
+            LogSettingsChanged(logger, scope, stored.Version, next.ToJson());
+        }
+
+        return first!.ToMessage();
+    }
+
+    // What a settings request addresses: (acquisition or detector stream, detector). Without detectors: the acquisition
+    // as given. With detectors: a named detector's stream of the acquisition (or the detector itself for ""), a stream
+    // A_D as given, or, with no detector named, every detector (single: only when there is one).
+    private List<(string Acquisition, Detector? Detector)> Targets(string acquisition, string detector, bool single)
+    {
+        var detectors = settings.Detectors;
+        if (!detectors.Configured || (detector.Length == 0 && acquisition.Length > 0 && detectors.Parse(acquisition) is not null))
+        {
+            // No detectors (then no detector may be named), or a detector's stream named as it is listed: the stream itself.
+            if (!detectors.Configured)
+            {
+                _ = detectors.Stream(string.Empty, detector);
+            }
+
+            return [(acquisition, detectors.Parse(acquisition)?.Detector)];
+        }
+
+        var named = detector.Length > 0
+            ? [detectors.Find(detector) ?? throw new ArgumentException($"detector '{detector}' is unknown: give one of the configured detectors, {detectors.Names}.")]
+            : single && detectors.Detectors.Count > 1
+                ? throw new ArgumentException($"{detectors.Detectors.Count} detectors are configured: name one of {detectors.Names} (--detector NAME).")
+                : detectors.Detectors;
+        return [.. named.Select(d => (acquisition.Length == 0 ? string.Empty : detectors.Stream(acquisition, d.Name).Stream, (Detector?)d))];
     }
 
     /// <summary>Re-announces a finished acquisition's chunks under a new name with the requested settings.</summary>
@@ -68,7 +122,11 @@ public sealed partial class Reprocessor(BrokerClient broker, SettingsStore setti
         try
         {
             var existing = (await broker.ListStreamsAsync(PipelineStreams.Raw, cancellationToken: cancellationToken)).Select(s => s.Name).ToHashSet(StringComparer.Ordinal);
-            var name = Enumerable.Range(1, int.MaxValue - 1).Select(k => $"{request.Acquisition}_r{k}").First(n => !existing.Contains(n));
+            // A detector's stream A_D is reprocessed as A_r<k>_D: still that detector's, named as its results are.
+            var run = settings.Detectors.Parse(request.Acquisition);
+            var (announcedAs, name) = Enumerable.Range(1, int.MaxValue - 1)
+                .Select(k => run is { } r ? ($"{r.Acquisition}_r{k}", settings.Detectors.Stream($"{r.Acquisition}_r{k}", r.Detector.Name).Stream) : ($"{request.Acquisition}_r{k}", $"{request.Acquisition}_r{k}"))
+                .First(n => !existing.Contains(n.Item2));
             CheckAcquisition(name, allowEmpty: false);
             var stored = await settings.PublishAsync(next, name, cancellationToken);
             uint chunks = 0;
@@ -79,7 +137,8 @@ public sealed partial class Reprocessor(BrokerClient broker, SettingsStore setti
                 {
                     await announcer.AnnounceAsync(new AnnounceChunkRequest
                     {
-                        Acquisition = name,
+                        Acquisition = announcedAs,
+                        Detector = run?.Detector.Name ?? string.Empty,
                         Module = part.DatasetSubstream,
                         Modules = dataset.ExpectedSize,
                         Part = (uint)(id - 1),
@@ -91,7 +150,7 @@ public sealed partial class Reprocessor(BrokerClient broker, SettingsStore setti
                 chunks++;
             }
 
-            await announcer.FinishAsync(new FinishAcquisitionRequest { Acquisition = name, Parts = (uint)info.LastId }, cancellationToken, PipelineStreams.ReprocessPool);
+            await announcer.FinishAsync(new FinishAcquisitionRequest { Acquisition = announcedAs, Detector = run?.Detector.Name ?? string.Empty, Parts = (uint)info.LastId }, cancellationToken, PipelineStreams.ReprocessPool);
             LogReprocessing(logger, request.Acquisition, name, chunks, next.ToJson());
             return new ReprocessReply { Acquisition = name, Chunks = chunks, Settings = stored.ToMessage() };
         }

@@ -114,7 +114,7 @@ public sealed partial class MergeWorker(BrokerClient broker, PipelineOptions opt
             string path;
             using (var writer = entry.Writer)
             {
-                var latest = writer.LatestSettingsJson is { } json ? IntegrationSettings.FromJson(json) : settings.Defaults.Settings;
+                var latest = writer.LatestSettingsJson is { } json ? IntegrationSettings.FromJson(json) : settings.DefaultsOf(acquisition).Settings;
                 var metadata = ResultMetadata.Of(latest) with
                 {
                     Beamtime = Options.Beamtime,
@@ -122,6 +122,7 @@ public sealed partial class MergeWorker(BrokerClient broker, PipelineOptions opt
                     Beamline = Options.Beamline,
                     Facility = Options.Facility,
                     Times = entry.Times,
+                    Detector = DetectorRecord(acquisition, latest),
                 };
                 path = writer.Complete((long)lastId, metadata, (file, frames) =>
                 {
@@ -158,6 +159,28 @@ public sealed partial class MergeWorker(BrokerClient broker, PipelineOptions opt
             return entry.Pressure.Snapshot() is { } series ? (series, entry.Writer.FrameCount) : null;
         }
     }
+
+    // With detectors configured, the file names its detector and the geometry of the PONI its latest frames used.
+    private ResultDetector? DetectorRecord(string acquisition, IntegrationSettings latest)
+    {
+        if (settings.Detectors.Parse(acquisition) is not { } run)
+        {
+            return null;
+        }
+
+        try
+        {
+            return ResultDetector.Of(run.Detector, latest.Poni);
+        }
+        catch (Exception ex) when (ex is IOException or FormatException or UnauthorizedAccessException)
+        {
+            LogNoGeometry(Logger, ex, acquisition, latest.Poni);
+            return ResultDetector.Of(run.Detector, latest.Poni, geometry: null);
+        }
+    }
+
+    [LoggerMessage(5005, LogLevel.Warning, "Result of {Acquisition}: the PONI {Poni} no longer loads; the detector is recorded without its geometry")]
+    private static partial void LogNoGeometry(ILogger logger, Exception exception, string acquisition, string poni);
 
     private static CurveRow? ToRow(Curve? curve) =>
         curve is null ? null : new CurveRow(curve.Radial.ToArray(), curve.Intensity.ToArray(), curve.Sigma.ToArray(), curve.Count.ToArray());

@@ -136,8 +136,15 @@ public sealed partial class StitchPlanner(BrokerClient broker, PipelineOptions o
 
         var reference = modules.FirstOrDefault(m => m is not null)
             ?? throw new InvalidDataException($"chunk part {part} of {acquisition}: no module file is readable: {string.Join("; ", errors)}");
+        // A configured detector's kind fixes its module shape: another shape is another detector's file (or a broken one).
+        var detector = settings.Detectors.Parse(acquisition)?.Detector;
         foreach (var m in modules.Where(m => m is not null))
         {
+            if (detector?.Kind.ModuleShape is { } shape && (m.Layout.Rows, m.Layout.Cols) != shape)
+            {
+                errors.Add($"{m.Path}: frames are {m.Layout.Rows}×{m.Layout.Cols}, but detector {detector.Name} is a {detector.Kind.Name} with {shape.Rows}×{shape.Cols} modules");
+            }
+
             if (!m.Sequence.SequenceEqual(reference.Sequence))
             {
                 errors.Add($"{m.Path}: sequence numbers differ from {reference.Path}");
