@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Anvil.Hdf5;
 using Anvil.Integration;
+using Anvil.Integration.Formats;
 using Anvil.Pipeline;
 
 namespace Anvil.Cli;
@@ -134,9 +135,11 @@ public static class IntegrateCommand
     /// <summary>One input: a Lambda chunk (modules) or a plain image stack.</summary>
     private sealed record Source(string Name, List<string>? Modules)
     {
-        public OpenSource Open(string? dataset) => Modules is null
-            ? new StackSource(Hdf5ImageStack.Open(Name, dataset))
-            : new LambdaSource([.. Modules.Select(LambdaModuleFile.Open)]);
+        public OpenSource Open(string? dataset) => Modules is not null
+            ? new LambdaSource([.. Modules.Select(LambdaModuleFile.Open)])
+            : dataset is null && (Path.GetExtension(Name).ToLowerInvariant() is ".tif" or ".tiff" or ".cbf" or ".edf" || Name.EndsWith("_master.h5", StringComparison.OrdinalIgnoreCase))
+                ? new ImageSource(DetectorImageFile.Open(Name))
+                : new StackSource(Hdf5ImageStack.Open(Name, dataset));
     }
 
     /// <summary>The engines of one detector layout and the results of one call (up to four frames).</summary>
@@ -192,6 +195,27 @@ public static class IntegrateCommand
         }
 
         public override void Dispose() => stack.Dispose();
+    }
+
+    /// <summary>A single-image detector's file (TIFF, CBF, EDF, Eiger master), read as the chain reads it.</summary>
+    private sealed class ImageSource(DetectorImageFile image) : OpenSource
+    {
+        private readonly float[][] frames = [.. Enumerable.Range(0, IntegrationEngine.FramesPerPass).Select(_ => new float[image.Rows * image.Cols])];
+
+        public override DetectorLayout Layout { get; } = DetectorLayout.Image(image.Rows, image.Cols);
+        public override long FrameCount => image.FrameCount;
+
+        public override void Integrate(int first, int count, Batch batch)
+        {
+            for (var i = 0; i < count; i++)
+            {
+                image.ReadFrame(first + i, frames[i].AsSpan());
+            }
+
+            batch.Integrate(frames, count);
+        }
+
+        public override void Dispose() => image.Dispose();
     }
 
     private sealed class LambdaSource : OpenSource

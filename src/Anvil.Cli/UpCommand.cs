@@ -10,7 +10,7 @@ namespace Anvil.Cli;
 /// </summary>
 public static class UpCommand
 {
-    public const string Usage = "anvil up [--config F] [--data DIR] [--out DIR] [--work DIR] [--web PORT|off] [--console PORT|off] [--console-bind ADDRESS] [--console-users FILE]";
+    public const string Usage = "anvil up [--config F] [--data DIR] [--out DIR] [--work DIR] [--watch DIR] [--web PORT|off] [--console PORT|off] [--console-bind ADDRESS] [--console-users FILE]";
 
     /// <summary>The supervisor API's default port (<see cref="SupervisorApi"/>).</summary>
     public const int WebPort = 5180;
@@ -24,6 +24,7 @@ public static class UpCommand
         config.Override("DataRoot", args.Get("data"));
         config.Override("OutputDir", args.Get("out"));
         var work = Path.GetFullPath(args.Get("work") ?? ".anvil");
+        var watch = args.Get("watch");
         var web = args.Get("web") is "off" ? (int?)null : args.GetInt("web", WebPort);
         var console = args.Get("console") is "off" ? null
             : ConsolePorts.Defaults with { Http = args.GetInt("console", ConsolePort), Bind = args.Get("console-bind") ?? "127.0.0.1", UsersFile = args.Get("console-users") is { } users ? Path.GetFullPath(users) : null };
@@ -39,13 +40,32 @@ public static class UpCommand
         Directory.CreateDirectory(config["DataRoot"]);
         Directory.CreateDirectory(config["OutputDir"]);
 
+        // Watch mode (ingest's Ingest:Watch): a folder below the data root (a relative flag is taken from the working directory).
+        var environment = new Dictionary<string, string>();
+        if (watch is not null)
+        {
+            var root = new Anvil.Pipeline.DataRoot(config["DataRoot"]);
+            string relative;
+            try
+            {
+                relative = root.ToRelative(Path.GetFullPath(watch));
+            }
+            catch (ArgumentException ex)
+            {
+                throw new UsageException($"--watch {watch}: {ex.Message}");
+            }
+
+            Directory.CreateDirectory(root.ToFull(relative));
+            environment["Ingest__Watch"] = relative;
+        }
+
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c =>
         {
             c.Cancel = true;
             stop.Cancel();
         });
-        await using var suite = await Suite.StartAsync(new SuiteOptions { WorkDir = work, Pipeline = config.Values, Console = console, SupervisorPort = web, ReprocessPool = true }, TimeSpan.FromSeconds(60), stop.Token);
+        await using var suite = await Suite.StartAsync(new SuiteOptions { WorkDir = work, Pipeline = config.Values, Environment = environment, Console = console, SupervisorPort = web, ReprocessPool = true }, TimeSpan.FromSeconds(60), stop.Token);
         var width = Math.Max(12, suite.Services.Max(s => s.Name.Length));
         foreach (var service in suite.Services.Where(s => s.Name != "console"))
         {
@@ -58,6 +78,11 @@ public static class UpCommand
         }
 
         log.WriteLine($"data root {config["DataRoot"]}, results in {config["OutputDir"]}, logs in {Path.Combine(work, "logs")}");
+        if (environment.TryGetValue("Ingest__Watch", out var watched))
+        {
+            log.WriteLine($"watching {Path.GetFullPath(Path.Combine(config["DataRoot"], watched))} for Lambda chunk files and detector image sequences");
+        }
+
         await using var supervisor = web is { } port ? await SupervisorApi.StartAsync(suite, port, stop.Token) : null;
         if (supervisor is not null)
         {

@@ -86,7 +86,7 @@ public static class MaskFile
 }
 
 /// <summary>
-/// Dark and flat images, read as float32 in the stitched frame: TIFF, NumPy <c>.npy</c>, EDF, or an HDF5 dataset
+/// Dark and flat images, read as float32 in the stitched frame: TIFF, NumPy <c>.npy</c>, EDF, CBF, or an HDF5 dataset
 /// written as <c>file.h5::/path</c> (2-D, or the first frame of a 3-D stack).
 /// </summary>
 public static class ImageFile
@@ -118,7 +118,7 @@ public static class ImageFile
         return (rows, cols, Array.ConvertAll(values, v => (float)v));
     }
 
-    /// <summary>A TIFF, <c>.npy</c> or EDF file as float64 values, row-major.</summary>
+    /// <summary>A TIFF, <c>.npy</c>, EDF or CBF file (its first image) as float64 values, row-major.</summary>
     internal static (int Rows, int Cols, double[] Pixels) LoadDoubles(string path, string what)
     {
         var extension = Path.GetExtension(path).ToLowerInvariant();
@@ -130,6 +130,15 @@ public static class ImageFile
                     return TiffReader.Read(File.ReadAllBytes(path));
                 case ".edf":
                     return EdfReader.Read(File.ReadAllBytes(path));
+                case ".cbf":
+                    {
+                        var bytes = File.ReadAllBytes(path);
+                        var image = CbfReader.Parse(bytes);
+                        var pixels = new double[image.Rows * image.Cols];
+                        CbfReader.Decode(bytes, image, pixels.AsSpan());
+                        return (image.Rows, image.Cols, pixels);
+                    }
+
                 case ".npy":
                     {
                         var array = NpyFile.Read(path);
@@ -142,7 +151,7 @@ public static class ImageFile
                     }
 
                 default:
-                    throw new FormatException($"unknown {what} format '{extension}' (use .mask/.tif, .npy, .edf or file.h5::/dataset).");
+                    throw new FormatException($"unknown {what} format '{extension}' (use .mask/.tif, .npy, .edf, .cbf or file.h5::/dataset).");
             }
         }
         catch (FormatException ex) when (!ex.Message.StartsWith(path, StringComparison.Ordinal))

@@ -20,8 +20,15 @@ public static class DetectorKinds
     /// <summary>X-Spectrum Lambda 2M (GaAs at P02.2): three 516 × 1554 module files per chunk part, stitched as DIOPTAS does (<see cref="StitchPlan"/>).</summary>
     public static readonly DetectorKind Lambda2M = new("lambda2m", "X-Spectrum Lambda 2M: 3 module files per chunk part, stitched", 3, (516, 1554));
 
+    /// <summary>
+    /// A single-image detector (PerkinElmer, Pilatus, Eiger, …): one image file per chunk part (TIFF, CBF, EDF or an Eiger
+    /// master, read by <c>Anvil.Integration.Formats.DetectorImageFile</c>), the image itself the canvas. Its shape is the
+    /// PONI's <c>max_shape</c> when the PONI names one, else the acquisition's first image's.
+    /// </summary>
+    public static readonly DetectorKind Image = new("image", "single-image detector: one TIFF, CBF, EDF or Eiger master file per chunk part", 1, null);
+
     /// <summary>Every kind, by name.</summary>
-    public static readonly IReadOnlyList<DetectorKind> All = [Lambda2M];
+    public static readonly IReadOnlyList<DetectorKind> All = [Lambda2M, Image];
 
     /// <summary>The kind called <paramref name="name"/>; <see cref="FormatException"/> lists the kinds there are.</summary>
     public static DetectorKind Parse(string name) =>

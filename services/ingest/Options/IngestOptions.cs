@@ -5,7 +5,7 @@ public sealed class IngestOptions
 {
     public const string Section = "Ingest";
 
-    /// <summary>Directory (below the data root, or absolute inside it) to watch for chunk files; empty = no watching.</summary>
+    /// <summary>Directory (below the data root, or absolute inside it) to watch for Lambda chunk files and detector image sequences (TIFF, CBF, EDF, Eiger master); empty = no watching.</summary>
     public string? Watch { get; set; }
 
     /// <summary>Detector modules per chunk in watch mode (3 for a Lambda 2M).</summary>

@@ -4,6 +4,7 @@ using Anvil.Broker.Client;
 using Anvil.Broker.V1;
 using Anvil.Hdf5;
 using Anvil.Integration;
+using Anvil.Integration.Formats;
 using Anvil.Pipeline;
 using Anvil.Pipeline.V1;
 using Anvil.Workers;
@@ -24,6 +25,7 @@ public sealed partial class IntegrateWorker(BrokerClient broker, PipelineOptions
     : AcquisitionWorker(broker, options, logger)
 {
     private readonly ConcurrentBag<Buffers> pool = [];
+    private readonly ConcurrentBag<ImageBuffers> imagePool = [];
 
     /// <inheritdoc />
     public override string Stage => "integrate";
@@ -97,6 +99,12 @@ public sealed partial class IntegrateWorker(BrokerClient broker, PipelineOptions
 
     private async Task IntegrateAsync(FrameWorkItem item, Profile profile)
     {
+        if (IsImageFrame(item))
+        {
+            IntegrateImage(item, profile);
+            return;
+        }
+
         var plan = StitchPlan.FromPlacements((int)item.CanvasRows, (int)item.CanvasCols,
             item.Modules.Select(m => new ModulePlacement(m.RowOffset, m.ColOffset, (int)m.Rows, (int)m.Cols)).ToArray(), item.FlipVertical);
         // Work items from before settings versions existed carry none: the configured defaults apply.
@@ -131,6 +139,38 @@ public sealed partial class IntegrateWorker(BrokerClient broker, PipelineOptions
         }
     }
 
+    /// <summary>A frame of a single-image detector: one "module", an image file stitch planned as the whole canvas.</summary>
+    private static bool IsImageFrame(FrameWorkItem item) => item.Modules.Count == 1 && DetectorImageFile.IsImagePath(item.Modules[0].Path);
+
+    // A single-image detector's frame: read through its format's reader as float32 (pyFAI integrates float32), then
+    // the same engine path as a stitched Lambda canvas, with the image layout (no gap mask, no per-frame exclusion).
+    private void IntegrateImage(FrameWorkItem item, Profile profile)
+    {
+        var image = item.Modules[0];
+        var (rows, cols) = ((int)image.Rows, (int)image.Cols);
+        var frameSettings = item.Settings?.ToSettings() ?? settings.Defaults.Settings;
+        using var set = engines.Get(DetectorLayout.Image(rows, cols), frameSettings);
+        var npt = set.TwoTheta.Settings.Npt;
+        var buffers = imagePool.TryTake(out var b) && b.Canvas.Length == rows * cols && b.TwoTheta.Npt == npt ? b : new ImageBuffers(rows * cols, npt);
+        try
+        {
+            files.ReadImageFrame(image.Path, (int)image.IndexInFile, rows, cols, buffers.Canvas);
+            set.TwoTheta.Integrate<float>(buffers.Canvas, buffers.TwoTheta, set.Dark.Span, set.Flat.Span);
+            profile.SettingsHash = set.Hash;
+            profile.SettingsJson = set.SettingsJson;
+            profile.TwoTheta = ToCurve(buffers.TwoTheta, RadialUnit.TwoThetaDeg);
+            if (set.Requested is not null)
+            {
+                set.Requested.Integrate<float>(buffers.Canvas, buffers.Requested, set.Dark.Span, set.Flat.Span);
+                profile.Requested = ToCurve(buffers.Requested, set.Settings.Unit);
+            }
+        }
+        finally
+        {
+            imagePool.Add(buffers);
+        }
+    }
+
     private static Curve ToCurve(IntegrationResult result, RadialUnit unit)
     {
         var curve = new Curve { Unit = unit.Format() };
@@ -158,6 +198,16 @@ public sealed partial class IntegrateWorker(BrokerClient broker, PipelineOptions
 
         public bool Fits(StitchPlan other, int points) =>
             Canvas.Length == other.Rows * other.Cols && Module.Length >= other.Placements.Max(p => p.Rows * p.Cols) && TwoTheta.Npt == points;
+    }
+
+    // Per-consumer buffers of single-image frames.
+    private sealed class ImageBuffers(int pixels, int npt)
+    {
+        public float[] Canvas { get; } = new float[pixels];
+
+        public IntegrationResult TwoTheta { get; } = new(npt);
+
+        public IntegrationResult Requested { get; } = new(npt);
     }
 
     [LoggerMessage(4002, LogLevel.Information, "Acquisition {Acquisition} finished; since it started this replica has run {Integrations} integrations (one per frame and unit) in {Passes} passes over a matrix ({PerPass:F2} a pass)")]

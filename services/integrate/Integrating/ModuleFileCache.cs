@@ -1,12 +1,14 @@
 using Anvil.Hdf5;
+using Anvil.Integration.Formats;
 using Anvil.Pipeline;
 
 namespace Anvil.Integrate.Service.Integrating;
 
 /// <summary>
-/// Keeps the most recently used module files open: a chunk file holds several frames, and opening an HDF5
-/// file costs far more than reading one frame from it. Reads run outside the lock (decompression is parallel);
-/// an evicted file is closed when its last reader is done.
+/// Keeps the most recently used frame files open: Lambda module chunks (a chunk file holds several frames, and opening
+/// an HDF5 file costs far more than reading one frame from it) and single-image detector files (TIFF, CBF, EDF, Eiger
+/// master), read through <see cref="DetectorImageFile"/>. Reads run outside the lock (decompression is parallel); an
+/// evicted file is closed when its last reader is done.
 /// </summary>
 public sealed class ModuleFileCache(PipelineOptions options) : IDisposable
 {
@@ -23,15 +25,39 @@ public sealed class ModuleFileCache(PipelineOptions options) : IDisposable
     /// </summary>
     public void ReadFrame(string relative, int index, int rows, int cols, Span<short> destination)
     {
-        var entry = Acquire(relative);
+        var entry = Acquire(relative, full => LambdaModuleFile.Open(full));
         try
         {
-            if (entry.File.Rows != rows || entry.File.Cols != cols)
+            var file = (LambdaModuleFile)entry.File;
+            if (file.Rows != rows || file.Cols != cols)
             {
-                throw new InvalidDataException($"{relative} holds {entry.File.Rows}×{entry.File.Cols} frames, but its stitch plan places a {rows}×{cols} module: the file changed after stitch read it; announce the chunk again once it is complete.");
+                throw new InvalidDataException($"{relative} holds {file.Rows}×{file.Cols} frames, but its stitch plan places a {rows}×{cols} module: the file changed after stitch read it; announce the chunk again once it is complete.");
             }
 
-            entry.File.ReadFrame(index, destination);
+            file.ReadFrame(index, destination);
+        }
+        finally
+        {
+            Release(entry);
+        }
+    }
+
+    /// <summary>
+    /// Reads frame <paramref name="index"/> of a single-image detector file (<see cref="DetectorImageFile.IsImagePath"/>)
+    /// as float32, checking it still has the <paramref name="rows"/> × <paramref name="cols"/> shape stitch planned.
+    /// </summary>
+    public void ReadImageFrame(string relative, int index, int rows, int cols, Span<float> destination)
+    {
+        var entry = Acquire(relative, DetectorImageFile.Open);
+        try
+        {
+            var file = (DetectorImageFile)entry.File;
+            if (file.Rows != rows || file.Cols != cols)
+            {
+                throw new InvalidDataException($"image {relative} is {file.Rows}×{file.Cols}, but its frame was planned as {rows}×{cols}: the file changed after stitch read it.");
+            }
+
+            file.ReadFrame(index, destination);
         }
         finally
         {
@@ -53,7 +79,7 @@ public sealed class ModuleFileCache(PipelineOptions options) : IDisposable
         }
     }
 
-    private Entry Acquire(string relative)
+    private Entry Acquire(string relative, Func<string, IDisposable> openFile)
     {
         lock (gate)
         {
@@ -68,7 +94,7 @@ public sealed class ModuleFileCache(PipelineOptions options) : IDisposable
                 }
             }
 
-            var entry = new Entry(relative, LambdaModuleFile.Open(dataRoot.ToFull(dataRoot.ToRelative(relative)))) { Users = 1 };
+            var entry = new Entry(relative, openFile(dataRoot.ToFull(dataRoot.ToRelative(relative)))) { Users = 1 };
             open.AddFirst(entry);
             if (open.Count > Capacity)
             {
@@ -96,11 +122,11 @@ public sealed class ModuleFileCache(PipelineOptions options) : IDisposable
         }
     }
 
-    private sealed class Entry(string path, LambdaModuleFile file)
+    private sealed class Entry(string path, IDisposable file)
     {
         public string Path { get; } = path;
 
-        public LambdaModuleFile File { get; } = file;
+        public IDisposable File { get; } = file;
 
         public int Users { get; set; }
 

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using Anvil.Broker.Client;
 using Anvil.Broker.V1;
 using Anvil.Hdf5;
+using Anvil.Integration.Formats;
 using Anvil.Pipeline;
 using Anvil.Pipeline.V1;
 using Anvil.Workers;
@@ -119,6 +120,11 @@ public sealed partial class StitchPlanner(BrokerClient broker, PipelineOptions o
 
     private async Task<IReadOnlyList<FrameWorkItem>> ReadChunkAsync(string acquisition, uint part, MessageRecord[] parts, CancellationToken cancellationToken)
     {
+        if (parts.Length == 1 && DetectorImageFile.IsImagePath(parts[0].Name))
+        {
+            return await ReadImageChunkAsync(acquisition, part, parts[0], cancellationToken);
+        }
+
         var modules = new ModuleInfo[parts.Length];
         var errors = new List<string>();
         for (var k = 0; k < parts.Length; k++)
@@ -253,6 +259,136 @@ public sealed partial class StitchPlanner(BrokerClient broker, PipelineOptions o
 
             await Task.Delay(delay, cancellationToken);
             delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 500));
+        }
+    }
+
+    /// <summary>
+    /// A single-image detector's chunk: one image file (TIFF, CBF, EDF, Eiger master) is a one-module chunk whose canvas
+    /// is the image itself. Its frames are numbered part × frames-in-file + index + 1 (one image a file: part + 1). The
+    /// detector's shape is its PONI's <c>max_shape</c> when the PONI has one, else the acquisition's first image's; an
+    /// image of another shape, one the reader cannot decode, or an image sent to a detector of another kind fails its
+    /// frames with a reason naming the file (and the detector, when detectors are configured), and the acquisition goes on.
+    /// </summary>
+    private async Task<IReadOnlyList<FrameWorkItem>> ReadImageChunkAsync(string acquisition, uint part, MessageRecord announced, CancellationToken cancellationToken)
+    {
+        var relative = announced.Name;
+        var detector = settings.Detectors.Parse(acquisition)?.Detector;
+        var named = detector is null ? "this acquisition's detector" : $"detector {detector.Name}";
+        string error;
+        ImageInfo? image = null;
+        try
+        {
+            if (detector is not null && detector.Kind != DetectorKinds.Image)
+            {
+                throw new InvalidDataException($"image {relative} is a single image, but detector {detector.Name} is a {detector.Kind.Name}: configure the detector with Kind {DetectorKinds.Image.Name}, or announce the image under the detector that wrote it");
+            }
+
+            image = await WaitImageReadableAsync(relative, (int)ChunkMeta.AnnouncedFrames(announced.Meta), cancellationToken);
+            var poni = (await settings.CurrentAsync(acquisition, cancellationToken)).Settings.Poni;
+            var first = layouts.GetOrAdd(acquisition, [new ModuleLayout(image.Rows, image.Cols, 0, 0)])[0];
+            var (rows, cols, source) = PoniShape(poni) is { } shape
+                ? (shape.Rows, shape.Cols, $"its PONI {Path.GetFileName(poni)} has max_shape [{shape.Rows}, {shape.Cols}]")
+                : (first.Rows, first.Cols, "the acquisition's first image");
+            error = rows == image.Rows && cols == image.Cols
+                ? string.Empty
+                : $"image {relative} is {image.Rows}×{image.Cols} pixels, but {named} takes {rows}×{cols} images ({source}): give every image of a detector its shape";
+        }
+        catch (Exception ex) when (ex is Hdf5Exception or IOException or TimeoutException or InvalidDataException or FormatException)
+        {
+            error = ex.Message.Contains(relative, StringComparison.Ordinal) || ex.Message.StartsWith(dataRoot.FullPath, StringComparison.Ordinal)
+                ? ex.Message
+                : $"image {relative}: {ex.Message}";
+            if (detector is not null && !error.Contains($"detector {detector.Name}", StringComparison.Ordinal))
+            {
+                error = $"detector {detector.Name}: {error}";
+            }
+        }
+
+        if (error.Length > 0)
+        {
+            LogChunkFailed(Logger, acquisition, part, error);
+            PipelineTelemetry.RecordError(Activity.Current, error);
+            PipelineTelemetry.CountError(Stage, "frame");
+        }
+
+        var frames = Math.Max(1, image?.Frames ?? 1);
+        var items = new List<FrameWorkItem>(frames);
+        for (var i = 0; i < frames; i++)
+        {
+            var item = new FrameWorkItem
+            {
+                Acquisition = acquisition,
+                Frame = ((ulong)part * (ulong)frames) + (ulong)i + 1,
+                FileIndex = part,
+                M1File = relative,
+                IndexInFile = (uint)i,
+                Error = error,
+            };
+            if (error.Length == 0)
+            {
+                item.CanvasRows = (uint)image!.Rows;
+                item.CanvasCols = (uint)image.Cols;
+                item.Modules.Add(new ModuleFrameRef { Path = relative, IndexInFile = (uint)i, Rows = (uint)image.Rows, Cols = (uint)image.Cols });
+            }
+
+            items.Add(item);
+        }
+
+        return items;
+    }
+
+    // Like a Lambda chunk, an image may be announced while it is written: retry while the file is missing, still
+    // growing or short of the announced frames; a file that fails twice unchanged is final (an unsupported compression).
+    private async Task<ImageInfo> WaitImageReadableAsync(string relative, int announcedFrames, CancellationToken cancellationToken)
+    {
+        var full = dataRoot.ToFull(dataRoot.ToRelative(relative));
+        var deadline = DateTime.UtcNow + Options.ChunkReadableTimeout;
+        var delay = TimeSpan.FromMilliseconds(20);
+        (long Length, DateTime Written)? failedAs = null;
+        while (true)
+        {
+            var state = File.Exists(full) ? (new FileInfo(full).Length, File.GetLastWriteTimeUtc(full)) : ((long, DateTime)?)null;
+            try
+            {
+                using var file = DetectorImageFile.Open(full);
+                if (announcedFrames <= 0 || file.FrameCount >= announcedFrames)
+                {
+                    return new ImageInfo(file.Rows, file.Cols, file.FrameCount);
+                }
+            }
+            catch (Exception ex) when ((ex is Hdf5Exception or IOException or FormatException) && ex is not Hdf5UnsupportedFilterException && DateTime.UtcNow < deadline)
+            {
+                if (ex is FormatException && state is not null && state == failedAs)
+                {
+                    throw;
+                }
+
+                failedAs = state;
+            }
+
+            if (DateTime.UtcNow >= deadline)
+            {
+                throw new TimeoutException($"image {relative} not readable with {announcedFrames} frames within {Options.ChunkReadableTimeout.TotalSeconds:0.#} s");
+            }
+
+            await Task.Delay(delay, cancellationToken);
+            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 500));
+        }
+    }
+
+    private sealed record ImageInfo(int Rows, int Cols, int Frames);
+
+    // The detector shape a PONI states (pyFAI's Detector_config max_shape); null when it states none or does not load
+    // (the engine then reports the PONI itself).
+    private static (int Rows, int Cols)? PoniShape(string poni)
+    {
+        try
+        {
+            return poni.Length > 0 ? Anvil.Integration.PoniFile.Load(poni).MaxShape : null;
+        }
+        catch (Exception ex) when (ex is IOException or FormatException or UnauthorizedAccessException)
+        {
+            return null;
         }
     }
 

@@ -1,0 +1,192 @@
+using System.Text.Json;
+using Anvil.Hdf5;
+using Anvil.Integration.Formats;
+using Anvil.Testing;
+
+namespace Anvil.Integration.Tests;
+
+/// <summary>
+/// The single-image detector readers against files fabio 0.14 (and h5py for Eiger master/data files) wrote:
+/// tests/fixtures/images/make_images.py writes them with the pixels as fabio reads them back (.npy) and the header
+/// values (expected.json). Every pixel of every frame is compared, as float64 and as float32.
+/// </summary>
+public sealed class ImageFormatTests
+{
+    private static readonly string Folder = Path.Combine(TestPaths.Fixtures, "images", "formats");
+
+    private static readonly JsonElement Expected = JsonDocument.Parse(File.ReadAllText(Path.Combine(Folder, "expected.json"))).RootElement;
+
+    public static TheoryData<string> Files()
+    {
+        var data = new TheoryData<string>();
+        foreach (var file in Expected.GetProperty("files").EnumerateObject())
+        {
+            data.Add(file.Name);
+        }
+
+        return data;
+    }
+
+    [Fact]
+    public void FixturesCoverEveryFormatAndTheAskedTypes()
+    {
+        var names = Expected.GetProperty("files").EnumerateObject().Select(p => p.Name).ToArray();
+        Assert.Equal("0.14.0", Expected.GetProperty("fabio").GetString());
+        foreach (var name in new[] { "tiff_uint16.tif", "tiff_uint32.tif", "tiff_float32.tif", "tiff_multipage.tif", "cbf_int32.cbf", "cbf_uint16.cbf", "edf_float64.edf", "edf_multiframe.edf", "eiger_master.h5" })
+        {
+            Assert.Contains(name, names);
+        }
+
+        Assert.Equal(10, names.Count(n => n.StartsWith("edf_", StringComparison.Ordinal) && !n.Contains("multi", StringComparison.Ordinal)));
+    }
+
+    [Theory]
+    [MemberData(nameof(Files))]
+    public void EveryPixelEqualsFabios(string name)
+    {
+        var expected = Expected.GetProperty("files").GetProperty(name);
+        var reference = NpyFile.Read(Path.Combine(Folder, name + ".npy"));
+        var values = reference.ToDoubles();
+        using var image = DetectorImageFile.Open(Path.Combine(Folder, name));
+        Assert.Equal(expected.GetProperty("frames").GetInt32(), image.FrameCount);
+        Assert.Equal([image.FrameCount, image.Rows, image.Cols], reference.Shape);
+        Assert.Equal((64, 80), (image.Rows, image.Cols));
+        Assert.Equal(expected.GetProperty("dtype").GetString(), image.PixelType.Name());
+        var pixels = image.Rows * image.Cols;
+        var asDouble = new double[pixels];
+        var asFloat = new float[pixels];
+        for (var f = 0; f < image.FrameCount; f++)
+        {
+            image.ReadFrame(f, asDouble.AsSpan());
+            image.ReadFrame(f, asFloat.AsSpan());
+            for (var k = 0; k < pixels; k++)
+            {
+                var want = values[(f * pixels) + k];
+                if (image.Format != ImageFormat.Hdf5)
+                {
+                    // HDF5 frames come through libhdf5's float32 conversion; every other reader keeps float64 exact.
+                    Assert.True(want == asDouble[k], $"{name} frame {f} pixel {k}: {asDouble[k]} read, fabio {want}");
+                }
+
+                Assert.True((float)want == asFloat[k], $"{name} frame {f} pixel {k}: {asFloat[k]} read as float32, fabio {(float)want}");
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Files))]
+    public void HeaderTimesAndExposureAreRead(string name)
+    {
+        var expected = Expected.GetProperty("files").GetProperty(name);
+        using var image = DetectorImageFile.Open(Path.Combine(Folder, name));
+        Assert.Equal(image.FrameCount, image.Frames.Count);
+        if (expected.TryGetProperty("exposure_time", out var exposure))
+        {
+            Assert.Equal(exposure.GetDouble(), image.Metadata.ExposureTime);
+        }
+
+        if (expected.TryGetProperty("frame_period", out var period))
+        {
+            Assert.Equal(period.GetDouble(), image.Metadata.FramePeriod);
+        }
+
+        if (expected.TryGetProperty("detector", out var detector))
+        {
+            Assert.Equal(detector.GetString(), image.Metadata.Detector);
+        }
+
+        if (expected.TryGetProperty("timestamps", out var stamps))
+        {
+            var want = stamps.EnumerateArray().Select(s => s.GetString()).ToArray();
+            Assert.Equal(want, image.Frames.Take(want.Length).Select(f => f.Timestamp).ToArray());
+        }
+
+        if (expected.TryGetProperty("frame_times", out var times))
+        {
+            Assert.Equal(times.EnumerateArray().Select(t => (double?)t.GetDouble()).ToArray(), image.Frames.Select(f => f.Time).ToArray());
+        }
+    }
+
+    [Fact]
+    public void PilatusAndEigerDetectorFieldsAreRead()
+    {
+        using var cbf = DetectorImageFile.Open(Path.Combine(Folder, "cbf_int32.cbf"));
+        Assert.Equal(ImageFormat.Cbf, cbf.Format);
+        Assert.Equal("Silicon", cbf.Metadata.Sensor);
+        Assert.Equal(6000, cbf.Metadata.ThresholdEnergy);
+        Assert.Equal(0.4, cbf.Metadata.Wavelength);
+        Assert.Equal("1048575 counts", cbf.Metadata.Header["Count_cutoff"]);
+
+        using var eiger = DetectorImageFile.Open(Path.Combine(Folder, "eiger_master.h5"));
+        Assert.Equal("Si", eiger.Metadata.Sensor);
+        Assert.Equal(6000, eiger.Metadata.ThresholdEnergy);
+        Assert.Equal(0.4, eiger.Metadata.Wavelength);
+        // Frame times from the frame period (the master records one start time): 0, 10, 20 ms.
+        Assert.Equal([0.0, 0.01, 0.02], eiger.Frames.Select(f => f.Time!.Value).ToArray());
+
+        using var tiff = DetectorImageFile.Open(Path.Combine(Folder, "tiff_multipage.tif"));
+        Assert.Equal([0.0, 1.0, 2.0], tiff.Frames.Select(f => f.Time!.Value).ToArray());
+        Assert.Equal("fabio.tifimage", tiff.Metadata.Header["Software"]);
+    }
+
+    [Fact]
+    public void UnsupportedCbfCompressionNamesTheFileAndTheCompression()
+    {
+        var path = Path.Combine(Folder, "cbf_packed.cbf");
+        var error = Assert.Throws<FormatException>(() => DetectorImageFile.Open(path));
+        Assert.StartsWith(path + ": CBF compression 'x-CBF_PACKED' is not supported", error.Message);
+        Assert.Contains("x-CBF_BYTE_OFFSET", error.Message);
+    }
+
+    [Fact]
+    public void DamagedCbfFailsItsChecksum()
+    {
+        var path = Path.Combine(Folder, "cbf_bad_md5.cbf");
+        var error = Assert.Throws<FormatException>(() => DetectorImageFile.Open(path));
+        Assert.StartsWith(path + ": CBF data damaged: its Content-MD5 is Z+u13Ip8yY6Oevhz5LN0+Q==", error.Message);
+    }
+
+    [Fact]
+    public void TruncatedFilesFailClearly()
+    {
+        var dir = Directory.CreateTempSubdirectory("anvil-images-").FullName;
+        try
+        {
+            foreach (var name in new[] { "tiff_uint16.tif", "cbf_int32.cbf", "edf_uint16.edf" })
+            {
+                var bytes = File.ReadAllBytes(Path.Combine(Folder, name));
+                var cut = Path.Combine(dir, name);
+                File.WriteAllBytes(cut, bytes[..(bytes.Length - 3000)]);
+                var error = Assert.Throws<FormatException>(() =>
+                {
+                    using var image = DetectorImageFile.Open(cut);
+                    image.ReadFrame(0, new float[image.Rows * image.Cols]);
+                });
+                Assert.StartsWith(cut + ": ", error.Message);
+                Assert.Contains("truncated", error.Message, StringComparison.OrdinalIgnoreCase);
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void BitshuffleEigerDataReadOrFailNamingTheFilter()
+    {
+        // The Eiger default compression, bitshuffle-LZ4 (HDF5 filter 32008), has no libhdf5 plugin on this machine.
+        var path = Path.Combine(Folder, "eigerbs_master.h5");
+        var error = Assert.Throws<Hdf5UnsupportedFilterException>(() => DetectorImageFile.Open(path));
+        Assert.Equal(32008, error.FilterId);
+        Assert.StartsWith(path + ": /entry/data/data_000001 is compressed with HDF5 filter 32008 (bitshuffle-LZ4", error.Message);
+    }
+
+    [Fact]
+    public void MasksAndDarksLoadFromCbf()
+    {
+        var (rows, cols, pixels) = ImageFile.Load(Path.Combine(Folder, "cbf_uint16.cbf"));
+        Assert.Equal((64, 80), (rows, cols));
+        Assert.Equal(NpyFile.Read(Path.Combine(Folder, "cbf_uint16.cbf.npy")).ToDoubles().Select(v => (float)v), pixels);
+    }
+}
