@@ -18,7 +18,8 @@ namespace Anvil.Bench;
 /// collection/frame_numbers are rewritten to match, so stitch, integrate and merge see a consistent Lambda scan.
 /// The chain runs as `anvil demo` runs it: separate processes from deploy/topology.json and a durable broker.
 /// Batch: every chunk announced at once (throughput); live: chunks moved into place and announced at a detector rate,
-/// up a ladder of rates, to find the highest rate the chain keeps up with.
+/// up a ladder of rates, to find the highest rate the chain keeps up with. <c>--reprocess</c>: the reprocess pool runs
+/// too, and a live acquisition's rate alone and with a reprocessing running beside it are measured in turns, side by side.
 /// </summary>
 internal static class PipelineBench
 {
@@ -46,6 +47,8 @@ internal static class PipelineBench
         var liveRates = args.Contains("--no-live") ? [] : ListArg(args, "--live") ?? (quick ? [25, 50, 100, 200] : [25, 50, 100, 200, 400, 800]);
         var liveFrames = IntArg(args, "--live-frames") ?? (quick ? 300 : 1000);
         var baseline = !args.Contains("--no-baseline");
+        var reprocessPairs = args.Contains("--reprocess") ? IntArg(args, "--reprocess-pairs") ?? 3 : 0;
+        var reprocessFrames = IntArg(args, "--reprocess-frames") ?? (quick ? 300 : 1000);
         var root = IntegrateBench.FindRoot();
         var source = StringArg(args, "--source") ?? Path.Combine(root, "tests", "fixtures", "lambda");
         var poni = Path.Combine(source, "L2.poni");
@@ -63,7 +66,8 @@ internal static class PipelineBench
             BatchResult? anvilBatch = null;
             foreach (var replicas in replicaCounts)
             {
-                var run = await RunSuiteAsync(work, poni, mask, replicas, batch, replicas == replicaCounts[0] ? liveRates : [], liveFrames, source, replicaCounts.Length > 1);
+                var run = await RunSuiteAsync(work, poni, mask, replicas, batch, replicas == replicaCounts[0] ? liveRates : [], liveFrames, source, replicaCounts.Length > 1,
+                    replicas == replicaCounts[0] ? reprocessPairs : 0, reprocessFrames);
                 anvilBatch ??= run;
             }
 
@@ -92,7 +96,7 @@ internal static class PipelineBench
     private sealed record BatchResult(int Frames, double Seconds, double CpuSeconds);
 
     private static async Task<BatchResult> RunSuiteAsync(string work, string poni, string mask, int replicas, Acquisition batch,
-        int[] liveRates, int liveFrames, string source, bool scaleOut)
+        int[] liveRates, int liveFrames, string source, bool scaleOut, int reprocessPairs, int reprocessFrames)
     {
         var config = PipelineConfig.Load(null);
         var output = Path.Combine(work, $"out-{replicas}");
@@ -107,7 +111,7 @@ internal static class PipelineBench
         config.ValidSettings();
 
         var suiteWork = Path.Combine(work, $"suite-{replicas}");
-        var suite = await Suite.StartAsync(new SuiteOptions { WorkDir = suiteWork, Ports = PortPlan.Free(replicas), Pipeline = config.Values, IntegrateReplicas = replicas },
+        var suite = await Suite.StartAsync(new SuiteOptions { WorkDir = suiteWork, Ports = PortPlan.Free(replicas), Pipeline = config.Values, IntegrateReplicas = replicas, ReprocessPool = reprocessPairs > 0 },
             TimeSpan.FromSeconds(90), CancellationToken.None);
         try
         {
@@ -161,6 +165,11 @@ internal static class PipelineBench
                 highest = rate;
             }
 
+            if (reprocessPairs > 0)
+            {
+                await MeasureReprocessIsolationAsync(ingest, broker, suite, batch, source, work, output, reprocessPairs, reprocessFrames);
+            }
+
             if (liveRates.Length > 0)
             {
                 Console.WriteLine(highest > 0
@@ -174,6 +183,87 @@ internal static class PipelineBench
         {
             await suite.DisposeAsync();
         }
+    }
+
+    // A live acquisition's rate (its frames over the time from its first chunk announced to its file final, every chunk
+    // announced at once: the chain's throughput, which any CPU a reprocessing took would lower) alone and with a
+    // reprocessing of the batch acquisition running in the reprocess pool beside it, in turns (alone, with, alone, with,
+    // …) so that a drift of the shared machine's load falls on both. Before each "alone" run the previous reprocessing
+    // has finished; each "with" run starts right after ingest re-announced the batch acquisition for the pool.
+    private static async Task MeasureReprocessIsolationAsync(Ingest.IngestClient ingest, BrokerClient broker, Suite suite, Acquisition batch,
+        string source, string work, string output, int pairs, int frames)
+    {
+        using var channel = GrpcChannel.ForAddress(suite.IngestAddress);
+        var control = new Control.ControlClient(channel);
+        var pool = string.Join(", ", suite.Services.Where(s => s.Name.StartsWith(TopologyService.PoolPrefix, StringComparison.Ordinal)).Select(s => s.Name));
+        Console.WriteLine($"reprocess isolation: a live acquisition of {frames} frames (all chunks at once) alone and beside a reprocessing of {batch.Name} ({batch.Frames} frames) in the reprocess pool ({pool}, nice {Suite.Topology.ReprocessNice}{(Suite.Topology.ReprocessIdle ? ", SCHED_IDLE" : "")}), {pairs} turns each");
+        var alone = new List<double>();
+        var beside = new List<double>();
+        for (var turn = 1; turn <= pairs; turn++)
+        {
+            var first = BuildAcquisition(source, Path.Combine(work, "data", $"alone{turn}"), $"alone{turn}_1009_00001", frames);
+            var run = await AnnounceAndWaitAsync(ingest, broker, first, output, rate: 0, suite);
+            alone.Add(frames / run.Seconds);
+
+            var reprocessing = await control.ReprocessAsync(new ReprocessRequest { Acquisition = batch.Name });
+            var second = BuildAcquisition(source, Path.Combine(work, "data", $"beside{turn}"), $"beside{turn}_1009_00001", frames);
+            var reprocessClock = Stopwatch.StartNew();
+            run = await AnnounceAndWaitAsync(ingest, broker, second, output, rate: 0, suite);
+            beside.Add(frames / run.Seconds);
+            var reprocessed = Path.Combine(output, reprocessing.Acquisition + ".nxs");
+            var overlapped = !File.Exists(reprocessed);
+            var merged = await MergedFramesAsync(broker, reprocessing.Acquisition);
+            await WaitForFileAsync(reprocessed, suite, TimeSpan.FromMinutes(20));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  turn {turn}: alone {alone[^1]:0.0} frames/s, beside {reprocessing.Acquisition} {beside[^1]:0.0} frames/s ({beside[^1] / alone[^1]:0.00}); the reprocessing had {merged} of {batch.Frames} frames merged when the live file was final{(overlapped ? "" : " (it had already finished: no overlap)")}, its file final {reprocessClock.Elapsed.TotalSeconds:0.0} s after it started"));
+        }
+
+        // Each turn's two runs follow each other, so a turn's ratio sees the machine's load of that moment twice: the
+        // median of the turns' ratios is the paired figure; the ratio of the medians is printed beside it.
+        var aloneMedian = Median(alone);
+        var besideMedian = Median(beside);
+        var ratio = Median(alone.Zip(beside, (a, b) => b / a).ToList());
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"pipeline/reprocess: live acquisition alone {aloneMedian:0.0} frames/s, beside a reprocessing {besideMedian:0.0} frames/s (medians of {pairs}; ratio of the medians {besideMedian / aloneMedian:0.00}); median of the turns' ratios {ratio:0.00} x alone ({(ratio >= 0.9 ? "within" : "NOT within")} 10 %)"));
+    }
+
+    // Frames merge has acknowledged of an acquisition (its group on the profiles stream).
+    private static async Task<ulong> MergedFramesAsync(BrokerClient broker, string acquisition)
+    {
+        try
+        {
+            var groups = await broker.Consumer.ListGroupsAsync(new ListGroupsRequest { Address = broker.Address(PipelineStreams.Profiles, acquisition) }, broker.Headers);
+            return groups.Groups.FirstOrDefault(g => g.Group == "merge")?.Acknowledged ?? 0;
+        }
+        catch (Grpc.Core.RpcException ex) when (ex.StatusCode is Grpc.Core.StatusCode.NotFound or Grpc.Core.StatusCode.InvalidArgument)
+        {
+            return 0;
+        }
+    }
+
+    private static async Task WaitForFileAsync(string path, Suite suite, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!File.Exists(path))
+        {
+            if (suite.Services.FirstOrDefault(s => s.Process.HasExited) is { } dead)
+            {
+                throw new InvalidOperationException($"{dead.Name} exited with code {dead.Process.ExitCode}:\n{Suite.Tail(dead)}");
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"no {path} within {timeout.TotalMinutes:0} min");
+            }
+
+            await Task.Delay(50);
+        }
+    }
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
     }
 
     /// <summary>An acquisition's chunk files: per part, the module files in module order.</summary>

@@ -184,8 +184,21 @@ internal sealed class GroupState(RecordWriter writer, GroupFiles? files = null)
     /// <summary>Records a delivery of <paramref name="id"/> (first or repeated) under the policy in force.</summary>
     public void Delivered(ulong id, uint deliveryCount, RedeliveryReason reason, ResendPolicy? callPolicy, long nowTicks, long ticksPerMs)
     {
+        if (Acks.Contains(id))
+        {
+            // Read again after SetLastRead (§4.7: acks stay): the group already has it, so it is never in flight and
+            // never resent. Tracking it would hold back the finish for the whole resend cycle, as a second ack is refused.
+            Forget(id);
+            return;
+        }
+
         Tracked.TryGetValue(id, out var entry);
         var policy = entry?.Policy ?? callPolicy;
+        if (policy is not null && callPolicy is not null && policy.EndsWithCall != callPolicy.EndsWithCall)
+        {
+            // The entry's own policy stays (§4.6); whether this delivery's call hands it back on its end is the call's.
+            policy = policy with { EndsWithCall = callPolicy.EndsWithCall };
+        }
         if (entry is not null)
         {
             Unschedule(entry);
@@ -271,6 +284,19 @@ internal sealed class GroupState(RecordWriter writer, GroupFiles? files = null)
         }
     }
 
+    /// <summary>
+    /// After a restart (§4.10): the calls that held deliveries under <see cref="ResendPolicy.EndsWithCall"/> ended with the
+    /// old process, so those deliveries are due at once, as when such a call ends while the broker runs.
+    /// </summary>
+    public void EndCallsOfPreviousRun(long nowTicks)
+    {
+        foreach (var entry in Tracked.Values.Where(e => e.InFlight && e.DueReason == RedeliveryReason.Resend && e.Policy!.EndsWithCall && e.DueTicks > nowTicks).ToList())
+        {
+            Unschedule(entry);
+            Schedule(entry, RedeliveryReason.Resend, nowTicks);
+        }
+    }
+
     /// <summary>Forgets any redelivery of <paramref name="id"/>.</summary>
     public void Forget(ulong id)
     {
@@ -302,9 +328,10 @@ internal sealed class GroupState(RecordWriter writer, GroupFiles? files = null)
                 var entry = new Tracked(id) { DeliveryCount = r.U32() };
                 var reason = (RedeliveryReason)r.U8();
                 var due = r.I64();
-                if (r.U8() == 1)
+                // 1: a policy; 2: a policy whose delivery went out on a Subscribe call (older journals hold only 1).
+                if (r.U8() is var hasPolicy and (1 or 2))
                 {
-                    entry.Policy = new ResendPolicy(r.U32(), r.U32());
+                    entry.Policy = new ResendPolicy(r.U32(), r.U32(), EndsWithCall: hasPolicy == 2);
                 }
 
                 entry.ResendsLeft = r.U32();
@@ -397,7 +424,7 @@ internal sealed class GroupState(RecordWriter writer, GroupFiles? files = null)
         var w = writer.Reset().U8(OpTracked).U64(e.Id).U32(e.DeliveryCount).U8((byte)e.DueReason).I64(e.DueTicks);
         if (e.Policy is { } policy)
         {
-            w.U8(1).U32(policy.DelayMs).U32(policy.MaxAttempts);
+            w.U8(policy.EndsWithCall ? (byte)2 : (byte)1).U32(policy.DelayMs).U32(policy.MaxAttempts);
         }
         else
         {

@@ -149,7 +149,7 @@ public sealed partial class MessageBroker
             streams[key] = state;
             RecoverLog(state, dir, nowTicks);
             state.Meta = BrokerStorage.ReadStreamMeta(dir);
-            RecoverGroups(state, dir);
+            RecoverGroups(state, dir, nowTicks);
         }
 
         metrics.Recovery(Stopwatch.GetElapsedTime(started).TotalSeconds);
@@ -259,7 +259,7 @@ public sealed partial class MessageBroker
         }
     }
 
-    private static void RecoverGroups(StreamState state, string dir)
+    private static void RecoverGroups(StreamState state, string dir, long nowTicks)
     {
         var groups = Path.Combine(dir, "groups");
         if (!Directory.Exists(groups))
@@ -305,6 +305,8 @@ public sealed partial class MessageBroker
             {
                 group.Replay(body);
             }
+
+            group.EndCallsOfPreviousRun(nowTicks);
 
             state.Groups[name] = group;
         }

@@ -98,7 +98,13 @@ public sealed record DatasetRecord(
     RedeliveryReason RedeliveryReason = RedeliveryReason.None);
 
 /// <summary>§4.6: redeliver an unacknowledged delivery after <paramref name="DelayMs"/>, at most <paramref name="MaxAttempts"/> times (0 = unlimited).</summary>
-public sealed record ResendPolicy(uint DelayMs, uint MaxAttempts);
+/// <param name="DelayMs">Time from a delivery to its redelivery when it is not acknowledged.</param>
+/// <param name="MaxAttempts">Redeliveries at most (0 = unlimited).</param>
+/// <param name="EndsWithCall">
+/// The delivery went out on a call whose end hands it back at once (Subscribe, §4.10). A broker restart ends every such
+/// call, so recovery makes these deliveries due at once instead of waiting out their deadline.
+/// </param>
+public sealed record ResendPolicy(uint DelayMs, uint MaxAttempts, bool EndsWithCall = false);
 
 /// <summary>One entry of ListStreams / GetStreamInfo (§4.8).</summary>
 public sealed record StreamInfo(string Name, ulong LastId, long TimestampCreatedNs, long TimestampLastNs, bool Finished, string NextStream);

@@ -14,7 +14,7 @@ namespace Anvil.Cli;
 public static class SettingsFlags
 {
     /// <summary>The flags but <c>--poni</c>, which each command names itself (required or not).</summary>
-    public const string Usage = "[--mask F|none] [--dark F|none] [--flat F|none] [--npt N] [--unit 2th_deg|2th_rad|q_nm^-1|q_A^-1] [--method no|bbox|full] [--polarization P|none]";
+    public const string Usage = "[--mask F|none] [--dark F|none] [--flat F|none] [--npt N] [--unit 2th_deg|2th_rad|q_nm^-1|q_A^-1|d_A] [--method no|bbox|full] [--polarization P|none]";
 
     /// <summary>The pressure stage's flag (merge's online stage; not for `anvil integrate`, which has `anvil pressure`).</summary>
     public const string PressureUsage = "[--pressure \"MARKER HKL [LO:HI] [vinet|bm3]\"|off]";

@@ -32,8 +32,8 @@ public sealed record ServiceProcess(string Name, string Address, Process Process
 /// <summary>The port of each service instance (broker, ingest, stitch, integrate, integrate-2, merge, …).</summary>
 public sealed record PortPlan(IReadOnlyDictionary<string, int> Ports)
 {
-    /// <summary>The documented defaults: deploy/topology.json's ports, replica k on port + k − 1.</summary>
-    public static PortPlan Defaults { get; } = new(Suite.Topology.Chain.SelectMany(s => s.Instances()).ToDictionary(i => i.Instance, i => i.Port));
+    /// <summary>The documented defaults: deploy/topology.json's ports, replica k on port + k − 1, the reprocess pool's too.</summary>
+    public static PortPlan Defaults { get; } = new(Suite.Topology.Chain.SelectMany(s => s.Instances().Concat(s.ReprocessInstances())).ToDictionary(i => i.Instance, i => i.Port));
 
     public int Broker => this["broker"];
     public int Ingest => this["ingest"];
@@ -49,7 +49,7 @@ public sealed record PortPlan(IReadOnlyDictionary<string, int> Ports)
 
     /// <summary>Free loopback ports for every instance with <paramref name="integrateReplicas"/> integrate replicas (`bench pipeline --replicas`).</summary>
     public static PortPlan Free(int integrateReplicas) => new(Suite.Topology.Services
-        .SelectMany(s => (s.Name == "integrate" ? s with { Replicas = integrateReplicas } : s).Instances())
+        .SelectMany(s => (s.Name == "integrate" ? s with { Replicas = integrateReplicas } : s).Instances().Concat(s.ReprocessInstances()))
         .ToDictionary(i => i.Instance, _ => FreePort()));
 
     private static int FreePort()
@@ -77,6 +77,13 @@ public sealed record SuiteOptions
     /// <summary>Integrate replicas (they share one consumer group); null = deploy/topology.json's.</summary>
     public int? IntegrateReplicas { get; init; }
 
+    /// <summary>
+    /// Whether to start the reprocess pool too (deploy/topology.json's <c>reprocess</c> instances of stitch, integrate and
+    /// merge, with <c>Pipeline__Pool=reprocess</c> at its <c>reprocessNice</c>): `anvil up` does, so a reprocessing
+    /// never runs on the live chain's workers; without it a reprocessing waits in the broker until a pool runs.
+    /// </summary>
+    public bool ReprocessPool { get; init; }
+
     /// <summary>The results console's ports (services/console), or null to run the chain without it.</summary>
     public ConsolePorts? Console { get; init; }
 
@@ -89,14 +96,15 @@ public sealed record SuiteOptions
 
 /// <summary>
 /// Starts the services of deploy/topology.json as separate processes on 127.0.0.1, in its order — broker, ingest,
-/// stitch, integrate (two replicas), merge — and the results console when <see cref="SuiteOptions.Console"/> is set,
+/// stitch, integrate (two replicas), merge — then the reprocess pool when <see cref="SuiteOptions.ReprocessPool"/> is set
+/// and the results console when <see cref="SuiteOptions.Console"/> is set,
 /// each from its own build output, with its log in the work folder; waits
 /// for every gRPC health check to answer SERVING; stops them all (SIGTERM, then kill) on dispose.
 /// </summary>
 public sealed class Suite : IAsyncDisposable
 {
     private readonly List<ServiceProcess> services = [];
-    private readonly Dictionary<string, (TopologyService Service, int Port, Dictionary<string, string> Environment)> launches = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (TopologyService Service, int Port, Dictionary<string, string> Environment, (int Nice, bool Idle) Priority)> launches = new(StringComparer.Ordinal);
     private readonly Lock servicesGate = new();
 
     private Suite(SuiteOptions options)
@@ -159,6 +167,22 @@ public sealed class Suite : IAsyncDisposable
                 foreach (var (instance, _) in (service with { Replicas = replicas }).Instances())
                 {
                     suite.Start(instance, service, p[instance], service.Name == "broker" ? brokerEnvironment : workerEnvironment);
+                }
+            }
+
+            if (options.ReprocessPool)
+            {
+                // The same stages again, in their own pool: they follow only the reprocessings' control stream, at the
+                // lowest CPU priority (nice 19, SCHED_IDLE, a niced session), so the live chain keeps its workers and gets
+                // the CPU first; integrate works on one frame at a time there, so the pool keeps little of the broker,
+                // the caches and memory busy at once (bench pipeline --reprocess: 0.90 of the live rate with 4, as with 1, but steadier).
+                var poolEnvironment = new Dictionary<string, string>(workerEnvironment) { ["Pipeline__Pool"] = PipelineStreams.ReprocessPool, ["Integrate__Consumers"] = "1" };
+                foreach (var service in Topology.ReprocessPool)
+                {
+                    foreach (var (instance, _) in service.ReprocessInstances())
+                    {
+                        suite.Start(instance, service, p[instance], poolEnvironment, (Topology.ReprocessNice, Topology.ReprocessIdle));
+                    }
                 }
             }
 
@@ -259,11 +283,20 @@ public sealed class Suite : IAsyncDisposable
                 }
 
                 log.WriteLine($"{dead.Name} exited with code {dead.Process.ExitCode}; restarting it (restart {dead.Restarts + 1}). Last lines:\n{Tail(dead, 10)}");
-                var (service, port, environment) = launches[dead.Name];
-                var restarted = Start(dead.Name, service, port, environment, dead);
+                var (service, port, environment, priority) = launches[dead.Name];
+                var restarted = Start(dead.Name, service, port, environment, priority, dead);
                 dead.Process.Dispose();
-                await WaitHealthyAsync(restarted, DateTime.UtcNow.AddSeconds(60), TimeSpan.FromSeconds(60), cancellationToken);
-                log.WriteLine($"{dead.Name} is serving again at {restarted.Address[7..]}");
+                try
+                {
+                    await WaitHealthyAsync(restarted, DateTime.UtcNow.AddSeconds(60), TimeSpan.FromSeconds(60), cancellationToken);
+                    log.WriteLine($"{dead.Name} is serving again at {restarted.Address[7..]}");
+                }
+                catch (InvalidOperationException) when (restarted.Process.HasExited)
+                {
+                    // Died again while starting (killed, or its port not free yet): the next round restarts it, within
+                    // the restarts allowed per minute.
+                    log.WriteLine($"{dead.Name} died again while starting (exit code {restarted.Process.ExitCode})");
+                }
             }
 
             await Task.Delay(250, cancellationToken);
@@ -315,9 +348,10 @@ public sealed class Suite : IAsyncDisposable
         File.WriteAllText(path, text);
     }
 
-    private ServiceProcess Start(string name, TopologyService service, int port, Dictionary<string, string> environment, ServiceProcess? previous = null)
+    private ServiceProcess Start(string name, TopologyService service, int port, Dictionary<string, string> environment, (int Nice, bool Idle) priority = default,
+        ServiceProcess? previous = null)
     {
-        launches[name] = (service, port, environment);
+        launches[name] = (service, port, environment, priority);
         var metricsUrl = PrometheusPort(name) is { } metricsPort ? $"{Address(metricsPort)}/metrics" : null;
         var env = new Dictionary<string, string?>
         {
@@ -349,6 +383,8 @@ public sealed class Suite : IAsyncDisposable
             Environment = env,
             LogPath = Path.Combine(Options.WorkDir, "logs", name + ".log"),
             AppendLog = previous is not null,
+            Nice = priority.Nice,
+            Idle = priority.Idle,
         });
         var started = new ServiceProcess(name, Address(port), launcher.Process, Path.Combine(Options.WorkDir, "logs", name + ".log"))
         {
@@ -384,7 +420,7 @@ public sealed class Suite : IAsyncDisposable
             return null;
         }
 
-        return first + Topology.Services.SelectMany(s => s.Instances()).Select(i => i.Instance).ToList().IndexOf(name);
+        return first + Topology.Services.SelectMany(s => s.Instances()).Concat(Topology.Services.SelectMany(s => s.ReprocessInstances())).Select(i => i.Instance).ToList().IndexOf(name);
     }
 
     private async Task WaitHealthyAsync(TimeSpan timeout, CancellationToken cancellationToken)

@@ -65,10 +65,11 @@ public static class UpCommand
             c.Cancel = true;
             stop.Cancel();
         });
-        await using var suite = await Suite.StartAsync(new SuiteOptions { WorkDir = work, Pipeline = config.Values, Environment = environment, Console = console, SupervisorPort = web }, TimeSpan.FromSeconds(60), stop.Token);
+        await using var suite = await Suite.StartAsync(new SuiteOptions { WorkDir = work, Pipeline = config.Values, Environment = environment, Console = console, SupervisorPort = web, ReprocessPool = true }, TimeSpan.FromSeconds(60), stop.Token);
+        var width = Math.Max(12, suite.Services.Max(s => s.Name.Length));
         foreach (var service in suite.Services.Where(s => s.Name != "console"))
         {
-            log.WriteLine($"{service.Name,-12} {service.Address[7..]}{(service.MetricsUrl is { } metrics ? $"  metrics {metrics}" : "")}");
+            log.WriteLine($"{service.Name.PadRight(width)} {service.Address[7..]}{(service.MetricsUrl is { } metrics ? $"  metrics {metrics}" : "")}");
         }
 
         if (suite.ConsoleUrl is { } consoleUrl)

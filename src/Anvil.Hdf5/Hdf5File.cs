@@ -223,6 +223,24 @@ public sealed unsafe partial class Hdf5File : IDisposable
         }
     }
 
+    /// <summary>
+    /// Adds a second name for an existing dataset or group (an HDF5 hard link: one object, two paths, no data copied), as
+    /// NeXus links one dataset into several entries; missing parent groups of <paramref name="linkPath"/> are created.
+    /// </summary>
+    public void Link(string target, string linkPath)
+    {
+        var parent = linkPath[..Math.Max(0, linkPath.LastIndexOf('/'))];
+        if (parent.Length > 0)
+        {
+            CreateGroup(parent);
+        }
+
+        lock (Sync)
+        {
+            Check(NativeMethods.H5Lcreate_hard(Id, target, Id, linkPath, Default, Default), "H5Lcreate_hard", Where(linkPath));
+        }
+    }
+
     /// <summary>The names of a group's members in name order.</summary>
     public IReadOnlyList<string> ListChildren(string groupPath)
     {

@@ -31,6 +31,24 @@ public sealed record LambdaWriterOptions
 
     public string Description { get; init; } = "Lambda";
 
+    /// <summary>detector/sensor_material.</summary>
+    public string SensorMaterial { get; init; } = "GaAs";
+
+    /// <summary>detector/sensor_thickness (µm; the detector writes no unit).</summary>
+    public double SensorThickness { get; init; } = 300;
+
+    /// <summary>detector/threshold_energy in eV.</summary>
+    public float ThresholdEnergyEv { get; init; } = 6000;
+
+    /// <summary>detector/collection/beam_energy in eV (what the detector is told, not the beam's measured energy).</summary>
+    public double BeamEnergyEv { get; init; } = 12000;
+
+    /// <summary>detector/collection/delay_time in milliseconds between frames.</summary>
+    public double DelayTimeMilliseconds { get; init; }
+
+    /// <summary>detector/acquisition_mode (ContinuousReadWrite: read out during the next exposure).</summary>
+    public string AcquisitionMode { get; init; } = "ContinuousReadWrite";
+
     public uint SaturationValue { get; init; } = 4095;
 }
 
@@ -130,10 +148,19 @@ public sealed unsafe class LambdaModuleWriter : IDisposable
             CreateGrowing(detector + "/saturation_value", [options.SaturationValue]).Dispose();
             CreateGrowingString(LambdaModuleFile.DescriptionPath, options.Description);
             CreateGrowingString(detector + "/layout", $"{Cols}X{Rows}");
+            CreateGrowingString(detector + "/sensor_material", options.SensorMaterial);
+            CreateGrowing(detector + "/sensor_thickness", [options.SensorThickness]).Dispose();
+            CreateGrowing(detector + "/threshold_energy", [options.ThresholdEnergyEv]).Dispose();
+            CreateGrowing(detector + "/collection/beam_energy", [options.BeamEnergyEv]).Dispose();
+            CreateGrowing(detector + "/collection/delay_time", [options.DelayTimeMilliseconds]).Dispose();
+            CreateGrowingString(detector + "/acquisition_mode", options.AcquisitionMode);
         }
 
         file.SetAttribute(LambdaModuleFile.TranslationPath, "units", "pixel");
         file.SetAttribute(detector + "/count_time", "units", "millisecond");
+        file.SetAttribute(detector + "/collection/delay_time", "units", "millisecond");
+        file.SetAttribute(detector + "/threshold_energy", "units", "eV");
+        file.SetAttribute(detector + "/collection/beam_energy", "units", "eV");
         file.SetAttribute(detector + "/x_pixel_size", "units", "micrometer");
         file.SetAttribute(detector + "/y_pixel_size", "units", "micrometer");
     }

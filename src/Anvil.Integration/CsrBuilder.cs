@@ -246,9 +246,8 @@ internal sealed class CsrBuilder
     {
         if (settings.RadialRange is { } range)
         {
-            var scale = settings.Unit.Scale();
-            Lo = range.Lo / scale;
-            Hi = range.Hi / scale * Eps32;
+            (Lo, Hi) = settings.Unit.ToInternalRange(range.Lo, range.Hi);
+            Hi *= Eps32;
             return;
         }
 

@@ -97,13 +97,12 @@ public sealed unsafe partial class IntegrationEngine : IDisposable
         var stop = hi - 0.5 * delta;
         var step = npt > 1 ? (stop - start) / (npt - 1) : 0.0;
         var pg = new PixelGeometry(geometry, settings.Unit);
-        var scale = settings.Unit.Scale();
         radialCentres = new double[npt];
         tthCentres = new double[npt];
         for (var k = 0; k < npt; k++)
         {
             var c = k == npt - 1 && npt > 1 ? stop : k * step + start;
-            radialCentres[k] = c * scale;
+            radialCentres[k] = settings.Unit.FromInternal(c);
             tthCentres[k] = pg.TwoThetaDeg(c);
         }
 

@@ -7,13 +7,19 @@ using Anvil.Pressure;
 
 namespace Anvil.Integration;
 
-/// <summary>Radial units of the 1-D pattern, named as in pyFAI (numbered as the pipeline contract's <c>Unit</c>).</summary>
+/// <summary>
+/// Radial units of the 1-D pattern, named as in pyFAI (numbered as the pipeline contract's <c>Unit</c>). pyFAI 0.21 has
+/// no d-spacing unit (only d*², "d*2_A^-2"), so <see cref="DA"/> is Anvil's: integrated in q exactly as pyFAI's q_A^-1
+/// (the same bins, bit for bit), its axis then given as d = 2π/q in Å — non-uniform, descending with the bin index
+/// (src/Anvil.Integration/README.md "d-spacing").
+/// </summary>
 public enum RadialUnit
 {
     TwoThetaDeg = 1,
     TwoThetaRad = 2,
     QNm = 3,
     QA = 4,
+    DA = 5,
 }
 
 /// <summary>Pixel splitting of pyFAI's CSR engines: ("no"|"bbox"|"full", "csr", "cython").</summary>
@@ -33,8 +39,27 @@ public static class RadialUnits
         "2th_rad" => RadialUnit.TwoThetaRad,
         "q_nm^-1" => RadialUnit.QNm,
         "q_A^-1" => RadialUnit.QA,
-        _ => throw new FormatException($"unit '{text}' is unknown: give 2th_deg, 2th_rad, q_nm^-1 or q_A^-1."),
+        "d_A" => RadialUnit.DA,
+        _ => throw new FormatException($"unit '{text}' is unknown: give {Names}."),
     };
+
+    /// <summary>Parses a unit's name without throwing.</summary>
+    public static bool TryParse(string text, out RadialUnit unit)
+    {
+        try
+        {
+            unit = Parse(text);
+            return true;
+        }
+        catch (FormatException)
+        {
+            unit = default;
+            return false;
+        }
+    }
+
+    /// <summary>Every unit's name, for messages and usage lines.</summary>
+    public const string Names = "2th_deg, 2th_rad, q_nm^-1, q_A^-1 or d_A";
 
     public static string Format(this RadialUnit unit) => unit switch
     {
@@ -42,20 +67,55 @@ public static class RadialUnits
         RadialUnit.TwoThetaRad => "2th_rad",
         RadialUnit.QNm => "q_nm^-1",
         RadialUnit.QA => "q_A^-1",
+        RadialUnit.DA => "d_A",
         _ => throw new ArgumentOutOfRangeException(nameof(unit)),
     };
 
-    /// <summary>pyFAI's unit scale: internal value (2θ in rad, q in nm⁻¹) × scale = value in the unit.</summary>
+    /// <summary>The unit as NeXus writes it in a <c>units</c> attribute (deg, rad, 1/nm, 1/angstrom, angstrom).</summary>
+    public static string NexusUnits(this RadialUnit unit) => unit switch
+    {
+        RadialUnit.TwoThetaDeg => "deg",
+        RadialUnit.TwoThetaRad => "rad",
+        RadialUnit.QNm => "1/nm",
+        RadialUnit.QA => "1/angstrom",
+        RadialUnit.DA => "angstrom",
+        _ => throw new ArgumentOutOfRangeException(nameof(unit)),
+    };
+
+    /// <summary>The axis label a plot gives the unit: 2θ (°), q (Å⁻¹), d (Å), ….</summary>
+    public static string LongName(this RadialUnit unit) => unit switch
+    {
+        RadialUnit.TwoThetaDeg => "2θ (°)",
+        RadialUnit.TwoThetaRad => "2θ (rad)",
+        RadialUnit.QNm => "q (nm⁻¹)",
+        RadialUnit.QA => "q (Å⁻¹)",
+        RadialUnit.DA => "d (Å)",
+        _ => throw new ArgumentOutOfRangeException(nameof(unit)),
+    };
+
+    /// <summary>
+    /// pyFAI's unit scale: internal value (2θ in rad, q in nm⁻¹) × scale = value in the unit. For d (not linear in q)
+    /// the scale of the q_A^-1 it is binned in; use <see cref="FromInternal"/> for values.
+    /// </summary>
     public static double Scale(this RadialUnit unit) => unit switch
     {
         RadialUnit.TwoThetaDeg => 180.0 / Math.PI,
         RadialUnit.TwoThetaRad => 1.0,
         RadialUnit.QNm => 1.0,
-        RadialUnit.QA => 0.1,
+        RadialUnit.QA or RadialUnit.DA => 0.1,
         _ => throw new ArgumentOutOfRangeException(nameof(unit)),
     };
 
-    public static bool IsQ(this RadialUnit unit) => unit is RadialUnit.QNm or RadialUnit.QA;
+    /// <summary>A value in the internal unit (2θ in rad, q in nm⁻¹) in this unit: × <see cref="Scale"/>, and for d, 2π / q_A.</summary>
+    public static double FromInternal(this RadialUnit unit, double value) =>
+        unit == RadialUnit.DA ? 2 * Math.PI / (value * unit.Scale()) : value * unit.Scale();
+
+    /// <summary>A range given in this unit, in the internal unit and ascending (a d range [lo, hi] is the q range [2π/hi, 2π/lo]).</summary>
+    public static (double Lo, double Hi) ToInternalRange(this RadialUnit unit, double lo, double hi) =>
+        unit == RadialUnit.DA ? (2 * Math.PI / hi / unit.Scale(), 2 * Math.PI / lo / unit.Scale()) : (lo / unit.Scale(), hi / unit.Scale());
+
+    /// <summary>True for units binned in q (q_nm^-1, q_A^-1, and d_A, binned as q_A^-1).</summary>
+    public static bool IsQ(this RadialUnit unit) => unit is RadialUnit.QNm or RadialUnit.QA or RadialUnit.DA;
 }
 
 public static class SplitMethods
@@ -170,7 +230,7 @@ public sealed record IntegrationSettings
 
         if (!Enum.IsDefined(Unit))
         {
-            Add("unit", $"unit {(int)Unit} is unknown: give 2th_deg, 2th_rad, q_nm^-1 or q_A^-1.");
+            Add("unit", $"unit {(int)Unit} is unknown: give {RadialUnits.Names}.");
         }
 
         if (!Enum.IsDefined(Method))
@@ -186,6 +246,11 @@ public sealed record IntegrationSettings
         if (RadialRange is { } r && !(double.IsFinite(r.Lo) && double.IsFinite(r.Hi) && r.Lo < r.Hi))
         {
             Add("radial_range", $"radial range [{Num(r.Lo)}, {Num(r.Hi)}] is not a range: give two finite numbers, the smaller first, in the unit of the settings.");
+        }
+
+        if (Unit == RadialUnit.DA && RadialRange is { } dRange && !(dRange.Lo > 0))
+        {
+            Add("radial_range", $"radial range [{Num(dRange.Lo)}, {Num(dRange.Hi)}] Å includes d ≤ 0: give d-spacings above 0 Å, the smaller first.");
         }
 
         if (AzimuthRange is { } a && !(double.IsFinite(a.Lo) && double.IsFinite(a.Hi) && a.Lo < a.Hi && a.Lo >= -360 && a.Hi <= 360))

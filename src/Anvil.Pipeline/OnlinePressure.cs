@@ -20,16 +20,21 @@ public sealed class OnlinePressure
     /// <summary>Frames held while waiting for an earlier one; beyond this the missing frame is flagged and tracking goes on.</summary>
     public const int MaxPending = 512;
 
-    private readonly string dataRoot;
+    private readonly FrameTimes times;
     private readonly Dictionary<long, FrameResult> pending = [];
     private readonly Dictionary<string, IntegrationSettings?> settingsByJson = new(StringComparer.Ordinal);
     private readonly List<Track> tracks = [];
     private readonly Dictionary<long, string> untracked = [];
-    private (double Period, string Source)? clock;
     private long next = 1;
 
+    /// <param name="times">The result's frame times (merge shares one with the result's time axis).</param>
+    public OnlinePressure(FrameTimes times) => this.times = times;
+
     /// <param name="dataRoot">Where the raw files the profiles name (<see cref="FrameResult.M1File"/>) are, for the frame period.</param>
-    public OnlinePressure(string dataRoot) => this.dataRoot = Path.GetFullPath(dataRoot);
+    public OnlinePressure(string dataRoot)
+        : this(new FrameTimes(dataRoot))
+    {
+    }
 
     /// <summary>Frames given a pressure so far (all tracks).</summary>
     public int Good => tracks.Sum(t => t.Rows.Values.Count(r => r.Ok));
@@ -39,6 +44,12 @@ public sealed class OnlinePressure
 
     /// <summary>The newest reading, for logs and status: (frame, pressure, error) or null.</summary>
     public FramePressure? Latest { get; private set; }
+
+    /// <summary>
+    /// The newest track so far, frames 1..<see cref="Processed"/>, as the group it will be written as reads back (the
+    /// console's P–t plot while the acquisition runs); null before any frame asked for a pressure.
+    /// </summary>
+    public PressureSeries? Snapshot() => tracks.Count == 0 ? null : PressureGroup.Series(tracks[^1].Table((int)(next - 1), untracked, times));
 
     /// <summary>Takes one frame's result (a redelivered or late frame, already passed, is ignored).</summary>
     public void Add(FrameResult result)
@@ -94,7 +105,7 @@ public sealed class OnlinePressure
         {
             var track = tracks[i];
             var group = i == tracks.Count - 1 ? PressureGroup.Path : $"{PressureGroup.Path}_{name++}";
-            PressureGroup.Write(file, group, track.Table(n, untracked, clock));
+            PressureGroup.Write(file, group, track.Table(n, untracked, times));
         }
     }
 
@@ -110,8 +121,8 @@ public sealed class OnlinePressure
     private void Process(FrameResult result)
     {
         var settings = Settings(result.SettingsJson);
-        clock ??= Clock(result, settings?.Pressure);
-        var time = Time(result.Frame);
+        times.Observe(result);
+        var time = times.TimeOf(result.Frame);
         if (result.TwoTheta is not { } curve || result.Error.Length > 0)
         {
             // A failed frame: its track (the current one) counts it, as anvil pressure counts a NaN row.
@@ -154,25 +165,12 @@ public sealed class OnlinePressure
     {
         if (tracks.Count > 0)
         {
-            tracks[^1].Skip(frame, Time(frame), reason);
+            tracks[^1].Skip(frame, times.TimeOf(frame), reason);
         }
         else
         {
             untracked[frame] = reason;
         }
-    }
-
-    private double Time(long frame) => clock is { } c && double.IsFinite(c.Period) ? (frame - 1) * c.Period : double.NaN;
-
-    private (double, string)? Clock(FrameResult result, PressureSettings? pressure)
-    {
-        if (result.M1File.Length == 0)
-        {
-            return null;
-        }
-
-        var raw = Path.IsPathRooted(result.M1File) ? result.M1File : Path.Combine(dataRoot, result.M1File);
-        return FrameClock.FromLambdaFiles([raw], dataRoot, pressure?.FramePeriod);
     }
 
     private IntegrationSettings? Settings(string json)
@@ -245,18 +243,18 @@ public sealed class OnlinePressure
         public void Skip(long frame, double time, string reason) =>
             Rows[frame] = track is null ? Flagged(frame, time, problem) : track.Skip(frame, time, reason);
 
-        public PressureTable Table(int frames, Dictionary<long, string> untracked, (double Period, string Source)? clock)
+        public PressureTable Table(int frames, Dictionary<long, string> untracked, FrameTimes times)
         {
             var rows = new FramePressure[frames];
             for (var f = 1; f <= frames; f++)
             {
-                var time = clock is { } c && double.IsFinite(c.Period) ? (f - 1) * c.Period : double.NaN;
+                var time = times.TimeOf(f);
                 rows[f - 1] = Rows.TryGetValue(f, out var row)
                     ? row
                     : Flagged(f, time, untracked.TryGetValue(f, out var reason) ? reason : "tracked under other pressure settings or another radial axis (the other /processed/pressure_k group)");
             }
 
-            var timeSource = clock?.Source ?? "unknown: no raw file named by the profiles";
+            var timeSource = times.Source;
             return new PressureTable(rows, track, settingsJson, PressureTrack.Hash(settingsJson), track is null ? "none" : wavelengthSource, timeSource, "anvil merge (online)", settings, problem);
         }
 

@@ -26,6 +26,14 @@ public sealed record PipelineOptions
     /// <summary>The broker's address.</summary>
     public string Broker { get; init; } = ServiceAddresses.Broker;
 
+    /// <summary>
+    /// The worker pool a stitch, integrate or merge process belongs to: <c>live</c> (the chain every acquisition runs
+    /// through) or <c>reprocess</c> (a separate pool, run at a lower CPU priority, that only reprocessings run through,
+    /// so a reprocessing never takes the live chain's workers). <see cref="PipelineStreams.AcquisitionsOf"/> names the
+    /// control stream each pool learns its acquisitions from.
+    /// </summary>
+    public string Pool { get; init; } = PipelineStreams.LivePool;
+
     /// <summary>Optional per-beamtime broker token (or the file holding it).</summary>
     public string? BrokerToken { get; init; }
 
@@ -47,7 +55,7 @@ public sealed record PipelineOptions
     /// <summary>Number of radial bins.</summary>
     public int? Npt { get; init; }
 
-    /// <summary>Radial unit: 2th_deg, 2th_rad, q_nm^-1 or q_A^-1.</summary>
+    /// <summary>Radial unit: 2th_deg, 2th_rad, q_nm^-1, q_A^-1 or d_A.</summary>
     public string? Unit { get; init; }
 
     /// <summary>Pixel splitting: no, bbox or full.</summary>
@@ -61,6 +69,18 @@ public sealed record PipelineOptions
     /// <c>WindowLo</c>/<c>WindowHi</c>, <c>Eos</c>, … as <see cref="PressureSettings"/>; <c>Enabled: false</c> or no section = off).
     /// </summary>
     public PressureSettings? Pressure { get; init; }
+
+    /// <summary>
+    /// Seconds between frames when the detector's files do not say (they are not readable where merge runs); the Lambda's
+    /// own count_time + delay_time wins when readable. The result's time axis and the pressure's frame_time (<see cref="FrameTimes"/>).
+    /// </summary>
+    public double? FramePeriod { get; init; }
+
+    /// <summary>The beamline (NeXus <c>NXinstrument/name</c> of the result's NXazint1d entry), e.g. "P02.2".</summary>
+    public string Beamline { get; init; } = string.Empty;
+
+    /// <summary>The facility (NeXus <c>NXsource/name</c>), e.g. "PETRA III".</summary>
+    public string Facility { get; init; } = string.Empty;
 
     /// <summary>
     /// The detectors (section <c>Pipeline:Detectors:&lt;name&gt;</c>: <c>Kind</c>, <c>Poni</c>, <c>Mask</c>, … as
@@ -127,6 +147,26 @@ public static class PipelineStreams
     /// <summary>Data source of the control stream announcing each new acquisition.</summary>
     public const string Control = "control";
 
-    /// <summary>The control stream's name.</summary>
+    /// <summary>The control stream announcing the live chain's acquisitions.</summary>
     public const string Acquisitions = "acquisitions";
+
+    /// <summary>The control stream announcing reprocessings (<c>&lt;acquisition&gt;_r&lt;k&gt;</c>), which only the reprocess pool follows.</summary>
+    public const string Reprocessings = "reprocessings";
+
+    /// <summary>The live chain's worker pool (<see cref="PipelineOptions.Pool"/>).</summary>
+    public const string LivePool = "live";
+
+    /// <summary>The reprocessing worker pool (<see cref="PipelineOptions.Pool"/>).</summary>
+    public const string ReprocessPool = "reprocess";
+
+    /// <summary>
+    /// The control stream a pool's workers learn their acquisitions from: <see cref="Acquisitions"/> for the live pool,
+    /// <see cref="Reprocessings"/> for the reprocess pool. Throws <see cref="ArgumentException"/> for any other pool.
+    /// </summary>
+    public static string AcquisitionsOf(string pool) => pool switch
+    {
+        LivePool => Acquisitions,
+        ReprocessPool => Reprocessings,
+        _ => throw new ArgumentException($"Pipeline:Pool '{pool}' is no worker pool: give '{LivePool}' (the live chain) or '{ReprocessPool}' (the reprocessing pool)."),
+    };
 }

@@ -18,9 +18,27 @@ public sealed record FrameResult(
     CurveRow? Requested,
     string Error = "");
 
-/// <summary>What the finished file records about how it was made (<paramref name="Detector"/>: the configured detector, if any).</summary>
+/// <summary>What the finished file records about how it was made, and about the acquisition it holds (<paramref name="Detector"/>: the configured detector, if any).</summary>
 public sealed record ResultMetadata(string CalibrationFile, string Method, string Unit, int Npt, string Program = "anvil", ResultDetector? Detector = null)
 {
+    /// <summary>The beamtime (NeXus <c>experiment_identifier</c>); "" = not known.</summary>
+    public string Beamtime { get; init; } = string.Empty;
+
+    /// <summary>The acquisition (NeXus <c>entry_identifier</c> and <c>title</c>); "" = the result file's name.</summary>
+    public string Acquisition { get; init; } = string.Empty;
+
+    /// <summary>The beamline (<c>NXinstrument/name</c>); "" = not known.</summary>
+    public string Beamline { get; init; } = string.Empty;
+
+    /// <summary>The facility (<c>NXsource/name</c>); "" = not known.</summary>
+    public string Facility { get; init; } = string.Empty;
+
+    /// <summary>
+    /// The frames' times and the detector's metadata (merge shares these with its pressure stage); null = resolved from
+    /// the first raw file the frames name, relative to the result's folder, with no configured period.
+    /// </summary>
+    public FrameTimes? Times { get; init; }
+
     /// <summary>The metadata of the settings that made the frames DIOPTAS shows.</summary>
     public static ResultMetadata Of(IntegrationSettings settings, string program = "anvil") =>
         new(settings.Poni, settings.Method.Format(), settings.Unit.Format(), settings.Npt, program);
@@ -29,8 +47,10 @@ public sealed record ResultMetadata(string CalibrationFile, string Method, strin
 /// <summary>
 /// Writes the NeXus file DIOPTAS's Batch View opens (docs/science.md §5): <c>/processed/result/data</c>
 /// (frames × bins, float32), <c>binning</c> (2θ degrees, evenly spaced), <c>/processed/process</c> with
-/// files, file_map, pos_map and a scalar cal_file, plus Anvil's extras (errors, counts, frame axis, settings per
-/// frame, failed frames, the operator's unit as a second NXdata). Rows go to disk as they arrive and only a small
+/// files, file_map, pos_map and a scalar cal_file, plus Anvil's extras (errors, counts, frame and time axes, settings per
+/// frame, failed frames, the operator's unit as a second NXdata, the detector's metadata in <c>/processed/instrument</c>)
+/// and, next to it, a standard NXazint1d entry <c>/azint1d</c> that links the same datasets (ResultFileWriter.Nexus.cs).
+/// Rows go to disk as they arrive and only a small
 /// record per frame stays in memory, so memory stays flat for tens of thousands of frames; the file is hidden
 /// under a temporary name and renamed when complete, so readers never see half a file. Rows of frames that never
 /// arrived read back as NaN.
@@ -42,7 +62,7 @@ public sealed record ResultMetadata(string CalibrationFile, string Method, strin
 /// settings produced each frame.
 /// </para>
 /// </summary>
-public sealed class ResultFileWriter : IDisposable
+public sealed partial class ResultFileWriter : IDisposable
 {
     private const int ChunkRows = 32;
     private const int Deflate = 1;
@@ -154,9 +174,11 @@ public sealed class ResultFileWriter : IDisposable
         }
 
         var shown = segments.MaxBy(s => s.LastFrame)!;
+        var times = TimesOf(metadata);
+        var time = Enumerable.Range(1, n).Select(f => times.TimeOf(f)).ToArray();
         foreach (var segment in segments)
         {
-            segment.Finish(n, metadata.Unit);
+            segment.Finish(n, metadata.Unit, time, times.Source);
         }
 
         file.SetAttribute("/", "NX_class", "NXroot");
@@ -189,6 +211,7 @@ public sealed class ResultFileWriter : IDisposable
         }
 
         WriteProcess(n, metadata);
+        WriteAcquisition(metadata, times, shown.HasRequested);
         addGroups?.Invoke(file, n);
 
         // Every buffered byte must reach the disk before the file gets its final name: a close that fails (a full
@@ -364,7 +387,7 @@ public sealed class ResultFileWriter : IDisposable
             && (requested is null ? requestedRadial is null : requestedRadial is not null && requested.Radial.Span.SequenceEqual(requestedRadial));
 
         // Pads every dataset to n rows (NaN), closes them and writes the axes and NeXus attributes.
-        public void Finish(int n, string requestedUnit)
+        public void Finish(int n, string requestedUnit, double[] time, string timeSource)
         {
             foreach (var dataset in new[] { Data, Errors, Counts, RequestedData, RequestedErrors })
             {
@@ -386,6 +409,15 @@ public sealed class ResultFileWriter : IDisposable
 
             file.SetAttribute(Group + "/binning", "long_name", "2θ (°)");
             file.WriteDataset(Group + "/frame", Enumerable.Range(1, n).Select(f => (long)f).ToArray());
+            file.SetAttribute(Group + "/frame", "long_name", "frame (the detector's sequence_number)");
+
+            // The time axis (FrameClock's rule, via FrameTimes): an auxiliary axis along the frames, with its source.
+            file.WriteDataset(Group + "/time", time);
+            file.SetAttribute(Group + "/time", "units", "s");
+            file.SetAttribute(Group + "/time", "long_name", "time since the first frame (s)");
+            file.SetAttribute(Group + "/time", "source", timeSource);
+            file.SetAttribute(Group, "frame_indices", 0L);
+            file.SetAttribute(Group, "time_indices", 0L);
             if (requestedRadial is not null)
             {
                 var requested = Group + "_requested";
@@ -393,9 +425,14 @@ public sealed class ResultFileWriter : IDisposable
                 file.SetAttribute(requested, "signal", "data");
                 file.SetAttribute(requested, "axes", [".", "radial"]);
                 file.WriteDataset(requested + "/radial", requestedRadial);
-                foreach (var unitAttribute in new[] { "unit", "units" })
+
+                // units as NeXus spells them (1/nm, angstrom, …); unit as pyFAI and the settings name it (q_nm^-1, d_A, …).
+                var known = RadialUnits.TryParse(requestedUnit, out var parsed);
+                file.SetAttribute(requested + "/radial", "units", known ? parsed.NexusUnits() : requestedUnit);
+                file.SetAttribute(requested + "/radial", "unit", requestedUnit);
+                if (known)
                 {
-                    file.SetAttribute(requested + "/radial", unitAttribute, requestedUnit);
+                    file.SetAttribute(requested + "/radial", "long_name", parsed.LongName());
                 }
             }
         }

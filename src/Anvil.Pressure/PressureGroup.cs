@@ -55,12 +55,13 @@ public static class PressureGroup
         }
 
         file.SetAttribute(g + "/frame_time", "source", table.TimeSource);
+        var (marker, hkl, eos) = Names(table);
+        file.SetAttribute(g, "marker", marker);
+        file.SetAttribute(g, "hkl", hkl);
+        file.SetAttribute(g, "eos", eos);
         if (table.Track is { } track)
         {
             var gauge = track.Gauge;
-            file.SetAttribute(g, "marker", gauge.Marker.Name);
-            file.SetAttribute(g, "hkl", gauge.Reflection.ToString());
-            file.SetAttribute(g, "eos", gauge.Eos.Form == EosForm.Vinet ? "Vinet" : "Birch-Murnaghan 3rd order");
             file.SetAttribute(g, "V0", gauge.Eos.V0);
             file.SetAttribute(g, "K0", gauge.Eos.K0);
             file.SetAttribute(g, "K0prime", gauge.Eos.K0Prime);
@@ -72,9 +73,6 @@ public static class PressureGroup
         else
         {
             var s = table.Settings ?? new PressureSettings();
-            file.SetAttribute(g, "marker", s.Jcpds.Length > 0 ? s.Jcpds : s.Marker);
-            file.SetAttribute(g, "hkl", s.Reflection);
-            file.SetAttribute(g, "eos", s.Eos);
             file.SetAttribute(g, "V0", s.V0 ?? double.NaN);
             file.SetAttribute(g, "K0", s.K0 ?? double.NaN);
             file.SetAttribute(g, "K0prime", s.K0Prime ?? double.NaN);
@@ -88,6 +86,41 @@ public static class PressureGroup
         file.SetAttribute(g, "wavelength_source", table.WavelengthSource);
         file.SetAttribute(g, "settings_hash", table.SettingsHash);
         file.SetAttribute(g, "program", table.Program);
+    }
+
+    /// <summary>
+    /// What a group written from <paramref name="table"/> reads back as, without a file: the console's P–t plot of an
+    /// acquisition merge is still tracking (<see cref="Read"/> gives the same for the finished result).
+    /// </summary>
+    public static PressureSeries Series(PressureTable table)
+    {
+        var rows = table.Frames;
+        double[] Of(Func<FramePressure, double?> value) => rows.Select(r => value(r) ?? double.NaN).ToArray();
+        var (marker, hkl, eos) = Names(table);
+        return new PressureSeries(
+            rows.Select(r => r.Frame).ToArray(),
+            Of(r => r.Time),
+            Of(r => r.Reading?.Pressure),
+            Of(r => r.Reading?.PressureError),
+            Of(r => r.Ok ? r.Fit.Position : null),
+            Of(r => r.Ok ? r.Fit.Fwhm : null),
+            Of(r => r.Reading?.DSpacing),
+            rows.Select(r => r.Ok ? (byte)1 : (byte)0).ToArray(),
+            rows.Select(r => r.Fit.Reason).ToArray(),
+            marker, hkl, eos, table.TimeSource, table.SettingsHash, table.Program);
+    }
+
+    // The marker, reflection and EOS form as the group's attributes name them: the gauge's, else the settings asked for.
+    private static (string Marker, string Hkl, string Eos) Names(PressureTable table)
+    {
+        if (table.Track is { } track)
+        {
+            var gauge = track.Gauge;
+            return (gauge.Marker.Name, gauge.Reflection.ToString(), gauge.Eos.Form == EosForm.Vinet ? "Vinet" : "Birch-Murnaghan 3rd order");
+        }
+
+        var s = table.Settings ?? new PressureSettings();
+        return (s.Jcpds.Length > 0 ? s.Jcpds : s.Marker, s.Reflection, s.Eos);
     }
 
     /// <summary>Reads a pressure group back (for the console's P–t plot); null when the file has none.</summary>

@@ -102,6 +102,8 @@ public static class PressureResultFile
         int bins;
         string? calFile;
         string[] rawFiles;
+        double[]? recordedTimes = null;
+        var recordedSource = string.Empty;
         using (var file = Hdf5File.OpenRead(input))
         {
             if (!file.Exists("/processed/result/data") || !file.Exists("/processed/result/binning"))
@@ -127,6 +129,12 @@ public static class PressureResultFile
             errors = file.Exists("/processed/result/errors") ? file.ReadDataset<float>("/processed/result/errors") : null;
             calFile = file.Exists("/processed/process/cal_file") ? file.ReadString("/processed/process/cal_file") : null;
             rawFiles = file.Exists("/processed/process/files") ? file.ReadStrings("/processed/process/files") : [];
+            if (file.Exists("/processed/result/time"))
+            {
+                // The time axis merge recorded by FrameClock's rule when the raw files were at hand.
+                recordedTimes = file.ReadDataset<double>("/processed/result/time");
+                recordedSource = file.TryGetAttributeString("/processed/result/time", "source") ?? "no source recorded";
+            }
             if (radial.Length != bins || (errors is not null && errors.Length != data.Length))
             {
                 throw new PressureInputException("binning or errors do not match the data's shape");
@@ -147,9 +155,12 @@ public static class PressureResultFile
         }
 
         var track = new PressureTrack(gauge, request.Scale.Citation, request.Window, request.DefaultHalfWindow, radial, request.Tracker);
+        var useRecorded = request.FramePeriod is null && recordedTimes?.Length == frames && recordedTimes.Any(double.IsFinite);
         var (period, timeSource) = request.FramePeriod is { } p
             ? (p, "frame period given (--frame-period)")
-            : FrameClock.FromLambdaFiles(rawFiles, Path.GetDirectoryName(input)!);
+            : useRecorded
+                ? (double.NaN, $"the result's time axis /processed/result/time: {recordedSource}")
+                : FrameClock.FromLambdaFiles(rawFiles, Path.GetDirectoryName(input)!);
 
         var results = new List<FramePressure>(frames);
         var y = new double[bins];
@@ -162,7 +173,7 @@ public static class PressureResultFile
                 s[b] = errors is null ? 0 : errors[(f * bins) + b];
             }
 
-            results.Add(track.Next(f + 1, double.IsNaN(period) ? double.NaN : f * period, y, errors is null ? default : s));
+            results.Add(track.Next(f + 1, useRecorded ? recordedTimes![f] : FrameClock.TimeOf(f + 1, period), y, errors is null ? default : s));
         }
 
         var settings = track.SettingsJson(wavelength);

@@ -11,7 +11,8 @@ using Microsoft.Extensions.Logging;
 namespace Anvil.Workers;
 
 /// <summary>
-/// The loop every stage of the chain runs. Each instance follows the control stream in a group of its own
+/// The loop every stage of the chain runs. Each instance follows its pool's control stream (the live chain's
+/// acquisitions, or the reprocessings: <see cref="PipelineOptions.Pool"/>) in a group of its own
 /// (so every replica hears of every acquisition), then consumes the acquisition's stream in the stage's
 /// shared group (so replicas share the frames, each id once), under a resend policy: a delivery that is
 /// not acknowledged — the worker crashed — goes to another consumer after <see cref="PipelineOptions.ResendDelay"/>,
@@ -63,6 +64,9 @@ public abstract partial class AcquisitionWorker : BackgroundService
 
     protected ILogger Logger { get; }
 
+    /// <summary>The worker pool this instance belongs to (<see cref="PipelineOptions.Pool"/>).</summary>
+    public string Pool => Options.Pool;
+
     /// <summary>Acquisitions currently being consumed by this instance.</summary>
     public int ActiveAcquisitions => running.Count(r => !r.Value.IsCompleted);
 
@@ -107,7 +111,8 @@ public abstract partial class AcquisitionWorker : BackgroundService
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var control = Broker.Address(PipelineStreams.Control, PipelineStreams.Acquisitions);
+        // The live pool follows the live chain's acquisitions, the reprocess pool only the reprocessings (Pipeline:Pool).
+        var control = Broker.Address(PipelineStreams.Control, PipelineStreams.AcquisitionsOf(Options.Pool));
         while (!stoppingToken.IsCancellationRequested)
         {
             try

@@ -19,5 +19,6 @@ public sealed class WorkerStatusService(AcquisitionWorker worker, SettingsStore 
             SettingsJson = (await settings.CurrentAsync(string.Empty, context.CancellationToken)).Settings.ToJson(),
             Paused = { worker.Paused },
             Failing = { worker.Failing.Select(f => $"{f.Key}: {f.Value}") },
+            Pool = worker.Pool,
         };
 }

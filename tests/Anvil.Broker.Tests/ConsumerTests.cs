@@ -341,6 +341,28 @@ public sealed class ConsumerTests
     }
 
     [Fact]
+    public async Task ResetLastRead_UnderResend_AnAlreadyAckedIdReadAgainIsNeverInFlight_TheFinishComesAtOnce()
+    {
+        // A restarted merge rebuilds its file by reading the group again from id 1 under a resend policy; ids its dead
+        // predecessor had acked must not wait out their resend deadlines (nor hold back the finish): the group already
+        // has them, and acking them again is refused as "already acknowledged".
+        await broker.SendIds(address, 1, 2, 3);
+        await broker.FinishStreamAsync(address, 3, "").DefaultTimeout();
+        await Next(resend: Resend);
+        await Next(resend: Resend);
+        await broker.AcknowledgeAsync(address, "g", 1).DefaultTimeout();
+
+        await broker.SetLastReadAsync(address, "g", 0).DefaultTimeout();
+        Assert.Equal([1UL, 2, 3], new[] { (await Next(resend: Resend)).Id, (await Next(resend: Resend)).Id, (await Next(resend: Resend)).Id });
+        Assert.Equal([1UL], await broker.AcknowledgeManyAsync(address, "g", [1, 2, 3]).DefaultTimeout());
+
+        Assert.Empty((await broker.GetUnacknowledgedAsync(address, "g", 0, 0).DefaultTimeout()).Entries);
+        await Fails(() => Next(resend: Resend), ErrorReasons.StreamFinished);
+        time.Advance(TimeSpan.FromSeconds(10));
+        await Fails(() => Next(resend: Resend), ErrorReasons.StreamFinished);
+    }
+
+    [Fact]
     public async Task GetNext_AfterSetLastReadBeyondHighest_WaitsForValuePlusOne()
     {
         await broker.SendIds(address, 1);

@@ -128,6 +128,44 @@ public sealed class KillTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task Kill9_WithSubscribeDeliveriesInFlight_TheyAreDueAtOnceAfterTheRestart_GetNextOnesKeepTheirDeadline()
+    {
+        // A minute's resend delay: anything redelivered within the test's time came back because the restart ended its call.
+        var minute = new ResendPolicy { DelayMs = 60_000, MaxAttempts = 3 };
+        await using (var broker = await BrokerProcess.StartAsync(dir.Path, "always"))
+        {
+            await SendBatch(broker, Batched, 1, 5, new ConcurrentDictionary<(string, ulong), bool>(), complete: true);
+            Assert.Equal(1UL, (await broker.Consumer.GetNextAsync(Next("g", minute)).ResponseAsync.DefaultTimeout()).Id);
+            using var call = broker.Consumer.Subscribe(new SubscribeRequest { Address = Address(Batched), Group = "g", Prefetch = 2, Resend = minute });
+            var subscribed = new List<ulong>();
+            while (subscribed.Count < 2)
+            {
+                Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None).DefaultTimeout());
+                subscribed.Add(call.ResponseStream.Current.Message.Id);
+            }
+
+            Assert.Equal([2UL, 3], subscribed);
+            await broker.KillAsync();
+        }
+
+        await using (var broker = await BrokerProcess.StartAsync(dir.Path, "always"))
+        {
+            // 2 and 3 went out on the Subscribe call the kill ended: due at once, ahead of new ids. 1 went to a GetNext
+            // consumer that may still be working on it: it keeps its deadline, a minute away.
+            var after = new List<MessageRecord>();
+            for (var i = 0; i < 4; i++)
+            {
+                after.Add(await broker.Consumer.GetNextAsync(Next("g", minute, timeoutMs: 2000)).ResponseAsync.DefaultTimeout());
+            }
+
+            Assert.Equal([2UL, 3, 4, 5], after.Select(m => m.Id));
+            Assert.All(after.Take(2), m => Assert.Equal(RedeliveryReason.Resend, m.RedeliveryReason));
+            var nothing = await Assert.ThrowsAsync<RpcException>(() => broker.Consumer.GetNextAsync(Next("g", minute, timeoutMs: 500)).ResponseAsync.DefaultTimeout());
+            Assert.Equal(StatusCode.NotFound, nothing.StatusCode);
+        }
+    }
+
     private static Address Address(string stream) => new() { Beamtime = BrokerTestHelpers.Beamtime, Stream = stream };
 
     private static GetNextRequest Next(string group, ResendPolicy? resend, uint timeoutMs = 0) =>

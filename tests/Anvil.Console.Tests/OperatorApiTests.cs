@@ -175,6 +175,34 @@ public sealed class OperatorApiTests(OperatorSuiteFixture suite)
         Assert.Equal(HttpStatusCode.OK, (await suite.Http.GetAsync(Url + "/api/operator/status").DefaultTimeout()).StatusCode);
     }
 
+    [Fact]
+    public async Task Reprocess_UnderWayUnknownBadSettingsOrWithoutHeader_ProblemAndNothingStarted()
+    {
+        // Still being acquired: 409 saying so.
+        var early = await PostAsync($"/api/operator/acquisitions/{OperatorSuiteFixture.Acquisition}/reprocess", null);
+        Assert.Equal(HttpStatusCode.Conflict, early.StatusCode);
+        Assert.Contains("still being acquired", (await ReadJsonAsync(early)).GetProperty("detail").GetString(), StringComparison.Ordinal);
+
+        // Unknown to the broker: 400 saying what to give.
+        var unknown = await PostAsync("/api/operator/acquisitions/never_recorded_1/reprocess", new { npt = 800 });
+        Assert.Equal(HttpStatusCode.BadRequest, unknown.StatusCode);
+        Assert.Contains("unknown to the broker", (await ReadJsonAsync(unknown)).GetProperty("detail").GetString(), StringComparison.Ordinal);
+
+        // Settings that do not validate: 422 with the model's message per field (before anything is looked up).
+        var bad = await PostAsync($"/api/operator/acquisitions/{OperatorSuiteFixture.Acquisition}/reprocess", new { npt = 1, radialRange = new[] { 9, 3 } });
+        Assert.Equal((HttpStatusCode)422, bad.StatusCode);
+        var errors = (await ReadJsonAsync(bad)).GetProperty("errors");
+        Assert.Equal((IntegrationSettings.Default with { Npt = 1 }).Validate(checkFiles: false).Single(e => e.Field == "npt").Message, errors.GetProperty("npt")[0].GetString());
+        Assert.Contains("radial range [9, 3] is not a range", errors.GetProperty("radial_range")[0].GetString(), StringComparison.Ordinal);
+
+        // Without the operator header (a cross-site form): 403.
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"{Url}/api/operator/acquisitions/{OperatorSuiteFixture.Acquisition}/reprocess");
+        Assert.Equal(HttpStatusCode.Forbidden, (await suite.Http.SendAsync(request).DefaultTimeout()).StatusCode);
+
+        var names = (await GetJsonAsync("/api/operator/status")).GetProperty("acquisitions").EnumerateArray().Select(a => a.GetProperty("name").GetString()).ToList();
+        Assert.DoesNotContain(names, n => n!.StartsWith(OperatorSuiteFixture.Acquisition + "_r", StringComparison.Ordinal) || n.StartsWith("never_recorded", StringComparison.Ordinal));
+    }
+
     private async Task<JsonElement> RowAsync() =>
         (await GetJsonAsync("/api/operator/status")).GetProperty("acquisitions").EnumerateArray().Single(a => a.GetProperty("name").GetString() == OperatorSuiteFixture.Acquisition);
 

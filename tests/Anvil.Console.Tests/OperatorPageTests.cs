@@ -71,6 +71,100 @@ public sealed class OperatorPageTests(OperatorSuiteFixture suite, BrowserFixture
     }
 
     [Fact]
+    public async Task Settings_FineTuningFields_BadValuesBesideEachField_NothingChanged_GoodValuesApplied_Screenshot()
+    {
+        var page = await OpenOperateAsync();
+        await WaitTextAsync(page, "#op-table tbody", OperatorSuiteFixture.Acquisition);
+
+        // Only the fixture's acquisition, so other tests keep the settings of every acquisition.
+        await page.Locator("#op-scope").SelectOptionAsync(OperatorSuiteFixture.Acquisition).DefaultTimeout();
+        await TaskTimeoutExtensions.UntilAsync("the scope's settings loaded", async () => (await page.Locator("#op-npt").InputValueAsync().DefaultTimeout()) == "1500");
+        var version = await page.Locator("#op-version").InnerTextAsync().DefaultTimeout();
+        await page.Locator("#op-dark").FillAsync("missing-dark.edf").DefaultTimeout();
+        await page.Locator("#op-radial-lo").FillAsync("20").DefaultTimeout();
+        await page.Locator("#op-radial-hi").FillAsync("5").DefaultTimeout();
+        await page.Locator("#op-azimuth-lo").FillAsync("-400").DefaultTimeout();
+        await page.Locator("#op-azimuth-hi").FillAsync("90").DefaultTimeout();
+        await page.Locator("#op-dummy").FillAsync("minus one").DefaultTimeout();
+        await page.Locator("#op-pressure").FillAsync("Unobtainium 111").DefaultTimeout();
+        await page.Locator("#op-apply").ClickAsync().DefaultTimeout();
+
+        // The settings model's own messages, each beside its field; the rest of the form stays clean.
+        var model = IntegrationSettings.Default with { RadialRange = (20, 5), AzimuthRange = (-400, 90) };
+        var expected = model.Validate(checkFiles: false).ToDictionary(e => e.Field, e => e.Message);
+        await WaitTextAsync(page, ".op-field[data-field=radial_range] .op-error", expected["radial_range"]);
+        Assert.Equal(expected["azimuth_range_deg"], await page.Locator(".op-field[data-field=azimuth_range_deg] .op-error").InnerTextAsync().DefaultTimeout());
+        Assert.Contains("dummy 'minus one' is not a number", await page.Locator(".op-field[data-field=dummy] .op-error").InnerTextAsync().DefaultTimeout(), StringComparison.Ordinal);
+        Assert.Contains("pressure", await page.Locator(".op-field[data-field=pressure] .op-error").InnerTextAsync().DefaultTimeout(), StringComparison.Ordinal);
+        Assert.Contains("missing-dark.edf' does not load", await page.Locator(".op-field[data-field=dark] .op-error").InnerTextAsync().DefaultTimeout(), StringComparison.Ordinal);
+        foreach (var field in new[] { "radial_range", "azimuth_range_deg", "dummy", "pressure", "dark" })
+        {
+            Assert.Contains("invalid", await page.Locator($".op-field[data-field={field}]").GetAttributeAsync("class").DefaultTimeout(), StringComparison.Ordinal);
+        }
+
+        Assert.Equal(string.Empty, await page.Locator(".op-field[data-field=flat] .op-error").InnerTextAsync().DefaultTimeout());
+        Assert.Equal(version, await page.Locator("#op-version").InnerTextAsync().DefaultTimeout());
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(BrowserFixture.Artifacts, "operate-settings-errors.png"), FullPage = true, Clip = new Clip { X = 0, Y = 0, Width = 1280, Height = 900 } }).DefaultTimeout();
+
+        // Good values: applied, and what the API then reports for the acquisition.
+        await page.Locator("#op-dark").FillAsync(string.Empty).DefaultTimeout();
+        await page.Locator("#op-radial-lo").FillAsync("2").DefaultTimeout();
+        await page.Locator("#op-radial-hi").FillAsync("18.5").DefaultTimeout();
+        await page.Locator("#op-azimuth-lo").FillAsync("-90").DefaultTimeout();
+        await page.Locator("#op-dummy").FillAsync("-1").DefaultTimeout();
+        await page.Locator("#op-delta-dummy").FillAsync("0.5").DefaultTimeout();
+        await page.Locator("#op-pressure").FillAsync("Au 111").DefaultTimeout();
+        await page.Locator("#op-apply").ClickAsync().DefaultTimeout();
+        await WaitTextAsync(page, "#op-settings-note", "Applied");
+        var settings = await suite.Http.GetFromJsonAsync<JsonElement>($"{suite.ConsoleUrl}/api/operator/settings?acquisition={OperatorSuiteFixture.Acquisition}").DefaultTimeout();
+        Assert.Equal([2.0, 18.5], settings.GetProperty("radialRange").EnumerateArray().Select(v => v.GetDouble()));
+        Assert.Equal([-90.0, 90.0], settings.GetProperty("azimuthRangeDeg").EnumerateArray().Select(v => v.GetDouble()));
+        Assert.Equal((-1.0, 0.5), (settings.GetProperty("dummy").GetDouble(), settings.GetProperty("deltaDummy").GetDouble()));
+        Assert.StartsWith("Au 111", settings.GetProperty("pressure").GetString(), StringComparison.Ordinal);
+        Assert.Equal(string.Empty, settings.GetProperty("dark").GetString());
+        Assert.Equal(string.Empty, await page.Locator("#op-settings .op-error[data-error=radial_range]").InnerTextAsync().DefaultTimeout());
+        await page.CloseAsync().DefaultTimeout();
+    }
+
+    [Fact]
+    public async Task Reprocess_FinishedAcquisitionsButton_NewResultFromTheReprocessPool_ProgressAndResultShown_Screenshot()
+    {
+        const string acquisition = "opre_1009_00003";
+        await suite.AnnounceFinishedAsync(acquisition);
+        var page = await OpenOperateAsync();
+        var row = page.Locator($"#op-table tbody tr[data-name={acquisition}]");
+        await TaskTimeoutExtensions.UntilAsync("its Reprocess button enabled (finished)", async () =>
+            await row.CountAsync().DefaultTimeout() == 1 && await row.Locator("button[data-op=reprocess]").IsEnabledAsync().DefaultTimeout(), TimeSpan.FromSeconds(60));
+        Assert.True(await page.Locator($"#op-table tbody tr[data-name={OperatorSuiteFixture.Acquisition}] button[data-op=reprocess]").IsDisabledAsync().DefaultTimeout());
+
+        // A bad value in the form: refused beside the field, nothing started.
+        await page.Locator("#op-npt").FillAsync("1").DefaultTimeout();
+        await row.Locator("button[data-op=reprocess]").ClickAsync().DefaultTimeout();
+        await WaitTextAsync(page, ".op-field[data-field=npt] .op-error", "npt 1 is out of range");
+        Assert.Equal(0, await page.Locator($"#op-reprocessings tbody tr[data-name={acquisition}_r1]").CountAsync().DefaultTimeout());
+
+        // With 800 bins: a double click starts one reprocessing, which the table follows to its result.
+        await page.Locator("#op-npt").FillAsync("800").DefaultTimeout();
+        await row.Locator("button[data-op=reprocess]").DblClickAsync().DefaultTimeout();
+        await WaitTextAsync(page, "#op-note", $"as {acquisition}_r1");
+        var reprocessing = page.Locator($"#op-reprocessings tbody tr[data-name={acquisition}_r1]");
+        await TaskTimeoutExtensions.UntilAsync("the reprocessing's result shown", async () =>
+            await reprocessing.CountAsync().DefaultTimeout() == 1 && (await reprocessing.InnerTextAsync().DefaultTimeout()).Contains($"{acquisition}_r1.nxs", StringComparison.Ordinal), TimeSpan.FromSeconds(120));
+        var text = await reprocessing.InnerTextAsync().DefaultTimeout();
+        Assert.Contains("50 / 50 frames merged (100 %)", text, StringComparison.Ordinal);
+        Assert.Contains(acquisition + "\t", text, StringComparison.Ordinal);
+        Assert.Equal(0, await page.Locator($"#op-reprocessings tbody tr[data-name={acquisition}_r2]").CountAsync().DefaultTimeout());
+        using (var nxs = Anvil.Hdf5.Hdf5File.OpenRead(Path.Combine(suite.OutputDir, acquisition + "_r1.nxs")))
+        {
+            Assert.Equal([50L, 800], nxs.GetDatasetInfo("/processed/result/data").Shape);
+        }
+
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(BrowserFixture.Artifacts, "operate-reprocess.png"), FullPage = true, Clip = new Clip { X = 0, Y = 0, Width = 1280, Height = 900 } }).DefaultTimeout();
+        await page.Locator("#op-reload").ClickAsync().DefaultTimeout();
+        await page.CloseAsync().DefaultTimeout();
+    }
+
+    [Fact]
     public async Task FromAnotherPc_ViewOnly_StatusShownButtonsDisabled()
     {
         var address = OperatorSuiteFixture.RemoteStandIn();

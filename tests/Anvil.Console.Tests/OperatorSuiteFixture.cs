@@ -11,8 +11,8 @@ using Grpc.Net.Client;
 namespace Anvil.Console.Tests;
 
 /// <summary>
-/// The real suite (broker, ingest, stitch, two integrate replicas, merge and the console, separate processes on free
-/// ports, started by the CLI's <see cref="Suite"/> as <c>./anvil up</c> starts it) for the operator controls. The console's
+/// The real suite (broker, ingest, stitch, two integrate replicas, merge, the reprocess pool and the console, separate
+/// processes on free ports, started by the CLI's <see cref="Suite"/> as <c>./anvil up</c> starts it) for the operator controls. The console's
 /// page listens on 127.0.0.1 and ::1 and only 127.0.0.1 may operate, so a client on ::1 stands in for another PC, all on loopback.
 /// One acquisition is under way (two of its five chunk parts announced, real Lambda frames), so the table has a row.
 /// As under `./anvil up`, a supervisor restarts a service that dies and serves its JSON API to the console's Status tab.
@@ -54,6 +54,7 @@ public sealed class OperatorSuiteFixture : IAsyncLifetime
             Ports = PortPlan.Free(),
             Console = Ports,
             SupervisorPort = FreePort(),
+            ReprocessPool = true,
 
             // Only 127.0.0.1 may operate here, so a client on ::1 stands in for another PC without leaving loopback.
             Environment = new Dictionary<string, string> { ["Console__OperatorAddresses__0"] = "127.0.0.1" },
@@ -104,6 +105,17 @@ public sealed class OperatorSuiteFixture : IAsyncLifetime
             }
         }
     }
+
+    /// <summary>Announces all five chunk parts of a copy of the real Lambda frames and finishes the acquisition (50 frames).</summary>
+    public async Task AnnounceFinishedAsync(string acquisition)
+    {
+        await AnnounceAsync(acquisition, parts: 5);
+        using var channel = GrpcChannel.ForAddress(Suite.IngestAddress);
+        await new Ingest.IngestClient(channel).FinishAcquisitionAsync(new FinishAcquisitionRequest { Acquisition = acquisition, Parts = 5 }).ResponseAsync.DefaultTimeout();
+    }
+
+    /// <summary>Where merge writes the results.</summary>
+    public string OutputDir => Path.Combine(WorkDir, "out");
 
     /// <summary>The address a "remote" client uses: IPv6 loopback, which this fixture's console does not let operate.</summary>
     public static IPAddress RemoteStandIn() => IPAddress.IPv6Loopback;

@@ -40,7 +40,7 @@ public class ComposeFileTests
             .Where(s => s.Url is not null)
             .ToList();
 
-        Assert.Equal(7, urls.Count); // five chain services, integrate's second replica and the console
+        Assert.Equal(10, urls.Count); // five chain services, integrate's second replica, the reprocess pool's three and the console
         Assert.All(urls, s => Assert.StartsWith("http://127.0.0.1:", s.Url, StringComparison.Ordinal));
         Assert.Equal(urls.Count, urls.Select(s => s.Url).Distinct().Count());
     }

@@ -140,6 +140,13 @@ public class KubernetesManifestTests
         var jobName = pod.AllContainers.First().Env.Single(e => e.Name == "JOB_NAME");
         Assert.Equal("metadata.labels['batch.kubernetes.io/job-name']", jobName.ValueFrom.FieldRef.FieldPath);
 
+        // Isolated from the live chain: every container talks to the pod's own broker over loopback (never anvil-broker),
+        // its ingest re-reads the acquisition's folder, and its stage workers follow that private chain's acquisitions
+        // (the default live pool of a broker nobody else uses: no Pipeline__Pool).
+        Assert.All(pod.AllContainers, c => Assert.Equal("http://127.0.0.1:5100", c.Env.Single(e => e.Name == "Pipeline__Broker").Value));
+        Assert.All(pod.AllContainers, c => Assert.DoesNotContain(c.Env, e => e.Name == "Pipeline__Pool"));
+        Assert.Equal("$(ACQUISITION_DIR)", pod.LongRunning.Single(c => c.Name == "ingest").Env.Single(e => e.Name == "Ingest__Watch").Value);
+
         // The whole chain as native sidecars, on distinct ports.
         Assert.Equal(["broker", "ingest", "stitch", "integrate", "merge"], pod.LongRunning.Select(c => c.Name));
         Assert.Equal(5, pod.LongRunning.Select(c => c.Ports.Single().ContainerPort).Distinct().Count());

@@ -104,6 +104,51 @@ public class TopologyTests
     }
 
     [Fact]
+    public void Compose_RunsTheReprocessPool_FromTheStagesImages_InItsOwnPool_AtALowCpuWeight()
+    {
+        var services = ComposeFileTests.Services(ComposeFileTests.Load("compose.yaml"));
+        var ci = ComposeFileTests.Services(ComposeFileTests.Load("compose.ci.yaml"));
+        var pool = Topology.ReprocessPool.ToList();
+        Assert.Equal(["stitch", "integrate", "merge"], pool.Select(s => s.Name));
+        var wrong = new List<string>();
+        foreach (var service in pool)
+        {
+            foreach (var (instance, port) in service.ReprocessInstances())
+            {
+                if (!services.TryGetValue(instance, out var compose))
+                {
+                    wrong.Add($"compose.yaml has no service {instance}");
+                    continue;
+                }
+
+                var environment = ComposeFileTests.Environment(compose);
+                Expect(ComposeFileTests.Scalar(compose, "image") == $"anvil/{service.Name}:${{ANVIL_TAG:-dev}}", $"compose.yaml {instance}: the image of {service.Name}");
+                Expect(ComposeFileTests.Child(compose, "build") is null, $"compose.yaml {instance}: no build of its own (it runs {service.Name}'s image)");
+                Expect(environment.GetValueOrDefault("Kestrel__Endpoints__Grpc__Url") == $"http://0.0.0.0:{port}", $"compose.yaml {instance}: Kestrel URL on port {port}");
+                Expect(environment.GetValueOrDefault("Pipeline__Pool") == "reprocess", $"compose.yaml {instance}: Pipeline__Pool reprocess");
+                Expect(int.TryParse(ComposeFileTests.Scalar(compose, "cpu_shares"), out var shares) && shares < 1024 / 8, $"compose.yaml {instance}: cpu_shares well below the default 1024");
+                Expect(ci.ContainsKey(instance), $"compose.ci.yaml has no service {instance} (on the host network)");
+            }
+        }
+
+        // The live chain's stages stay in the live pool (the default).
+        foreach (var service in pool)
+        {
+            Expect(!ComposeFileTests.Environment(services[service.Name]).ContainsKey("Pipeline__Pool"), $"compose.yaml {service.Name}: no Pipeline__Pool (the live pool)");
+        }
+
+        Assert.True(wrong.Count == 0, string.Join('\n', wrong));
+
+        void Expect(bool ok, string what)
+        {
+            if (!ok)
+            {
+                wrong.Add(what);
+            }
+        }
+    }
+
+    [Fact]
     public async Task KubernetesBase_RunsEveryServiceOnItsPort_WithItsReplicas_BehindAServiceOnThatPort()
     {
         var objects = Manifests.LoadStrict(await Manifests.RenderPathAsync(Path.Combine(Manifests.K8sRoot, "base")));

@@ -38,6 +38,17 @@ public sealed class ChainTests(SuiteFixture suite)
         Assert.Empty(nxs.ReadDataset<long>("/processed/process/missing_frames"));
         AssertEvenTwoThetaAxis(nxs.ReadDataset<double>("/processed/result/binning"));
 
+        // Each frame's time: the detector's sequence number × its count time (100 ms, no delay, in these files).
+        var time = nxs.ReadDataset<double>("/processed/result/time");
+        Assert.All(Enumerable.Range(0, 50), f => Assert.Equal(f * 0.1, time[f], 12));
+        Assert.Contains("count_time 100 ms + delay_time 0 ms", nxs.GetAttributeString("/processed/result/time", "source"), StringComparison.Ordinal);
+        Assert.Equal("Lambda", nxs.ReadString("/processed/instrument/detector/description"));
+        Assert.Equal("GaAs", nxs.ReadString("/processed/instrument/detector/sensor_material"));
+        Assert.Equal(6000, nxs.ReadScalar<double>("/processed/instrument/detector/threshold_energy"));
+        Assert.Equal("testasapo1_1009_00002", nxs.ReadString("/processed/entry_identifier"));
+        var problems = NxdlCheck.Check(result, ResultFileWriter.Azint1dEntry, Path.Combine(TestPaths.Fixtures, "nexus", "NXazint1d.nxdl.xml"));
+        Assert.True(problems.Count == 0, string.Join(Environment.NewLine, problems));
+
         // Rows are frames in order: frame 1 and frame 50 equal what the libraries make of those frames directly.
         var data = nxs.ReadDataset<float>("/processed/result/data");
         foreach (var (frame, part, index) in new[] { (1, 0, 0), (37, 3, 6), (50, 4, 9) })

@@ -11,11 +11,11 @@ public sealed class CliErrorTests : IDisposable
     public static TheoryData<string[], int, string> Failures => new()
     {
         // A file that is no HDF5 file (issue 15: "Unhandled exception" and a stack trace before).
-        { ["integrate", "{tiff}", "--poni", "{poni}", "--out", "{out}"], 1, "Opening the HDF5 file failed" },
+        { ["integrate", "{tiff}", "--poni", "{poni}", "--out", "{out}"], 1, "TIFF truncated: an entry at byte 8 lies beyond the file's 8 bytes" },
         { ["integrate", "{missing}", "--poni", "{poni}", "--out", "{out}"], 2, "does not exist" },
         // Settings the model refuses, all at once.
         { ["integrate", "{tiff}", "--poni", "{poni}", "--npt", "1", "--polarization", "3", "--out", "{out}"], 2, "npt 1 is out of range: give 2 to 100000 radial bins. polarization 3 is out of range" },
-        { ["demo", "--unit", "q"], 2, "unit 'q' is unknown: give 2th_deg, 2th_rad, q_nm^-1 or q_A^-1." },
+        { ["demo", "--unit", "q"], 2, "unit 'q' is unknown: give 2th_deg, 2th_rad, q_nm^-1, q_A^-1 or d_A." },
         { ["demo", "--poni", "{missing}"], 2, "does not load" },
         { ["settings", "--ingest", "http://127.0.0.1:1", "--npt", "500"], 1, "Unavailable" },
     };

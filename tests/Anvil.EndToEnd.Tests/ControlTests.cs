@@ -150,6 +150,7 @@ public sealed class ControlTests(SuiteFixture suite)
         await suite.Ingest.FinishAcquisitionAsync(new FinishAcquisitionRequest { Acquisition = acquisition, Parts = 5 }).ResponseAsync.DefaultTimeout();
         var original = await suite.WaitForResultAsync(acquisition);
         var originalHash = SHA256.HashData(await File.ReadAllBytesAsync(original).DefaultTimeout());
+        var before = await WorkerStatusesAsync();
 
         var reply = await Control.ReprocessAsync(new ReprocessRequest
         {
@@ -160,13 +161,46 @@ public sealed class ControlTests(SuiteFixture suite)
         var again = await Control.ReprocessAsync(new ReprocessRequest { Acquisition = acquisition }).ResponseAsync.DefaultTimeout();
         Assert.Equal(acquisition + "_r2", again.Acquisition);
 
+        // A live acquisition of the same frames while both reprocessings run: the live chain alone processes it, and its
+        // result is the one it had without them.
+        const string live = "rep_1009_00006";
+        var liveFolder = suite.CopyRealFrames("rep-live", live);
+        await suite.AnnounceAsync(live, liveFolder, parts: [0, 1, 2, 3, 4]);
+        await suite.Ingest.FinishAcquisitionAsync(new FinishAcquisitionRequest { Acquisition = live, Parts = 5 }).ResponseAsync.DefaultTimeout();
+
         var reprocessed = await suite.WaitForResultAsync(reply.Acquisition);
         await suite.WaitForResultAsync(again.Acquisition);
+        using (var alone = Hdf5File.OpenRead(original))
+        using (var beside = Hdf5File.OpenRead(await suite.WaitForResultAsync(live)))
+        {
+            Assert.Equal(alone.ReadDataset<float>("/processed/result/data"), beside.ReadDataset<float>("/processed/result/data"));
+        }
+
+        // Isolated from the live chain: the reprocess pool (Pipeline:Pool=reprocess) handled every delivery of both
+        // reprocessings (stitch 5 chunk parts, integrate and merge 50 frames, each twice), the live workers only the live
+        // acquisition's (integrate's two replicas share its 50 frames).
+        // (A frame the niced pool had not acknowledged within the resend delay is handled again: at least its count.)
+        var liveHandled = new Dictionary<string, ulong> { ["stitch"] = 5, ["integrate"] = 50, ["merge"] = 50 };
+        var pool = new Dictionary<string, ulong> { ["reprocess-stitch"] = 10, ["reprocess-integrate"] = 100, ["reprocess-merge"] = 100 };
+        Dictionary<string, WorkerStatusReply> after = [];
+        Dictionary<string, ulong> handled = [];
+        await TaskTimeoutExtensions.UntilAsync("the reprocess pool's acknowledgements counted", async () =>
+        {
+            after = await WorkerStatusesAsync();
+            handled = after.GroupBy(a => a.Key == "integrate-2" ? "integrate" : a.Key)
+                .ToDictionary(g => g.Key, g => g.Aggregate(0UL, (sum, a) => sum + a.Value.Handled - before[a.Key].Handled));
+            return pool.All(p => handled[p.Key] >= p.Value);
+        }, TimeSpan.FromSeconds(10)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing | ConfigureAwaitOptions.ContinueOnCapturedContext);
+        Assert.All(after.Where(a => a.Key.StartsWith("reprocess-", StringComparison.Ordinal)), a => Assert.Equal("reprocess", a.Value.Pool));
+        Assert.All(after.Where(a => !a.Key.StartsWith("reprocess-", StringComparison.Ordinal)), a => Assert.Equal("live", a.Value.Pool));
+        Assert.Equal(liveHandled, handled.Where(h => liveHandled.ContainsKey(h.Key)).ToDictionary());
+        Assert.All(pool, p => Assert.True(handled[p.Key] >= p.Value, $"{p.Key} handled {handled[p.Key]} deliveries, fewer than the reprocessings' {p.Value}"));
         using (var nxs = Hdf5File.OpenRead(reprocessed))
         {
             Assert.Equal([50L, 800], nxs.GetDatasetInfo("/processed/result/data").Shape);
             Assert.Equal([50L, 800], nxs.GetDatasetInfo("/processed/result_requested/data").Shape);
-            Assert.Equal("q_nm^-1", nxs.GetAttributeString("/processed/result_requested/radial", "units"));
+            Assert.Equal("1/nm", nxs.GetAttributeString("/processed/result_requested/radial", "units"));
+            Assert.Equal("q_nm^-1", nxs.GetAttributeString("/processed/result_requested/radial", "unit"));
             Assert.Equal("no", nxs.ReadString("/processed/process/int_method"));
             Assert.Equal(
                 Enumerable.Range(0, 5).Select(p => $"rep/{ChunkFileName.Format(acquisition, 1, p)}"),
@@ -177,5 +211,18 @@ public sealed class ControlTests(SuiteFixture suite)
         Assert.Equal(originalHash, SHA256.HashData(await File.ReadAllBytesAsync(original).DefaultTimeout()));
         var unknown = await Assert.ThrowsAsync<RpcException>(() => Control.ReprocessAsync(new ReprocessRequest { Acquisition = "never_recorded" }).ResponseAsync.DefaultTimeout());
         Assert.Equal(StatusCode.InvalidArgument, unknown.StatusCode);
+    }
+
+    // Every stage worker's status (live chain and reprocess pool), by instance name.
+    private async Task<Dictionary<string, WorkerStatusReply>> WorkerStatusesAsync()
+    {
+        var statuses = new Dictionary<string, WorkerStatusReply>(StringComparer.Ordinal);
+        foreach (var service in suite.Suite.Services.Where(s => s.Name is not ("broker" or "ingest")))
+        {
+            using var channel = GrpcChannel.ForAddress(service.Address);
+            statuses[service.Name] = await new WorkerStatus.WorkerStatusClient(channel).GetStatusAsync(new WorkerStatusRequest()).ResponseAsync.DefaultTimeout();
+        }
+
+        return statuses;
     }
 }

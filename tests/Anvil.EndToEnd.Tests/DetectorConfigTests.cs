@@ -71,8 +71,8 @@ public sealed class DetectorConfigTests : IDisposable
 
         Assert.StartsWith("the Detectors section of the pipeline configuration is wrong: ", message, StringComparison.Ordinal);
         Assert.Contains("detector 'bad_name': a name is 1–32 characters of A–Z, a–z, 0–9 or '-' (no '_'", message, StringComparison.Ordinal);
-        Assert.Contains("detector 'nokind': Kind is missing: give lambda2m.", message, StringComparison.Ordinal);
-        Assert.Contains("detector 'pilatus': kind 'pilatus9m' is unknown: give lambda2m.", message, StringComparison.Ordinal);
+        Assert.Contains("detector 'nokind': Kind is missing: give lambda2m or image.", message, StringComparison.Ordinal);
+        Assert.Contains("detector 'pilatus': kind 'pilatus9m' is unknown: give lambda2m or image.", message, StringComparison.Ordinal);
         Assert.Contains("detector 'noponi': Poni is missing: every detector needs its own calibration", message, StringComparison.Ordinal);
         Assert.Contains("detector 'badunit': unit 'furlongs' is unknown", message, StringComparison.Ordinal);
         Assert.Contains("detector 'missing': ", message, StringComparison.Ordinal);

@@ -216,6 +216,26 @@ public sealed class DetectorTests(DetectorSuiteFixture suite)
     }
 
     [Fact]
+    public async Task Reprocess_DetectorsStream_NewNameKeepsTheDetector_OwnPoniNewSettings()
+    {
+        const string acquisition = "e2e_again_00001";
+        await AnnounceRealAsync(acquisition, "lambda2", suite.CopyRealFrames(Path.Combine("again", "lambda2"), acquisition));
+        await suite.WaitForResultAsync($"{acquisition}_lambda2", TimeSpan.FromMinutes(5));
+
+        var reply = await new Control.ControlClient(suite.IngestChannel).ReprocessAsync(new ReprocessRequest
+        {
+            Acquisition = $"{acquisition}_lambda2",
+            Settings = new UpdateSettingsRequest { Npt = 800 },
+        }).ResponseAsync.DefaultTimeout();
+
+        Assert.Equal(("e2e_again_00001_r1_lambda2", 5u, "lambda2", suite.SecondPoni, 800u), (reply.Acquisition, reply.Chunks, reply.Settings.Detector, reply.Settings.Poni, reply.Settings.Npt));
+        using var nxs = Hdf5File.OpenRead(await suite.WaitForResultAsync(reply.Acquisition, TimeSpan.FromMinutes(5)));
+        Assert.Equal([50L, 800], nxs.GetDatasetInfo("/processed/result/data").Shape);
+        Assert.Equal("lambda2", nxs.ReadString("/processed/process/detector"));
+        Assert.Equal(PoniFile.Load(suite.SecondPoni).Distance, nxs.GetAttributeDouble("/processed/process/detector", "distance_m"));
+    }
+
+    [Fact]
     public async Task WatchMode_FilesInEachDetectorsFolder_AttributedByItsPattern_OthersLeftAlone()
     {
         // The same scan written by both detectors, each into its own folder; a third folder no pattern matches.

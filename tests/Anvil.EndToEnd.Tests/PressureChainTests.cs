@@ -65,4 +65,58 @@ public sealed class PressureChainTests(SuiteFixture suite)
         var p = nxs.ReadDataset<double>(g + "/pressure");
         Assert.True(p[^1] > p[0] + 1, $"P from {p[0]:F2} to {p[^1]:F2} GPa");
     }
+
+    [Fact]
+    public async Task LivePressure_WhileTheRampRuns_MergeServesTheFramesTrackedSoFar_AsTheFileWillHoldThem()
+    {
+        var acquisition = "e2e_pressure_live_00001";
+        await Control.UpdateSettingsAsync(new UpdateSettingsRequest { Acquisition = acquisition, Pressure = "Au 111" }).ResponseAsync.DefaultTimeout();
+        using var channel = Grpc.Net.Client.GrpcChannel.ForAddress(suite.Suite.Services.Single(s => s.Name == "merge").Address);
+        var merge = new LivePressure.LivePressureClient(channel);
+        var unknown = await Assert.ThrowsAsync<RpcException>(() => merge.GetAsync(new LivePressureRequest { Acquisition = acquisition }).ResponseAsync.DefaultTimeout());
+        Assert.Equal(StatusCode.NotFound, unknown.StatusCode);
+
+        // 60 frames at 10 per second: six seconds in which the file does not exist yet and P(t) grows.
+        var options = new SimulationOptions { Acquisition = acquisition, Frames = 60, FramesPerChunk = 10, Seed = 12, FrameRate = 10 };
+        var simulating = AcquisitionDriver.SimulateAsync(suite.Ingest, Path.Combine(suite.DataRoot, "sim-pressure-live"), PoniFile.Load(suite.Poni), options, TextWriter.Null, CancellationToken.None);
+        var resultPath = Path.Combine(suite.OutputDir, acquisition + ".nxs");
+        var seen = new List<LivePressureReply>();
+        await TaskTimeoutExtensions.UntilAsync("merge serves a part of the ramp's pressure before the file is final", async () =>
+        {
+            try
+            {
+                var reply = await merge.GetAsync(new LivePressureRequest { Acquisition = acquisition }).ResponseAsync.DefaultTimeout();
+                if (!File.Exists(resultPath))
+                {
+                    seen.Add(reply);
+                }
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.NotFound)
+            {
+                // Not started yet.
+            }
+
+            return seen.Count >= 2 && seen[^1].Frame.Count > seen[0].Frame.Count && seen[^1].Frame.Count < 60;
+        }, TimeSpan.FromMinutes(2));
+        await simulating.DefaultTimeout(TimeSpan.FromMinutes(3));
+        var result = await suite.WaitForResultAsync(acquisition);
+
+        // What merge served while running is what the file holds for those frames, number for number.
+        using var nxs = Hdf5File.OpenRead(result);
+        var written = Anvil.Pressure.PressureGroup.Read(nxs)!;
+        var live = seen[^1];
+        var n = live.Frame.Count;
+        Assert.Equal(Enumerable.Range(1, n).Select(f => (long)f), live.Frame);
+        Assert.Equal(written.Pressure.Take(n), live.Pressure);
+        Assert.Equal(written.PressureError.Take(n), live.PressureError);
+        Assert.Equal(written.Position.Take(n), live.Position);
+        Assert.Equal(written.Time.Take(n), live.FrameTime);
+        Assert.Equal(written.SettingsHash, live.SettingsHash);
+        Assert.Equal("Au", live.Marker);
+        Assert.All(live.Ok, Assert.True);
+        Assert.True(live.FramesMerged >= (ulong)n);
+
+        var gone = await Assert.ThrowsAsync<RpcException>(() => merge.GetAsync(new LivePressureRequest { Acquisition = acquisition }).ResponseAsync.DefaultTimeout());
+        Assert.Equal(StatusCode.NotFound, gone.StatusCode);
+    }
 }

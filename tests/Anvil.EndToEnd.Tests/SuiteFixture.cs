@@ -8,9 +8,9 @@ using Grpc.Net.Client;
 namespace Anvil.EndToEnd.Tests;
 
 /// <summary>
-/// One suite (broker, ingest, stitch, two integrate replicas, merge — separate processes on free 127.0.0.1 ports)
-/// per test collection. Each test writes its own acquisition below the suite's data root. A derived fixture adds
-/// to the pipeline configuration (<see cref="Configure"/>).
+/// One suite (broker, ingest, stitch, two integrate replicas, merge, and the reprocess pool's stitch, integrate and merge —
+/// separate processes on free 127.0.0.1 ports) per test collection. Each test writes its own acquisition below the suite's
+/// data root. A derived fixture adds to the pipeline configuration (<see cref="Configure"/>).
 /// </summary>
 public class SuiteFixture : IAsyncLifetime
 {
@@ -50,7 +50,7 @@ public class SuiteFixture : IAsyncLifetime
         };
         var environment = new Dictionary<string, string>(Otlp.Environment())
         {
-            ["OTEL_EXPORTER_PROMETHEUS_PORT"] = FreeConsecutivePorts(6).ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["OTEL_EXPORTER_PROMETHEUS_PORT"] = FreeConsecutivePorts(9).ToString(System.Globalization.CultureInfo.InvariantCulture),
         };
         Configure(pipeline, environment);
         Suite = await Suite.StartAsync(new SuiteOptions
@@ -58,6 +58,7 @@ public class SuiteFixture : IAsyncLifetime
             WorkDir = WorkDir,
             Ports = PortPlan.Free(),
             Environment = environment,
+            ReprocessPool = true,
             Pipeline = pipeline,
         }, TimeSpan.FromSeconds(90), CancellationToken.None);
         IngestChannel = GrpcChannel.ForAddress(Suite.IngestAddress);

@@ -22,7 +22,7 @@ public sealed class SupervisionTests(SuiteFixture suite)
 
         using var status = JsonDocument.Parse(await http.GetStringAsync("/api/status").DefaultTimeout());
         var services = status.RootElement.GetProperty("services").EnumerateArray().ToArray();
-        Assert.Equal(["broker", "ingest", "stitch", "integrate", "integrate-2", "merge"], services.Select(s => s.GetProperty("name").GetString()));
+        Assert.Equal(["broker", "ingest", "stitch", "integrate", "integrate-2", "merge", "reprocess-stitch", "reprocess-integrate", "reprocess-merge"], services.Select(s => s.GetProperty("name").GetString()));
         foreach (var service in services)
         {
             var process = suite.Suite.Services.Single(s => s.Name == service.GetProperty("name").GetString());

@@ -69,7 +69,9 @@ public sealed class LambdaModuleWriterTests
               "translation_units": d["translation/distance"].attrs["units"],
               "description": d["description"][0].decode(), "x_pixel_size": float(d["x_pixel_size"][0]), "pixel_units": d["x_pixel_size"].attrs["units"],
               "count_time": float(d["count_time"][0]), "frame_numbers": int(d["collection/frame_numbers"][0]),
-              "error_code": d["collection/error_code"][()].tolist(), "layout": d["layout"][0].decode()}))
+              "error_code": d["collection/error_code"][()].tolist(), "layout": d["layout"][0].decode(),
+              "sensor": d["sensor_material"][0].decode(), "threshold": [str(d["threshold_energy"].dtype), float(d["threshold_energy"][0]), d["threshold_energy"].attrs["units"]],
+              "beam_energy": float(d["collection/beam_energy"][0]), "delay_time": float(d["collection/delay_time"][0]), "mode": d["acquisition_mode"][0].decode()}))
             """,
             path);
         var result = JsonDocument.Parse(json).RootElement;
@@ -94,6 +96,13 @@ public sealed class LambdaModuleWriterTests
         Assert.Equal(50, result.GetProperty("frame_numbers").GetInt32());
         Assert.Equal([0, 0, 0], Ints(result, "error_code"));
         Assert.Equal($"{cols}X{rows}", result.GetProperty("layout").GetString());
+
+        // The detector's own metadata, with the P02.2 fixture's values, types and units.
+        Assert.Equal("GaAs", result.GetProperty("sensor").GetString());
+        Assert.Equal(["float32", "6000.0", "eV"], result.GetProperty("threshold").EnumerateArray().Select(e => e.ToString()));
+        Assert.Equal(12000.0, result.GetProperty("beam_energy").GetDouble());
+        Assert.Equal(0.0, result.GetProperty("delay_time").GetDouble());
+        Assert.Equal("ContinuousReadWrite", result.GetProperty("mode").GetString());
     }
 
     [Fact]

@@ -82,6 +82,56 @@ public sealed class OnlinePressureTests : IDisposable
     }
 
     [Fact]
+    public void Online_SnapshotWhileRunning_ReadsAsTheGroupItWillWrite()
+    {
+        var settings = Settings(Poni(), new PressureSettings { Marker = "Au", Reflection = "111", FramePeriod = 0.05 });
+        var sim = new SimpleAuProfiles(7, 1000);
+        var stage = new OnlinePressure(dir);
+        Assert.Null(stage.Snapshot());
+
+        // Frames 1..40 and 45..60 arrived: the snapshot holds the 40 tracked in order (41..44 not yet).
+        foreach (var f in Enumerable.Range(1, 60).Where(f => f is <= 40 or >= 45))
+        {
+            stage.Add(Frame(sim, f, settings, FailedFrames.Contains(f)));
+        }
+
+        var live = stage.Snapshot()!;
+        Assert.Equal(Enumerable.Range(1, 40).Select(f => (long)f), live.Frame);
+
+        using (var writer = ResultFileWriter.Create(Path.Combine(dir, "snap.nxs")))
+        {
+            foreach (var f in Enumerable.Range(1, 60))
+            {
+                writer.Write(Frame(sim, f, settings, FailedFrames.Contains(f)));
+            }
+
+            stage.Add(Frame(sim, 41, settings, false));
+            writer.Complete(60, new ResultMetadata(Path.Combine(dir, "sim.poni"), "bbox", "2th_deg", SimpleAuProfiles.Bins), (file, n) =>
+            {
+                foreach (var f in new[] { 42, 43, 44 })
+                {
+                    stage.Add(Frame(sim, f, settings, false));
+                }
+
+                stage.WriteGroups(file, n);
+            });
+        }
+
+        using var nxs = Hdf5File.OpenRead(Path.Combine(dir, "snap.nxs"));
+        var written = PressureGroup.Read(nxs)!;
+        Assert.Equal(written.Pressure.Take(40), live.Pressure);
+        Assert.Equal(written.PressureError.Take(40), live.PressureError);
+        Assert.Equal(written.Position.Take(40), live.Position);
+        Assert.Equal(written.Time.Take(40), live.Time);
+        Assert.Equal(written.Ok.Take(40), live.Ok);
+        Assert.Equal(written.Reason.Take(40), live.Reason);
+        Assert.Equal((written.Marker, written.Hkl, written.Eos, written.SettingsHash, written.Program, written.TimeSource),
+            (live.Marker, live.Hkl, live.Eos, live.SettingsHash, live.Program, live.TimeSource));
+        Assert.Equal(0, live.Ok[9]); // frame 10 failed upstream: flagged in the snapshot as in the file
+        Assert.True(live.Ok.Count(o => o == 1) >= 35);
+    }
+
+    [Fact]
     public void Online_FrameTime_FromTheLambdaFilesCountAndDelayTime()
     {
         // The first m1 chunk file, written as the detector does (count_time 50 ms), relative to the data root as profiles name it.

@@ -98,7 +98,7 @@ public sealed class ResultFileTests : IDisposable
             for n in names:
                 if isinstance(a[n], h5py.Dataset):
                     x, y = a[n][()], b[n][()]
-                    nan = isinstance(x, np.ndarray) and x.dtype.kind == 'f'
+                    nan = np.asarray(x).dtype.kind == 'f'   # arrays and scalars (an unknown count_time is a NaN scalar)
                     assert np.array_equal(x, y, equal_nan=nan), n
             extra = []
             b.visit(extra.append)
@@ -118,6 +118,25 @@ public sealed class ResultFileTests : IDisposable
         process.WaitForExit();
         Assert.True(process.ExitCode == 0, stderr);
         Assert.Contains("objects equal", stdout);
+    }
+
+    [Fact]
+    public void FrameTimes_TheResultsOwnTimeAxisWhenTheRawFilesAreGoneSinceMerge()
+    {
+        // Merge recorded /processed/result/time while the detector's file (50 ms frames) was there; it is gone now.
+        var m1 = Path.Combine(dir, "sim_00001_m1_part00000.nxs");
+        using (var lambda = LambdaModuleWriter.Create(m1, 4, 4, 0, 0, new LambdaWriterOptions { CountTimeMilliseconds = 50 }))
+        {
+            lambda.AppendFrame(new short[16], 1);
+        }
+
+        var input = WriteResult();
+        File.Delete(m1);
+        var run = PressureResultFile.Run(Request(input));
+        Assert.StartsWith("the result's time axis /processed/result/time: Lambda metadata", run.FrameTimeSource, StringComparison.Ordinal);
+        using var result = Hdf5File.OpenRead(run.Output);
+        Assert.Equal(result.ReadDataset<double>("/processed/result/time"), run.Frames.Select(f => f.Time));
+        Assert.All(run.Frames, f => Assert.Equal(0.05 * (f.Frame - 1), f.Time, 12));
     }
 
     [Fact]

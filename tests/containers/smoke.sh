@@ -119,19 +119,21 @@ done
 step "compose up"
 mkdir -p "$ANVIL_DATA" "$ANVIL_RESULTS"
 chown 1654:1654 "$ANVIL_RESULTS"
-# Free loopback ports for the eight endpoints (the console has two: gRPC health and its page).
-read -r CI_BROKER_PORT CI_INGEST_PORT CI_STITCH_PORT CI_INTEGRATE_PORT CI_INTEGRATE2_PORT CI_MERGE_PORT CI_CONSOLE_PORT CI_CONSOLE_HTTP_PORT < <(/usr/bin/python3 - <<'PY'
+# Free loopback ports for the eleven endpoints (the console has two: gRPC health and its page; the reprocess pool three).
+read -r CI_BROKER_PORT CI_INGEST_PORT CI_STITCH_PORT CI_INTEGRATE_PORT CI_INTEGRATE2_PORT CI_MERGE_PORT CI_CONSOLE_PORT CI_CONSOLE_HTTP_PORT \
+  CI_REPROCESS_STITCH_PORT CI_REPROCESS_INTEGRATE_PORT CI_REPROCESS_MERGE_PORT < <(/usr/bin/python3 - <<'PY'
 import socket
-socks = [socket.socket() for _ in range(8)]
+socks = [socket.socket() for _ in range(11)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in socks])
 PY
 )
-export CI_BROKER_PORT CI_INGEST_PORT CI_STITCH_PORT CI_INTEGRATE_PORT CI_INTEGRATE2_PORT CI_MERGE_PORT CI_CONSOLE_PORT CI_CONSOLE_HTTP_PORT
+export CI_BROKER_PORT CI_INGEST_PORT CI_STITCH_PORT CI_INTEGRATE_PORT CI_INTEGRATE2_PORT CI_MERGE_PORT CI_CONSOLE_PORT CI_CONSOLE_HTTP_PORT \
+  CI_REPROCESS_STITCH_PORT CI_REPROCESS_INTEGRATE_PORT CI_REPROCESS_MERGE_PORT
 up_start=$(date +%s.%N)
 compose up -d --no-build
-services="broker ingest stitch integrate integrate-2 merge console"
+services="broker ingest stitch integrate integrate-2 merge reprocess-stitch reprocess-integrate reprocess-merge console"
 deadline=$(( $(date +%s) + 180 ))
 while :; do
   unhealthy=""
@@ -181,6 +183,15 @@ assert row is not None, f"{sys.argv[2]} not in the console's status: {[a['name']
 print(f"console status (signed in as smoke): {row['name']} {row['state']}, {row['framesMerged']}/{row['framesAnnounced']} frames merged, result {row['resultFile']}")
 PY
 grep -q '"action":"login","' "$ANVIL_RESULTS/console-audit.jsonl" && echo "audit log: $(wc -l < "$ANVIL_RESULTS/console-audit.jsonl") entries"
+
+step "reprocess it with other settings (the reprocess pool's containers)"
+./anvil reprocess "$acq" --npt 1000 --ingest "http://127.0.0.1:$CI_INGEST_PORT"
+deadline=$(( $(date +%s) + 300 ))
+until [ -f "$ANVIL_RESULTS/${acq}_r1.nxs" ]; do
+  if [ "$(date +%s)" -ge $deadline ]; then echo "no ${acq}_r1.nxs in $ANVIL_RESULTS after 300 s"; compose logs reprocess-merge | tail -20; exit 1; fi
+  sleep 0.5
+done
+echo "reprocessed: $ANVIL_RESULTS/${acq}_r1.nxs ($(stat -c %s "$ANVIL_RESULTS/${acq}_r1.nxs") bytes)"
 
 step "the same chunk files through the in-process suite"
 ./anvil demo --replay "$ANVIL_DATA" --poni config/L2.poni --out "$work/reference"

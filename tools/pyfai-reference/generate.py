@@ -120,11 +120,28 @@ def cases():
         ("centred_no_nan", "centred", "no", "2th_deg", 300, dict(mask=True, nan=True, polarization=0.99)),
         ("centred_bbox_nan", "centred", "bbox", "q_nm^-1", 300, dict(mask=False, nan=True, dummy=-1.0, delta_dummy=0.5)),
         ("tilted_full_nan", "tilted", "full", "2th_deg", 300, dict(mask=True, nan=True, dark=True, flat=True)),
+        # d-spacing: pyFAI 0.21 has no d unit (only d*2), so Anvil's d_A is pyFAI's q_A^-1 integration with the radial
+        # column given as d = 2*pi/q (and a d range as the q range [2*pi/hi, 2*pi/lo]); see D_UNITS.
+        ("centred_no_dA", "centred", "no", "d_A", 300, dict(mask=True, polarization=0.99)),
+        ("centred_bbox_dA", "centred", "bbox", "d_A", 300, dict(mask=True, polarization=0.99)),
+        ("tilted_full_dA_radrange", "tilted", "full", "d_A", 250, dict(mask=True, radial_range=(0.9, 2.5))),
     ]
     return out
 
 
+# Units pyFAI lacks: Anvil's name -> (the pyFAI unit it is binned in, its value from pyFAI's radial, a range to pyFAI's).
+D_UNITS = {"d_A": ("q_A^-1", lambda q: 2 * np.pi / q, lambda r: (2 * np.pi / r[1], 2 * np.pi / r[0]))}
+
+
 def integrate(ai, frame, npt, unit, method, mask, s):
+    if unit in D_UNITS:
+        binned, value, to_range = D_UNITS[unit]
+        s = dict(s)
+        if s.get("radial_range"):
+            s["radial_range"] = to_range(s["radial_range"])
+        table = integrate(ai, frame, npt, binned, method, mask, s)
+        table[:, 0] = value(table[:, 0])
+        return table
     res = ai.integrate1d(frame, npt, unit=unit, method=METHODS[method], mask=mask,
                          correctSolidAngle=s.get("solid_angle", True),
                          polarization_factor=s.get("polarization"), error_model="poisson",
@@ -186,6 +203,8 @@ def main(argv=None):
             "radial_range": list(s["radial_range"]) if s.get("radial_range") else None,
             "azimuth_range": list(s["azimuth_range"]) if s.get("azimuth_range") else None,
             "expected": f"{name}.npy", "pyfai_method": str(METHODS[method])})
+        if unit in D_UNITS:
+            manifest["cases"][-1]["pyfai_unit"] = D_UNITS[unit][0]
 
     if not a.no_lambda:
         ai = pyFAI.load(os.path.join(repo, LAMBDA_POni))

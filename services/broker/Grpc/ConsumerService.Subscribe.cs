@@ -31,7 +31,8 @@ public sealed partial class ConsumerService
         }
 
         var address = Mapping.Address(request.Address);
-        var policy = Mapping.Policy(request.Resend);
+        // Marked as a Subscribe delivery: its call's end, a broker restart included, hands it back at once (§4.10).
+        var policy = Mapping.Policy(request.Resend) is { } resend ? resend with { EndsWithCall = true } : null;
         var wait = request.GapTimeoutMs > 0 ? TimeSpan.FromMilliseconds(request.GapTimeoutMs) : DefaultGapTimeout;
 
         // A token expiring mid-call ends the call with UNAUTHENTICATED (§4.10).

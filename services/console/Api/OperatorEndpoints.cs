@@ -4,6 +4,7 @@ using Anvil.Console.Service.Access;
 using Anvil.Console.Service.Catalog;
 using Anvil.Integration;
 using Anvil.Pipeline;
+using Anvil.Pressure;
 using Anvil.Pipeline.V1;
 using Anvil.Workers;
 using Grpc.Core;
@@ -43,8 +44,10 @@ public static class OperatorEndpoints
             .WithSummary($"Resumes it (same body as pause); the chunks that waited are processed, each once. Operators only (services/console README \"Access\").");
         write.MapPost("/acquisitions/{acquisition}/stop", Stop)
             .WithSummary($"Finishes an acquisition with the chunks announced so far; a second stop is harmless. Operators only (services/console README \"Access\").");
+        write.MapPost("/acquisitions/{acquisition}/reprocess", Reprocess)
+            .WithSummary($"Reprocesses a finished acquisition in the reprocess pool (isolated from the live chain) as <acquisition>_r<k>, k the first unused, so no result is overwritten: JSON body of settings changes as for PUT /settings (fields left out keep the acquisition's). 422 with errors per field when they are not valid, 409 while it is still being acquired. Operators only (services/console README \"Access\").");
         write.MapPut("/settings", PutSettings)
-            .WithSummary($"Changes the settings: JSON body {{acquisition?, poni?, mask?, dark?, flat?, npt?, unit?, method?, polarization?}} (fields left out keep their value; polarization null switches it off). Nothing changes unless all are valid: else 422 with errors per field. Operators only (services/console README \"Access\").");
+            .WithSummary($"Changes the settings: JSON body {{acquisition?, poni?, mask?, dark?, flat?, npt?, unit?, method?, polarization?, radialRange?: [lo, hi], azimuthRangeDeg?: [lo, hi], dummy?, deltaDummy?, pressure?: \"Au 111\"}} (fields left out keep their value; null switches polarization, a range, dummy or delta dummy off, \"\" or \"off\" the pressure stage; errors are keyed by the settings model's field names: radial_range, azimuth_range_deg, delta_dummy, …). Nothing changes unless all are valid: else 422 with errors per field. Operators only (services/console README \"Access\").");
         return app;
     }
 
@@ -144,22 +147,68 @@ public static class OperatorEndpoints
         });
     });
 
+    private static async Task<IResult> Reprocess(string acquisition, HttpRequest request, ControlConnection control, IOptions<PipelineOptions> pipeline)
+    {
+        JsonElement body;
+        try
+        {
+            body = request.ContentLength is null or 0 && request.Headers.TransferEncoding.Count == 0
+                ? JsonDocument.Parse("{}").RootElement.Clone()
+                : await ReadObject(request);
+        }
+        catch (FormatException ex)
+        {
+            return Problem(400, "Bad request body", ex.Message);
+        }
+
+        var errors = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        void Add(string field, string message) => (errors.TryGetValue(field, out var list) ? list : errors[field] = []).Add(message);
+        var changes = ReadUpdate(body, Add);
+        changes.Acquisition = string.Empty;
+        return await control.Call(async (client, options) =>
+        {
+            // The settings of the reprocessing: the acquisition's, with the changes; validated here for messages per field.
+            var current = (await client.GetSettingsAsync(new GetSettingsRequest { Acquisition = acquisition }, options)).ToSettings();
+            try
+            {
+                current.Apply(changes, Path.GetFullPath(pipeline.Value.DataRoot));
+            }
+            catch (SettingsException ex)
+            {
+                foreach (var e in ex.Errors.Where(e => !errors.ContainsKey(e.Field)))
+                {
+                    Add(e.Field, e.Message);
+                }
+            }
+
+            if (errors.Count > 0)
+            {
+                return Invalid(errors);
+            }
+
+            var reply = await client.ReprocessAsync(new ReprocessRequest { Acquisition = acquisition, Settings = changes }, options);
+            return Results.Ok(new
+            {
+                acquisition = reply.Acquisition,
+                source = acquisition,
+                chunks = reply.Chunks,
+                resultFile = reply.Acquisition + ".nxs",
+                settings = SettingsJson(reply.Settings),
+                message = $"Reprocessing {acquisition} as {reply.Acquisition} ({reply.Chunks} chunk parts) in the reprocess pool; its result will be {reply.Acquisition}.nxs.",
+            });
+        });
+    }
+
     private static async Task<IResult> PutSettings(HttpRequest request, ControlConnection control, IOptions<PipelineOptions> pipeline)
     {
         JsonElement body;
         try
         {
-            using var document = await JsonDocument.ParseAsync(request.Body, cancellationToken: request.HttpContext.RequestAborted);
-            body = document.RootElement.Clone();
+            body = await ReadObject(request);
         }
-        catch (JsonException ex)
+        catch (FormatException ex)
         {
-            return Problem(400, "Bad request body", $"The body is not JSON ({ex.Message}); send an object such as {{\"npt\": 2000}}.");
-        }
-
-        if (body.ValueKind != JsonValueKind.Object)
-        {
-            return Problem(400, "Bad request body", "The body must be a JSON object such as {\"npt\": 2000}.");
+            return Problem(400, "Bad request body", ex.Message);
         }
 
         var errors = new Dictionary<string, List<string>>(StringComparer.Ordinal);
@@ -194,13 +243,30 @@ public static class OperatorEndpoints
             catch (RpcException ex) when (ex.StatusCode == StatusCode.InvalidArgument)
             {
                 var field = ex.Status.Detail.Split(' ', 2)[0].Trim('\'');
-                Add(Array.IndexOf(["npt", "unit", "method", "polarization", .. PathFields], field) >= 0 ? field : "settings", ex.Status.Detail);
+                Add(Array.IndexOf(["npt", "unit", "method", "polarization", "radial_range", "azimuth_range_deg", "dummy", "delta_dummy", "pressure", .. PathFields], field) >= 0 ? field : "settings", ex.Status.Detail);
                 return Invalid(errors);
             }
         });
     }
 
     // ------------------------------------------------------------------ helpers
+
+    // The body as a JSON object; FormatException says what to send instead.
+    private static async Task<JsonElement> ReadObject(HttpRequest request)
+    {
+        JsonElement body;
+        try
+        {
+            using var document = await JsonDocument.ParseAsync(request.Body, cancellationToken: request.HttpContext.RequestAborted);
+            body = document.RootElement.Clone();
+        }
+        catch (JsonException ex)
+        {
+            throw new FormatException($"The body is not JSON ({ex.Message}); send an object such as {{\"npt\": 2000}}.", ex);
+        }
+
+        return body.ValueKind == JsonValueKind.Object ? body : throw new FormatException("The body must be a JSON object such as {\"npt\": 2000}.");
+    }
 
     private static IResult Invalid(Dictionary<string, List<string>> errors) => Results.ValidationProblem(
         errors.ToDictionary(e => e.Key, e => e.Value.ToArray()),
@@ -291,8 +357,60 @@ public static class OperatorEndpoints
                     }
 
                     break;
+                case "radialRange" or "azimuthRangeDeg":
+                    {
+                        // [lo, hi], or null / [] to switch it off (pyFAI's automatic radial range, the full circle).
+                        var field = p.Name == "radialRange" ? "radial_range" : "azimuth_range_deg";
+                        if (v.ValueKind == JsonValueKind.Null || (v.ValueKind == JsonValueKind.Array && v.GetArrayLength() == 0))
+                        {
+                            update.Reset.Add(field);
+                        }
+                        else if (v.ValueKind == JsonValueKind.Array && v.GetArrayLength() == 2 && Number(v[0]) is { } lo && Number(v[1]) is { } hi)
+                        {
+                            _ = field == "radial_range"
+                                ? update.RadialRange = new Anvil.Pipeline.V1.Range { Lo = lo, Hi = hi }
+                                : update.AzimuthRangeDeg = new Anvil.Pipeline.V1.Range { Lo = lo, Hi = hi };
+                        }
+                        else
+                        {
+                            add(field, field == "radial_range"
+                                ? $"radial range '{Text(v)}' is not two numbers: give the smallest and largest radial value in the unit of the settings, or leave both empty for the automatic range."
+                                : $"azimuth range '{Text(v)}' is not two numbers: give two angles in degrees within -360..360, or leave both empty for the full circle.");
+                        }
+
+                        break;
+                    }
+
+                case "dummy" or "deltaDummy":
+                    {
+                        var field = p.Name == "dummy" ? "dummy" : "delta_dummy";
+                        if (v.ValueKind == JsonValueKind.Null || (v.ValueKind == JsonValueKind.String && v.GetString()!.Trim().Length == 0))
+                        {
+                            update.Reset.Add(field);
+                        }
+                        else if (Number(v) is { } number)
+                        {
+                            _ = field == "dummy" ? update.Dummy = number : update.DeltaDummy = number;
+                        }
+                        else
+                        {
+                            add(field, $"{(field == "dummy" ? "dummy" : "delta dummy")} '{Text(v)}' is not a number: give a finite number, or leave it empty to switch it off.");
+                        }
+
+                        break;
+                    }
+
+                case "pressure":
+                    if (v.ValueKind is not (JsonValueKind.String or JsonValueKind.Null))
+                    {
+                        add("pressure", "pressure must be text such as \"Au 111\" (MARKER HKL [LO:HI] [vinet|bm3]), or empty / off to switch it off.");
+                        break;
+                    }
+
+                    update.Pressure = (v.GetString() ?? string.Empty).Trim();
+                    break;
                 default:
-                    add(p.Name, $"'{p.Name}' is not a setting the console changes: give poni, mask, dark, flat, npt, unit, method or polarization.");
+                    add(p.Name, $"'{p.Name}' is not a setting the console changes: give poni, mask, dark, flat, npt, unit, method, polarization, radialRange, azimuthRangeDeg, dummy, deltaDummy or pressure.");
                     break;
             }
         }
@@ -345,6 +463,7 @@ public static class OperatorEndpoints
         azimuthRangeDeg = v.AzimuthRangeDeg is { } a ? new[] { a.Lo, a.Hi } : null,
         dummy = v.HasDummy ? v.Dummy : (double?)null,
         deltaDummy = v.HasDeltaDummy ? v.DeltaDummy : (double?)null,
+        pressure = v.Pressure.Length == 0 ? string.Empty : PressureSettings.FromJson(v.Pressure).ToSpec(),
     };
 
     internal static IResult Problem(int status, string title, string detail) => Results.Problem(detail: detail, statusCode: status, title: title);

@@ -16,6 +16,7 @@ public static class ConsoleServiceExtensions
         builder.Services.AddSingleton<AcquisitionCatalog>();
         builder.Services.AddHostedService<ProfileFollower>();
         builder.Services.AddSingleton<ControlConnection>();
+        builder.Services.AddSingleton<LivePressureClient>();
         builder.Services.AddConsoleStatus(builder.Configuration);
         builder.Services.AddProblemDetails();
         builder.Services.AddOpenApi();

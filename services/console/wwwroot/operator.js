@@ -74,16 +74,41 @@
       if (a.failures && a.failures.length) tr.cells[6].title = a.failures.join('\n');
       const actions = document.createElement('td');
       actions.append(actionButton(a.paused ? 'Resume' : 'Pause', a.paused ? 'resume' : 'pause', a.name, a.paused && s.beamtimePaused),
-        actionButton('Stop', 'stop', a.name, a.finished));
+        actionButton('Stop', 'stop', a.name, a.finished),
+        actionButton('Reprocess', 'reprocess', a.name, !a.finished));
       tr.appendChild(actions);
       return tr;
     });
     // Keep buttons that are in flight (a replaced row would re-enable them mid-request).
     if (!body.querySelector('button:disabled[data-busy]')) body.replaceChildren(...rows);
     el('op-empty').hidden = s.acquisitions.length > 0;
+    showReprocessings(s.acquisitions);
     const scope = el('op-scope');
     const known = new Set([...scope.options].map(o => o.value));
     for (const a of s.acquisitions) if (!known.has(a.name)) { const o = document.createElement('option'); o.value = a.name; o.textContent = a.name; scope.appendChild(o); }
+  }
+
+  // Reprocessings (<acquisition>_r<k>): what they reprocess, how far the reprocess pool has got, and the result file.
+  function showReprocessings(acquisitions) {
+    const rows = acquisitions.filter(a => /_r\d+$/.test(a.name)).map(a => {
+      const tr = document.createElement('tr');
+      tr.dataset.name = a.name;
+      const total = Number(a.framesAnnounced) || 0, merged = Number(a.framesMerged) || 0;
+      const percent = a.done ? 100 : total > 0 ? Math.min(100, Math.floor(100 * merged / total)) : 0;
+      const progress = document.createElement('td');
+      const bar = document.createElement('span'); bar.className = 'op-progress';
+      const fill = document.createElement('span'); fill.style.width = percent + '%'; bar.appendChild(fill);
+      progress.append(bar, `${merged} / ${total || '?'} frames merged (${percent} %)${a.framesFailed ? `, ${a.framesFailed} failed` : ''}`);
+      for (const c of [a.name, a.name.replace(/_r\d+$/, ''), a.state]) { const td = document.createElement('td'); td.textContent = c; tr.appendChild(td); }
+      tr.cells[2].className = 'state-' + a.state;
+      tr.appendChild(progress);
+      const result = document.createElement('td');
+      result.textContent = a.done ? (a.resultFile || `${a.name}.nxs`) : '—';
+      tr.appendChild(result);
+      return tr;
+    });
+    el('op-reprocessings').tBodies[0].replaceChildren(...rows);
+    el('op-reprocess-empty').hidden = rows.length > 0;
   }
 
   function actionButton(label, op, acquisition, disabled) {
@@ -93,7 +118,8 @@
     b.dataset.op = op;
     b.dataset.acq = acquisition;
     if (!O.status.canOperate) { b.disabled = true; b.title = 'operating needs an operator account (or the console on the suite\'s own machine)'; }
-    else if (disabled) { b.disabled = true; b.title = op === 'stop' ? 'already finished' : 'the whole beamtime is paused: resume all'; }
+    else if (disabled) { b.disabled = true; b.title = op === 'stop' ? 'already finished' : op === 'reprocess' ? 'still being acquired: reprocess it once it is finished' : 'the whole beamtime is paused: resume all'; }
+    else if (op === 'reprocess') b.title = 'integrate it again with the settings below, as a new result, in the reprocess pool';
     b.addEventListener('click', () => operate(b));
     return b;
   }
@@ -103,11 +129,16 @@
     await inFlight(button, async () => {
       button.dataset.busy = '1';
       try {
+        if (op === 'reprocess') clearErrors();
         const reply = op === 'stop'
           ? await write(`/api/operator/acquisitions/${encodeURIComponent(acquisition)}/stop`, 'POST')
-          : await write(`/api/operator/${op}`, 'POST', { acquisition });
+          : op === 'reprocess'
+            ? await write(`/api/operator/acquisitions/${encodeURIComponent(acquisition)}/reprocess`, 'POST', formChanges())
+            : await write(`/api/operator/${op}`, 'POST', { acquisition });
+        if (op === 'reprocess') el('op-settings-note').textContent = '';
         note(reply.message || `${op}: done`, false);
       } catch (e) {
+        if (e.errors) { showErrors(e.errors); el('op-settings-note').textContent = 'Not reprocessed: fix the fields in red.'; }
         note(e.message, true);
       } finally {
         delete button.dataset.busy;
@@ -118,7 +149,21 @@
 
   // ---------------------------------------------------------------- settings
 
-  const FIELDS = ['poni', 'mask', 'npt', 'unit', 'method', 'polarization'];
+  // The form's fields as the settings API takes them (null / '' switches a setting off).
+  function formChanges() {
+    const v = id => el(id).value.trim();
+    const range = (lo, hi) => (v(lo) === '' && v(hi) === '') ? null : [v(lo), v(hi)];
+    const optional = id => v(id) === '' ? null : v(id);
+    return {
+      poni: v('op-poni'), mask: v('op-mask'), dark: v('op-dark'), flat: v('op-flat'),
+      npt: /^-?\d+$/.test(v('op-npt')) ? Number(v('op-npt')) : v('op-npt'),
+      unit: v('op-unit'), method: v('op-method'), polarization: optional('op-polarization'),
+      radialRange: range('op-radial-lo', 'op-radial-hi'), azimuthRangeDeg: range('op-azimuth-lo', 'op-azimuth-hi'),
+      dummy: optional('op-dummy'), deltaDummy: optional('op-delta-dummy'),
+      // Sent only when edited: the field shows the stage's short form, which need not say every detail of its settings.
+      pressure: O.settings && v('op-pressure') === (O.settings.pressure || '') ? undefined : v('op-pressure'),
+    };
+  }
 
   function clearErrors() {
     for (const e of document.querySelectorAll('#op-settings [data-error]')) e.textContent = '';
@@ -143,6 +188,15 @@
     el('op-unit').value = s.unit;
     el('op-method').value = s.method;
     el('op-polarization').value = s.polarization ?? '';
+    el('op-dark').value = s.dark;
+    el('op-flat').value = s.flat;
+    el('op-radial-lo').value = s.radialRange ? s.radialRange[0] : '';
+    el('op-radial-hi').value = s.radialRange ? s.radialRange[1] : '';
+    el('op-azimuth-lo').value = s.azimuthRangeDeg ? s.azimuthRangeDeg[0] : '';
+    el('op-azimuth-hi').value = s.azimuthRangeDeg ? s.azimuthRangeDeg[1] : '';
+    el('op-dummy').value = s.dummy ?? '';
+    el('op-delta-dummy').value = s.deltaDummy ?? '';
+    el('op-pressure').value = s.pressure || '';
   }
 
   async function loadSettings() {
@@ -161,11 +215,7 @@
     await inFlight(el('op-apply'), async () => {
       clearErrors();
       el('op-settings-note').textContent = 'applying…';
-      const body = { acquisition: el('op-scope').value };
-      for (const f of FIELDS) {
-        const v = el('op-' + f).value.trim();
-        body[f] = f === 'npt' ? (/^-?\d+$/.test(v) ? Number(v) : v) : f === 'polarization' ? (v === '' ? null : v) : v;
-      }
+      const body = { acquisition: el('op-scope').value, ...formChanges() };
       try {
         fillSettings(await write('/api/operator/settings', 'PUT', body));
         el('op-settings-note').textContent = `Applied: version ${O.settings.version} is in force.`;

@@ -1,12 +1,12 @@
 // The pressure beside the heatmap: P(t) from the result's /processed/pressure (merge's online stage or `anvil pressure`),
 // drawn on the heatmap's own frame axis (frames top to bottom, the same rows), with ±1σ bars, and the fitted marker
 // position marked on every heatmap row. Reads the console's state (window.anvil) and draws through its hooks;
-// shown only when the acquisition's result file has a pressure group.
+// shown when the result file has a pressure group or, while the acquisition runs, merge's online stage has one.
 'use strict';
 
 const AnvilPressure = (() => {
   const M = { left: 8, right: 54, top: 12, bottom: 44 }; // top and bottom as the heatmap's, so rows line up
-  const P = { acq: null, file: null, data: null, error: null, busy: false, fetches: 0, renders: 0 };
+  const P = { acq: null, file: null, data: null, error: null, busy: false, fetches: 0, renders: 0, fetchedAt: 0 };
   let canvas = null;
 
   function setup() {
@@ -32,19 +32,25 @@ const AnvilPressure = (() => {
     setInterval(poll, 500);
   }
 
+  // A finished acquisition's pressure is read once from its result file; one still running is read again every
+  // second from merge's online stage (the frames tracked so far), so P(t) grows with the heatmap.
   async function poll() {
     const S = window.anvil;
     const file = S && S.detail ? S.detail.resultFile : null;
-    if (!S || P.busy || (S.acq === P.acq && file === P.file)) return;
+    const live = !!(S && S.acq && S.detail && !file);
+    const changed = S && (S.acq !== P.acq || file !== P.file);
+    if (!S || P.busy || (!changed && !(live && Date.now() - P.fetchedAt >= 1000))) return;
     P.busy = true;
     const acq = S.acq;
     try {
-      P.acq = acq; P.file = file; P.data = null; P.error = null;
-      if (acq && file) {
+      if (changed) { P.acq = acq; P.file = file; P.data = null; P.error = null; }
+      if (acq && (file || live)) {
         P.fetches++;
+        P.fetchedAt = Date.now();
         const response = await fetch(`/api/acquisitions/${encodeURIComponent(acq)}/pressure`);
-        if (response.ok) P.data = await response.json();
-        else P.error = (await response.json().catch(() => ({}))).detail || `HTTP ${response.status}`;
+        if (acq !== window.anvil.acq) return;
+        if (response.ok) { P.data = await response.json(); P.error = null; }
+        else if (!P.data || response.status === 404) { P.data = null; P.error = (await response.json().catch(() => ({}))).detail || `HTTP ${response.status}`; }
       }
     } catch (e) {
       P.error = e.message;
@@ -115,7 +121,7 @@ const AnvilPressure = (() => {
       p.line(x, M.top + ph, x, M.top + ph + 5, '#1d232a');
       p.text(x, M.top + ph + 7, Plot.format(t), { align: 'center', baseline: 'top', size: 11 });
     }
-    p.text(M.left + pw / 2, H - 6, `P (GPa), ${d.marker} ${d.hkl}`, { align: 'center', size: 12 });
+    p.text(M.left + pw / 2, H - 6, `P (GPa), ${d.marker} ${d.hkl}${d.live ? ` · live, ${d.frame.length} frames` : ''}`, { align: 'center', size: 12 });
     // Right axis: time (frame_time is linear in the frame: (frame - 1) × period), else frame numbers.
     const known = d.time.map((t, i) => [i + 1, t]).filter(([, t]) => t != null);
     const timed = known.length >= 2;

@@ -8,7 +8,9 @@ namespace Anvil.Ingest.Service.Ingesting;
 
 /// <summary>
 /// Turns "chunk file written for module k of N" into a broker dataset part (raw/&lt;acquisition&gt;, id = part + 1,
-/// substream k of N, a FILE reference below the data root) and announces each new acquisition on the control stream.
+/// substream k of N, a FILE reference below the data root) and announces each new acquisition on the control stream of
+/// the worker pool that processes it: the live chain's (<see cref="PipelineStreams.Acquisitions"/>), or, for a
+/// reprocessing, the reprocess pool's (<see cref="PipelineStreams.Reprocessings"/>), so the live workers never see it.
 /// With detectors configured, detector D's chunks of acquisition A go to the stream <c>A_D</c> (<see cref="DetectorSet.Stream"/>).
 /// </summary>
 public sealed partial class ChunkAnnouncer(BrokerClient broker, PipelineOptions options, DetectorSet detectors, ILogger<ChunkAnnouncer> logger)
@@ -30,7 +32,7 @@ public sealed partial class ChunkAnnouncer(BrokerClient broker, PipelineOptions 
     /// <summary>
     /// Validates and publishes one chunk; <see cref="ArgumentException"/> says what to fix. A Lambda-named file must be
     /// the chunk the request says: acquisition, module and part, or only module and part when
-    /// <paramref name="renamed"/> (reprocessing re-announces an acquisition's files under a new name).
+    /// <paramref name="renamed"/> (reprocessing re-announces an acquisition's files under a new name, for the reprocess pool).
     /// </summary>
     public async Task<SendReply> AnnounceAsync(AnnounceChunkRequest request, CancellationToken cancellationToken, bool renamed = false)
     {
@@ -94,7 +96,7 @@ public sealed partial class ChunkAnnouncer(BrokerClient broker, PipelineOptions 
             throw new ArgumentException($"path '{request.Path}' is the file of acquisition {fileAcquisition} module {fileModule} part {filePart}, not of {request.Acquisition} module {request.Module} part {request.Part}: announce each file as the chunk its name says.");
         }
 
-        await announced.GetOrAdd(stream, a => AnnounceAcquisitionAsync(a, cancellationToken));
+        await announced.GetOrAdd(stream, a => AnnounceAcquisitionAsync(a, renamed ? PipelineStreams.ReprocessPool : PipelineStreams.LivePool, cancellationToken));
         var reply = await broker.SendAsync(new SendRequest
         {
             Address = broker.Address(PipelineStreams.Raw, stream),
@@ -115,13 +117,13 @@ public sealed partial class ChunkAnnouncer(BrokerClient broker, PipelineOptions 
         return reply;
     }
 
-    /// <summary>Marks the acquisition's raw stream finished after the request's chunk parts.</summary>
-    public async Task<FinishStreamReply> FinishAsync(FinishAcquisitionRequest request, CancellationToken cancellationToken)
+    /// <summary>Marks the acquisition's raw stream finished after the request's chunk parts (<paramref name="pool"/>: whose acquisition it is).</summary>
+    public async Task<FinishStreamReply> FinishAsync(FinishAcquisitionRequest request, CancellationToken cancellationToken, string pool = PipelineStreams.LivePool)
     {
         ChunkFileName.CheckAcquisition(request.Acquisition);
         var (stream, _) = detectors.Stream(request.Acquisition, request.Detector);
 
-        await announced.GetOrAdd(stream, a => AnnounceAcquisitionAsync(a, cancellationToken));
+        await announced.GetOrAdd(stream, a => AnnounceAcquisitionAsync(a, pool, cancellationToken));
         var reply = await broker.FinishStreamAsync(broker.Address(PipelineStreams.Raw, stream), request.Parts,
             sourceType: SourceType.Raw, cancellationToken: cancellationToken);
         Interlocked.Increment(ref finished);
@@ -129,12 +131,12 @@ public sealed partial class ChunkAnnouncer(BrokerClient broker, PipelineOptions 
         return reply;
     }
 
-    // Every worker replica follows the control stream to learn of new acquisitions. A repeated
+    // Every worker replica of the pool follows its control stream to learn of new acquisitions. A repeated
     // announcement (after an ingest restart) is harmless: workers start each acquisition once.
-    private Task<SendReply> AnnounceAcquisitionAsync(string acquisition, CancellationToken cancellationToken) =>
+    private Task<SendReply> AnnounceAcquisitionAsync(string acquisition, string pool, CancellationToken cancellationToken) =>
         broker.SendAsync(new SendRequest
         {
-            Address = broker.Address(PipelineStreams.Control, PipelineStreams.Acquisitions),
+            Address = broker.Address(PipelineStreams.Control, PipelineStreams.AcquisitionsOf(pool)),
             SourceType = SourceType.Raw,
             AutoId = true,
             Name = acquisition,

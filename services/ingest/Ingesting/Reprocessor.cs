@@ -11,7 +11,9 @@ namespace Anvil.Ingest.Service.Ingesting;
 /// Operator control: the settings in force, a validated change (for every acquisition or one), and reprocessing a
 /// finished acquisition with other settings under a new name (<c>&lt;acquisition&gt;_r&lt;k&gt;</c>, k the first
 /// unused), so an earlier result is never overwritten. Reprocessing re-announces the raw chunk datasets the broker
-/// kept, after storing the new settings for the new name, so the chain treats it as any other acquisition.
+/// kept, after storing the new settings for the new name, on the reprocess pool's control stream
+/// (<see cref="PipelineStreams.Reprocessings"/>): a separate pool of stitch, integrate and merge workers, at a lower CPU
+/// priority, processes it, never the live chain's workers, so a reprocessing cannot slow a running acquisition.
 /// </summary>
 public sealed partial class Reprocessor(BrokerClient broker, SettingsStore settings, ChunkAnnouncer announcer, PipelineOptions options,
     ILogger<Reprocessor> logger) : IDisposable
@@ -148,7 +150,7 @@ public sealed partial class Reprocessor(BrokerClient broker, SettingsStore setti
                 chunks++;
             }
 
-            await announcer.FinishAsync(new FinishAcquisitionRequest { Acquisition = announcedAs, Detector = run?.Detector.Name ?? string.Empty, Parts = (uint)info.LastId }, cancellationToken);
+            await announcer.FinishAsync(new FinishAcquisitionRequest { Acquisition = announcedAs, Detector = run?.Detector.Name ?? string.Empty, Parts = (uint)info.LastId }, cancellationToken, PipelineStreams.ReprocessPool);
             LogReprocessing(logger, request.Acquisition, name, chunks, next.ToJson());
             return new ReprocessReply { Acquisition = name, Chunks = chunks, Settings = stored.ToMessage() };
         }

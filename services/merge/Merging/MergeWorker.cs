@@ -5,6 +5,7 @@ using Anvil.Broker.V1;
 using Anvil.Integration;
 using Anvil.Pipeline;
 using Anvil.Pipeline.V1;
+using Anvil.Pressure;
 using Anvil.Workers;
 using Grpc.Core;
 
@@ -20,7 +21,7 @@ namespace Anvil.Merge.Service.Merging;
 public sealed partial class MergeWorker(BrokerClient broker, PipelineOptions options, SettingsStore settings, ResultIndex results, ILogger<MergeWorker> logger)
     : AcquisitionWorker(broker, options, logger)
 {
-    private readonly ConcurrentDictionary<string, (ResultFileWriter Writer, OnlinePressure Pressure, Stopwatch Clock)> writers = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (ResultFileWriter Writer, FrameTimes Times, OnlinePressure Pressure, Stopwatch Clock)> writers = new(StringComparer.Ordinal);
 
     /// <inheritdoc />
     public override string Stage => "merge";
@@ -56,7 +57,9 @@ public sealed partial class MergeWorker(BrokerClient broker, PipelineOptions opt
 
         // The pressure stage lives here, not in a service of its own: merge already has every profile, in frame order,
         // and writes the file the pressure belongs in (src/Anvil.Pressure/README.md "Online").
-        writers[acquisition] = (ResultFileWriter.Create(ResultPath(acquisition)), new OnlinePressure(Options.DataRoot), Stopwatch.StartNew());
+        // One clock per acquisition: the result's time axis and the pressure's frame_time give a frame the same time.
+        var times = new FrameTimes(Options.DataRoot, Options.FramePeriod);
+        writers[acquisition] = (ResultFileWriter.Create(ResultPath(acquisition)), times, new OnlinePressure(times), Stopwatch.StartNew());
         return true;
     }
 
@@ -85,7 +88,13 @@ public sealed partial class MergeWorker(BrokerClient broker, PipelineOptions opt
             ToRow(profile.Requested),
             profile.Error);
         entry.Writer.Write(result);
-        entry.Pressure.Add(result);
+        lock (entry.Pressure)
+        {
+            // Under the lock the live P(t) reads with: the clock is fixed by the first frame that names a raw file.
+            entry.Times.Observe(result);
+            entry.Pressure.Add(result);
+        }
+
         if (!failedBefore && entry.Writer.WriteFailure is { } failure)
         {
             // The profiles stay in the broker: the acquisition is rebuilt from them once the file can be written.
@@ -106,7 +115,22 @@ public sealed partial class MergeWorker(BrokerClient broker, PipelineOptions opt
             using (var writer = entry.Writer)
             {
                 var latest = writer.LatestSettingsJson is { } json ? IntegrationSettings.FromJson(json) : settings.DefaultsOf(acquisition).Settings;
-                path = writer.Complete((long)lastId, ResultMetadata.Of(latest) with { Detector = DetectorRecord(acquisition, latest) }, entry.Pressure.WriteGroups);
+                var metadata = ResultMetadata.Of(latest) with
+                {
+                    Beamtime = Options.Beamtime,
+                    Acquisition = acquisition,
+                    Beamline = Options.Beamline,
+                    Facility = Options.Facility,
+                    Times = entry.Times,
+                    Detector = DetectorRecord(acquisition, latest),
+                };
+                path = writer.Complete((long)lastId, metadata, (file, frames) =>
+                {
+                    lock (entry.Pressure)
+                    {
+                        entry.Pressure.WriteGroups(file, frames);
+                    }
+                });
                 LogMerged(Logger, acquisition, writer.FrameCount, path, entry.Clock.Elapsed.TotalSeconds);
                 if (entry.Pressure.Processed > 0 && latest.Pressure is not null)
                 {
@@ -116,6 +140,23 @@ public sealed partial class MergeWorker(BrokerClient broker, PipelineOptions opt
 
             // The console's progress table reads "done" from the broker (ResultIndex), not from this folder.
             await results.RecordAsync(acquisition, Path.GetFileName(path), cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// The pressure tracked so far for an acquisition being merged now, and the profiles merged (the console's P–t
+    /// plot while it runs); null when it is not being merged or no frame asked for a pressure yet.
+    /// </summary>
+    public (PressureSeries Series, int Merged)? LivePressure(string acquisition)
+    {
+        if (!writers.TryGetValue(acquisition, out var entry))
+        {
+            return null;
+        }
+
+        lock (entry.Pressure)
+        {
+            return entry.Pressure.Snapshot() is { } series ? (series, entry.Writer.FrameCount) : null;
         }
     }
 

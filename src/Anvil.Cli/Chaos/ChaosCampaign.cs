@@ -21,6 +21,10 @@ public sealed class ChaosCampaign : IAsyncDisposable
     private const int Frames = 50;
     private const int Parts = 5;
     private const int Modules = 3;
+
+    // The input arrives as a detector writes it, one chunk part (10 frames) every half second, so every run lasts a few
+    // seconds and a fault drawn within that time strikes while the acquisition is still being taken and processed.
+    private static readonly TimeSpan PartPeriod = TimeSpan.FromMilliseconds(500);
     private const int DamagedPart = 2;
 
     private readonly string work;
@@ -29,14 +33,15 @@ public sealed class ChaosCampaign : IAsyncDisposable
     private readonly Task supervising;
     private readonly GrpcChannel ingestChannel;
     private readonly TextWriter log;
+    private readonly bool keep;
     private float[] baseline = [];
     private int npt;
     private int trials;
-    private TimeSpan undisturbed = TimeSpan.FromSeconds(2);
 
-    private ChaosCampaign(string work, Suite suite, TextWriter log)
+    private ChaosCampaign(string work, Suite suite, TextWriter log, bool keep)
     {
         this.work = work;
+        this.keep = keep;
         this.suite = suite;
         this.log = log;
         ingestChannel = GrpcChannel.ForAddress(suite.IngestAddress, new GrpcChannelOptions { MaxSendMessageSize = null });
@@ -52,8 +57,11 @@ public sealed class ChaosCampaign : IAsyncDisposable
 
     private string OutputDir => Path.Combine(work, "out");
 
-    /// <summary>Starts the suite with the pipeline configuration (config/pipeline.json), on the fixture's calibration.</summary>
-    public static async Task<ChaosCampaign> StartAsync(TimeSpan resendDelay, TextWriter log, CancellationToken cancellationToken)
+    /// <summary>
+    /// Starts the suite with the pipeline configuration (config/pipeline.json), on the fixture's calibration; with
+    /// <paramref name="keep"/> its work folder (data, results, broker, every service's log) is left for a look afterwards.
+    /// </summary>
+    public static async Task<ChaosCampaign> StartAsync(TimeSpan resendDelay, TextWriter log, bool keep, CancellationToken cancellationToken)
     {
         var work = Directory.CreateTempSubdirectory("anvil-chaos-").FullName;
         var config = PipelineConfig.Load(null);
@@ -64,7 +72,7 @@ public sealed class ChaosCampaign : IAsyncDisposable
         Directory.CreateDirectory(Path.Combine(work, "data"));
         var suite = await Suite.StartAsync(new SuiteOptions { WorkDir = work, Ports = PortPlan.Free(), Pipeline = config.Values },
             TimeSpan.FromSeconds(120), cancellationToken);
-        return new ChaosCampaign(work, suite, log);
+        return new ChaosCampaign(work, suite, log, keep);
     }
 
     /// <summary>The undisturbed run every trial is compared with.</summary>
@@ -74,7 +82,6 @@ public sealed class ChaosCampaign : IAsyncDisposable
         var acquisition = NextAcquisition();
         await AnnounceAsync(acquisition, Copy(acquisition), cancellationToken);
         var result = await WaitForResultAsync(acquisition, cancellationToken);
-        undisturbed = clock.Elapsed;
         using var nxs = Hdf5File.OpenRead(result);
         npt = (int)nxs.GetDatasetInfo("/processed/result/data").Shape[1];
         baseline = nxs.ReadDataset<float>("/processed/result/data");
@@ -87,11 +94,13 @@ public sealed class ChaosCampaign : IAsyncDisposable
     }
 
     /// <summary>
-    /// One trial of <paramref name="fault"/>; it strikes at a moment drawn by <paramref name="random"/> within the time the
-    /// undisturbed run took, so it hits the acquisition while it is being processed.
+    /// One trial of <paramref name="fault"/>; it strikes at a moment drawn by <paramref name="random"/> while the chunk parts
+    /// are still arriving, so it hits the acquisition while it is being taken and processed.
     /// </summary>
     public async Task<TrialOutcome> RunTrialAsync(ChaosFault fault, Random random, CancellationToken cancellationToken)
     {
+        // The last trial's result can be final before its struck service is serving again: each fault meets a whole suite.
+        await WaitAllServingAsync(cancellationToken);
         var acquisition = NextAcquisition();
         var folder = Copy(acquisition);
         var damaged = fault.Kind == FaultKind.BadFile ? Damage(folder, acquisition, fault.Target, random) : null;
@@ -145,10 +154,42 @@ public sealed class ChaosCampaign : IAsyncDisposable
         ingestChannel.Dispose();
         await suite.DisposeAsync();
         stopSupervising.Dispose();
-        Directory.Delete(work, recursive: true);
+        if (keep)
+        {
+            log.WriteLine($"kept {work} (services' logs in {Path.Combine(work, "logs")})");
+        }
+        else
+        {
+            Directory.Delete(work, recursive: true);
+        }
     }
 
-    private TimeSpan StrikeAt(Random random) => undisturbed * (0.1 + (0.7 * random.NextDouble()));
+    // Within 10-90 % of the time the chunk parts take to arrive: the acquisition is still being taken and processed.
+    private static TimeSpan StrikeAt(Random random) => PartPeriod * (Parts - 1) * (0.1 + (0.8 * random.NextDouble()));
+
+    private async Task WaitAllServingAsync(CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow.AddMinutes(2);
+        while (true)
+        {
+            var services = suite.Services.ToArray();
+            var answers = await Task.WhenAll(services.Select(s => s.Process.HasExited
+                ? Task.FromResult(false)
+                : s.Launcher.AnswersHealthAsync(TimeSpan.FromSeconds(2), cancellationToken)));
+            if (answers.All(a => a))
+            {
+                return;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                var down = services.Where((_, i) => !answers[i]).Select(s => s.Name);
+                throw new TimeoutException($"{string.Join(", ", down)} not serving 2 minutes after the last trial (service logs in {Path.Combine(work, "logs")})");
+            }
+
+            await Task.Delay(200, cancellationToken);
+        }
+    }
 
     private ServiceProcess Service(string name) => suite.Services.Single(s => s.Name == name);
 
@@ -216,6 +257,11 @@ public sealed class ChaosCampaign : IAsyncDisposable
                     Path = Path.Combine(folder, ChunkFileName.Format(acquisition, module, part)),
                     Frames = 10,
                 }, cancellationToken: cancellationToken);
+            }
+
+            if (part < Parts - 1)
+            {
+                await Task.Delay(PartPeriod, cancellationToken);
             }
         }
 

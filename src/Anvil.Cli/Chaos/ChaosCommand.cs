@@ -5,7 +5,7 @@ namespace Anvil.Cli.Chaos;
 /// <summary>`anvil chaos`: the fault campaign (<see cref="ChaosCampaign"/>) and its table.</summary>
 public static class ChaosCommand
 {
-    public const string Usage = "anvil chaos [--trials N] [--seed S] [--quick] [--faults NAME,NAME]";
+    public const string Usage = "anvil chaos [--trials N] [--seed S] [--quick] [--faults NAME,NAME] [--keep]";
 
     /// <summary>The faults of <c>--quick</c> (one trial each; CI runs it): one of each kind.</summary>
     public static readonly string[] QuickFaults = ["kill integrate", "kill merge", "stop stitch 5 s", "corrupt-gzip chunk file", "missing chunk file", "bad requests"];
@@ -16,6 +16,7 @@ public static class ChaosCommand
         var trials = args.GetInt("trials", quick ? 1 : 3);
         var seed = args.GetInt("seed", 1);
         var only = args.Get("faults")?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        var keep = args.Has("keep");
         args.RejectUnknown();
         if (trials < 1)
         {
@@ -25,7 +26,7 @@ public static class ChaosCommand
         // --quick redelivers a killed worker's frames after 5 s instead of the configured delay, to stay short in CI.
         var resendDelay = quick ? TimeSpan.FromSeconds(5) : PipelineConfig.Load(null).Options.ResendDelay;
         log.WriteLine($"starting a suite on 127.0.0.1 (resend delay {resendDelay.TotalSeconds:0} s, seed {seed}, {trials} trial(s) per fault)");
-        await using var campaign = await ChaosCampaign.StartAsync(resendDelay, log, cancellationToken);
+        await using var campaign = await ChaosCampaign.StartAsync(resendDelay, log, keep, cancellationToken);
         var all = ChaosFault.All(campaign.Services);
         var names = only ?? (quick ? QuickFaults : null);
         var faults = names is null ? all : [.. names.Select(n => all.FirstOrDefault(f => f.Name == n)

@@ -46,6 +46,7 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial int H5Lexists(long loc, string name, long lapl);
     [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial nint H5Lget_name_by_idx(long loc, string groupName, int indexType, int order, ulong n, byte* name, nuint size, long lapl);
     [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial int H5Ldelete(long loc, string name, long lapl);
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial int H5Lcreate_hard(long curLoc, string curName, long dstLoc, string dstName, long lcpl, long lapl);
     [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial int H5Lmove(long srcLoc, string srcName, long dstLoc, string dstName, long lcpl, long lapl);
     [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial long H5Oopen(long loc, string name, long lapl);
     [LibraryImport(Lib)] internal static partial int H5Oclose(long objectId);

@@ -1,12 +1,13 @@
 using System.Diagnostics;
+using Xunit;
 
-namespace Anvil.Hdf5.Tests;
+namespace Anvil.Testing;
 
 /// <summary>
 /// Runs a script with Debian's /usr/bin/python3 (h5py, numpy), the independent reader our files must satisfy.
 /// CI installs python3-h5py with the other apt packages.
 /// </summary>
-internal static class Python
+public static class Python
 {
     private const string Interpreter = "/usr/bin/python3";
 
