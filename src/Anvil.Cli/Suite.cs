@@ -236,7 +236,8 @@ public sealed class Suite : IAsyncDisposable
     /// every unacknowledged delivery for it. A service that lives but has not answered its health check for
     /// <paramref name="hungAfter"/> (default <see cref="HungAfter"/>: stopped, deadlocked) is killed and restarted the
     /// same way. More than <paramref name="maxRestartsPerMinute"/> deaths of one service within a minute end the
-    /// supervision with an exception naming it and its last log lines.
+    /// supervision with an exception naming it and its last log lines. Cancellation always ends it with an
+    /// <see cref="OperationCanceledException"/>.
     /// </summary>
     public async Task SuperviseAsync(TextWriter log, CancellationToken cancellationToken, int maxRestartsPerMinute = 5, TimeSpan? hungAfter = null)
     {
@@ -301,6 +302,9 @@ public sealed class Suite : IAsyncDisposable
 
             await Task.Delay(250, cancellationToken);
         }
+
+        // Cancelled between two awaits: end the same way as when cancelled inside one.
+        cancellationToken.ThrowIfCancellationRequested();
     }
 
     /// <inheritdoc />
