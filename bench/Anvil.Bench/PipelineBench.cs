@@ -4,7 +4,6 @@ using System.Text.Json;
 using Anvil.Broker.Client;
 using Anvil.Broker.V1;
 using Anvil.Cli;
-using Anvil.Hdf5;
 using Anvil.Pipeline;
 using Anvil.Pipeline.V1;
 using Grpc.Net.Client;
@@ -266,40 +265,13 @@ internal static class PipelineBench
         return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
     }
 
-    /// <summary>An acquisition's chunk files: per part, the module files in module order.</summary>
-    private sealed record Acquisition(string Name, string Folder, int Frames, string[][] Parts);
+    /// <summary>An acquisition's chunk parts, each with its module files in module order.</summary>
+    private sealed record Acquisition(string Name, string Folder, int Frames, IReadOnlyList<ChunkPartFiles> Parts);
 
-    // Copies the shared chunk files part by part (part p is a copy of source part p mod 5) and rewrites each copy's
-    // sequence numbers (frames 10p+1 … 10p+10) and collection/frame_numbers (the scan's frame count), as the detector
-    // writes them. The pixels stay compressed as they are: only two small datasets are replaced.
-    private static Acquisition BuildAcquisition(string source, string folder, string name, int frames)
-    {
-        Directory.CreateDirectory(folder);
-        var sourceParts = Directory.GetFiles(source, $"{SourceAcquisition}_m1_part*.nxs").Length;
-        var parts = new string[frames / FramesPerPart][];
-        for (var p = 0; p < parts.Length; p++)
-        {
-            parts[p] = new string[Modules];
-            var sequence = Enumerable.Range((p * FramesPerPart) + 1, FramesPerPart).ToArray();
-            for (var m = 1; m <= Modules; m++)
-            {
-                var target = Path.Combine(folder, ChunkFileName.Format(name, m, p));
-                File.Copy(Path.Combine(source, ChunkFileName.Format(SourceAcquisition, m, p % sourceParts)), target, overwrite: true);
-                using (var file = Hdf5File.OpenReadWrite(target))
-                {
-                    file.Delete(LambdaModuleFile.SequenceNumberPath);
-                    file.WriteDataset(LambdaModuleFile.SequenceNumberPath, sequence);
-                    const string frameNumbers = LambdaModuleFile.DetectorPath + "/collection/frame_numbers";
-                    file.Delete(frameNumbers);
-                    file.WriteDataset(frameNumbers, new[] { frames });
-                }
-
-                parts[p][m - 1] = target;
-            }
-        }
-
-        return new Acquisition(name, folder, frames, parts);
-    }
+    // The shared chunk files copied part by part, with each copy's sequence numbers and collection/frame_numbers
+    // rewritten as the detector writes them (RealFrameAcquisition): the pixels stay compressed as they are.
+    private static Acquisition BuildAcquisition(string source, string folder, string name, int frames) =>
+        new(name, folder, frames, RealFrameAcquisition.Plan(source, folder, name, frames, FramesPerPart).WriteAll());
 
     private sealed record RunResult(double Seconds, TimeSpan Latency, double AnnouncedRate, long PeakBacklog);
 
@@ -318,7 +290,7 @@ internal static class PipelineBench
         var result = Path.Combine(output, acquisition.Name + ".nxs");
         var first = DateTime.UtcNow;
         var clock = Stopwatch.StartNew();
-        for (var p = 0; p < acquisition.Parts.Length; p++)
+        for (var p = 0; p < acquisition.Parts.Count; p++)
         {
             if (rate > 0)
             {
@@ -329,29 +301,11 @@ internal static class PipelineBench
                 }
             }
 
-            for (var m = 0; m < Modules; m++)
-            {
-                var path = acquisition.Parts[p][m];
-                if (liveFolder is not null)
-                {
-                    var moved = Path.Combine(liveFolder, Path.GetFileName(path));
-                    File.Move(path, moved);
-                    path = moved;
-                }
-
-                await ingest.AnnounceChunkAsync(new AnnounceChunkRequest
-                {
-                    Acquisition = acquisition.Name,
-                    Module = (uint)(m + 1),
-                    Modules = Modules,
-                    Part = (uint)p,
-                    Path = path,
-                    Frames = FramesPerPart,
-                });
-            }
+            var part = liveFolder is null ? acquisition.Parts[p] : acquisition.Parts[p].MoveTo(liveFolder);
+            await AcquisitionDriver.AnnouncePartsAsync(ingest, acquisition.Name, [part], CancellationToken.None);
         }
 
-        await ingest.FinishAcquisitionAsync(new FinishAcquisitionRequest { Acquisition = acquisition.Name, Parts = (uint)acquisition.Parts.Length });
+        await ingest.FinishAcquisitionAsync(new FinishAcquisitionRequest { Acquisition = acquisition.Name, Parts = (uint)acquisition.Parts.Count });
         var lastAnnounced = DateTime.UtcNow;
         var announcedRate = acquisition.Frames / clock.Elapsed.TotalSeconds;
         var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(20);
@@ -457,7 +411,7 @@ internal static class PipelineBench
     {
         var script = Path.Combine(root, "bench", "pyfai_pipeline.py");
         var parts = Path.Combine(Path.GetDirectoryName(output)!, "baseline-parts.json");
-        File.WriteAllText(parts, JsonSerializer.Serialize(acquisition.Parts));
+        File.WriteAllText(parts, JsonSerializer.Serialize(acquisition.Parts.Select(p => p.Modules)));
         var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, UseShellExecute = false };
         foreach (var a in new[] { script, "--poni", poni, "--mask", mask, "--npt", Npt.ToString(CultureInfo.InvariantCulture), "--method", Method, "--workers", "2", "--out", output, parts })
         {

@@ -113,6 +113,39 @@ public static class AcquisitionDriver
         return new DriverResult(streams, options.Frames * detectors.Count, first, lastWritten);
     }
 
+    /// <summary>
+    /// Announces chunk parts as a detector driver does once their files are closed: every module file of each part, in
+    /// order, <paramref name="period"/> apart (zero: at once), for acquisition <paramref name="acquisition"/> (of
+    /// <paramref name="detector"/>, with detectors configured). The acquisition is not finished: the caller says when.
+    /// </summary>
+    public static async Task AnnouncePartsAsync(Ingest.IngestClient ingest, string acquisition, IEnumerable<ChunkPartFiles> parts,
+        CancellationToken cancellationToken, TimeSpan period = default, string detector = "")
+    {
+        var first = true;
+        foreach (var part in parts)
+        {
+            if (!first && period > TimeSpan.Zero)
+            {
+                await Task.Delay(period, cancellationToken);
+            }
+
+            first = false;
+            for (var m = 0; m < part.Modules.Count; m++)
+            {
+                await ingest.AnnounceChunkAsync(new AnnounceChunkRequest
+                {
+                    Acquisition = acquisition,
+                    Detector = detector,
+                    Module = (uint)(m + 1),
+                    Modules = (uint)part.Modules.Count,
+                    Part = (uint)part.Part,
+                    Path = part.Modules[m],
+                    Frames = (uint)part.Frames,
+                }, cancellationToken: cancellationToken);
+            }
+        }
+    }
+
     /// <summary>The acquisitions a replay of <paramref name="directory"/> announces, in order.</summary>
     public static IReadOnlyList<string> ReplayAcquisitions(string directory) =>
         [.. ReplayChunks(directory).Select(c => c.Acquisition).Distinct()];

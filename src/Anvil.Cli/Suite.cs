@@ -289,7 +289,7 @@ public sealed class Suite : IAsyncDisposable
                 dead.Process.Dispose();
                 try
                 {
-                    await WaitHealthyAsync(restarted, DateTime.UtcNow.AddSeconds(60), TimeSpan.FromSeconds(60), cancellationToken);
+                    await restarted.Launcher.WaitHealthyAsync(TimeSpan.FromSeconds(60), cancellationToken);
                     log.WriteLine($"{dead.Name} is serving again at {restarted.Address[7..]}");
                 }
                 catch (InvalidOperationException) when (restarted.Process.HasExited)
@@ -427,18 +427,39 @@ public sealed class Suite : IAsyncDisposable
         return first + Topology.Services.SelectMany(s => s.Instances()).Concat(Topology.Services.SelectMany(s => s.ReprocessInstances())).Select(i => i.Instance).ToList().IndexOf(name);
     }
 
-    private async Task WaitHealthyAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    /// <summary>
+    /// Waits until every service of the suite answers its gRPC health check SERVING, all within <paramref name="timeout"/>
+    /// (start-up, and between the trials of `anvil chaos`). A service that exits ends the wait at once with its last log
+    /// lines, unless <paramref name="supervised"/>: then <see cref="SuperviseAsync"/> restarts it, and the wait follows the
+    /// restarted process. When the timeout passes, the <see cref="TimeoutException"/> names the services not serving.
+    /// </summary>
+    public async Task WaitHealthyAsync(TimeSpan timeout, CancellationToken cancellationToken, bool supervised = false)
     {
         var deadline = DateTime.UtcNow + timeout;
-        foreach (var service in Services)
+        while (true)
         {
-            await WaitHealthyAsync(service, deadline, timeout, cancellationToken);
+            var all = Services;
+            if (!supervised && all.FirstOrDefault(s => s.Process.HasExited) is { } dead)
+            {
+                throw new InvalidOperationException($"{dead.Name} exited with code {dead.Process.ExitCode} while starting:\n{Tail(dead)}");
+            }
+
+            var answers = await Task.WhenAll(all.Select(s => s.Launcher.AnswersHealthAsync(TimeSpan.FromSeconds(2), cancellationToken)));
+            if (answers.All(a => a))
+            {
+                return;
+            }
+
+            if (DateTime.UtcNow >= deadline)
+            {
+                var down = all.Where((_, i) => !answers[i]).ToArray();
+                throw new TimeoutException($"{string.Join(", ", down.Select(s => s.Name))} not serving within {timeout.TotalSeconds:0} s (logs in {Path.Combine(Options.WorkDir, "logs")}):\n"
+                    + string.Join("\n", down.Select(s => $"{s.Name}:\n{Tail(s, 10)}")));
+            }
+
+            await Task.Delay(100, cancellationToken);
         }
     }
-
-    // Every service gets what is left of the one deadline (at least a second).
-    private static Task WaitHealthyAsync(ServiceProcess service, DateTime deadline, TimeSpan timeout, CancellationToken cancellationToken) =>
-        service.Launcher.WaitHealthyAsync(TimeSpan.FromTicks(Math.Clamp((deadline - DateTime.UtcNow).Ticks, TimeSpan.TicksPerSecond, timeout.Ticks)), cancellationToken);
 
     private static string ServiceDll(TopologyService service)
     {

@@ -80,30 +80,9 @@ public sealed class OperatorSuiteFixture : IAsyncLifetime
     /// <summary>Announces the first <paramref name="parts"/> chunk parts (3 modules, 10 frames each) of a copy of the real Lambda frames.</summary>
     public async Task AnnounceAsync(string acquisition, int parts)
     {
-        var folder = Path.Combine(DataRoot, acquisition);
-        Directory.CreateDirectory(folder);
-        foreach (var file in Directory.GetFiles(TestPaths.LambdaFixtures, "*.nxs"))
-        {
-            File.Copy(file, Path.Combine(folder, Path.GetFileName(file).Replace("testasapo1_1009_00002", acquisition, StringComparison.Ordinal)));
-        }
-
+        var copied = RealFrameAcquisition.Copy(TestPaths.LambdaFixtures, Path.Combine(DataRoot, acquisition), acquisition);
         using var channel = GrpcChannel.ForAddress(Suite.IngestAddress);
-        var ingest = new Ingest.IngestClient(channel);
-        for (var part = 0; part < parts; part++)
-        {
-            for (var module = 1; module <= 3; module++)
-            {
-                await ingest.AnnounceChunkAsync(new AnnounceChunkRequest
-                {
-                    Acquisition = acquisition,
-                    Module = (uint)module,
-                    Modules = 3,
-                    Part = (uint)part,
-                    Path = Path.Combine(folder, ChunkFileName.Format(acquisition, module, part)),
-                    Frames = 10,
-                }).ResponseAsync.DefaultTimeout();
-            }
-        }
+        await AcquisitionDriver.AnnouncePartsAsync(new Ingest.IngestClient(channel), acquisition, copied.Take(parts), CancellationToken.None).DefaultTimeout();
     }
 
     /// <summary>Announces all five chunk parts of a copy of the real Lambda frames and finishes the acquisition (50 frames).</summary>

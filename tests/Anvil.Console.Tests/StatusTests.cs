@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Anvil.Cli;
 using Anvil.Pipeline;
 using Anvil.Pipeline.V1;
 using Anvil.Testing;
@@ -30,29 +31,12 @@ internal static class FailingAcquisition
             if (!announced)
             {
                 var folder = Path.Combine(suite.DataRoot, Name);
-                Directory.CreateDirectory(folder);
-                foreach (var file in Directory.GetFiles(TestPaths.LambdaFixtures, "*_part00000.nxs"))
-                {
-                    File.Copy(file, Path.Combine(folder, Path.GetFileName(file).Replace("testasapo1_1009_00002", Name, StringComparison.Ordinal)));
-                }
-
+                var parts = RealFrameAcquisition.Copy(TestPaths.LambdaFixtures, folder, Name);
                 var victim = Path.Combine(folder, ChunkFileName.Format(Name, 2, 0));
                 var bytes = await File.ReadAllBytesAsync(victim).DefaultTimeout();
                 await File.WriteAllBytesAsync(victim, bytes[..(bytes.Length / 2)]).DefaultTimeout();
                 using var channel = GrpcChannel.ForAddress(suite.Suite.IngestAddress);
-                var ingest = new Ingest.IngestClient(channel);
-                for (var module = 1; module <= 3; module++)
-                {
-                    await ingest.AnnounceChunkAsync(new AnnounceChunkRequest
-                    {
-                        Acquisition = Name,
-                        Module = (uint)module,
-                        Modules = 3,
-                        Part = 0,
-                        Path = Path.Combine(folder, ChunkFileName.Format(Name, module, 0)),
-                        Frames = 10,
-                    }).ResponseAsync.DefaultTimeout();
-                }
+                await AcquisitionDriver.AnnouncePartsAsync(new Ingest.IngestClient(channel), Name, parts.Take(1), CancellationToken.None).DefaultTimeout();
 
                 announced = true;
             }

@@ -15,11 +15,7 @@ public sealed class ChainTests(SuiteFixture suite)
     {
         // The 50 real P02.2 frames (3 modules × 5 parts), under a name of their own in this suite's data root.
         var folder = Path.Combine(suite.DataRoot, "real");
-        Directory.CreateDirectory(folder);
-        foreach (var file in Directory.GetFiles(TestPaths.LambdaFixtures, "*.nxs"))
-        {
-            File.Copy(file, Path.Combine(folder, Path.GetFileName(file)));
-        }
+        RealFrameAcquisition.Copy(TestPaths.LambdaFixtures, folder, "testasapo1_1009_00002");
 
         var replayed = await AcquisitionDriver.ReplayAsync(suite.Ingest, folder, TextWriter.Null, CancellationToken.None).DefaultTimeout();
         Assert.Equal(50, replayed.Frames);

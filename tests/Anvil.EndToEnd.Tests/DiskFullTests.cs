@@ -1,5 +1,6 @@
 using Anvil.Cli;
 using Anvil.Hdf5;
+using Anvil.Pipeline;
 using Anvil.Pipeline.V1;
 using Anvil.Testing;
 using Grpc.Net.Client;
@@ -57,11 +58,7 @@ public sealed class DiskFullTests : IAsyncLifetime
     {
         const string acquisition = "full_1009_00001";
         var folder = Path.Combine(DataRoot, "full");
-        Directory.CreateDirectory(folder);
-        foreach (var file in Directory.GetFiles(TestPaths.LambdaFixtures, "*.nxs"))
-        {
-            File.Copy(file, Path.Combine(folder, Path.GetFileName(file).Replace("testasapo1_1009_00002", acquisition, StringComparison.Ordinal)));
-        }
+        RealFrameAcquisition.Copy(TestPaths.LambdaFixtures, folder, acquisition);
 
         using var ingestChannel = GrpcChannel.ForAddress(suite.IngestAddress);
         await AcquisitionDriver.ReplayAsync(new Anvil.Pipeline.V1.Ingest.IngestClient(ingestChannel), folder, TextWriter.Null, CancellationToken.None).DefaultTimeout();

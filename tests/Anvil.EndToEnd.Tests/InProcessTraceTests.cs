@@ -85,11 +85,7 @@ public sealed class InProcessTraceTests : IAsyncLifetime
     public async Task Replay_InMemoryExporter_EachFrameOneTraceThroughAllFiveServicesInParentChildOrder()
     {
         var folder = Path.Combine(DataRoot, "inproc");
-        Directory.CreateDirectory(folder);
-        foreach (var file in Directory.GetFiles(TestPaths.LambdaFixtures, "*.nxs"))
-        {
-            File.Copy(file, Path.Combine(folder, Path.GetFileName(file).Replace("testasapo1_1009_00002", Acquisition, StringComparison.Ordinal)));
-        }
+        RealFrameAcquisition.Copy(TestPaths.LambdaFixtures, folder, Acquisition);
 
         using var channel = GrpcChannel.ForAddress(ingestAddress);
         await AcquisitionDriver.ReplayAsync(new Anvil.Pipeline.V1.Ingest.IngestClient(channel), folder, TextWriter.Null, CancellationToken.None).DefaultTimeout();

@@ -68,33 +68,15 @@ public class SuiteFixture : IAsyncLifetime
     public string CopyRealFrames(string subfolder, string acquisition)
     {
         var folder = Path.Combine(DataRoot, subfolder);
-        Directory.CreateDirectory(folder);
-        foreach (var file in Directory.GetFiles(TestPaths.LambdaFixtures, "*.nxs"))
-        {
-            File.Copy(file, Path.Combine(folder, Path.GetFileName(file).Replace("testasapo1_1009_00002", acquisition, StringComparison.Ordinal)));
-        }
-
+        RealFrameAcquisition.Copy(TestPaths.LambdaFixtures, folder, acquisition);
         return folder;
     }
 
     /// <summary>Announces the given chunk parts (3 modules, 10 frames each) of frames copied by <see cref="CopyRealFrames"/>.</summary>
-    public async Task AnnounceAsync(string acquisition, string folder, int[] parts)
+    public Task AnnounceAsync(string acquisition, string folder, int[] parts)
     {
-        foreach (var part in parts)
-        {
-            for (var module = 1; module <= 3; module++)
-            {
-                await Ingest.AnnounceChunkAsync(new AnnounceChunkRequest
-                {
-                    Acquisition = acquisition,
-                    Module = (uint)module,
-                    Modules = 3,
-                    Part = (uint)part,
-                    Path = Path.Combine(folder, ChunkFileName.Format(acquisition, module, part)),
-                    Frames = 10,
-                }).ResponseAsync.DefaultTimeout();
-            }
-        }
+        var copied = RealFrameAcquisition.Copied(TestPaths.LambdaFixtures, folder, acquisition);
+        return AcquisitionDriver.AnnouncePartsAsync(Ingest, acquisition, parts.Select(p => copied[p]), CancellationToken.None).DefaultTimeout();
     }
 
     /// <summary>Waits until the supervisor has restarted <paramref name="name"/> (more than <paramref name="restartsBefore"/> restarts) and it serves.</summary>

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Anvil.Cli;
 using Anvil.Cli.Supervision;
 using Anvil.Hdf5;
+using Anvil.Pipeline;
 using Anvil.Testing;
 
 namespace Anvil.EndToEnd.Tests;
@@ -48,11 +49,7 @@ public sealed class SupervisionTests(SuiteFixture suite)
         {
             const string acquisition = "sup_1009_00006";
             var folder = Path.Combine(suite.DataRoot, "sup");
-            Directory.CreateDirectory(folder);
-            foreach (var file in Directory.GetFiles(TestPaths.LambdaFixtures, "*.nxs"))
-            {
-                File.Copy(file, Path.Combine(folder, Path.GetFileName(file).Replace("testasapo1_1009_00002", acquisition, StringComparison.Ordinal)));
-            }
+            RealFrameAcquisition.Copy(TestPaths.LambdaFixtures, folder, acquisition);
 
             var victim = suite.Suite.Services.Single(s => s.Name == "integrate-2");
             var restartsBefore = victim.Restarts;

@@ -212,11 +212,7 @@ public sealed class TelemetryTests(SuiteFixture suite)
     private static async Task RunReplayAsync(SuiteFixture suite)
     {
         var folder = Path.Combine(suite.DataRoot, "traced");
-        Directory.CreateDirectory(folder);
-        foreach (var file in Directory.GetFiles(TestPaths.LambdaFixtures, "*.nxs"))
-        {
-            File.Copy(file, Path.Combine(folder, Path.GetFileName(file).Replace("testasapo1_1009_00002", Acquisition, StringComparison.Ordinal)));
-        }
+        RealFrameAcquisition.Copy(TestPaths.LambdaFixtures, folder, Acquisition);
 
         var victim = Path.Combine(folder, ChunkFileName.Format(Acquisition, 2, 1));
         var bytes = await File.ReadAllBytesAsync(victim).DefaultTimeout();

@@ -17,10 +17,8 @@ namespace Anvil.Cli.Chaos;
 /// </summary>
 public sealed class ChaosCampaign : IAsyncDisposable
 {
-    private const string FixtureAcquisition = "testasapo1_1009_00002";
     private const int Frames = 50;
     private const int Parts = 5;
-    private const int Modules = 3;
 
     // The input arrives as a detector writes it, one chunk part (10 frames) every half second, so every run lasts a few
     // seconds and a fault drawn within that time strikes while the acquisition is still being taken and processed.
@@ -99,8 +97,9 @@ public sealed class ChaosCampaign : IAsyncDisposable
     /// </summary>
     public async Task<TrialOutcome> RunTrialAsync(ChaosFault fault, Random random, CancellationToken cancellationToken)
     {
-        // The last trial's result can be final before its struck service is serving again: each fault meets a whole suite.
-        await WaitAllServingAsync(cancellationToken);
+        // The last trial's result can be final before its struck service is serving again (the supervisor restarts it):
+        // each fault meets a whole suite.
+        await suite.WaitHealthyAsync(TimeSpan.FromMinutes(2), cancellationToken, supervised: true);
         var acquisition = NextAcquisition();
         var folder = Copy(acquisition);
         var damaged = fault.Kind == FaultKind.BadFile ? Damage(folder, acquisition, fault.Target, random) : null;
@@ -167,42 +166,14 @@ public sealed class ChaosCampaign : IAsyncDisposable
     // Within 10-90 % of the time the chunk parts take to arrive: the acquisition is still being taken and processed.
     private static TimeSpan StrikeAt(Random random) => PartPeriod * (Parts - 1) * (0.1 + (0.8 * random.NextDouble()));
 
-    private async Task WaitAllServingAsync(CancellationToken cancellationToken)
-    {
-        var deadline = DateTime.UtcNow.AddMinutes(2);
-        while (true)
-        {
-            var services = suite.Services.ToArray();
-            var answers = await Task.WhenAll(services.Select(s => s.Process.HasExited
-                ? Task.FromResult(false)
-                : s.Launcher.AnswersHealthAsync(TimeSpan.FromSeconds(2), cancellationToken)));
-            if (answers.All(a => a))
-            {
-                return;
-            }
-
-            if (DateTime.UtcNow > deadline)
-            {
-                var down = services.Where((_, i) => !answers[i]).Select(s => s.Name);
-                throw new TimeoutException($"{string.Join(", ", down)} not serving 2 minutes after the last trial (service logs in {Path.Combine(work, "logs")})");
-            }
-
-            await Task.Delay(200, cancellationToken);
-        }
-    }
-
     private ServiceProcess Service(string name) => suite.Services.Single(s => s.Name == name);
 
     private string NextAcquisition() => $"chaos{++trials:D3}_00001";
 
     private string Copy(string acquisition)
     {
-        var folder = Directory.CreateDirectory(Path.Combine(DataRoot, acquisition)).FullName;
-        foreach (var file in Directory.GetFiles(Fixtures, "*.nxs"))
-        {
-            File.Copy(file, Path.Combine(folder, Path.GetFileName(file).Replace(FixtureAcquisition, acquisition, StringComparison.Ordinal)));
-        }
-
+        var folder = Path.Combine(DataRoot, acquisition);
+        RealFrameAcquisition.Copy(Fixtures, folder, acquisition);
         return folder;
     }
 
@@ -244,27 +215,7 @@ public sealed class ChaosCampaign : IAsyncDisposable
     private async Task AnnounceAsync(string acquisition, string folder, CancellationToken cancellationToken)
     {
         var ingest = RetryWhileUnavailable.Ingest(ingestChannel, TextWriter.Null);
-        for (var part = 0; part < Parts; part++)
-        {
-            for (var module = 1; module <= Modules; module++)
-            {
-                await ingest.AnnounceChunkAsync(new AnnounceChunkRequest
-                {
-                    Acquisition = acquisition,
-                    Module = (uint)module,
-                    Modules = Modules,
-                    Part = (uint)part,
-                    Path = Path.Combine(folder, ChunkFileName.Format(acquisition, module, part)),
-                    Frames = 10,
-                }, cancellationToken: cancellationToken);
-            }
-
-            if (part < Parts - 1)
-            {
-                await Task.Delay(PartPeriod, cancellationToken);
-            }
-        }
-
+        await AcquisitionDriver.AnnouncePartsAsync(ingest, acquisition, RealFrameAcquisition.Copied(Fixtures, folder, acquisition), cancellationToken, PartPeriod);
         await ingest.FinishAcquisitionAsync(new FinishAcquisitionRequest { Acquisition = acquisition, Parts = Parts }, cancellationToken: cancellationToken);
     }
 
