@@ -1,7 +1,6 @@
 using Anvil.Cli;
 using Anvil.EndToEnd.Tests.Otlp;
 using Anvil.Pipeline;
-using Anvil.Pipeline.V1;
 using Anvil.Testing;
 using Grpc.Net.Client;
 
