@@ -216,10 +216,11 @@ internal static class SoakBench
                 if (sample.At - printed >= every || samples.Count == 1)
                 {
                     printed = sample.At;
-                    if (columns is null && backlog.Count > 0)
+                    // The header again once the acquisition's streams exist, with its consumer groups.
+                    if (samples.Count == 1 || (columns is null && backlog.Count > 0))
                     {
-                        columns = [.. backlog.Keys.Order(StringComparer.Ordinal)];
-                        Console.WriteLine($"  {"min",5} {"announced",9} {"merged",7} {string.Join(" ", rss.Keys.Select(k => $"{k,11}"))} | backlog {string.Join(" ", columns.Select(c => $"{c,16}"))}");
+                        columns = backlog.Count > 0 ? [.. backlog.Keys.Order(StringComparer.Ordinal)] : null;
+                        Console.WriteLine($"  {"min",5} {"announced",9} {"merged",7} {string.Join(" ", rss.Keys.Select(k => $"{k,11}"))} | backlog {string.Join(" ", (columns ?? []).Select(c => $"{c,16}"))}");
                     }
 
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
