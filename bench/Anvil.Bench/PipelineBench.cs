@@ -174,7 +174,7 @@ internal static class PipelineBench
             var integrations = passesAfter.Integrations - passesBefore.Integrations;
             var passes = passesAfter.Passes - passesBefore.Passes;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  integrate: {integrations} integrations in {passes} passes over the matrix, {(passes > 0 ? (double)integrations / passes : 0):0.00} frames per pass (at most {Anvil.Integration.IntegrationEngine.FramesPerPass})"));
+                $"  integrate: {integrations} integrations in {passes} passes over the matrix, {(passes > 0 ? (double)integrations / passes : 0):0.00} frames per pass (at most {IntegrationEngine.FramesPerPass})"));
             if (scaleOut)
             {
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
