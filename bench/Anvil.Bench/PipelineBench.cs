@@ -4,7 +4,6 @@ using System.Text.Json;
 using Anvil.Broker.Client;
 using Anvil.Broker.V1;
 using Anvil.Cli;
-using Anvil.Hdf5;
 using Anvil.Integration;
 using Anvil.Pipeline;
 using Anvil.Pipeline.V1;
@@ -28,7 +27,6 @@ internal static class PipelineBench
     private const int Modules = 3;
     private const int Npt = 4038;
     private const string Method = "bbox";
-    private const string SourceAcquisition = "testasapo1_1009_00002";
 
     // A live rate is sustained when the file is final within this long after the last chunk was announced: the backlog
     // the run built up drained at once, so it stayed bounded.
@@ -551,7 +549,7 @@ internal static class PipelineBench
     {
         var script = Path.Combine(root, "bench", "pyfai_pipeline.py");
         var parts = Path.Combine(Path.GetDirectoryName(output)!, "baseline-parts.json");
-        File.WriteAllText(parts, JsonSerializer.Serialize(acquisition.Parts.Select(p => p.Modules)));
+        File.WriteAllText(parts, JsonSerializer.Serialize(acquisition.Parts));
         var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, UseShellExecute = false };
         foreach (var a in new[] { script, "--poni", poni, "--mask", mask, "--npt", Npt.ToString(CultureInfo.InvariantCulture), "--method", Method, "--workers", "2", "--out", output, parts })
         {
