@@ -165,6 +165,41 @@ public sealed class OperatorPageTests(OperatorSuiteFixture suite, BrowserFixture
     }
 
     [Fact]
+    public async Task AcquisitionsTable_At1280And1024Wide_EveryButtonInsideTheWindow_Screenshots()
+    {
+        // A finished acquisition with a long beamline-style name and a result file: the widest rows the table gets.
+        const string acquisition = "layout_testasapo1_1009_00004";
+        await suite.AnnounceFinishedAsync(acquisition);
+        var page = await browser.Browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 800 } }).DefaultTimeout();
+        await page.GotoAsync(suite.ConsoleUrl + "/?tab=operate").DefaultTimeout();
+        var row = page.Locator($"#op-table tbody tr[data-name={acquisition}]");
+        await TaskTimeoutExtensions.UntilAsync("the long-named acquisition's row shows its result file", async () =>
+            await row.CountAsync().DefaultTimeout() == 1 && (await row.InnerTextAsync().DefaultTimeout()).Contains(acquisition + ".nxs", StringComparison.Ordinal), TimeSpan.FromSeconds(120));
+
+        foreach (var width in new[] { 1280, 1024 })
+        {
+            await page.SetViewportSizeAsync(width, 800).DefaultTimeout();
+            await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(BrowserFixture.Artifacts, $"operate-{width}.png") }).DefaultTimeout();
+
+            // Every row's buttons lie wholly inside the window (no horizontal scrolling needed), and the page is no wider than it.
+            var outside = await page.EvaluateAsync<string[]>(@"w => [...document.querySelectorAll('#op-table button, .op-bar button, #op-settings button')]
+                .map(b => ({ b, r: b.getBoundingClientRect() }))
+                .filter(x => x.r.width > 0 && (x.r.left < 0 || x.r.right > w))
+                .map(x => `${x.b.closest('tr')?.dataset.name ?? ''} ${x.b.textContent}: ${Math.round(x.r.left)}..${Math.round(x.r.right)}`)", width).DefaultTimeout();
+            Assert.True(outside.Length == 0, $"at {width} px, outside the window: {string.Join("; ", outside)}");
+            var reprocess = await row.Locator("button[data-op=reprocess]").BoundingBoxAsync().DefaultTimeout();
+            Assert.NotNull(reprocess);
+            Assert.True(reprocess.X >= 0 && reprocess.X + reprocess.Width <= width, $"at {width} px the Reprocess button spans {reprocess.X}..{reprocess.X + reprocess.Width}");
+            Assert.True(await page.EvaluateAsync<int>("document.documentElement.scrollWidth").DefaultTimeout() <= width, $"the page is wider than {width} px");
+        }
+
+        // Still usable at 1024: the button works (a reprocessing of it starts).
+        await row.Locator("button[data-op=reprocess]").ClickAsync().DefaultTimeout();
+        await WaitTextAsync(page, "#op-note", $"as {acquisition}_r1");
+        await page.CloseAsync().DefaultTimeout();
+    }
+
+    [Fact]
     public async Task FromAnotherPc_ViewOnly_StatusShownButtonsDisabled()
     {
         var address = OperatorSuiteFixture.RemoteStandIn();

@@ -69,10 +69,17 @@
       const cells = [a.name, a.state, a.framesAnnounced || '?', a.framesStitched, a.framesIntegrated, a.framesMerged, a.framesFailed, a.backlog,
         a.paused ? 'yes' : 'no', a.resultFile || '—', a.settingsVersion ?? '—'];
       for (const c of cells) { const td = document.createElement('td'); td.textContent = String(c); tr.appendChild(td); }
+      tr.cells[0].className = 'name';
+      tr.cells[0].replaceChildren(breakable(a.name));
+      tr.cells[9].replaceChildren(breakable(a.resultFile || '—'));
       tr.cells[1].className = 'state-' + a.state;
+      for (const i of [2, 3, 4, 5, 6, 7, 10]) tr.cells[i].className = 'num';
       tr.cells[8].className = a.paused ? 'paused' : '';
+      tr.cells[9].className = 'file';
+      tr.cells[9].title = a.resultFile || '';
       if (a.failures && a.failures.length) tr.cells[6].title = a.failures.join('\n');
       const actions = document.createElement('td');
+      actions.className = 'actions';
       actions.append(actionButton(a.paused ? 'Resume' : 'Pause', a.paused ? 'resume' : 'pause', a.name, a.paused && s.beamtimePaused),
         actionButton('Stop', 'stop', a.name, a.finished),
         actionButton('Reprocess', 'reprocess', a.name, !a.finished));
@@ -109,6 +116,16 @@
     });
     el('op-reprocessings').tBodies[0].replaceChildren(...rows);
     el('op-reprocess-empty').hidden = rows.length > 0;
+  }
+
+  // A long acquisition or file name that may wrap only after an '_' or before the '.nxs' (<wbr>), never mid-word.
+  function breakable(text) {
+    const fragment = document.createDocumentFragment();
+    for (const part of text.split(/(?<=_)|(?=\.)/)) {
+      if (fragment.childNodes.length) fragment.appendChild(document.createElement('wbr'));
+      fragment.appendChild(document.createTextNode(part));
+    }
+    return fragment;
   }
 
   function actionButton(label, op, acquisition, disabled) {
