@@ -24,9 +24,6 @@ public static class OperatorEndpoints
     /// <summary>The header every write must carry (value 1): a browser sends it only from the console's own page.</summary>
     public const string OperatorHeader = "X-Anvil-Operator";
 
-    /// <summary>The settings fields the page edits, as the settings model names them.</summary>
-    private static readonly string[] PathFields = ["poni", "mask", "dark", "flat"];
-
     public static IEndpointRouteBuilder MapOperatorApi(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api/operator").WithTags("Operator");
@@ -161,29 +158,17 @@ public static class OperatorEndpoints
             return Problem(400, "Bad request body", ex.Message);
         }
 
-        var errors = new Dictionary<string, List<string>>(StringComparer.Ordinal);
-        void Add(string field, string message) => (errors.TryGetValue(field, out var list) ? list : errors[field] = []).Add(message);
-        var changes = ReadUpdate(body, Add);
+        var errors = new FieldErrors();
+        var changes = ReadUpdate(body, errors.Add);
         changes.Acquisition = string.Empty;
+        changes.Detector = string.Empty;
         return await control.Call(async (client, options) =>
         {
             // The settings of the reprocessing: the acquisition's, with the changes; validated here for messages per field.
-            var current = (await client.GetSettingsAsync(new GetSettingsRequest { Acquisition = acquisition }, options)).ToSettings();
-            try
+            await CheckAgainstInForceAsync(client, options, new GetSettingsRequest { Acquisition = acquisition }, changes, DataRootOf(pipeline), errors);
+            if (errors.Any)
             {
-                current.Apply(changes, Path.GetFullPath(pipeline.Value.DataRoot));
-            }
-            catch (SettingsException ex)
-            {
-                foreach (var e in ex.Errors.Where(e => !errors.ContainsKey(e.Field)))
-                {
-                    Add(e.Field, e.Message);
-                }
-            }
-
-            if (errors.Count > 0)
-            {
-                return Invalid(errors);
+                return errors.Invalid();
             }
 
             var reply = await client.ReprocessAsync(new ReprocessRequest { Acquisition = acquisition, Settings = changes }, options);
@@ -211,29 +196,16 @@ public static class OperatorEndpoints
             return Problem(400, "Bad request body", ex.Message);
         }
 
-        var errors = new Dictionary<string, List<string>>(StringComparer.Ordinal);
-        void Add(string field, string message) => (errors.TryGetValue(field, out var list) ? list : errors[field] = []).Add(message);
-        var update = ReadUpdate(body, Add);
+        var errors = new FieldErrors();
+        var update = ReadUpdate(body, errors.Add);
         return await control.Call(async (client, options) =>
         {
             // The settings model validates here too (the same Apply ingest runs), so the page gets one message per
             // field; ingest validates again and publishes the version only if all is valid.
-            var current = (await client.GetSettingsAsync(new GetSettingsRequest { Acquisition = update.Acquisition }, options)).ToSettings();
-            try
+            await CheckAgainstInForceAsync(client, options, new GetSettingsRequest { Acquisition = update.Acquisition, Detector = update.Detector }, update, DataRootOf(pipeline), errors);
+            if (errors.Any)
             {
-                current.Apply(update, Path.GetFullPath(pipeline.Value.DataRoot));
-            }
-            catch (SettingsException ex)
-            {
-                foreach (var e in ex.Errors.Where(e => !errors.ContainsKey(e.Field)))
-                {
-                    Add(e.Field, e.Message);
-                }
-            }
-
-            if (errors.Count > 0)
-            {
-                return Invalid(errors);
+                return errors.Invalid();
             }
 
             try
@@ -242,14 +214,41 @@ public static class OperatorEndpoints
             }
             catch (RpcException ex) when (ex.StatusCode == StatusCode.InvalidArgument)
             {
-                var field = ex.Status.Detail.Split(' ', 2)[0].Trim('\'');
-                Add(Array.IndexOf(["npt", "unit", "method", "polarization", "radial_range", "azimuth_range_deg", "dummy", "delta_dummy", "pressure", .. PathFields], field) >= 0 ? field : "settings", ex.Status.Detail);
-                return Invalid(errors);
+                errors.AddFromIngest(ex.Status.Detail);
+                return errors.Invalid();
             }
         });
     }
 
     // ------------------------------------------------------------------ helpers
+
+    /// <summary>
+    /// Checks a settings change against the settings in force for <paramref name="inForce"/> (ingest's GetSettings), with
+    /// the model's own <see cref="SettingsMessages.Apply"/> that ingest runs before it publishes: every problem is added
+    /// to <paramref name="errors"/> under the model's field name (a field that already has a message from reading the
+    /// request keeps that one), each message prefixed with <paramref name="prefix"/>. Returns the settings the change
+    /// gives, or null when it is not valid. The one check behind the settings form, Reprocess and a configuration file.
+    /// </summary>
+    internal static async Task<(IntegrationSettings Current, IntegrationSettings? Next)> CheckAgainstInForceAsync(
+        Control.ControlClient client, CallOptions options, GetSettingsRequest inForce, UpdateSettingsRequest change, string dataRoot, FieldErrors errors, string prefix = "")
+    {
+        var current = (await client.GetSettingsAsync(inForce, options)).ToSettings();
+        try
+        {
+            return (current, current.Apply(change, dataRoot));
+        }
+        catch (SettingsException ex)
+        {
+            foreach (var e in ex.Errors.Where(e => !errors.Has(e.Field)))
+            {
+                errors.Add(e.Field, prefix + e.Message);
+            }
+
+            return (current, null);
+        }
+    }
+
+    internal static string DataRootOf(IOptions<PipelineOptions> pipeline) => Path.GetFullPath(pipeline.Value.DataRoot);
 
     // The body as a JSON object; FormatException says what to send instead.
     private static async Task<JsonElement> ReadObject(HttpRequest request)
@@ -268,12 +267,6 @@ public static class OperatorEndpoints
         return body.ValueKind == JsonValueKind.Object ? body : throw new FormatException("The body must be a JSON object such as {\"npt\": 2000}.");
     }
 
-    private static IResult Invalid(Dictionary<string, List<string>> errors) => Results.ValidationProblem(
-        errors.ToDictionary(e => e.Key, e => e.Value.ToArray()),
-        detail: "Nothing was changed: " + string.Join(" ", errors.SelectMany(e => e.Value)),
-        statusCode: 422,
-        title: "Settings not valid");
-
     // Reads the JSON fields into an UpdateSettingsRequest; a field of the wrong type gets the model's own message where the
     // value can be given to the model (npt out of range), else one saying what to give.
     private static UpdateSettingsRequest ReadUpdate(JsonElement body, Action<string, string> add)
@@ -286,6 +279,10 @@ public static class OperatorEndpoints
             {
                 case "acquisition":
                     update.Acquisition = v.ValueKind == JsonValueKind.String ? v.GetString()! : string.Empty;
+                    break;
+                case "detector":
+                    // With detectors configured: the detector whose settings change ("" = every detector, each from its own).
+                    update.Detector = v.ValueKind == JsonValueKind.String ? v.GetString()! : string.Empty;
                     break;
                 case "poni" or "mask" or "dark" or "flat":
                     if (v.ValueKind is not (JsonValueKind.String or JsonValueKind.Null))
@@ -410,7 +407,7 @@ public static class OperatorEndpoints
                     update.Pressure = (v.GetString() ?? string.Empty).Trim();
                     break;
                 default:
-                    add(p.Name, $"'{p.Name}' is not a setting the console changes: give poni, mask, dark, flat, npt, unit, method, polarization, radialRange, azimuthRangeDeg, dummy, deltaDummy or pressure.");
+                    add(p.Name, $"'{p.Name}' is not a setting the console changes: give detector, poni, mask, dark, flat, npt, unit, method, polarization, radialRange, azimuthRangeDeg, dummy, deltaDummy or pressure.");
                     break;
             }
         }
@@ -467,6 +464,36 @@ public static class OperatorEndpoints
     };
 
     internal static IResult Problem(int status, string title, string detail) => Results.Problem(detail: detail, statusCode: status, title: title);
+}
+
+/// <summary>
+/// Problems with a settings change, per field as the settings model names them (<c>npt</c>, <c>radial_range</c>, …):
+/// answered as a 422 problem whose <c>errors</c> map holds them and whose detail says nothing was changed.
+/// </summary>
+public sealed class FieldErrors
+{
+    private static readonly string[] Fields = ["poni", "mask", "dark", "flat", "npt", "unit", "method", "polarization", "radial_range", "azimuth_range_deg", "dummy", "delta_dummy", "pressure"];
+    private readonly Dictionary<string, List<string>> byField = new(StringComparer.Ordinal);
+
+    public bool Any => byField.Count > 0;
+
+    public bool Has(string field) => byField.ContainsKey(field);
+
+    public void Add(string field, string message) => (byField.TryGetValue(field, out var list) ? list : byField[field] = []).Add(message);
+
+    /// <summary>Ingest's INVALID_ARGUMENT sentence, under the field it starts with ("npt 1 is out of range: …"), else under <c>settings</c>.</summary>
+    public void AddFromIngest(string detail)
+    {
+        var field = detail.Split(' ', 2)[0].Trim('\'');
+        Add(Fields.Contains(field) ? field : "settings", detail);
+    }
+
+    /// <summary>The 422 problem: <c>errors</c> per field, nothing changed.</summary>
+    public IResult Invalid() => Results.ValidationProblem(
+        byField.ToDictionary(e => e.Key, e => e.Value.ToArray()),
+        detail: "Nothing was changed: " + string.Join(" ", byField.SelectMany(e => e.Value)),
+        statusCode: 422,
+        title: "Settings not valid");
 }
 
 /// <summary>
