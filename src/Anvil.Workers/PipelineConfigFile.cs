@@ -44,7 +44,8 @@ public sealed class PipelineConfigFile
             }
             catch (InvalidOperationException ex)
             {
-                throw new PipelineConfigException($"the pipeline configuration does not read: {ex.InnerException?.Message ?? ex.Message}");
+                // The binder's message names the key ('Pipeline:Npt'), its inner one the value.
+                throw new PipelineConfigException($"the pipeline configuration does not read: {ex.Message}{(ex.InnerException is { } inner ? $" ({inner.Message})" : string.Empty)}");
             }
         }
     }

@@ -19,7 +19,7 @@ namespace Anvil.Console.Service.Api;
 /// <see cref="OperatorHeader"/> (without), and lands in the audit log. Ingest not answering is a 503 naming it; bad
 /// input a 400, invalid settings a 422 whose <c>errors</c> map holds the settings model's message per field.
 /// </summary>
-public static class OperatorEndpoints
+public static partial class OperatorEndpoints
 {
     /// <summary>The header every write must carry (value 1): a browser sends it only from the console's own page.</summary>
     public const string OperatorHeader = "X-Anvil-Operator";
@@ -30,7 +30,9 @@ public static class OperatorEndpoints
         api.MapGet("/status", Status)
             .WithSummary("Every acquisition's progress through the chain (ingest's ListAcquisitions), whether the beamtime is paused, and whether this client may operate (canOperate: an operator, or a local client when the console has no accounts).");
         api.MapGet("/settings", GetSettings)
-            .WithSummary("The settings version in force for new acquisitions (no acquisition) or for one acquisition.");
+            .WithSummary("The settings version in force for new acquisitions (no acquisition) or for one acquisition; with several detectors configured, of one detector (detector=NAME, or the acquisition as its stream A_D).");
+        api.MapGet("/detectors", Detectors)
+            .WithSummary("The configured detectors (Pipeline:Detectors; none = one unnamed detector), each with its kind and the settings version in force for its acquisitions.");
         api.MapGet("/browse", Browse)
             .WithSummary("A folder below the data root (ingest's Browse; relative path, '' = the root; no way out of the root), folders first.");
 
@@ -44,13 +46,14 @@ public static class OperatorEndpoints
         write.MapPost("/acquisitions/{acquisition}/reprocess", Reprocess)
             .WithSummary($"Reprocesses a finished acquisition in the reprocess pool (isolated from the live chain) as <acquisition>_r<k>, k the first unused, so no result is overwritten: JSON body of settings changes as for PUT /settings (fields left out keep the acquisition's). 422 with errors per field when they are not valid, 409 while it is still being acquired. Operators only (services/console README \"Access\").");
         write.MapPut("/settings", PutSettings)
-            .WithSummary($"Changes the settings: JSON body {{acquisition?, poni?, mask?, dark?, flat?, npt?, unit?, method?, polarization?, radialRange?: [lo, hi], azimuthRangeDeg?: [lo, hi], dummy?, deltaDummy?, pressure?: \"Au 111\"}} (fields left out keep their value; null switches polarization, a range, dummy or delta dummy off, \"\" or \"off\" the pressure stage; errors are keyed by the settings model's field names: radial_range, azimuth_range_deg, delta_dummy, …). Nothing changes unless all are valid: else 422 with errors per field. Operators only (services/console README \"Access\").");
+            .WithSummary($"Changes the settings: JSON body {{acquisition?, detector?, poni?, mask?, dark?, flat?, npt?, unit?, method?, polarization?, radialRange?: [lo, hi], azimuthRangeDeg?: [lo, hi], dummy?, deltaDummy?, pressure?: \"Au 111\"}} (fields left out keep their value; null switches polarization, a range, dummy or delta dummy off, \"\" or \"off\" the pressure stage; errors are keyed by the settings model's field names: radial_range, azimuth_range_deg, delta_dummy, …). Nothing changes unless all are valid: else 422 with errors per field. Operators only (services/console README \"Access\").");
+        app.MapConfigFileApi();
         return app;
     }
 
     // ------------------------------------------------------------------ endpoints
 
-    private static Task<IResult> Status(HttpContext http, ControlConnection control, ConsoleAccess access) => control.Call(async (client, options) =>
+    private static Task<IResult> Status(HttpContext http, ControlConnection control, ConsoleAccess access, DetectorSet detectors) => control.Call(async (client, options) =>
     {
         var reply = await client.ListAcquisitionsAsync(new ListAcquisitionsRequest(), options);
         return Results.Ok(new
@@ -60,6 +63,9 @@ public static class OperatorEndpoints
             acquisitions = reply.Acquisitions.Select(a => new
             {
                 name = a.Acquisition,
+                // With detectors configured, a stream A_D: its acquisition and detector; a reprocessing (A_r<k>, A_r<k>_D) names what it reprocesses.
+                detector = detectors.Parse(a.Acquisition)?.Detector.Name,
+                reprocessOf = ReprocessOf(a.Acquisition, detectors),
                 state = a.State,
                 chunksAnnounced = a.ChunksAnnounced,
                 framesAnnounced = a.FramesAnnounced,
@@ -81,8 +87,20 @@ public static class OperatorEndpoints
         });
     });
 
-    private static Task<IResult> GetSettings(string? acquisition, ControlConnection control) => control.Call(async (client, options) =>
-        Results.Ok(SettingsJson(await client.GetSettingsAsync(new GetSettingsRequest { Acquisition = acquisition ?? string.Empty }, options))));
+    private static Task<IResult> GetSettings(string? acquisition, string? detector, ControlConnection control) => control.Call(async (client, options) =>
+        Results.Ok(SettingsJson(await client.GetSettingsAsync(new GetSettingsRequest { Acquisition = acquisition ?? string.Empty, Detector = detector ?? string.Empty }, options))));
+
+    private static Task<IResult> Detectors(ControlConnection control, DetectorSet detectors) => control.Call(async (client, options) =>
+    {
+        var list = new List<object>();
+        foreach (var d in detectors.Detectors)
+        {
+            var version = await client.GetSettingsAsync(new GetSettingsRequest { Detector = d.Name }, options);
+            list.Add(new { name = d.Name, kind = d.Kind.Name, settingsVersion = version.Version, settings = SettingsJson(version) });
+        }
+
+        return Results.Ok(new { detectors = list });
+    });
 
     private static Task<IResult> Browse(string? path, string? pattern, ControlConnection control) => control.Call(async (client, options) =>
     {
@@ -221,6 +239,17 @@ public static class OperatorEndpoints
     }
 
     // ------------------------------------------------------------------ helpers
+
+    /// <summary>What a reprocessing reprocesses: <c>A</c> for <c>A_r&lt;k&gt;</c>, <c>A_D</c> for <c>A_r&lt;k&gt;_D</c> (ingest's names); null for a live acquisition.</summary>
+    internal static string? ReprocessOf(string stream, DetectorSet detectors)
+    {
+        var (acquisition, suffix) = detectors.Parse(stream) is { } p ? (p.Acquisition, "_" + p.Detector.Name) : (stream, string.Empty);
+        var match = ReprocessingName().Match(acquisition);
+        return match.Success ? match.Groups[1].Value + suffix : null;
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^(.+)_r[0-9]+$")]
+    private static partial System.Text.RegularExpressions.Regex ReprocessingName();
 
     /// <summary>
     /// Checks a settings change against the settings in force for <paramref name="inForce"/> (ingest's GetSettings), with
@@ -448,6 +477,7 @@ public static class OperatorEndpoints
     {
         version = v.Version,
         scope = v.Scope,
+        detector = v.Detector,
         poni = v.Poni,
         mask = v.Mask,
         dark = v.Dark,
@@ -488,10 +518,16 @@ public sealed class FieldErrors
         Add(Fields.Contains(field) ? field : "settings", detail);
     }
 
+    /// <summary>Every message, in the order added per field.</summary>
+    public IEnumerable<string> Messages => byField.SelectMany(e => e.Value);
+
+    /// <summary>The map as the 422 problem's <c>errors</c> holds it.</summary>
+    public Dictionary<string, string[]> ToJson() => byField.ToDictionary(e => e.Key, e => e.Value.ToArray());
+
     /// <summary>The 422 problem: <c>errors</c> per field, nothing changed.</summary>
     public IResult Invalid() => Results.ValidationProblem(
-        byField.ToDictionary(e => e.Key, e => e.Value.ToArray()),
-        detail: "Nothing was changed: " + string.Join(" ", byField.SelectMany(e => e.Value)),
+        ToJson(),
+        detail: "Nothing was changed: " + string.Join(" ", Messages),
         statusCode: 422,
         title: "Settings not valid");
 }
