@@ -22,6 +22,7 @@ public static class OperatorWrites
         var body = await ReadBody(http.Request);
         var acquisition = http.Request.RouteValues.TryGetValue("acquisition", out var a) ? a?.ToString()
             : body?["acquisition"] is JsonValue named && named.TryGetValue<string>(out var text) ? text : null;
+        var detector = body?["detector"] is JsonValue d && d.TryGetValue<string>(out var dn) && dn.Length > 0 ? dn : null;
         var (user, role) = ConsoleAccess.Who(http);
         var entry = new AuditEntry
         {
@@ -29,7 +30,8 @@ public static class OperatorWrites
             Role = role ?? (access.LoginRequired ? string.Empty : "operator"),
             Remote = ConsoleAccess.Remote(http),
             Action = action,
-            Acquisition = string.IsNullOrEmpty(acquisition) ? null : acquisition,
+            // A change of one detector's settings (several detectors) names the detector where an acquisition would stand.
+            Acquisition = !string.IsNullOrEmpty(acquisition) ? acquisition : detector is not null ? $"detector {detector}" : null,
         };
 
         if (Refusal(http, access) is { } refusal)
@@ -38,7 +40,6 @@ public static class OperatorWrites
             return Results.Problem(detail: refusal.Detail, statusCode: 403, title: refusal.Title);
         }
 
-        var detector = body?["detector"] is JsonValue d && d.TryGetValue<string>(out var dn) ? dn : null;
         var before = action == "settings" ? await Settings(http, acquisition, detector) : null;
         var result = await next(context);
         var status = (result as IStatusCodeHttpResult)?.StatusCode ?? 200;
