@@ -324,6 +324,11 @@ public sealed partial class StitchPlanner(BrokerClient broker, PipelineOptions o
                 IndexInFile = (uint)i,
                 Error = error,
             };
+            if (image?.Timestamps[i] is { } timestamp)
+            {
+                item.Timestamp = timestamp;
+            }
+
             if (error.Length == 0)
             {
                 item.CanvasRows = (uint)image!.Rows;
@@ -353,7 +358,7 @@ public sealed partial class StitchPlanner(BrokerClient broker, PipelineOptions o
                 using var file = DetectorImageFile.Open(full);
                 if (announcedFrames <= 0 || file.FrameCount >= announcedFrames)
                 {
-                    return new ImageInfo(file.Rows, file.Cols, file.FrameCount);
+                    return new ImageInfo(file.Rows, file.Cols, file.FrameCount, Enumerable.Range(0, file.FrameCount).Select(file.UnixTimeOf).ToArray());
                 }
             }
             catch (Exception ex) when ((ex is Hdf5Exception or IOException or FormatException) && ex is not Hdf5UnsupportedFilterException && DateTime.UtcNow < deadline)
@@ -376,7 +381,8 @@ public sealed partial class StitchPlanner(BrokerClient broker, PipelineOptions o
         }
     }
 
-    private sealed record ImageInfo(int Rows, int Cols, int Frames);
+    // Timestamps: each frame's time as the file records it (s since the Unix epoch; null = not recorded).
+    private sealed record ImageInfo(int Rows, int Cols, int Frames, double?[] Timestamps);
 
     // The detector shape a PONI states (pyFAI's Detector_config max_shape); null when it states none or does not load
     // (the engine then reports the PONI itself).
