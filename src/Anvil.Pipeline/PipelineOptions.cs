@@ -92,8 +92,18 @@ public sealed record PipelineOptions
     /// <summary>Frames per broker batch that stitch publishes.</summary>
     public int StitchBatch { get; init; } = 16;
 
-    /// <summary>How long stitch waits for a chunk file to become readable before failing its frames.</summary>
+    /// <summary>
+    /// The longest stitch waits for an announced chunk file that keeps changing (appears, grows) to become readable
+    /// with its frames, before failing them (<see cref="ChunkFileWait"/>).
+    /// </summary>
     public TimeSpan ChunkReadableTimeout { get; init; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>
+    /// How long an announced chunk file may stay unchanged and unreadable (missing, damaged, short of its frames) before
+    /// stitch fails its frames (<see cref="ChunkFileWait"/>). On a network file system that caches "no such file"
+    /// (NFS <c>lookupcache=all</c>), set it above the cache time.
+    /// </summary>
+    public TimeSpan ChunkSettleTime { get; init; } = TimeSpan.FromSeconds(2);
 
     /// <summary>Resend delay for unacknowledged deliveries (a crashed worker's frames go to another).</summary>
     public TimeSpan ResendDelay { get; init; } = TimeSpan.FromSeconds(30);
