@@ -68,6 +68,9 @@ public sealed record SuiteOptions
 
     public PortPlan Ports { get; init; } = PortPlan.Defaults;
 
+    /// <summary>The broker's data directory; null = <c>broker</c> below <see cref="WorkDir"/>.</summary>
+    public string? BrokerDataDir { get; init; }
+
     /// <summary>Pipeline settings passed to every service as <c>Pipeline__Key</c> environment variables.</summary>
     public IReadOnlyDictionary<string, string> Pipeline { get; init; } = new Dictionary<string, string>();
 
@@ -155,7 +158,7 @@ public sealed class Suite : IAsyncDisposable
             var tokenFile = suite.PrepareAuth();
             var brokerEnvironment = new Dictionary<string, string>
             {
-                ["Broker__DataDir"] = Path.Combine(options.WorkDir, "broker"),
+                ["Broker__DataDir"] = options.BrokerDataDir ?? Path.Combine(options.WorkDir, "broker"),
                 ["Broker__DataRoot"] = options.Pipeline.TryGetValue("DataRoot", out var root) ? root : Path.Combine(options.WorkDir, "data"),
                 ["Broker__Auth__Enabled"] = "true",
                 ["Broker__Auth__SecretFile"] = suite.BrokerSecretFile,

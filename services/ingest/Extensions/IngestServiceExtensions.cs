@@ -10,7 +10,8 @@ public static class IngestServiceExtensions
     /// <summary>Pipeline options, the broker client, the announcer, operator control and (with Ingest:Watch set) the directory watcher.</summary>
     public static IHostApplicationBuilder AddIngestServices(this IHostApplicationBuilder builder)
     {
-        builder.Services.AddPipelineDefaults(builder.Configuration);
+        // A full broker disk is answered at once (UNAVAILABLE, which drivers retry), not after minutes of retrying here.
+        builder.Services.AddPipelineDefaults(builder.Configuration, client => client with { RetryWhileFullFor = TimeSpan.FromSeconds(2) });
         builder.Services.Configure<IngestOptions>(builder.Configuration.GetSection(IngestOptions.Section));
         builder.Services.AddSingleton<ChunkAnnouncer>();
         builder.Services.AddSingleton<Reprocessor>();
