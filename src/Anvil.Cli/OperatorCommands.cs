@@ -13,9 +13,9 @@ namespace Anvil.Cli;
 /// </summary>
 public static class OperatorCommands
 {
-    public const string PauseUsage = "anvil pause|resume [--acquisition A] [--ingest http://127.0.0.1:5101]";
-    public const string StopUsage = "anvil stop ACQUISITION [--ingest http://127.0.0.1:5101]";
-    public const string StatusUsage = "anvil status [ACQUISITION] [--ingest http://127.0.0.1:5101]";
+    public const string PauseUsage = "anvil pause|resume [--acquisition A] [--ingest http://127.0.0.1:5101] " + ControlToken.Usage;
+    public const string StopUsage = "anvil stop ACQUISITION [--ingest http://127.0.0.1:5101] " + ControlToken.Usage;
+    public const string StatusUsage = "anvil status [ACQUISITION] [--ingest http://127.0.0.1:5101] " + ControlToken.Usage;
 
     private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
 
@@ -38,6 +38,7 @@ public static class OperatorCommands
                 throw new UsageException($"unexpected argument '{line.Positional.Last()}'; usage: {Usage(verb)}");
             }
 
+            var headers = ControlToken.Headers(line);
             line.RejectUnknown();
             using var channel = GrpcChannel.ForAddress(address);
             var control = new Control.ControlClient(channel);
@@ -47,16 +48,16 @@ public static class OperatorCommands
                 case "pause" or "resume":
                     var request = new PauseRequest { Acquisition = acquisition };
                     var state = verb == "pause"
-                        ? await control.PauseAsync(request, deadline: deadline, cancellationToken: cancellationToken)
-                        : await control.ResumeAsync(request, deadline: deadline, cancellationToken: cancellationToken);
+                        ? await control.PauseAsync(request, headers, deadline, cancellationToken)
+                        : await control.ResumeAsync(request, headers, deadline, cancellationToken);
                     log.WriteLine(state.Message);
                     return 0;
                 case "stop":
-                    var stopped = await control.StopAcquisitionAsync(new StopAcquisitionRequest { Acquisition = acquisition }, deadline: deadline, cancellationToken: cancellationToken);
+                    var stopped = await control.StopAcquisitionAsync(new StopAcquisitionRequest { Acquisition = acquisition }, headers, deadline, cancellationToken);
                     log.WriteLine(stopped.Message);
                     return 0;
                 default:
-                    var list = await control.ListAcquisitionsAsync(new ListAcquisitionsRequest { Acquisition = acquisition }, deadline: deadline, cancellationToken: cancellationToken);
+                    var list = await control.ListAcquisitionsAsync(new ListAcquisitionsRequest { Acquisition = acquisition }, headers, deadline, cancellationToken);
                     PrintStatus(list, log);
                     return 0;
             }
@@ -66,7 +67,7 @@ public static class OperatorCommands
             error.WriteLine($"anvil {verb}: {ex.Message}");
             return 2;
         }
-        catch (RpcException ex) when (ex.StatusCode is StatusCode.InvalidArgument or StatusCode.FailedPrecondition)
+        catch (RpcException ex) when (ex.StatusCode is StatusCode.InvalidArgument or StatusCode.FailedPrecondition or StatusCode.Unauthenticated or StatusCode.PermissionDenied)
         {
             error.WriteLine($"anvil {verb}: {ex.Status.Detail}");
             return 1;

@@ -37,6 +37,18 @@ public sealed record PipelineOptions
     /// <summary>Optional per-beamtime broker token (or the file holding it).</summary>
     public string? BrokerToken { get; init; }
 
+    /// <summary>
+    /// The token <see cref="BrokerToken"/> names: inline, or the contents of the file it names (<c>@path</c> or a path);
+    /// null when none. Sent to the broker, and to ingest's Control service for changes (docs/broker.md §8).
+    /// </summary>
+    public string? ResolveBrokerToken() => ReadToken(BrokerToken);
+
+    /// <summary>A token given inline or as <c>@path</c> / a path to a file holding it; null for none.</summary>
+    public static string? ReadToken(string? value) =>
+        value is null or "" ? null
+        : File.Exists(value.TrimStart('@')) ? File.ReadAllText(value.TrimStart('@')).Trim()
+        : value;
+
     // The integration settings of new acquisitions (settings version 0). Keys left out take the defaults of the one
     // settings model, Anvil.Integration.IntegrationSettings; IntegrationDefaults() reads them into it.
 

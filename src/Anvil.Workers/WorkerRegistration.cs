@@ -26,7 +26,7 @@ public static class WorkerRegistration
             var client = new BrokerClientOptions
             {
                 Beamtime = options.Beamtime,
-                Token = ReadToken(options.BrokerToken),
+                Token = options.ResolveBrokerToken(),
                 RetryFor = TimeSpan.FromMinutes(5),
             };
             return BrokerClient.Connect(options.Broker, brokerClient?.Invoke(client) ?? client);
@@ -49,10 +49,4 @@ public static class WorkerRegistration
         services.AddHealthChecks().AddCheck<AcquisitionsHealthCheck>("acquisitions");
         return services;
     }
-
-    // A token is given inline or as "@path" / a path to a file holding it.
-    private static string? ReadToken(string? value) =>
-        value is null or "" ? null
-        : File.Exists(value.TrimStart('@')) ? File.ReadAllText(value.TrimStart('@')).Trim()
-        : value;
 }

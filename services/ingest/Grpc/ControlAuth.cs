@@ -32,7 +32,6 @@ public sealed partial class ControlAuth(IServer server, IOptions<ControlAuthOpti
         "/anvil.pipeline.v1.Control/StopAcquisition",
     };
 
-    private const string HowToMint = "Mint one with `./anvil broker token --beamtime {0} --access control` and send it as 'authorization: Bearer <token>' (the CLI: --token FILE, or Pipeline:BrokerToken).";
 
     private BrokerTokens? tokens;
     private volatile bool decided;
@@ -64,13 +63,17 @@ public sealed partial class ControlAuth(IServer server, IOptions<ControlAuthOpti
             var code = ex.Code == BrokerErrorCode.PermissionDenied ? StatusCode.PermissionDenied : StatusCode.Unauthenticated;
             throw new RpcException(new Status(code,
                 $"{method[(method.LastIndexOf('/') + 1)..]} changes the run and this ingest takes changes only with a token of access 'control' for beamtime {pipeline.Beamtime}: {ex.Message} "
-                + string.Format(System.Globalization.CultureInfo.InvariantCulture, HowToMint, pipeline.Beamtime)));
+                + $"Mint one with `./anvil broker token --beamtime {pipeline.Beamtime} --access control` and send it as 'authorization: Bearer <token>' (the CLI: --token FILE, or Pipeline:BrokerToken)."));
         }
     }
 
     public Task StartedAsync(CancellationToken cancellationToken)
     {
-        Decide();
+        if (!decided)
+        {
+            Decide();
+        }
+
         return Task.CompletedTask;
     }
 
@@ -89,6 +92,7 @@ public sealed partial class ControlAuth(IServer server, IOptions<ControlAuthOpti
     {
         var addresses = server.Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
         var open = ListenAddresses.BeyondLoopback(addresses);
+        var bound = string.Join(", ", addresses);
         var enabled = options.Value.Enabled;
         if (enabled is null && addresses.Count == 0)
         {
@@ -98,7 +102,7 @@ public sealed partial class ControlAuth(IServer server, IOptions<ControlAuthOpti
         if (enabled == false)
         {
             Required = false;
-            Unchecked(logger, string.Join(", ", addresses));
+            Unchecked(logger, bound);
         }
         else if (enabled == true || open.Count > 0)
         {
@@ -115,12 +119,12 @@ public sealed partial class ControlAuth(IServer server, IOptions<ControlAuthOpti
             }
 
             Required = true;
-            Decided(logger, $"changes need a token of access control for beamtime {pipeline.Beamtime}", string.Join(", ", addresses));
+            Decided(logger, "changes need a token of access control for the beamtime", bound);
         }
         else
         {
             Required = false;
-            Decided(logger, "loopback only: changes need no token", string.Join(", ", addresses));
+            Decided(logger, "loopback only: changes need no token", bound);
         }
 
         decided = true;
