@@ -1,3 +1,4 @@
+using Anvil.Hosting;
 using Anvil.Broker.Core;
 using Anvil.Broker.V1;
 using Anvil.Cli;

@@ -1,3 +1,4 @@
+using Anvil.Hosting;
 using Anvil.Cli;
 using Anvil.Hdf5;
 using Anvil.Pipeline.V1;

@@ -1,3 +1,4 @@
+using Anvil.Hosting;
 using Anvil.Hdf5;
 using Anvil.Testing;
 

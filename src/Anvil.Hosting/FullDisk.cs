@@ -1,11 +1,11 @@
 using System.Diagnostics;
 
-namespace Anvil.Testing;
+namespace Anvil.Hosting;
 
 /// <summary>
-/// A real, small file system that can be filled up: a tmpfs mounted on a fresh folder (the tests run as root, as CI
-/// does), with a filler file that leaves only <see cref="Fill"/>'s margin free. <see cref="MakeRoom"/> gives the space
-/// back; disposing unmounts it.
+/// A real, small file system that can be filled up: a tmpfs mounted on a fresh folder (root only: the tests and CI run
+/// as root), with a filler file that leaves only <see cref="Fill"/>'s margin free. <see cref="MakeRoom"/> gives the space
+/// back; disposing unmounts it. The full-disk tests and `anvil chaos`'s "broker disk full" fault use it.
 /// </summary>
 public sealed class FullDisk : IDisposable
 {
