@@ -1,8 +1,8 @@
-using Anvil.Hosting;
 using Anvil.Broker.Core;
 using Anvil.Broker.V1;
 using Anvil.Cli;
 using Anvil.Hdf5;
+using Anvil.Hosting;
 using Anvil.Pipeline;
 using Anvil.Pipeline.V1;
 using Anvil.Testing;

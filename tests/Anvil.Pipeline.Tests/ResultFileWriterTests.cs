@@ -1,6 +1,5 @@
-using Anvil.Hosting;
 using Anvil.Hdf5;
-using Anvil.Testing;
+using Anvil.Hosting;
 
 namespace Anvil.Pipeline.Tests;
 
