@@ -254,7 +254,7 @@ public sealed class OnlinePressure
                     : Flagged(f, time, untracked.TryGetValue(f, out var reason) ? reason : "tracked under other pressure settings or another radial axis (the other /processed/pressure_k group)");
             }
 
-            var timeSource = times.Source;
+            var timeSource = times.TimeSource;
             return new PressureTable(rows, track, settingsJson, PressureTrack.Hash(settingsJson), track is null ? "none" : wavelengthSource, timeSource, "anvil merge (online)", settings, problem);
         }
 

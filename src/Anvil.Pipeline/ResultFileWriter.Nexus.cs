@@ -26,12 +26,13 @@ public sealed partial class ResultFileWriter
             return given;
         }
 
-        // No shared clock (anvil integrate, tests): the first raw file the frames name, from the result's folder.
+        // No shared clock (anvil integrate, tests): the first raw file the frames name, from the result's folder, and
+        // every frame's own timestamp where its file gave one.
         var times = new FrameTimes(Path.GetDirectoryName(finalPath)!);
-        if (frames.OrderBy(f => f.Key).Select(f => f.Value).FirstOrDefault(f => f.M1File.Length > 0) is { } first)
+        foreach (var (frame, record) in frames.OrderBy(f => f.Key))
         {
-            times.Observe(new FrameResult(1, first.FileIndex, first.IndexInFile, first.M1File, first.SettingsHash,
-                settingsByHash.GetValueOrDefault(first.SettingsHash, string.Empty), null, null));
+            times.Observe(new FrameResult(frame, record.FileIndex, record.IndexInFile, record.M1File, record.SettingsHash,
+                settingsByHash.GetValueOrDefault(record.SettingsHash, string.Empty), null, null, record.Error, record.Timestamp));
         }
 
         return times;

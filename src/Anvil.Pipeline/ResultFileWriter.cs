@@ -16,7 +16,8 @@ public sealed record FrameResult(
     string SettingsJson,
     CurveRow? TwoTheta,
     CurveRow? Requested,
-    string Error = "");
+    string Error = "",
+    double? Timestamp = null);
 
 /// <summary>What the finished file records about how it was made, and about the acquisition it holds (<paramref name="Detector"/>: the configured detector, if any).</summary>
 public sealed record ResultMetadata(string CalibrationFile, string Method, string Unit, int Npt, string Program = "anvil", ResultDetector? Detector = null)
@@ -122,7 +123,7 @@ public sealed partial class ResultFileWriter : IDisposable
             writeFailure = ex;
         }
 
-        frames[result.Frame] = new FrameRecord(result.FileIndex, result.IndexInFile, result.M1File, result.SettingsHash, result.Error);
+        frames[result.Frame] = new FrameRecord(result.FileIndex, result.IndexInFile, result.M1File, result.SettingsHash, result.Error, result.Timestamp);
         if (result.SettingsHash.Length > 0)
         {
             settingsByHash.TryAdd(result.SettingsHash, result.SettingsJson);
@@ -178,7 +179,7 @@ public sealed partial class ResultFileWriter : IDisposable
         var time = Enumerable.Range(1, n).Select(f => times.TimeOf(f)).ToArray();
         foreach (var segment in segments)
         {
-            segment.Finish(n, metadata.Unit, time, times.Source);
+            segment.Finish(n, metadata.Unit, time, times.TimeSource);
         }
 
         file.SetAttribute("/", "NX_class", "NXroot");
@@ -340,7 +341,7 @@ public sealed partial class ResultFileWriter : IDisposable
     }
 
     // What stays in memory per frame: no curves.
-    private sealed record FrameRecord(int FileIndex, int IndexInFile, string M1File, string SettingsHash, string Error);
+    private sealed record FrameRecord(int FileIndex, int IndexInFile, string M1File, string SettingsHash, string Error, double? Timestamp);
 
     // The frames that share one radial axis: an NXdata group written row by row.
     private sealed class Segment : IDisposable

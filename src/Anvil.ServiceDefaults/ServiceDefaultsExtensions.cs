@@ -79,6 +79,11 @@ public static class ServiceDefaultsExtensions
             o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
             o.UseUtcTimestamp = true;
         });
+
+        // The same entries in memory, for ProcessStatus/GetLog: the console's log view where no supervisor keeps the output.
+        var recent = new RecentLog();
+        builder.Services.AddSingleton(recent);
+        builder.Logging.AddProvider(new RecentLogProvider(recent));
         if (string.Equals(builder.Configuration["OTEL_SDK_DISABLED"], "true", StringComparison.OrdinalIgnoreCase))
         {
             return builder;

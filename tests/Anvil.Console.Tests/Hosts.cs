@@ -60,6 +60,7 @@ public static class Hosts
             ["Broker:Auth:Enabled"] = "false",
             ["OTEL_SDK_DISABLED"] = "true",
             ["Logging:LogLevel:Default"] = "Warning",
+            ["Logging:LogLevel:Microsoft.Hosting.Lifetime"] = "Information", // a start-up line for the log tests
         });
         builder.AddServiceDefaults();
         builder.AddBrokerServices();

@@ -1,4 +1,7 @@
+using System.Diagnostics;
 using Anvil.Console.Service.Status;
+using Anvil.ServiceDefaults;
+using Microsoft.Extensions.Logging;
 
 namespace Anvil.Console.Tests;
 
@@ -19,6 +22,38 @@ public sealed class StatusLibraryTests
         2026-12-06T10:31:04.500Z warn: Anvil.Workers.AcquisitionWorker[1001]
               stitch: broker unavailable; retrying
         """;
+
+    [Fact]
+    public void RecentLog_WritesWhatTheParserReads_TraceIdFromTheActivityScope_ExceptionKept_OldestLinesDropped()
+    {
+        // What a service keeps for ProcessStatus/GetLog where no supervisor keeps its output: the same shape.
+        var recent = new RecentLog();
+        using (var factory = LoggerFactory.Create(b => b
+            .Configure(o => o.ActivityTrackingOptions = ActivityTrackingOptions.TraceId | ActivityTrackingOptions.SpanId)
+            .AddProvider(new RecentLogProvider(recent))))
+        {
+            var logger = factory.CreateLogger("Anvil.Stitch.Service.Planning.StitchPlanner");
+            logger.LogInformation("stitch: acquisition a_1 started");
+            using var frame = new Activity("stitch chunk").Start();
+            logger.LogError(new IOException("truncated file"), "Chunk part 0 of a_1 fails its frames");
+            var entries = ServiceLogs.Parse(recent.Tail(100));
+            Assert.Equal(["info", "fail"], entries.Select(e => e.Level));
+            Assert.Null(entries[0].TraceId);
+            Assert.Equal(frame.TraceId.ToHexString(), entries[1].TraceId);
+            Assert.Equal("Anvil.Stitch.Service.Planning.StitchPlanner[0]", entries[1].Category);
+            Assert.StartsWith("Chunk part 0 of a_1 fails its frames\nSystem.IO.IOException: truncated file", entries[1].Text, StringComparison.Ordinal);
+        }
+
+        for (var i = 0; i < RecentLog.Capacity; i++)
+        {
+            recent.Add([$"line {i}"]);
+        }
+
+        // The two entries were six lines (a header and the message; a header, the scope, the message, the exception).
+        Assert.Equal(6UL, recent.Dropped);
+        Assert.StartsWith("line 0\n", recent.Tail(RecentLog.Capacity), StringComparison.Ordinal);
+        Assert.EndsWith($"line {RecentLog.Capacity - 1}\n", recent.Tail(1), StringComparison.Ordinal);
+    }
 
     [Fact]
     public void Parse_ConsoleLoggerText_EntriesWithTimeLevelCategoryTraceAndText()

@@ -338,11 +338,26 @@ public sealed class StatusWithoutSupervisorTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Logs_NoSupervisor_503SaysWhereLogsAre_UnknownService404()
+    public async Task Logs_NoSupervisor_FromTheServiceItself_ADownOne503SaysWhereLogsAre_UnknownService404()
     {
-        using var logs = await http.GetAsync(address + "/api/status/logs/broker").DefaultTimeout();
-        Assert.Equal(HttpStatusCode.ServiceUnavailable, logs.StatusCode);
-        Assert.Contains("docker compose logs", (await logs.Content.ReadFromJsonAsync<JsonElement>().DefaultTimeout()).GetProperty("detail").GetString(), StringComparison.Ordinal);
+        // The broker host keeps its own recent log (ProcessStatus/GetLog): its start-up line is there.
+        var logs = await http.GetFromJsonAsync<JsonElement>(address + "/api/status/logs/broker?text=Application%20started").DefaultTimeout();
+        Assert.Equal("service", logs.GetProperty("source").GetString());
+        var started = logs.GetProperty("entries").EnumerateArray().First();
+        Assert.Equal("info", started.GetProperty("level").GetString());
+        Assert.Equal("Microsoft.Hosting.Lifetime[0]", started.GetProperty("category").GetString());
+        Assert.Matches(@"^\d{4}-\d\d-\d\dT[\d:.]+Z$", started.GetProperty("time").GetString());
+
+        // Stitch is down: a 503 saying where its earlier log is kept.
+        using var down = await http.GetAsync(address + "/api/status/logs/stitch").DefaultTimeout();
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, down.StatusCode);
+        Assert.Contains("docker compose logs stitch", (await down.Content.ReadFromJsonAsync<JsonElement>().DefaultTimeout()).GetProperty("detail").GetString(), StringComparison.Ordinal);
+
+        // A trace's lines across the services: the ones that answered are searched, the down one is named.
+        var trace = await http.GetFromJsonAsync<JsonElement>(address + "/api/status/traces/" + new string('a', 32)).DefaultTimeout();
+        Assert.Equal(["stitch"], trace.GetProperty("unanswered").EnumerateArray().Select(e => e.GetString()));
+        Assert.Empty(trace.GetProperty("entries").EnumerateArray());
+
         using var unknown = await http.GetAsync(address + "/api/status/logs/merge").DefaultTimeout();
         Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
         Assert.Equal("application/problem+json", unknown.Content.Headers.ContentType?.MediaType);

@@ -202,5 +202,11 @@ public abstract class ImageSequenceTestBase : IAsyncLifetime
 
         Assert.Equal(4 * Npt, compared);
         Assert.All(data.Skip(4 * Npt), v => Assert.True(float.IsNaN(v)));
+
+        // Each frame's time from its own file's header (TIFF DateTime, Pilatus "# 2026-12-06T13:00:0k.000"): 13:00:01 …
+        // 13:00:04, so 0, 1, 2, 3 s after frame 1 (no frame period is configured here to take over from whole seconds).
+        var time = nxs.ReadDataset<double>("/processed/result/time");
+        Assert.Equal([0.0, 1.0, 2.0, 3.0], time[..4]);
+        Assert.Contains("own timestamps in its image files, seconds after frame 1's", nxs.GetAttributeString("/processed/result/time", "source"), StringComparison.Ordinal);
     }
 }

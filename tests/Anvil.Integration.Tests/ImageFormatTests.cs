@@ -124,6 +124,11 @@ public sealed class ImageFormatTests
         // Frame times from the frame period (the master records one start time): 0, 10, 20 ms.
         Assert.Equal([0.0, 0.01, 0.02], eiger.Frames.Select(f => f.Time!.Value).ToArray());
 
+        // As the chain passes them on: the start (2026-12-06T13:00:00.000+01:00) plus each frame's time, since the epoch.
+        var start = new DateTimeOffset(2026, 12, 6, 12, 0, 0, TimeSpan.Zero).ToUnixTimeSeconds();
+        Assert.Equal([start, start + 0.01, start + 0.02], Enumerable.Range(0, 3).Select(k => eiger.UnixTimeOf(k)!.Value).ToArray());
+        Assert.Null(eiger.UnixTimeOf(3));
+
         using var tiff = DetectorImageFile.Open(Path.Combine(Folder, "tiff_multipage.tif"));
         Assert.Equal([0.0, 1.0, 2.0], tiff.Frames.Select(f => f.Time!.Value).ToArray());
         Assert.Equal("fabio.tifimage", tiff.Metadata.Header["Software"]);

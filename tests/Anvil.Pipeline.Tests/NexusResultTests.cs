@@ -119,6 +119,43 @@ public sealed class NexusResultTests : IDisposable
         }
     }
 
+    [Theory]
+    [InlineData(null, new[] { 0.0, 0.25, double.NaN, 0.75 }, "own timestamps")]
+    [InlineData(0.1, new[] { 0.0, 0.25, double.NaN, 0.75 }, "own timestamps")]
+    public void FrameTimes_FramesWithTheirOwnStamps_TakeThemRelativeToTheFirstAndAFrameWithoutOneHasNone(double? period, double[] expected, string source)
+    {
+        // Out of order, as merge gets them; frame 3 failed before its file was read (no stamp).
+        var times = new FrameTimes(folder, period);
+        foreach (var (frame, stamp) in new (long, double?)[] { (2, 1000.25), (1, 1000.0), (4, 1000.75), (3, null) })
+        {
+            times.Observe(new FrameResult(frame, 0, 0, "incoming/pe.tif", "h", "", null, null, Timestamp: stamp));
+        }
+
+        Assert.Equal(expected, Enumerable.Range(1, 4).Select(f => times.TimeOf(f)));
+        Assert.Contains(source, times.TimeSource, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void FrameTimes_WholeSecondStamps_GiveWayToAConfiguredPeriod()
+    {
+        // A TIFF's DateTime has whole seconds: at 4 frames/s it would say 0, 0, 0, 0; the configured period is finer.
+        var times = new FrameTimes(folder, configuredPeriod: 0.25);
+        for (var f = 1; f <= 4; f++)
+        {
+            times.Observe(new FrameResult(f, 0, 0, "incoming/pe.tif", "h", "", null, null, Timestamp: 1000));
+        }
+
+        Assert.False(times.FromTimestamps);
+        Assert.Equal([0, 0.25, 0.5, 0.75], Enumerable.Range(1, 4).Select(f => times.TimeOf(f)));
+        Assert.Contains("configured frame period 0.25 s", times.TimeSource, StringComparison.Ordinal);
+
+        // Without a configured period, whole seconds are still the best the detector said.
+        var unconfigured = new FrameTimes(folder);
+        unconfigured.Observe(new FrameResult(1, 0, 0, "incoming/pe.tif", "h", "", null, null, Timestamp: 1000));
+        Assert.True(unconfigured.FromTimestamps);
+        Assert.EndsWith("(whole seconds)", unconfigured.TimeSource, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Complete_RawFilesUnreadable_TimeAxisFromTheConfiguredPeriodWithItsSource()
     {

@@ -40,6 +40,51 @@ public sealed class EquationOfStateTests
         }
     }
 
+    /// <summary>
+    /// Published 298–300 K P(V/V0) tables, each with the parameters its authors give for it (the numbers are facts
+    /// from the papers; the tables were read from the papers' pages). Every value is printed to 0.001 GPa (Dorogokupets
+    /// &amp; Dewaele) or 0.01 GPa (Heinz &amp; Jeanloz), so the rounding alone allows 0.0005 and 0.005 GPa.
+    /// </summary>
+    public static TheoryData<string, string, EosForm, double, double, double[], double[]> PublishedTables() => new()
+    {
+        // Dorogokupets & Dewaele 2007, High Press. Res. 27, 431, Table 3 (isochors for Au), column 298.15 K: their
+        // reference isotherm is Vinet with K0 = 167.0 GPa, K0′ = 5.90.
+        {
+            "Au", "Dorogokupets & Dewaele 2007 Table 3", EosForm.Vinet, 167.0, 5.90,
+            [1, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.65],
+            [0.000, 9.955, 23.903, 43.380, 70.578, 108.679, 162.373, 238.707]
+        },
+        // The same paper, Table 4 (isochors for Pt), column 298.15 K: Vinet with K0 = 277.3 GPa, K0′ = 5.12.
+        {
+            "Pt", "Dorogokupets & Dewaele 2007 Table 4", EosForm.Vinet, 277.3, 5.12,
+            [1, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7],
+            [0.000, 16.205, 38.120, 67.721, 107.766, 162.150, 236.477]
+        },
+        // Heinz & Jeanloz 1984, J. Appl. Phys. 55, 885, Table IV, column 300 K, against compression 1 − V/V0: their
+        // 300 K isotherm is third-order Birch–Murnaghan with K0 = 166.65 GPa, K0′ = 5.4833.
+        {
+            "Au", "Heinz & Jeanloz 1984 Table IV", EosForm.BirchMurnaghan3, 166.65, 5.4833,
+            [1, 0.98, 0.96, 0.94, 0.92, 0.90, 0.88, 0.86, 0.84, 0.82, 0.80, 0.78, 0.76, 0.74, 0.72, 0.70, 0.68, 0.66],
+            [0.00, 3.56, 7.61, 12.22, 17.46, 23.44, 30.24, 38.00, 46.85, 56.97, 68.54, 81.79, 97.00, 114.49, 134.64, 157.90, 184.84, 216.10]
+        },
+    };
+
+    [Theory]
+    [MemberData(nameof(PublishedTables))]
+    public void Pressure_AgreesWithPublishedTables_To0_01GPa(string marker, string table, EosForm form, double k0, double k0Prime, double[] volumeRatios, double[] pressures)
+    {
+        // The tables give P against V/V0, so V0 cancels; the built-in cell volume is used for it.
+        var eos = new EquationOfState(form, Markers.Get(marker).DefaultScale.V0, k0, k0Prime);
+        for (var i = 0; i < volumeRatios.Length; i++)
+        {
+            var p = eos.Pressure(volumeRatios[i] * eos.V0);
+            Assert.True(Math.Abs(p - pressures[i]) <= 0.01, $"{marker}, {table}, V/V0 = {volumeRatios[i]}: {p:F4} GPa vs {pressures[i]} published");
+
+            // And back: the volume that gives the published pressure is the table's, to what 0.01 GPa means in volume.
+            Assert.True(Math.Abs(eos.Volume(pressures[i]) / eos.V0 - volumeRatios[i]) <= 0.01 / eos.BulkModulus(eos.Volume(pressures[i])), table);
+        }
+    }
+
     [Theory]
     [InlineData(EosForm.Vinet)]
     [InlineData(EosForm.BirchMurnaghan3)]

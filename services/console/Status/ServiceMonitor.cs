@@ -36,6 +36,25 @@ public sealed class ServiceMonitor(IOptions<StatusOptions> options, SupervisorCl
         return processes?.Select(p => p.Name).ToArray() ?? options.Value.Instances().Select(i => i.Name).ToArray();
     }
 
+    /// <summary>
+    /// The newest <paramref name="lines"/> lines of a configured instance's log, asked of the service itself
+    /// (ProcessStatus/GetLog: what it logged since it started); null when no instance has that name. Throws
+    /// <see cref="RpcException"/> when it does not answer.
+    /// </summary>
+    public async Task<string?> LogAsync(string name, int lines, CancellationToken cancellationToken)
+    {
+        var address = options.Value.Instances().FirstOrDefault(i => i.Name == name).Address;
+        if (address is null)
+        {
+            return null;
+        }
+
+        var channel = channels.GetOrAdd(address, a => GrpcChannel.ForAddress(a));
+        var reply = await new ProcessStatus.ProcessStatusClient(channel).GetLogAsync(new GetLogRequest { Lines = (uint)lines },
+            deadline: DateTime.UtcNow + (options.Value.StatusTimeout * 3), cancellationToken: cancellationToken);
+        return reply.Text;
+    }
+
     /// <inheritdoc />
     public void Dispose()
     {

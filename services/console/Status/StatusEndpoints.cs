@@ -1,3 +1,4 @@
+using Grpc.Core;
 using Anvil.Console.Service.Api;
 using Anvil.Pipeline.V1;
 
@@ -30,7 +31,7 @@ public static class StatusEndpoints
         api.MapGet("/acquisitions", Acquisitions)
             .WithSummary("Every acquisition's progress (ingest's ListAcquisitions): frames announced, stitched, integrated, merged, failed (each failed frame with its reason and trace id), backlog per consumer group, rate (frames merged per second over the last 10 s of readings) and seconds to completion.");
         api.MapGet("/logs/{service}", Log)
-            .WithSummary($"The tail of a service's log as entries (level, category, trace id, text): lines = how many log lines to read (1–{MaxLines}, default 2000), level = the least severe level shown (trce, dbug, info, warn, fail, crit), text = a case-insensitive substring, trace = a trace id, limit = at most this many of the newest matching entries (default 500). Needs `anvil up`'s supervisor.");
+            .WithSummary($"The tail of a service's log as entries (level, category, trace id, text): lines = how many log lines to read (1–{MaxLines}, default 2000), level = the least severe level shown (trce, dbug, info, warn, fail, crit), text = a case-insensitive substring, trace = a trace id, limit = at most this many of the newest matching entries (default 500). From `anvil up`'s supervisor when there is one (its log files), else from the service itself (what it logged since it started, ProcessStatus/GetLog).");
         api.MapGet("/traces/{traceId}", Trace)
             .WithSummary("Every service's log entries written under one trace id (e.g. a failed frame's), oldest first.");
         return app;
@@ -97,19 +98,22 @@ public static class StatusEndpoints
             return Problem(404, "Unknown service", $"No service '{service}': the console knows {string.Join(", ", known)}.");
         }
 
-        if (!supervisor.Configured)
-        {
-            return NoSupervisor();
-        }
-
+        // Under `anvil up` the supervisor's log file (it keeps a dead process's last words); elsewhere the service's own
+        // memory of what it logged since it started (ProcessStatus/GetLog).
         string? log;
         try
         {
-            log = await supervisor.LogAsync(service, lines ?? 2000, ct);
+            log = supervisor.Configured
+                ? await supervisor.LogAsync(service, lines ?? 2000, ct)
+                : await monitor.LogAsync(service, lines ?? 2000, ct);
         }
         catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
         {
             return Problem(503, "Supervisor is not answering", $"The log of '{service}' comes from the supervisor at {supervisor.Address}, which did not answer ({ex.Message}).");
+        }
+        catch (RpcException ex)
+        {
+            return ServiceDown(service, ex);
         }
 
         if (log is null)
@@ -120,7 +124,7 @@ public static class StatusEndpoints
         var entries = ServiceLogs.Parse(log);
         var matching = entries.Where(e => ServiceLogs.AtLeast(e, level) && ServiceLogs.Contains(e, text ?? string.Empty) && (trace.Length == 0 || e.TraceId == trace)).ToList();
         var shown = matching.TakeLast(limit ?? 500).ToArray();
-        return Results.Ok(new { service, entriesRead = entries.Count, matching = matching.Count, entries = shown });
+        return Results.Ok(new { service, source = LogSource(supervisor), entriesRead = entries.Count, matching = matching.Count, entries = shown });
     }
 
     private static async Task<IResult> Trace(string traceId, ServiceMonitor monitor, SupervisorClient supervisor, CancellationToken ct)
@@ -130,18 +134,15 @@ public static class StatusEndpoints
             return Problem(400, "Bad trace id", $"'{traceId}' is not a trace id: give 32 lowercase hex digits, as the failed-frame list shows them.");
         }
 
-        if (!supervisor.Configured)
-        {
-            return NoSupervisor();
-        }
-
         var names = await monitor.NamesAsync(ct);
         var found = new List<(string Service, LogEntry Entry)>();
+        var unanswered = new List<string>();
         foreach (var name in names)
         {
             try
             {
-                if (await supervisor.LogAsync(name, MaxLines, ct) is { } log)
+                var log = supervisor.Configured ? await supervisor.LogAsync(name, MaxLines, ct) : await monitor.LogAsync(name, MaxLines, ct);
+                if (log is not null)
                 {
                     found.AddRange(ServiceLogs.Parse(log).Where(e => e.TraceId == traceId).Select(e => (name, e)));
                 }
@@ -150,16 +151,25 @@ public static class StatusEndpoints
             {
                 return Problem(503, "Supervisor is not answering", $"The logs come from the supervisor at {supervisor.Address}, which did not answer ({ex.Message}).");
             }
+            catch (RpcException)
+            {
+                // A service that is down has no log to give here; the answer names it.
+                unanswered.Add(name);
+            }
         }
 
         // Oldest first across the services (ISO 8601 UTC times sort as text; the order within a service is kept).
         var entries = found.OrderBy(f => f.Entry.Time ?? string.Empty, StringComparer.Ordinal)
             .Select(f => new { service = f.Service, f.Entry.Line, f.Entry.Time, f.Entry.Level, f.Entry.Category, f.Entry.TraceId, f.Entry.Text });
-        return Results.Ok(new { traceId, entries });
+        return Results.Ok(new { traceId, source = LogSource(supervisor), unanswered, entries });
     }
 
-    private static IResult NoSupervisor() => Problem(503, "No supervisor",
-        "This console runs without `anvil up`'s supervisor (Console:Supervisor is not set), so it has no service logs: read them where the platform keeps them (`docker compose logs SERVICE`, `kubectl -n anvil logs deploy/SERVICE`).");
+    // Where the lines come from, for the page to say.
+    private static string LogSource(SupervisorClient supervisor) => supervisor.Configured ? "supervisor" : "service";
+
+    private static IResult ServiceDown(string service, RpcException ex) => Problem(503, "Service is not answering",
+        $"'{service}' did not answer for its log ({(ex.Status.Detail.Length > 0 ? ex.Status.Detail : ex.StatusCode.ToString())}). Without `anvil up`'s supervisor each service keeps its own recent log; " +
+        $"what it logged before it went down is where the platform keeps it (`docker compose logs {service}`, `kubectl -n anvil logs deploy/{service}`).");
 
     private static IResult Problem(int status, string title, string detail) => Results.Problem(detail: detail, statusCode: status, title: title);
 }

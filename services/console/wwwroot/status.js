@@ -57,7 +57,7 @@
       ? 'Processes, restarts and exit codes from anvil up\'s supervisor; health, CPU and memory from each service.'
       : s.supervisorConfigured
         ? `Supervisor not answering (${s.supervisorError}): restarts, exit codes and logs unknown for now.`
-        : 'No supervisor: health, CPU and memory from each service; restarts, exit codes and logs are not known here (under Compose or Kubernetes: docker compose ps / logs, kubectl get pods / logs).';
+        : 'No supervisor: health, CPU, memory and the log since its start from each service; restarts and exit codes are not known here (under Compose or Kubernetes: docker compose ps, kubectl get pods; earlier logs: docker compose logs, kubectl logs).';
     el('st-asof').textContent = 'as of ' + time(s.time);
     const body = el('st-services').tBodies[0];
     body.replaceChildren(...s.services.map(x => {
@@ -160,7 +160,8 @@
         if (!service) return;
         const q = new URLSearchParams({ level: el('st-log-level').value, text: el('st-log-text').value, lines: '5000', limit: '500' });
         const l = await getJson(`/api/status/logs/${encodeURIComponent(service)}?${q}`);
-        el('st-log-info').textContent = `${l.matching} of the last ${l.entriesRead} entries of ${service} match` + (l.matching > l.entries.length ? ` (newest ${l.entries.length} shown)` : '');
+        el('st-log-info').textContent = `${l.matching} of the last ${l.entriesRead} entries of ${service} match` + (l.matching > l.entries.length ? ` (newest ${l.entries.length} shown)` : '') +
+          (l.source === 'service' ? ' — as the service keeps it since its start' : '');
         renderEntries(l.entries, false);
       }
       problem('st-log-message', '');

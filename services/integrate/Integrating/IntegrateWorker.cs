@@ -53,6 +53,11 @@ public sealed partial class IntegrateWorker(BrokerClient broker, PipelineOptions
             M1File = item.M1File,
             Error = item.Error,
         };
+        if (item.HasTimestamp)
+        {
+            profile.Timestamp = item.Timestamp;
+        }
+
         if (profile.Error.Length == 0)
         {
             try

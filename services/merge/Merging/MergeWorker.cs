@@ -86,7 +86,8 @@ public sealed partial class MergeWorker(BrokerClient broker, PipelineOptions opt
             profile.SettingsJson,
             ToRow(profile.TwoTheta),
             ToRow(profile.Requested),
-            profile.Error);
+            profile.Error,
+            profile.HasTimestamp ? profile.Timestamp : null);
         entry.Writer.Write(result);
         lock (entry.Pressure)
         {

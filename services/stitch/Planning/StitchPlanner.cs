@@ -302,6 +302,11 @@ public sealed partial class StitchPlanner(BrokerClient broker, PipelineOptions o
                 IndexInFile = (uint)i,
                 Error = error,
             };
+            if (image?.Timestamps[i] is { } timestamp)
+            {
+                item.Timestamp = timestamp;
+            }
+
             if (error.Length == 0)
             {
                 item.CanvasRows = (uint)image!.Rows;
@@ -320,10 +325,11 @@ public sealed partial class StitchPlanner(BrokerClient broker, PipelineOptions o
         readable.WaitAsync(dataRoot.ToFull(dataRoot.ToRelative(relative)), announcedFrames, full =>
         {
             using var file = DetectorImageFile.Open(full);
-            return (new ImageInfo(file.Rows, file.Cols, file.FrameCount), file.FrameCount);
+            return (new ImageInfo(file.Rows, file.Cols, file.FrameCount, Enumerable.Range(0, file.FrameCount).Select(file.UnixTimeOf).ToArray()), file.FrameCount);
         }, ChunkFileWait.UnsupportedFilter, cancellationToken);
 
-    private sealed record ImageInfo(int Rows, int Cols, int Frames);
+    // Timestamps: each frame's time as the file records it (s since the Unix epoch; null = not recorded).
+    private sealed record ImageInfo(int Rows, int Cols, int Frames, double?[] Timestamps);
 
     // The detector shape a PONI states (pyFAI's Detector_config max_shape); null when it states none or does not load
     // (the engine then reports the PONI itself).

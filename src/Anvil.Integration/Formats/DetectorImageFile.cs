@@ -157,6 +157,27 @@ public sealed class DetectorImageFile : IDisposable
     public IReadOnlyList<FrameTime> Frames { get; } = [];
 
     /// <summary>
+    /// Frame <paramref name="index"/>'s time in seconds since the Unix epoch, as the file records it: the first frame's
+    /// date plus the frame's time within the file when both are recorded, else the frame's own date; null when the
+    /// file records neither. A date without an offset counts as UTC (only differences between frames are used).
+    /// </summary>
+    public double? UnixTimeOf(int index)
+    {
+        if (index < 0 || index >= Frames.Count)
+        {
+            return null;
+        }
+
+        var frame = Frames[index];
+        if (frame.Time is { } within && Frames[0].ToDateTimeOffset() is { } start)
+        {
+            return (start - DateTimeOffset.UnixEpoch).TotalSeconds + within;
+        }
+
+        return frame.ToDateTimeOffset() is { } own ? (own - DateTimeOffset.UnixEpoch).TotalSeconds : null;
+    }
+
+    /// <summary>
     /// Whether <paramref name="path"/> names an image file of a single-image detector, by its extension: <c>.tif</c>,
     /// <c>.tiff</c>, <c>.cbf</c>, <c>.edf</c>, or an HDF5 file (<c>.h5</c>, <c>.hdf5</c>) — not a Lambda <c>.nxs</c> chunk.
     /// </summary>
