@@ -27,7 +27,7 @@ public sealed class ChunkFileWaitTests : IDisposable
         var clock = Stopwatch.StartNew();
         var ex = await Assert.ThrowsAsync<InvalidDataException>(() => wait.WaitAsync(File1, 10, Probe, _ => false, CancellationToken.None).DefaultTimeout());
         Assert.Contains("no such file", ex.Message, StringComparison.Ordinal);
-        Assert.InRange(clock.Elapsed, Settle, Limit / 3);
+        Assert.InRange(clock.Elapsed, Settle, Limit / 2);
     }
 
     [Fact]
@@ -38,7 +38,7 @@ public sealed class ChunkFileWaitTests : IDisposable
         var ex = await Assert.ThrowsAsync<InvalidDataException>(() => wait.WaitAsync(File1, 10, Probe, _ => false, CancellationToken.None).DefaultTimeout());
         Assert.Contains("'garbage' is no frame count", ex.Message, StringComparison.Ordinal);
         Assert.Contains("unchanged for 0.4 s at 7 bytes", ex.Message, StringComparison.Ordinal);
-        Assert.InRange(clock.Elapsed, Settle, Limit / 3);
+        Assert.InRange(clock.Elapsed, Settle, Limit / 2);
     }
 
     [Fact]
@@ -61,20 +61,24 @@ public sealed class ChunkFileWaitTests : IDisposable
     [Fact]
     public async Task Wait_FileAppearingAndGrowingLongerThanTheSettleTime_IsReadWhole()
     {
-        // A writer that makes the file after the announcement and then grows it, one step every half settle time, for
-        // about four settle times in all: every change starts the settle time again.
-        var waiting = wait.WaitAsync(File1, 10, Probe, _ => false, CancellationToken.None);
-        var writing = Task.Run(async () =>
+        // A writer that makes the file after the announcement and then grows it, one step per look, for three settle times
+        // in all: every change starts the settle time again. The clock moves 100 ms per look, so the test does not depend
+        // on how fast this machine schedules a writer thread.
+        var stepped = new ChunkFileWait(Settle, Limit, new SteppingClock(TimeSpan.FromMilliseconds(100)));
+        var looks = 0;
+        (int Value, int Frames) Writer(string path)
         {
-            await Task.Delay(Settle / 2);
-            for (var frames = 1; frames <= 10; frames++)
+            looks++;
+            if (looks >= 3)
             {
-                await File.WriteAllTextAsync(File1, frames < 10 ? new string('x', frames) : "10");
-                await Task.Delay(Settle / 5);
+                File.WriteAllText(path, looks < 12 ? new string('x', looks) : "10");
             }
-        });
-        Assert.Equal(10, await waiting.DefaultTimeout(TimeSpan.FromSeconds(20)));
-        await writing.DefaultTimeout();
+
+            return Probe(path);
+        }
+
+        Assert.Equal(10, await stepped.WaitAsync(File1, 10, Writer, _ => false, CancellationToken.None).DefaultTimeout());
+        Assert.Equal(12, looks);
     }
 
     [Fact]
@@ -104,5 +108,13 @@ public sealed class ChunkFileWaitTests : IDisposable
         var text = File.ReadAllText(path).Trim();
         var frames = int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : throw new FormatException($"'{text}' is no frame count");
         return (frames, frames);
+    }
+
+    // A clock that moves a fixed step each time it is read.
+    private sealed class SteppingClock(TimeSpan step) : TimeProvider
+    {
+        private DateTimeOffset now = DateTimeOffset.UtcNow;
+
+        public override DateTimeOffset GetUtcNow() => now += step;
     }
 }
