@@ -5,6 +5,7 @@ using Anvil.Broker.Client;
 using Anvil.Broker.V1;
 using Anvil.Cli;
 using Anvil.Hdf5;
+using Anvil.Integration;
 using Anvil.Pipeline;
 using Anvil.Pipeline.V1;
 using Grpc.Net.Client;
@@ -49,6 +50,19 @@ internal static class PipelineBench
         var baseline = !args.Contains("--no-baseline");
         var reprocessPairs = args.Contains("--reprocess") ? IntArg(args, "--reprocess-pairs") ?? 3 : 0;
         var reprocessFrames = IntArg(args, "--reprocess-frames") ?? (quick ? 300 : 1000);
+        var detectorCount = IntArg(args, "--detectors") ?? 1;
+        if (detectorCount is < 1 or > 8 || frames % (detectorCount * FramesPerPart) != 0)
+        {
+            Console.Error.WriteLine($"--detectors takes 1 to 8 detectors, and --frames must then be a multiple of {FramesPerPart} × the detectors (each detector gets its share)");
+            return 2;
+        }
+
+        if (detectorCount > 1 && reprocessPairs > 0)
+        {
+            Console.Error.WriteLine("--reprocess measures one detector's chain: leave out --detectors");
+            return 2;
+        }
+
         var root = IntegrateBench.FindRoot();
         var source = StringArg(args, "--source") ?? Path.Combine(root, "tests", "fixtures", "lambda");
         var poni = Path.Combine(source, "L2.poni");
@@ -59,20 +73,28 @@ internal static class PipelineBench
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"pipeline bench {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC: {frames} real frames ({frames / FramesPerPart} chunk parts × {Modules} modules, copied from the 50 in {source}), {Method}, npt {Npt}, 2th_deg, {Path.GetFileName(poni)} + {Path.GetFileName(mask)}; {Environment.ProcessorCount} cores (shared: compare side by side)"));
+            var detectors = BenchDetectors(root, poni, work, detectorCount);
+            if (detectors.Length > 1)
+            {
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{detectors.Length} Lambda 2M detectors interleaved part by part ({string.Join(", ", detectors.Select(d => $"{d.Name}: {Path.GetFileName(d.Poni)}"))}; the same mask, npt and method), {frames / detectors.Length} frames each: the rates below are combined"));
+            }
+
             var clock = Stopwatch.StartNew();
-            var batch = BuildAcquisition(source, Path.Combine(work, "data", "batch"), "bench_1009_00001", frames);
+            var batch = BuildRun(source, Path.Combine(work, "data", "batch"), "bench_1009_00001", frames, detectors);
             Console.WriteLine($"built the acquisition in {clock.Elapsed.TotalSeconds:0.0} s");
 
             BatchResult? anvilBatch = null;
             foreach (var replicas in replicaCounts)
             {
-                var run = await RunSuiteAsync(work, poni, mask, replicas, batch, replicas == replicaCounts[0] ? liveRates : [], liveFrames, source, replicaCounts.Length > 1,
+                var run = await RunSuiteAsync(work, poni, mask, detectors, replicas, batch, replicas == replicaCounts[0] ? liveRates : [], liveFrames, source, replicaCounts.Length > 1,
                     replicas == replicaCounts[0] ? reprocessPairs : 0, reprocessFrames);
                 anvilBatch ??= run;
             }
 
             if (baseline && anvilBatch is not null)
             {
+                // With several detectors the baseline integrates every detector's frames with the first one's PONI: the same work.
                 var python = RunBaseline(root, batch, poni, mask, Path.Combine(work, "baseline.npy"));
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"baseline (python3 h5py + numpy stitch + pyFAI {python.Version} CSR, 2 worker processes): {frames} frames in {python.Seconds:0.0} s, {frames / python.Seconds:0.0} frames/s, {frames / python.CpuSeconds:0.0} frames per CPU-second"));
@@ -95,7 +117,7 @@ internal static class PipelineBench
     /// <summary>What a batch run measured (chain only).</summary>
     private sealed record BatchResult(int Frames, double Seconds, double CpuSeconds);
 
-    private static async Task<BatchResult> RunSuiteAsync(string work, string poni, string mask, int replicas, Acquisition batch,
+    private static async Task<BatchResult> RunSuiteAsync(string work, string poni, string mask, BenchDetector[] detectors, int replicas, BenchRun batch,
         int[] liveRates, int liveFrames, string source, bool scaleOut, int reprocessPairs, int reprocessFrames)
     {
         var config = PipelineConfig.Load(null);
@@ -107,6 +129,18 @@ internal static class PipelineBench
         config.Override("Unit", "2th_deg");
         config.Override("OutputDir", output);
         config.Override("DataRoot", Path.Combine(work, "data"));
+        if (detectors.Length > 1)
+        {
+            // As `anvil demo --detectors N` configures them: each its own PONI; here each the bench's mask too.
+            config.OverrideDetectors(detectors.Select(d => (d.Name, DetectorKinds.Lambda2M.Name, d.Poni)));
+            foreach (var d in detectors)
+            {
+                config.Override($"Detectors:{d.Name}:Mask", mask);
+            }
+
+            config.ValidDetectors();
+        }
+
         Directory.CreateDirectory(output);
         config.ValidSettings();
 
@@ -122,19 +156,25 @@ internal static class PipelineBench
 
             // A short acquisition first, as a running `anvil up` has had: JIT, connections and the integration engines
             // (the CSR matrix of these settings, built once per replica and cached) are warm before the clock starts.
-            var warmup = BuildAcquisition(source, Path.Combine(work, "data", $"warmup{replicas}"), $"warmup{replicas}_1009_00001", 50);
+            var warmup = BuildRun(source, Path.Combine(work, "data", $"warmup{replicas}"), $"warmup{replicas}_1009_00001", 50 * detectors.Length, detectors);
             var warm = await AnnounceAndWaitAsync(ingest, broker, warmup, output, rate: 0, suite);
             Console.WriteLine($"warm-up acquisition of {warmup.Frames} frames in {warm.Seconds:0.0} s (not counted)");
 
             // Batch: every chunk of the acquisition announced as fast as ingest takes them.
+            var passesBefore = IntegratePasses(suite);
             var before = Snapshot(suite);
             var run = await AnnounceAndWaitAsync(ingest, broker, batch, output, rate: 0, suite);
             var after = Snapshot(suite);
+            var passesAfter = await IntegratePassesAfterAsync(suite, passesBefore);
             var cpu = after.Sum(s => s.Value.Cpu - before[s.Key].Cpu);
             var label = scaleOut ? $"anvil (batch, integrate × {replicas})" : "anvil (batch)";
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{label}: {batch.Frames} frames in {run.Seconds:0.00} s, {batch.Frames / run.Seconds:0.0} frames/s, {batch.Frames / cpu:0.0} frames per CPU-second of the services; latency {run.Latency.TotalMilliseconds:0} ms from the last chunk announced to the file final"));
             PrintServices(batch.Frames, before, after);
+            var integrations = passesAfter.Integrations - passesBefore.Integrations;
+            var passes = passesAfter.Passes - passesBefore.Passes;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  integrate: {integrations} integrations in {passes} passes over the matrix, {(passes > 0 ? (double)integrations / passes : 0):0.00} frames per pass (at most {IntegrationEngine.FramesPerPass})"));
             if (scaleOut)
             {
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -145,7 +185,7 @@ internal static class PipelineBench
             var highest = 0;
             foreach (var rate in liveRates)
             {
-                var acquisition = BuildAcquisition(source, Path.Combine(work, "staging", $"live{rate}"), $"live{rate}_1009_00001", liveFrames);
+                var acquisition = BuildRun(source, Path.Combine(work, "staging", $"live{rate}"), $"live{rate}_1009_00001", liveFrames, detectors);
                 var liveBefore = Snapshot(suite);
                 var live = await AnnounceAndWaitAsync(ingest, broker, acquisition, output, rate, suite, Path.Combine(work, "data", $"live{rate}"));
                 var liveAfter = Snapshot(suite);
@@ -190,7 +230,7 @@ internal static class PipelineBench
     // reprocessing of the batch acquisition running in the reprocess pool beside it, in turns (alone, with, alone, with,
     // …) so that a drift of the shared machine's load falls on both. Before each "alone" run the previous reprocessing
     // has finished; each "with" run starts right after ingest re-announced the batch acquisition for the pool.
-    private static async Task MeasureReprocessIsolationAsync(Ingest.IngestClient ingest, BrokerClient broker, Suite suite, Acquisition batch,
+    private static async Task MeasureReprocessIsolationAsync(Ingest.IngestClient ingest, BrokerClient broker, Suite suite, BenchRun batch,
         string source, string work, string output, int pairs, int frames)
     {
         using var channel = GrpcChannel.ForAddress(suite.IngestAddress);
@@ -201,12 +241,12 @@ internal static class PipelineBench
         var beside = new List<double>();
         for (var turn = 1; turn <= pairs; turn++)
         {
-            var first = BuildAcquisition(source, Path.Combine(work, "data", $"alone{turn}"), $"alone{turn}_1009_00001", frames);
+            var first = BuildRun(source, Path.Combine(work, "data", $"alone{turn}"), $"alone{turn}_1009_00001", frames, [BenchDetector.None]);
             var run = await AnnounceAndWaitAsync(ingest, broker, first, output, rate: 0, suite);
             alone.Add(frames / run.Seconds);
 
             var reprocessing = await control.ReprocessAsync(new ReprocessRequest { Acquisition = batch.Name });
-            var second = BuildAcquisition(source, Path.Combine(work, "data", $"beside{turn}"), $"beside{turn}_1009_00001", frames);
+            var second = BuildRun(source, Path.Combine(work, "data", $"beside{turn}"), $"beside{turn}_1009_00001", frames, [BenchDetector.None]);
             var reprocessClock = Stopwatch.StartNew();
             run = await AnnounceAndWaitAsync(ingest, broker, second, output, rate: 0, suite);
             beside.Add(frames / run.Seconds);
@@ -266,13 +306,62 @@ internal static class PipelineBench
         return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
     }
 
-    /// <summary>An acquisition's chunk files: per part, the module files in module order.</summary>
-    private sealed record Acquisition(string Name, string Folder, int Frames, string[][] Parts);
+    /// <summary>A detector of the run: its name ("" = no detectors configured, the single detector of before) and PONI.</summary>
+    private sealed record BenchDetector(string Name, string Poni)
+    {
+        public static readonly BenchDetector None = new(string.Empty, string.Empty);
+
+        /// <summary>The broker stream and result name of an acquisition's data of this detector.</summary>
+        public string Stream(string acquisition) => Name.Length == 0 ? acquisition : DetectorSet.StreamName(acquisition, Name);
+    }
+
+    // One detector: none configured. Two or more: Lambda 2M detectors lambda1…N as `anvil demo --detectors N` plays them,
+    // lambda1 with the bench's PONI, lambda2 with config/L2-far.poni (20 % farther, beam centre elsewhere), further ones
+    // with LambdaSimulator's geometry of that detector written to the work folder.
+    private static BenchDetector[] BenchDetectors(string root, string poni, string work, int count)
+    {
+        if (count == 1)
+        {
+            return [BenchDetector.None];
+        }
+
+        var first = PoniFile.Load(poni);
+        return [.. Enumerable.Range(0, count).Select(k =>
+        {
+            var name = $"lambda{k + 1}";
+            var path = k switch
+            {
+                0 => poni,
+                1 => Path.Combine(root, "config", "L2-far.poni"),
+                _ => Path.Combine(work, name + ".poni"),
+            };
+            if (k > 1)
+            {
+                File.WriteAllText(path, PoniFile.Format(LambdaSimulator.DetectorGeometry(first, k), $"anvil bench pipeline: detector {name}, derived from {poni}"));
+            }
+
+            return new BenchDetector(name, path);
+        })];
+    }
+
+    /// <summary>An acquisition's chunk files of one detector: per part, the module files in module order.</summary>
+    private sealed record Acquisition(BenchDetector Detector, string[][] Parts);
+
+    /// <summary>An acquisition of every detector of the run (<see cref="Frames"/> in all, the same share each).</summary>
+    private sealed record BenchRun(string Name, int Frames, Acquisition[] Detectors)
+    {
+        /// <summary>Every chunk part of every detector, detector by detector (the Python baseline's input).</summary>
+        public string[][] Parts => [.. Detectors.SelectMany(d => d.Parts)];
+    }
+
+    private static BenchRun BuildRun(string source, string folder, string name, int frames, BenchDetector[] detectors) =>
+        new(name, frames, [.. detectors.Select(d => new Acquisition(d,
+            BuildAcquisition(source, d.Name.Length == 0 ? folder : Path.Combine(folder, d.Name), name, frames / detectors.Length)))]);
 
     // Copies the shared chunk files part by part (part p is a copy of source part p mod 5) and rewrites each copy's
     // sequence numbers (frames 10p+1 … 10p+10) and collection/frame_numbers (the scan's frame count), as the detector
     // writes them. The pixels stay compressed as they are: only two small datasets are replaced.
-    private static Acquisition BuildAcquisition(string source, string folder, string name, int frames)
+    private static string[][] BuildAcquisition(string source, string folder, string name, int frames)
     {
         Directory.CreateDirectory(folder);
         var sourceParts = Directory.GetFiles(source, $"{SourceAcquisition}_m1_part*.nxs").Length;
@@ -298,64 +387,72 @@ internal static class PipelineBench
             }
         }
 
-        return new Acquisition(name, folder, frames, parts);
+        return parts;
     }
 
     private sealed record RunResult(double Seconds, TimeSpan Latency, double AnnouncedRate, long PeakBacklog);
 
-    // Announces every chunk part (rate 0: at once; else part p when its 10 frames are due at the rate, its files moved
-    // from the staging folder into liveFolder just before, as a detector closes them) and waits for the result file.
-    private static async Task<RunResult> AnnounceAndWaitAsync(Ingest.IngestClient ingest, BrokerClient broker, Acquisition acquisition, string output,
+    // Announces every chunk part (rate 0: at once; else part p when its frames are due at the rate, counted over every
+    // detector, its files moved from the staging folder into liveFolder just before, as a detector closes them), the
+    // detectors' parts interleaved (part p of each detector, then part p + 1), and waits for every result file.
+    private static async Task<RunResult> AnnounceAndWaitAsync(Ingest.IngestClient ingest, BrokerClient broker, BenchRun run, string output,
         double rate, Suite suite, string? liveFolder = null)
     {
-        if (liveFolder is not null)
-        {
-            Directory.CreateDirectory(liveFolder);
-        }
-
         using var sampling = new CancellationTokenSource();
-        var backlog = SampleBacklogAsync(broker, acquisition.Name, sampling.Token);
-        var result = Path.Combine(output, acquisition.Name + ".nxs");
+        var backlog = SampleBacklogAsync(broker, [.. run.Detectors.Select(d => d.Detector.Stream(run.Name))], sampling.Token);
+        var results = run.Detectors.Select(d => Path.Combine(output, d.Detector.Stream(run.Name) + ".nxs")).ToArray();
+        var parts = run.Detectors[0].Parts.Length;
         var first = DateTime.UtcNow;
         var clock = Stopwatch.StartNew();
-        for (var p = 0; p < acquisition.Parts.Length; p++)
+        for (var p = 0; p < parts; p++)
         {
-            if (rate > 0)
+            for (var d = 0; d < run.Detectors.Length; d++)
             {
-                var due = TimeSpan.FromSeconds((p + 1) * FramesPerPart / rate);
-                if (due > clock.Elapsed)
+                var detector = run.Detectors[d];
+                if (rate > 0)
                 {
-                    await Task.Delay(due - clock.Elapsed);
-                }
-            }
-
-            for (var m = 0; m < Modules; m++)
-            {
-                var path = acquisition.Parts[p][m];
-                if (liveFolder is not null)
-                {
-                    var moved = Path.Combine(liveFolder, Path.GetFileName(path));
-                    File.Move(path, moved);
-                    path = moved;
+                    var due = TimeSpan.FromSeconds(((p * run.Detectors.Length) + d + 1) * FramesPerPart / rate);
+                    if (due > clock.Elapsed)
+                    {
+                        await Task.Delay(due - clock.Elapsed);
+                    }
                 }
 
-                await ingest.AnnounceChunkAsync(new AnnounceChunkRequest
+                for (var m = 0; m < Modules; m++)
                 {
-                    Acquisition = acquisition.Name,
-                    Module = (uint)(m + 1),
-                    Modules = Modules,
-                    Part = (uint)p,
-                    Path = path,
-                    Frames = FramesPerPart,
-                });
+                    var path = detector.Parts[p][m];
+                    if (liveFolder is not null)
+                    {
+                        var folder = detector.Detector.Name.Length == 0 ? liveFolder : Path.Combine(liveFolder, detector.Detector.Name);
+                        Directory.CreateDirectory(folder);
+                        var moved = Path.Combine(folder, Path.GetFileName(path));
+                        File.Move(path, moved);
+                        path = moved;
+                    }
+
+                    await ingest.AnnounceChunkAsync(new AnnounceChunkRequest
+                    {
+                        Acquisition = run.Name,
+                        Module = (uint)(m + 1),
+                        Modules = Modules,
+                        Part = (uint)p,
+                        Path = path,
+                        Frames = FramesPerPart,
+                        Detector = detector.Detector.Name,
+                    });
+                }
             }
         }
 
-        await ingest.FinishAcquisitionAsync(new FinishAcquisitionRequest { Acquisition = acquisition.Name, Parts = (uint)acquisition.Parts.Length });
+        foreach (var detector in run.Detectors)
+        {
+            await ingest.FinishAcquisitionAsync(new FinishAcquisitionRequest { Acquisition = run.Name, Parts = (uint)parts, Detector = detector.Detector.Name });
+        }
+
         var lastAnnounced = DateTime.UtcNow;
-        var announcedRate = acquisition.Frames / clock.Elapsed.TotalSeconds;
+        var announcedRate = run.Frames / clock.Elapsed.TotalSeconds;
         var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(20);
-        while (!File.Exists(result))
+        while (!results.All(File.Exists))
         {
             if (suite.Services.FirstOrDefault(s => s.Process.HasExited) is { } dead)
             {
@@ -364,7 +461,7 @@ internal static class PipelineBench
 
             if (DateTime.UtcNow > deadline)
             {
-                throw new TimeoutException($"no {result} within 20 min; merge log:\n{Suite.Tail(suite.Services.First(s => s.Name == "merge"))}");
+                throw new TimeoutException($"no {string.Join(" and ", results.Where(r => !File.Exists(r)))} within 20 min; merge log:\n{Suite.Tail(suite.Services.First(s => s.Name == "merge"))}");
             }
 
             await Task.Delay(5);
@@ -376,7 +473,7 @@ internal static class PipelineBench
     }
 
     // The largest number of frames waiting anywhere in the chain (stored but not yet read by the next stage) during a run.
-    private static async Task<long> SampleBacklogAsync(BrokerClient broker, string acquisition, CancellationToken cancellationToken)
+    private static async Task<long> SampleBacklogAsync(BrokerClient broker, string[] streams, CancellationToken cancellationToken)
     {
         long peak = 0;
         try
@@ -386,14 +483,17 @@ internal static class PipelineBench
                 long total = 0;
                 foreach (var (source, perMessage) in new[] { (PipelineStreams.Raw, FramesPerPart), (PipelineStreams.Frames, 1), (PipelineStreams.Profiles, 1) })
                 {
-                    try
+                    foreach (var acquisition in streams)
                     {
-                        var groups = await broker.Consumer.ListGroupsAsync(new ListGroupsRequest { Address = broker.Address(source, acquisition) }, broker.Headers, cancellationToken: cancellationToken);
-                        total += groups.Groups.Sum(g => (long)g.Backlog) * perMessage;
-                    }
-                    catch (Grpc.Core.RpcException ex) when (ex.StatusCode is Grpc.Core.StatusCode.NotFound or Grpc.Core.StatusCode.InvalidArgument)
-                    {
-                        // The stream does not exist yet.
+                        try
+                        {
+                            var groups = await broker.Consumer.ListGroupsAsync(new ListGroupsRequest { Address = broker.Address(source, acquisition) }, broker.Headers, cancellationToken: cancellationToken);
+                            total += groups.Groups.Sum(g => (long)g.Backlog) * perMessage;
+                        }
+                        catch (Grpc.Core.RpcException ex) when (ex.StatusCode is Grpc.Core.StatusCode.NotFound or Grpc.Core.StatusCode.InvalidArgument)
+                        {
+                            // The stream does not exist yet.
+                        }
                     }
                 }
 
@@ -406,6 +506,42 @@ internal static class PipelineBench
         }
 
         return peak;
+    }
+
+    // Integrations and passes over the matrix so far, summed over the integrate replicas: each logs its totals when an
+    // acquisition finishes ("… has run N integrations … in M passes …", IntegrateWorker); Lines counts those lines.
+    private static (long Integrations, long Passes, int Lines) IntegratePasses(Suite suite)
+    {
+        long integrations = 0, passes = 0;
+        var lines = 0;
+        foreach (var service in suite.Services.Where(s => s.Name.StartsWith("integrate", StringComparison.Ordinal)))
+        {
+            var matches = System.Text.RegularExpressions.Regex.Matches(Suite.Tail(service, 1000), @"has run (\d+) integrations .* in (\d+) passes");
+            lines += matches.Count;
+            if (matches.LastOrDefault() is { } match)
+            {
+                integrations += long.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture);
+                passes += long.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture);
+            }
+        }
+
+        return (integrations, passes, lines);
+    }
+
+    // The totals once every replica has logged the acquisition just finished (its line comes before merge's file is final,
+    // but a replica's log file may lag by a moment).
+    private static async Task<(long Integrations, long Passes, int Lines)> IntegratePassesAfterAsync(Suite suite, (long Integrations, long Passes, int Lines) before)
+    {
+        var replicas = suite.Services.Count(s => s.Name.StartsWith("integrate", StringComparison.Ordinal));
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        var after = IntegratePasses(suite);
+        while (DateTime.UtcNow < deadline && after.Lines < before.Lines + replicas)
+        {
+            await Task.Delay(100);
+            after = IntegratePasses(suite);
+        }
+
+        return after;
     }
 
     private sealed record ServiceSample(double Cpu, long PeakRssKb, long RssKb);
@@ -453,7 +589,7 @@ internal static class PipelineBench
 
     private sealed record BaselineResult(double Seconds, double CpuSeconds, string Version);
 
-    private static BaselineResult RunBaseline(string root, Acquisition acquisition, string poni, string mask, string output)
+    private static BaselineResult RunBaseline(string root, BenchRun acquisition, string poni, string mask, string output)
     {
         var script = Path.Combine(root, "bench", "pyfai_pipeline.py");
         var parts = Path.Combine(Path.GetDirectoryName(output)!, "baseline-parts.json");

@@ -14,6 +14,6 @@ switch (args.Length > 0 ? args[0] : string.Empty)
     case "viewer":
         return ViewerBench.Run(args.Contains("--quick"));
     default:
-        Console.Error.WriteLine("usage: Anvil.Bench integrate [--quick] [--filter TEXT] [--no-pyfai]\n       Anvil.Bench broker [--quick]\n       Anvil.Bench simulate [--quick]\n       Anvil.Bench viewer [--quick]\n       Anvil.Bench pipeline [--frames N] [--quick] [--live RATE,RATE,…|--no-live] [--live-frames N] [--replicas N,N,…] [--no-baseline] [--reprocess [--reprocess-pairs N] [--reprocess-frames N]] [--source DIR]");
+        Console.Error.WriteLine("usage: Anvil.Bench integrate [--quick] [--filter TEXT] [--no-pyfai]\n       Anvil.Bench broker [--quick]\n       Anvil.Bench simulate [--quick]\n       Anvil.Bench viewer [--quick]\n       Anvil.Bench pipeline [--frames N] [--quick] [--detectors N] [--live RATE,RATE,…|--no-live] [--live-frames N] [--replicas N,N,…] [--no-baseline] [--reprocess [--reprocess-pairs N] [--reprocess-frames N]] [--source DIR]");
         return 2;
 }

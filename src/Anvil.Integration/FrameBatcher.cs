@@ -3,13 +3,19 @@ namespace Anvil.Integration;
 /// <summary>
 /// Lets concurrent callers (a worker's consumers, one frame each) share passes over an engine's matrix: frames that
 /// queue while the engine is busy go through together, up to <see cref="IntegrationEngine.FramesPerPass"/> per pass.
-/// Nothing waits for a batch to fill: the first caller integrates at once, and whoever arrives meanwhile joins the next
-/// pass. One caller at a time runs the passes (the leader); when its own frame is done it hands the queue to the next
-/// waiting caller. A pass takes the oldest waiting frame's engine and that engine's frames in arrival order, so a frame
-/// for another engine waits at most for that pass.
+/// A pass waits only for frames that are on their way: a caller that is reading a frame announces it with
+/// <see cref="Expect"/>, and while announced frames have not arrived a pass with room left waits for them (at most
+/// <see cref="MaxPassWait"/>), because a pass over the matrix costs nearly the same for one frame as for four (the
+/// four-frame kernel computes its empty lanes too). Without announced frames the first caller integrates at once, and
+/// whoever arrives meanwhile joins the next pass. One caller at a time runs the passes (the leader); when its own frame
+/// is done it hands the queue to the next waiting caller. A pass takes the oldest waiting frame's engine and that
+/// engine's frames in arrival order, so a frame for another engine waits at most for that pass.
 /// </summary>
 public sealed class FrameBatcher
 {
+    /// <summary>The longest a pass with room left waits for announced frames (a frame whose read stalls does not hold the others longer).</summary>
+    public static readonly TimeSpan MaxPassWait = TimeSpan.FromMilliseconds(50);
+
     private readonly Lock gate = new();
     private readonly List<Request> queue = [];
     private readonly ReadOnlyMemory<short>[] passFrames = new ReadOnlyMemory<short>[IntegrationEngine.FramesPerPass];
@@ -18,12 +24,17 @@ public sealed class FrameBatcher
     private bool leading;
     private long passes;
     private long frames;
+    private int expected;
+    private TaskCompletionSource? arrival;
 
     /// <summary>Passes run so far.</summary>
     public long Passes => Interlocked.Read(ref passes);
 
     /// <summary>Frames integrated so far (frames ÷ passes = the mean frames per pass).</summary>
     public long Frames => Interlocked.Read(ref frames);
+
+    /// <summary>Test hook: how long a pass waits for announced frames (<see cref="MaxPassWait"/>).</summary>
+    internal TimeSpan PassWait { get; set; } = MaxPassWait;
 
     /// <summary>Test hook: runs before each pass with the number of frames it takes, outside the lock.</summary>
     internal Action<int>? BeforePass { get; set; }
@@ -41,16 +52,35 @@ public sealed class FrameBatcher
     }
 
     /// <summary>
+    /// Announces a frame its caller is reading and will hand to <see cref="IntegrateAsync"/> with the returned
+    /// expectation; disposing the expectation without doing so (the read failed) withdraws it.
+    /// </summary>
+    public Expectation Expect()
+    {
+        lock (gate)
+        {
+            expected++;
+        }
+
+        return new Expectation(this);
+    }
+
+    /// <summary>
     /// Integrates <paramref name="frame"/> with <paramref name="engine"/> into <paramref name="result"/>, in a pass
     /// with other callers' frames for the same engine (and the same dark and flat arrays) when they are queued. The
     /// numbers are those of <c>engine.Integrate(frame, result, dark, flat)</c>. The caller must not touch the frame,
     /// the images or the result until this completes; an exception from the engine is thrown to every caller of that pass.
+    /// <paramref name="expected"/>: the announcement of this frame (<see cref="Expect"/>), if it was announced.
     /// </summary>
     public async ValueTask IntegrateAsync(IntegrationEngine engine, ReadOnlyMemory<short> frame, IntegrationResult result,
-        ReadOnlyMemory<float> dark = default, ReadOnlyMemory<float> flat = default)
+        ReadOnlyMemory<float> dark = default, ReadOnlyMemory<float> flat = default, Expectation? expected = null)
     {
         ArgumentNullException.ThrowIfNull(engine);
         ArgumentNullException.ThrowIfNull(result);
+        if (expected is not null && expected.Owner != this)
+        {
+            throw new ArgumentException("the expectation belongs to another batcher.", nameof(expected));
+        }
 
         // Checked here, so a caller's wrong frame or result fails that caller alone, not everyone in its pass.
         if (frame.Length != engine.Rows * engine.Cols)
@@ -68,6 +98,12 @@ public sealed class FrameBatcher
         lock (gate)
         {
             queue.Add(request);
+            if (expected?.Settle() == true)
+            {
+                this.expected--;
+            }
+
+            SignalLocked();
             lead = !leading;
             leading = true;
         }
@@ -79,14 +115,71 @@ public sealed class FrameBatcher
         }
 
         // This caller runs passes until its own frame is done, then hands over.
-        RunPassesUntil(request);
+        await RunPassesUntilAsync(request).ConfigureAwait(false);
         request.ThrowIfFailed();
     }
 
-    private void RunPassesUntil(Request own)
+    private void Withdraw()
+    {
+        lock (gate)
+        {
+            expected--;
+            SignalLocked();
+        }
+    }
+
+    // Wakes a leader waiting for frames (one arrived, or an announced one was withdrawn).
+    private void SignalLocked()
+    {
+        arrival?.TrySetResult();
+        arrival = null;
+    }
+
+    // Returns once the oldest waiting frame's pass is full, no announced frame is still on its way, or MaxPassWait passed.
+    private async ValueTask WaitForFramesAsync()
+    {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        while (true)
+        {
+            Task wait;
+            lock (gate)
+            {
+                if (expected <= 0 || Sharing(queue[0]) >= passRequests.Length)
+                {
+                    return;
+                }
+
+                arrival ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                wait = arrival.Task;
+            }
+
+            var left = PassWait - System.Diagnostics.Stopwatch.GetElapsedTime(started);
+            if (left <= TimeSpan.Zero || await Task.WhenAny(wait, Task.Delay(left)).ConfigureAwait(false) != wait)
+            {
+                return;
+            }
+        }
+    }
+
+    private int Sharing(Request first)
+    {
+        var count = 0;
+        foreach (var request in queue)
+        {
+            if (request.SharesPassWith(first))
+            {
+                count++;
+            }
+        }
+
+        return count;
+    }
+
+    private async ValueTask RunPassesUntilAsync(Request own)
     {
         while (!own.Finished)
         {
+            await WaitForFramesAsync().ConfigureAwait(false);
             int count;
             Request first;
             lock (gate)
@@ -158,6 +251,28 @@ public sealed class FrameBatcher
                 request.Turn.TrySetResult(Turn.Done);
             }
         }
+    }
+
+    /// <summary>A frame announced with <see cref="Expect"/>: hand it to <see cref="IntegrateAsync"/>, or dispose it to withdraw.</summary>
+    public sealed class Expectation : IDisposable
+    {
+        private int settled;
+
+        internal Expectation(FrameBatcher owner) => Owner = owner;
+
+        internal FrameBatcher Owner { get; }
+
+        /// <summary>Withdraws the announcement unless the frame was handed in.</summary>
+        public void Dispose()
+        {
+            if (Settle())
+            {
+                Owner.Withdraw();
+            }
+        }
+
+        // True the first time: the announcement is settled (handed in or withdrawn) exactly once.
+        internal bool Settle() => Interlocked.Exchange(ref settled, 1) == 0;
     }
 
     private enum Turn

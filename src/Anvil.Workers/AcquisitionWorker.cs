@@ -21,7 +21,10 @@ namespace Anvil.Workers;
 /// A stage that honours the operator's pause (<see cref="IsPausedAsync"/>: stitch) reads nothing of a paused acquisition.
 /// Integrate and merge read through the broker's Subscribe stream (one per acquisition and process, credit-based) and
 /// acknowledge in AcknowledgeMany batches (<see cref="Subscribes"/>): two unary calls per frame cost more broker CPU
-/// than the frame's science (bench/FINDINGS-pipeline.md).
+/// than the frame's science (bench/FINDINGS-pipeline.md). Their sources (frames, profiles) hold one message per id, so
+/// they subscribe to messages, which the broker pulls as many at a time as the credit allows (one lock round and one
+/// group-journal write per pull, where a dataset subscription pulls one at a time), and each is handed on as a
+/// one-part dataset.
 /// </summary>
 public abstract partial class AcquisitionWorker : BackgroundService
 {
@@ -49,7 +52,8 @@ public abstract partial class AcquisitionWorker : BackgroundService
     /// <summary>
     /// Whether this stage reads an acquisition through one Subscribe stream (the broker pushes, credit-based) and
     /// acknowledges in AcknowledgeMany batches; false: unary long-poll reads and one ack per delivery, which a stage
-    /// that honours the operator's pause needs (it checks the pause before each read).
+    /// that honours the operator's pause needs (it checks the pause before each read). A subscribing stage's source must
+    /// hold one message per id (as frames and profiles do): it subscribes to messages.
     /// </summary>
     protected virtual bool Subscribes => true;
 
@@ -294,7 +298,7 @@ public abstract partial class AcquisitionWorker : BackgroundService
             Address = address,
             Group = Stage,
             Prefetch = (uint)Prefetch,
-            Datasets = true,
+            Datasets = false,
             IncludePayload = true,
             GapTimeoutMs = WaitMs,
             Resend = new ResendPolicy { DelayMs = (uint)Options.ResendDelay.TotalMilliseconds, MaxAttempts = 3 },
@@ -308,6 +312,17 @@ public abstract partial class AcquisitionWorker : BackgroundService
                 {
                     switch (item.ItemCase)
                     {
+                        case SubscribeItem.ItemOneofCase.Message:
+                            var message = item.Message;
+                            await deliveries.WriteAsync(new Dataset
+                            {
+                                Id = message.Id,
+                                ExpectedSize = 1,
+                                Parts = { message },
+                                DeliveryCount = message.DeliveryCount,
+                                RedeliveryReason = message.RedeliveryReason,
+                            }, stoppingToken);
+                            break;
                         case SubscribeItem.ItemOneofCase.Dataset:
                             await deliveries.WriteAsync(item.Dataset, stoppingToken);
                             break;

@@ -139,6 +139,57 @@ public sealed class FrameBatcherTests : IDisposable
         Assert.Equal(Single(engine, frames[1]).Intensity, after.Intensity);
     }
 
+    /// <summary>
+    /// Frames announced while they are read (<see cref="FrameBatcher.Expect"/>) are waited for: the first frame handed in
+    /// does not run a pass of its own but one pass with the three announced after it, each with its single-frame numbers.
+    /// </summary>
+    [Fact]
+    public async Task IntegrateAsync_AnnouncedFrames_ShareOnePassInsteadOfThePassRunningWithRoomLeft()
+    {
+        // A wait far beyond the test's own pace, so the pass sizes do not depend on how fast this thread runs.
+        var batcher = new FrameBatcher { PassWait = Timeout };
+        using var gate = FirstPassGate.On(batcher);
+        gate.Release();
+        var expected = Enumerable.Range(0, 4).Select(_ => batcher.Expect()).ToArray();
+        var results = frames.Take(4).Select(_ => engine.CreateResult()).ToArray();
+        var calls = new List<Task>();
+        for (var k = 0; k < 4; k++)
+        {
+            calls.Add(batcher.IntegrateAsync(engine, frames[k], results[k], expected: expected[k]).AsTask());
+            if (k < 3)
+            {
+                Assert.Empty(gate.Sizes);
+                Assert.False(calls[0].IsCompleted, "the first frame waits for the frames announced after it");
+            }
+        }
+
+        await Task.WhenAll(calls).WaitAsync(Timeout);
+        Assert.Equal([4], gate.Sizes);
+        for (var k = 0; k < 4; k++)
+        {
+            Assert.Equal(Single(engine, frames[k]).Intensity, results[k].Intensity);
+            expected[k].Dispose();
+        }
+    }
+
+    /// <summary>An announced frame whose read failed is withdrawn (its expectation disposed): the pass waiting for it runs.</summary>
+    [Fact]
+    public async Task IntegrateAsync_AnnouncedFrameWithdrawn_ThePassWaitingForItRuns()
+    {
+        var batcher = new FrameBatcher { PassWait = Timeout };
+        using var gate = FirstPassGate.On(batcher);
+        gate.Release();
+        using var handedIn = batcher.Expect();
+        var withdrawn = batcher.Expect();
+        var result = engine.CreateResult();
+        var call = batcher.IntegrateAsync(engine, frames[0], result, expected: handedIn).AsTask();
+        Assert.False(call.IsCompleted, "the pass waits for the other announced frame");
+        withdrawn.Dispose();
+        await call.WaitAsync(Timeout);
+        Assert.Equal([1], gate.Sizes);
+        Assert.Equal(Single(engine, frames[0]).Intensity, result.Intensity);
+    }
+
     /// <summary>Holds the batcher's first pass until the test releases it, so frames can queue behind it; records pass sizes.</summary>
     private sealed class FirstPassGate : IDisposable
     {

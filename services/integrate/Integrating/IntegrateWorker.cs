@@ -17,8 +17,11 @@ namespace Anvil.Integrate.Service.Integrating;
 /// azimuthally integrates it with a cached engine, and publishes the profile (id = frame number). A frame
 /// whose files are missing or corrupt is published as a failed profile, so the run goes on and the failure
 /// is visible in the output. Replicas share the consumer group. Each replica runs several consumers
-/// (<c>Integrate:Consumers</c>, default 4) that read and stitch in parallel and hand their canvases to one
-/// <see cref="FrameBatcher"/>: frames that are ready together share a pass over the engine's matrix.
+/// (<c>Integrate:Consumers</c>, default 8) that read and stitch in parallel and hand their canvases to one
+/// <see cref="FrameBatcher"/>: frames that are ready together share a pass over the engine's matrix, and a consumer
+/// announces the frame it is reading (<c>Integrate:FillPasses</c>, default true), so a pass waits for the frames on
+/// their way instead of running with room left (a pass costs nearly the same for one frame as for four: with 4
+/// consumers and no waiting, 1.6 frames a pass and 72 frames per CPU-second for the chain; bench/FINDINGS-pipeline.md).
 /// </summary>
 public sealed partial class IntegrateWorker(BrokerClient broker, PipelineOptions options, ModuleFileCache files, EngineCache engines,
     FrameBatcher batcher, SettingsStore settings, IConfiguration configuration, ILogger<IntegrateWorker> logger)
@@ -34,7 +37,9 @@ public sealed partial class IntegrateWorker(BrokerClient broker, PipelineOptions
     protected override string Source => PipelineStreams.Frames;
 
     /// <inheritdoc />
-    protected override int Concurrency => configuration.GetValue("Integrate:Consumers", 4);
+    protected override int Concurrency => configuration.GetValue("Integrate:Consumers", 8);
+
+    private bool FillPasses => configuration.GetValue("Integrate:FillPasses", true);
 
     /// <inheritdoc />
     protected override async Task HandleAsync(string acquisition, Dataset delivery, CancellationToken cancellationToken)
@@ -123,12 +128,14 @@ public sealed partial class IntegrateWorker(BrokerClient broker, PipelineOptions
     {
         var npt = set.TwoTheta.Settings.Npt;
         var buffers = pool.TryTake(out var b) && b.Fits(plan, npt) ? b : new Buffers(plan, npt);
+        // Announced while it is read, so a pass that starts meanwhile waits for it (withdrawn if the read fails).
+        using var expected = FillPasses ? batcher.Expect() : null;
         try
         {
             plan.Stitch(buffers.Canvas, buffers.Module, (k, destination) =>
                 files.ReadFrame(item.Modules[k].Path, (int)item.Modules[k].IndexInFile, (int)item.Modules[k].Rows, (int)item.Modules[k].Cols, destination));
 
-            await batcher.IntegrateAsync(set.TwoTheta, buffers.Canvas, buffers.TwoTheta, set.Dark, set.Flat);
+            await batcher.IntegrateAsync(set.TwoTheta, buffers.Canvas, buffers.TwoTheta, set.Dark, set.Flat, expected);
             profile.SettingsHash = set.Hash;
             profile.SettingsJson = set.SettingsJson;
             profile.TwoTheta = ToCurve(buffers.TwoTheta, RadialUnit.TwoThetaDeg);
