@@ -16,9 +16,9 @@ namespace Anvil.Cli;
 /// </summary>
 public static partial class OperatorCommands
 {
-    public const string PauseUsage = "anvil pause|resume [--acquisition A [--detector NAME]] [--ingest http://127.0.0.1:5101]";
-    public const string StopUsage = "anvil stop ACQUISITION [--detector NAME] [--ingest http://127.0.0.1:5101]";
-    public const string StatusUsage = "anvil status [ACQUISITION] [--detector NAME] [--ingest http://127.0.0.1:5101]";
+    public const string PauseUsage = "anvil pause|resume [--acquisition A [--detector NAME]] [--ingest http://127.0.0.1:5101] " + ControlToken.Usage;
+    public const string StopUsage = "anvil stop ACQUISITION [--detector NAME] [--ingest http://127.0.0.1:5101] " + ControlToken.Usage;
+    public const string StatusUsage = "anvil status [ACQUISITION] [--detector NAME] [--ingest http://127.0.0.1:5101] " + ControlToken.Usage;
 
     private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
 
@@ -55,6 +55,7 @@ public static partial class OperatorCommands
                 throw new UsageException($"unexpected argument '{line.Positional.Last()}'; usage: {Usage(verb)}");
             }
 
+            var headers = ControlToken.Headers(line);
             line.RejectUnknown();
             using var channel = GrpcChannel.ForAddress(address);
             var control = new Control.ControlClient(channel);
@@ -65,18 +66,18 @@ public static partial class OperatorCommands
                     await RefuseBareAcquisitionAsync(control, verb, stream, deadline, cancellationToken);
                     var request = new PauseRequest { Acquisition = stream };
                     var state = verb == "pause"
-                        ? await control.PauseAsync(request, deadline: deadline, cancellationToken: cancellationToken)
-                        : await control.ResumeAsync(request, deadline: deadline, cancellationToken: cancellationToken);
+                        ? await control.PauseAsync(request, headers, deadline, cancellationToken)
+                        : await control.ResumeAsync(request, headers, deadline, cancellationToken);
                     log.WriteLine(state.Message);
                     return 0;
                 case "stop":
                     await RefuseBareAcquisitionAsync(control, verb, stream, deadline, cancellationToken);
-                    var stopped = await control.StopAcquisitionAsync(new StopAcquisitionRequest { Acquisition = stream }, deadline: deadline, cancellationToken: cancellationToken);
+                    var stopped = await control.StopAcquisitionAsync(new StopAcquisitionRequest { Acquisition = stream }, headers, deadline, cancellationToken);
                     log.WriteLine(stopped.Message);
                     return 0;
                 default:
                     // status A with detectors: A's own row if A is a stream, else every detector's stream A_D; --detector D alone: D's streams.
-                    var list = await control.ListAcquisitionsAsync(new ListAcquisitionsRequest(), deadline: deadline, cancellationToken: cancellationToken);
+                    var list = await control.ListAcquisitionsAsync(new ListAcquisitionsRequest(), headers, deadline, cancellationToken);
                     var rows = list.Acquisitions.Where(a => stream.Length == 0
                         ? detector.Length == 0 || a.Acquisition.EndsWith("_" + detector, StringComparison.Ordinal)
                         : a.Acquisition == stream || (detector.Length == 0 && list.Acquisitions.All(b => b.Acquisition != stream) && IsDetectorStreamOf(a.Acquisition, stream))).ToList();
@@ -96,7 +97,7 @@ public static partial class OperatorCommands
             error.WriteLine($"anvil {verb}: {ex.Message}");
             return 2;
         }
-        catch (RpcException ex) when (ex.StatusCode is StatusCode.InvalidArgument or StatusCode.FailedPrecondition)
+        catch (RpcException ex) when (ex.StatusCode is StatusCode.InvalidArgument or StatusCode.FailedPrecondition or StatusCode.Unauthenticated or StatusCode.PermissionDenied)
         {
             error.WriteLine($"anvil {verb}: {ex.Status.Detail}");
             return 1;

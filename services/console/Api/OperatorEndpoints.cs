@@ -536,7 +536,12 @@ public sealed class FieldErrors
 /// The console's one channel to ingest's <c>Control</c> service (<see cref="ConsoleOptions.Ingest"/>), and the mapping of
 /// its failures onto HTTP problems: not answering → 503, bad input → 400, too early → 409, unknown → 404.
 /// </summary>
-public sealed class ControlConnection(IOptions<ConsoleOptions> options) : IDisposable
+/// <remarks>
+/// Each call carries the pipeline's token (<see cref="PipelineOptions.BrokerToken"/>, the file the suite passes every
+/// service) when one is configured: an ingest that listens beyond loopback takes Control changes only with a token of
+/// access <c>control</c> (README "Reliability").
+/// </remarks>
+public sealed class ControlConnection(IOptions<ConsoleOptions> options, IOptions<PipelineOptions> pipeline) : IDisposable
 {
     private readonly Lazy<Grpc.Net.Client.GrpcChannel> channel = new(() => Grpc.Net.Client.GrpcChannel.ForAddress(options.Value.Ingest));
 
@@ -546,7 +551,8 @@ public sealed class ControlConnection(IOptions<ConsoleOptions> options) : IDispo
         var address = options.Value.Ingest;
         try
         {
-            return await call(new Control.ControlClient(channel.Value), new CallOptions(deadline: DateTime.UtcNow + options.Value.ControlTimeout));
+            var headers = pipeline.Value.ResolveBrokerToken() is { Length: > 0 } token ? new Metadata { { "authorization", "Bearer " + token } } : null;
+            return await call(new Control.ControlClient(channel.Value), new CallOptions(headers, deadline: DateTime.UtcNow + options.Value.ControlTimeout));
         }
         catch (Exception ex) when (ex is UriFormatException or ArgumentException && !channel.IsValueCreated)
         {
@@ -559,6 +565,7 @@ public sealed class ControlConnection(IOptions<ConsoleOptions> options) : IDispo
                 StatusCode.InvalidArgument or StatusCode.OutOfRange => OperatorEndpoints.Problem(400, "Not accepted", ex.Status.Detail),
                 StatusCode.FailedPrecondition => OperatorEndpoints.Problem(409, "Not possible now", ex.Status.Detail),
                 StatusCode.NotFound => OperatorEndpoints.Problem(404, "Not found", ex.Status.Detail),
+                StatusCode.Unauthenticated or StatusCode.PermissionDenied => OperatorEndpoints.Problem(403, "Ingest refused the change", ex.Status.Detail),
                 StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Cancelled => OperatorEndpoints.Problem(503, "Ingest is not answering",
                     $"The console could not reach ingest's Control service at {address} ({ex.Status.Detail}). Is the suite running (./anvil up)? Nothing was changed."),
                 _ => OperatorEndpoints.Problem(502, "Ingest failed", $"Ingest's Control service at {address} answered {ex.StatusCode}: {ex.Status.Detail}"),
