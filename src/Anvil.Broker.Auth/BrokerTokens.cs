@@ -214,7 +214,7 @@ public sealed class BrokerTokens
 
         if (access == BrokerAccess.None)
         {
-            throw Invalid("claim access must list read, write or writeraw");
+            throw Invalid("claim access must list read, write, writeraw or control");
         }
 
         var iat = Number(claims, "iat");

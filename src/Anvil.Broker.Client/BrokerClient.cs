@@ -235,6 +235,7 @@ public sealed class BrokerClient : IDisposable
     private async Task<T> RetryAsync<T>(Func<Task<T>> call, CancellationToken cancellationToken)
     {
         var deadline = DateTime.UtcNow + Options.RetryFor;
+        var fullDeadline = DateTime.UtcNow + (Options.RetryWhileFullFor ?? Options.RetryFor);
         var delay = TimeSpan.FromMilliseconds(50);
         while (true)
         {
@@ -242,7 +243,8 @@ public sealed class BrokerClient : IDisposable
             {
                 return await call();
             }
-            catch (RpcException ex) when (IsTransient(ex) && DateTime.UtcNow < deadline && !cancellationToken.IsCancellationRequested)
+            catch (RpcException ex) when (IsTransient(ex) && DateTime.UtcNow < (Reason(ex) == "STORAGE_FULL" ? fullDeadline : deadline)
+                && !cancellationToken.IsCancellationRequested)
             {
                 await Task.Delay(delay, cancellationToken);
                 delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 1000));

@@ -14,4 +14,10 @@ public sealed record BrokerClientOptions
 
     /// <summary>How long transient failures (UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED) are retried.</summary>
     public TimeSpan RetryFor { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// How long a call refused because the broker's disk is full (RESOURCE_EXHAUSTED STORAGE_FULL) is retried; null = <see cref="RetryFor"/>.
+    /// A service that answers a caller who retries by itself (ingest, for detector drivers) answers at once instead.
+    /// </summary>
+    public TimeSpan? RetryWhileFullFor { get; init; }
 }

@@ -68,6 +68,7 @@ internal sealed class GroupState(RecordWriter writer, GroupFiles? files = null)
     private readonly SortedSet<(long Due, ulong Id)> schedule = [];
     private GroupJournal? journal;
     private bool batching;
+    private int batchDepth;
 
     public ulong Pointer { get; private set; }
 
@@ -465,10 +466,25 @@ internal sealed class GroupState(RecordWriter writer, GroupFiles? files = null)
     /// with one system call; call both under the stream's lock, EndBatch before the lock is released (and so before
     /// any reply).
     /// </summary>
-    public void BeginBatch() => batching = true;
+    /// <remarks>Batches nest: only the outermost EndBatch writes.</remarks>
+    public void BeginBatch()
+    {
+        batchDepth++;
+        batching = true;
+    }
 
+    /// <summary>
+    /// Ends a batch; the outermost writes its records. On a full disk it throws STORAGE_FULL and the records stay in
+    /// memory, in order, for the next write (<see cref="GroupJournal"/>): the group's state in memory is whole either way.
+    /// </summary>
     public void EndBatch()
     {
+        if (--batchDepth > 0)
+        {
+            return;
+        }
+
+        batchDepth = 0;
         batching = false;
         if (journal is not null)
         {

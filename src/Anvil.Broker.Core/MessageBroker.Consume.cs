@@ -37,6 +37,7 @@ public sealed partial class MessageBroker
         return await WaitAsync(state, timeout, (now, final) =>
         {
             var g = state.Group(group);
+            var messages = new List<MessageRecord>(Math.Min(max, 64));
             g.BeginBatch();
             try
             {
@@ -46,10 +47,7 @@ public sealed partial class MessageBroker
                     return Step<NextBatch>.Wait(first.WakeTicks);
                 }
 
-                var messages = new List<MessageRecord>(Math.Min(max, 64))
-                {
-                    ToMessage(state, first.Value.Rec.Id, first.Value.Rec.First, includePayload, first.Value.Count, first.Value.Reason),
-                };
+                messages.Add(ToMessage(state, first.Value.Rec.Id, first.Value.Rec.First, includePayload, first.Value.Count, first.Value.Reason));
                 while (messages.Count < max)
                 {
                     Step<(IdRecord Rec, uint Count, RedeliveryReason Reason)> next;
@@ -82,7 +80,7 @@ public sealed partial class MessageBroker
             }
             finally
             {
-                g.EndBatch();
+                EndDeliveries(g, messages.Select(m => m.Id), now.UtcTicks);
             }
         }, cancellationToken);
     }
@@ -159,7 +157,56 @@ public sealed partial class MessageBroker
         return (key, State(key));
     }
 
+    // One read's group changes (pointer, in-flight entry, gap) go to the journal together, after the read: on a full disk
+    // none is half-applied (EndDeliveries).
     private Step<(IdRecord Rec, uint Count, RedeliveryReason Reason)> Next(StreamState s, string groupName, bool datasets, uint minSize,
+        ResendPolicy? policy, DateTimeOffset now, bool final)
+    {
+        var g = s.Group(groupName);
+        Step<(IdRecord Rec, uint Count, RedeliveryReason Reason)> step;
+        g.BeginBatch();
+        try
+        {
+            step = NextChange(s, groupName, datasets, minSize, policy, now, final);
+        }
+        catch
+        {
+            EndDeliveries(g, [], now.UtcTicks);
+            throw;
+        }
+
+        EndDeliveries(g, step.Done ? [step.Value.Rec.Id] : [], now.UtcTicks);
+        return step;
+    }
+
+    // Writes a read's journal records. On a full disk (STORAGE_FULL, the records kept in memory for the next write) the
+    // caller gets the error instead of the deliveries, so they are made due again at once rather than after their resend
+    // delay; the group's memory and, once written, its journal, agree: nothing is skipped.
+    private static void EndDeliveries(GroupState g, IEnumerable<ulong> delivered, long nowTicks)
+    {
+        try
+        {
+            g.EndBatch();
+        }
+        catch (BrokerException ex) when (ex.Reason == ErrorReasons.StorageFull)
+        {
+            foreach (var id in delivered)
+            {
+                try
+                {
+                    g.DueNow(id, nowTicks);
+                }
+                catch (BrokerException again) when (again.Reason == ErrorReasons.StorageFull)
+                {
+                    // Kept in memory with the rest.
+                }
+            }
+
+            throw;
+        }
+    }
+
+    private Step<(IdRecord Rec, uint Count, RedeliveryReason Reason)> NextChange(StreamState s, string groupName, bool datasets, uint minSize,
         ResendPolicy? policy, DateTimeOffset now, bool final)
     {
         var g = s.Group(groupName);

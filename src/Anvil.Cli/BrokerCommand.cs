@@ -10,7 +10,7 @@ namespace Anvil.Cli;
 /// <summary>`anvil broker token|streams|groups|backlog`: minting tokens and looking at a running broker.</summary>
 public static class BrokerCommand
 {
-    public const string Usage = "anvil broker token --beamtime B --access read,write[,writeraw] [--ttl 24h] [--secret-file F|env ANVIL_BROKER_SECRET]\n" +
+    public const string Usage = "anvil broker token --beamtime B --access read,write[,writeraw][,control] [--ttl 24h] [--secret-file F|env ANVIL_BROKER_SECRET]\n" +
         "  anvil broker streams|groups|backlog [--broker http://127.0.0.1:5100] [--beamtime demo] [--data-source S (default: raw, frames, profiles)] [--stream S] [--token T|--secret-file F]";
 
     /// <summary>Where `anvil up` keeps the broker secret (its default work folder); the look-up commands use it when nothing else is given.</summary>
@@ -48,7 +48,7 @@ public static class BrokerCommand
     private static int Token(CommandLine args, TextWriter log)
     {
         var beamtime = args.Get("beamtime") ?? throw new UsageException("--beamtime is required");
-        var accessText = args.Get("access") ?? throw new UsageException("--access is required (read, write, writeraw; comma-separated)");
+        var accessText = args.Get("access") ?? throw new UsageException("--access is required (read, write, writeraw, control; comma-separated)");
         var ttl = args.Get("ttl") is { } t ? ParseTtl(t) : BrokerTokens.DefaultTtl;
         var secretFile = args.Get("secret-file");
         args.RejectUnknown();

@@ -1,31 +1,28 @@
 using Anvil.Integration;
 using Anvil.Pipeline;
 using Anvil.Pressure;
-using Microsoft.Extensions.Configuration;
+using Anvil.Workers;
 
 namespace Anvil.Cli;
 
 /// <summary>
-/// The pipeline configuration the CLI hands to every service, read with Microsoft.Extensions.Configuration as the
-/// services read theirs: the config file's <c>Pipeline</c> section, then <c>Pipeline__Key</c> environment variables,
-/// then command-line flags. The CLI runs on the operator's host while the services run in their own folders, so every
-/// path leaves here absolute: a path in the config file is taken from the file's folder, one from the environment or a
-/// flag from the working directory (the conventions of files and shells). The services then see no relative path,
-/// and the settings model's own rule (relative to the data root) applies only to changes made while they run.
+/// The pipeline configuration the CLI hands to every service: the config file's <c>Pipeline</c> section, then
+/// <c>Pipeline__Key</c> environment variables, read by the one reader of the file (<see cref="PipelineConfigFile"/>, which
+/// the console uses too), then command-line flags. The CLI runs on the operator's host while the services run in their
+/// own folders, so every path leaves here absolute: a path in the config file is taken from the file's folder, one from
+/// the environment or a flag from the working directory (the conventions of files and shells). The services then see no
+/// relative path, and the settings model's own rule (relative to the data root) applies only to changes made while they run.
 /// </summary>
 public sealed class PipelineConfig
 {
-    private static readonly string[] PathKeys = ["DataRoot", "OutputDir", "Poni", "Mask", "Dark", "Flat", "Pressure:Jcpds"];
-    private readonly Dictionary<string, string> values = new(StringComparer.Ordinal);
+    private readonly PipelineConfigFile file;
 
-    private PipelineConfig()
-    {
-    }
+    private PipelineConfig(PipelineConfigFile file) => this.file = file;
 
     /// <summary>The settings as <c>Key → value</c>, nested keys as <c>Pressure:Marker</c> (passed to the services as <c>Pipeline__Key</c>, <c>Pipeline__Pressure__Marker</c>).</summary>
-    public IReadOnlyDictionary<string, string> Values => values;
+    public IReadOnlyDictionary<string, string> Values => file.Values;
 
-    public string this[string key] => values.TryGetValue(key, out var v) ? v : throw new UsageException($"the pipeline setting {key} is not set (config file, Pipeline__{key} or a flag)");
+    public string this[string key] => file.Values.TryGetValue(key, out var v) ? v : throw new UsageException($"the pipeline setting {key} is not set (config file, Pipeline__{key} or a flag)");
 
     /// <summary>The settings bound to <see cref="PipelineOptions"/>, as a service binds them.</summary>
     public PipelineOptions Options
@@ -34,42 +31,30 @@ public sealed class PipelineConfig
         {
             try
             {
-                return new ConfigurationBuilder()
-                    .AddInMemoryCollection(values.Select(kv => KeyValuePair.Create($"{PipelineOptions.Section}:{kv.Key}", (string?)kv.Value)))
-                    .Build()
-                    .GetSection(PipelineOptions.Section)
-                    .Get<PipelineOptions>() ?? new PipelineOptions();
+                return file.Options;
             }
-            catch (InvalidOperationException ex)
+            catch (PipelineConfigException ex)
             {
-                throw new UsageException($"the pipeline configuration does not read: {ex.InnerException?.Message ?? ex.Message}");
+                throw new UsageException(ex.Message);
             }
         }
     }
 
+    /// <summary>The file <c>--config</c> names, else ANVIL_CONFIG, else config/pipeline.json of the checkout.</summary>
+    public static string FileOf(string? file) =>
+        Path.GetFullPath(file ?? Environment.GetEnvironmentVariable("ANVIL_CONFIG") ?? Path.Combine(Suite.RepoRoot, "config", "pipeline.json"));
+
     /// <summary>Loads <paramref name="file"/> (or ANVIL_CONFIG, or config/pipeline.json of the checkout) and the environment.</summary>
     public static PipelineConfig Load(string? file)
     {
-        var config = new PipelineConfig();
-        var path = Path.GetFullPath(file ?? Environment.GetEnvironmentVariable("ANVIL_CONFIG") ?? Path.Combine(Suite.RepoRoot, "config", "pipeline.json"));
-        if (!File.Exists(path))
-        {
-            throw new UsageException($"pipeline config {path} does not exist");
-        }
-
-        IConfigurationSection fromFile;
         try
         {
-            fromFile = new ConfigurationBuilder().AddJsonFile(path).Build().GetSection(PipelineOptions.Section);
+            return new PipelineConfig(PipelineConfigFile.Read(FileOf(file), environment: true));
         }
-        catch (Exception ex) when (ex is InvalidDataException or FormatException or IOException)
+        catch (PipelineConfigException ex)
         {
-            throw new UsageException($"pipeline config {path} does not read: {ex.Message}");
+            throw new UsageException(ex.Message);
         }
-
-        config.SetAll(fromFile, Path.GetDirectoryName(path)!);
-        config.SetAll(new ConfigurationBuilder().AddEnvironmentVariables().Build().GetSection(PipelineOptions.Section), Environment.CurrentDirectory);
-        return config;
     }
 
     /// <summary>Sets a value from a flag (paths relative to the working directory).</summary>
@@ -77,7 +62,7 @@ public sealed class PipelineConfig
     {
         if (value is not null)
         {
-            Set(key, value, Environment.CurrentDirectory);
+            file.Set(key, value, Environment.CurrentDirectory);
         }
     }
 
@@ -92,14 +77,10 @@ public sealed class PipelineConfig
             return;
         }
 
-        foreach (var key in values.Keys.Where(k => k.StartsWith("Pressure:", StringComparison.Ordinal)).ToList())
-        {
-            values.Remove(key);
-        }
-
+        file.RemoveWhere(k => k.StartsWith("Pressure:", StringComparison.Ordinal));
         if (spec.Trim() == "off")
         {
-            values["Pressure:Enabled"] = "false";
+            Override("Pressure:Enabled", "false");
             return;
         }
 
@@ -159,37 +140,11 @@ public sealed class PipelineConfig
     /// <summary>Replaces the <c>Detectors</c> section with <paramref name="detectors"/> (name, kind, PONI; paths from the working directory).</summary>
     public void OverrideDetectors(IEnumerable<(string Name, string Kind, string Poni)> detectors)
     {
-        foreach (var key in values.Keys.Where(k => k.StartsWith("Detectors:", StringComparison.OrdinalIgnoreCase)).ToList())
-        {
-            values.Remove(key);
-        }
-
+        file.RemoveWhere(k => k.StartsWith("Detectors:", StringComparison.OrdinalIgnoreCase));
         foreach (var (name, kind, poni) in detectors)
         {
             Override($"Detectors:{name}:Kind", kind);
             Override($"Detectors:{name}:Poni", poni);
         }
     }
-
-    private void SetAll(IConfigurationSection section, string baseDirectory)
-    {
-        foreach (var child in section.GetChildren())
-        {
-            if (child.Value is { } value)
-            {
-                Set(child.Path[(PipelineOptions.Section.Length + 1)..], value, baseDirectory);
-            }
-
-            // Nested sections (Pressure) keep their path: Pressure:Marker.
-            SetAll(child, baseDirectory);
-        }
-    }
-
-    private void Set(string key, string value, string baseDirectory) =>
-        values[key] = IsPath(key) && value.Length > 0 ? HdfPath.GetFullPath(value, baseDirectory) : value;
-
-    // The pipeline's paths, and each detector's (Detectors:<name>:Poni, …).
-    private static bool IsPath(string key) =>
-        PathKeys.Contains(key)
-        || (key.StartsWith("Detectors:", StringComparison.OrdinalIgnoreCase) && key.Split(':') is [_, _, .. var rest] && PathKeys.Contains(string.Join(':', rest)));
 }

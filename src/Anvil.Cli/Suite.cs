@@ -68,6 +68,9 @@ public sealed record SuiteOptions
 
     public PortPlan Ports { get; init; } = PortPlan.Defaults;
 
+    /// <summary>The broker's data directory; null = <c>broker</c> below <see cref="WorkDir"/>.</summary>
+    public string? BrokerDataDir { get; init; }
+
     /// <summary>Pipeline settings passed to every service as <c>Pipeline__Key</c> environment variables.</summary>
     public IReadOnlyDictionary<string, string> Pipeline { get; init; } = new Dictionary<string, string>();
 
@@ -155,18 +158,20 @@ public sealed class Suite : IAsyncDisposable
             var tokenFile = suite.PrepareAuth();
             var brokerEnvironment = new Dictionary<string, string>
             {
-                ["Broker__DataDir"] = Path.Combine(options.WorkDir, "broker"),
+                ["Broker__DataDir"] = options.BrokerDataDir ?? Path.Combine(options.WorkDir, "broker"),
                 ["Broker__DataRoot"] = options.Pipeline.TryGetValue("DataRoot", out var root) ? root : Path.Combine(options.WorkDir, "data"),
                 ["Broker__Auth__Enabled"] = "true",
                 ["Broker__Auth__SecretFile"] = suite.BrokerSecretFile,
             };
             var workerEnvironment = new Dictionary<string, string> { ["Pipeline__Broker"] = Address(p.Broker), ["Pipeline__BrokerToken"] = tokenFile };
+            // Ingest checks Control tokens with the broker's secret when it must (beyond loopback, or Control:Auth:Enabled).
+            var ingestEnvironment = new Dictionary<string, string>(workerEnvironment) { ["Control__Auth__SecretFile"] = suite.BrokerSecretFile };
             foreach (var service in Topology.Chain)
             {
                 var replicas = service.Name == "integrate" ? options.IntegrateReplicas ?? service.Replicas : service.Replicas;
                 foreach (var (instance, _) in (service with { Replicas = replicas }).Instances())
                 {
-                    suite.Start(instance, service, p[instance], service.Name == "broker" ? brokerEnvironment : workerEnvironment);
+                    suite.Start(instance, service, p[instance], service.Name switch { "broker" => brokerEnvironment, "ingest" => ingestEnvironment, _ => workerEnvironment });
                 }
             }
 
@@ -335,7 +340,8 @@ public sealed class Suite : IAsyncDisposable
         }
 
         var beamtime = Options.Pipeline.TryGetValue("Beamtime", out var b) && b.Length > 0 ? b : "demo";
-        BrokerToken = new BrokerTokens(SigningKeys.Parse(File.ReadAllText(BrokerSecretFile))).Mint(beamtime, BrokerAccess.Any, TimeSpan.FromDays(30));
+        // Control too: the console and the CLI send this token for changes, which an ingest beyond loopback requires.
+        BrokerToken = new BrokerTokens(SigningKeys.Parse(File.ReadAllText(BrokerSecretFile))).Mint(beamtime, BrokerAccess.Any | BrokerAccess.Control, TimeSpan.FromDays(30));
         var tokenFile = Path.Combine(Options.WorkDir, "pipeline.token");
         WriteOwnerOnly(tokenFile, BrokerToken + "\n");
         return tokenFile;

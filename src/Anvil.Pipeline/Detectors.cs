@@ -102,9 +102,11 @@ public sealed partial class DetectorSet
     /// <summary>
     /// Checks the configuration's <c>Detectors</c> section; every problem in one <see cref="ArgumentException"/>,
     /// each naming the detector and the key. With <paramref name="checkFiles"/> the PONI, mask, dark and flat must load
-    /// (the CLI checks before it starts the suite; a service reports a file that went missing per frame).
+    /// (the CLI checks before it starts the suite; a service reports a file that went missing per frame). Without
+    /// <paramref name="validateSettings"/> the integration settings are not validated here (the console's configuration
+    /// loader validates them against the versions in force, to report each problem under its field).
     /// </summary>
-    public static DetectorSet From(PipelineOptions options, bool checkFiles = false)
+    public static DetectorSet From(PipelineOptions options, bool checkFiles = false, bool validateSettings = true)
     {
         if (options.Detectors is not { Count: > 0 } configured)
         {
@@ -165,7 +167,7 @@ public sealed partial class DetectorSet
                 errors.Add($"detector '{name}': {ex.Message}");
             }
 
-            if (settings is not null && !string.IsNullOrWhiteSpace(d.Poni))
+            if (validateSettings && settings is not null && !string.IsNullOrWhiteSpace(d.Poni))
             {
                 errors.AddRange(settings.Validate(checkFiles).Select(e => $"detector '{name}': {e.Message}"));
             }

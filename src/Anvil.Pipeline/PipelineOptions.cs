@@ -37,6 +37,18 @@ public sealed record PipelineOptions
     /// <summary>Optional per-beamtime broker token (or the file holding it).</summary>
     public string? BrokerToken { get; init; }
 
+    /// <summary>
+    /// The token <see cref="BrokerToken"/> names: inline, or the contents of the file it names (<c>@path</c> or a path);
+    /// null when none. Sent to the broker, and to ingest's Control service for changes (docs/broker.md §8).
+    /// </summary>
+    public string? ResolveBrokerToken() => ReadToken(BrokerToken);
+
+    /// <summary>A token given inline or as <c>@path</c> / a path to a file holding it; null for none.</summary>
+    public static string? ReadToken(string? value) =>
+        value is null or "" ? null
+        : File.Exists(value.TrimStart('@')) ? File.ReadAllText(value.TrimStart('@')).Trim()
+        : value;
+
     // The integration settings of new acquisitions (settings version 0). Keys left out take the defaults of the one
     // settings model, Anvil.Integration.IntegrationSettings; IntegrationDefaults() reads them into it.
 
@@ -92,8 +104,18 @@ public sealed record PipelineOptions
     /// <summary>Frames per broker batch that stitch publishes.</summary>
     public int StitchBatch { get; init; } = 16;
 
-    /// <summary>How long stitch waits for a chunk file to become readable before failing its frames.</summary>
+    /// <summary>
+    /// The longest stitch waits for an announced chunk file that keeps changing (appears, grows) to become readable
+    /// with its frames, before failing them (<see cref="ChunkFileWait"/>).
+    /// </summary>
     public TimeSpan ChunkReadableTimeout { get; init; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>
+    /// How long an announced chunk file may stay unchanged and unreadable (missing, damaged, short of its frames) before
+    /// stitch fails its frames (<see cref="ChunkFileWait"/>). On a network file system that caches "no such file"
+    /// (NFS <c>lookupcache=all</c>), set it above the cache time.
+    /// </summary>
+    public TimeSpan ChunkSettleTime { get; init; } = TimeSpan.FromSeconds(2);
 
     /// <summary>Resend delay for unacknowledged deliveries (a crashed worker's frames go to another).</summary>
     public TimeSpan ResendDelay { get; init; } = TimeSpan.FromSeconds(30);

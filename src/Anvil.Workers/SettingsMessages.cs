@@ -87,6 +87,62 @@ public static class SettingsMessages
         Pressure = m.Pressure.Length == 0 ? null : PressureSettings.FromJson(m.Pressure),
     };
 
+    /// <summary>
+    /// A change that replaces the settings in force by <paramref name="s"/> as a whole: every field set, the optional
+    /// ones <paramref name="s"/> leaves out reset (polarization, ranges, dummies off; pressure "off"). How a pipeline
+    /// configuration file's settings are applied to a running suite (the console's configuration loader).
+    /// A non-positive npt cannot travel (the wire's npt is unsigned): it is left out, so give the model's message for it.
+    /// </summary>
+    public static UpdateSettingsRequest ToReplacement(this IntegrationSettings s, string detector = "")
+    {
+        var u = new UpdateSettingsRequest
+        {
+            Detector = detector,
+            Poni = s.Poni,
+            Mask = s.Mask,
+            Dark = s.Dark,
+            Flat = s.Flat,
+            Unit = (Unit)s.Unit,
+            Method = (Method)s.Method,
+            Pressure = s.Pressure?.ToJson() ?? "off",
+        };
+        if (s.Npt > 0)
+        {
+            u.Npt = (uint)s.Npt;
+        }
+
+        if (s.PolarizationFactor is { } p)
+        {
+            u.Polarization = p;
+        }
+        else
+        {
+            u.Reset.Add("polarization");
+        }
+
+        _ = s.RadialRange is { } radial ? u.RadialRange = ToRange(radial) : Reset(u, "radial_range");
+        _ = s.AzimuthRange is { } azimuth ? u.AzimuthRangeDeg = ToRange(azimuth) : Reset(u, "azimuth_range_deg");
+        if (s.Dummy is { } d)
+        {
+            u.Dummy = d;
+        }
+        else
+        {
+            u.Reset.Add("dummy");
+        }
+
+        if (s.DeltaDummy is { } dd)
+        {
+            u.DeltaDummy = dd;
+        }
+        else
+        {
+            u.Reset.Add("delta_dummy");
+        }
+
+        return u;
+    }
+
     /// <summary>True when the request changes anything.</summary>
     public static bool HasChanges(this UpdateSettingsRequest u) =>
         u.HasPoni || u.HasMask || u.HasDark || u.HasFlat || u.HasNpt || u.HasUnit || u.HasMethod || u.HasPolarization
@@ -172,6 +228,12 @@ public static class SettingsMessages
     {
         var t = text.Trim();
         return t.Length == 0 || t == "off" ? null : t.StartsWith('{') ? PressureSettings.FromJson(t) : PressureSettings.ParseSpec(t);
+    }
+
+    private static Pipeline.V1.Range? Reset(UpdateSettingsRequest u, string field)
+    {
+        u.Reset.Add(field);
+        return null;
     }
 
     private static Pipeline.V1.Range? ToRange((double Lo, double Hi)? range) => range is { } r ? new Pipeline.V1.Range { Lo = r.Lo, Hi = r.Hi } : null;

@@ -11,7 +11,11 @@ namespace Anvil.Workers;
 public static class WorkerRegistration
 {
     /// <summary>Binds <see cref="PipelineOptions"/> from the <c>Pipeline</c> section and registers a <see cref="BrokerClient"/>, the <see cref="SettingsStore"/>, <see cref="PauseStore"/>, <see cref="ResultIndex"/> and <see cref="AcquisitionControl"/>.</summary>
-    public static IServiceCollection AddPipelineDefaults(this IServiceCollection services, IConfiguration configuration)
+    /// <param name="services">The service collection.</param>
+    /// <param name="configuration">Holds the <c>Pipeline</c> section.</param>
+    /// <param name="brokerClient">Changes the broker client's options (ingest answers a full broker disk at once).</param>
+    public static IServiceCollection AddPipelineDefaults(this IServiceCollection services, IConfiguration configuration,
+        Func<BrokerClientOptions, BrokerClientOptions>? brokerClient = null)
     {
         services.TryAddSingleton(TimeProvider.System);
         services.Configure<PipelineOptions>(configuration.GetSection(PipelineOptions.Section));
@@ -19,12 +23,13 @@ public static class WorkerRegistration
         services.AddSingleton(sp =>
         {
             var options = sp.GetRequiredService<PipelineOptions>();
-            return BrokerClient.Connect(options.Broker, new BrokerClientOptions
+            var client = new BrokerClientOptions
             {
                 Beamtime = options.Beamtime,
-                Token = ReadToken(options.BrokerToken),
+                Token = options.ResolveBrokerToken(),
                 RetryFor = TimeSpan.FromMinutes(5),
-            });
+            };
+            return BrokerClient.Connect(options.Broker, brokerClient?.Invoke(client) ?? client);
         });
         services.AddSingleton(sp => DetectorSet.From(sp.GetRequiredService<PipelineOptions>()));
         services.AddSingleton<SettingsStore>();
@@ -44,10 +49,4 @@ public static class WorkerRegistration
         services.AddHealthChecks().AddCheck<AcquisitionsHealthCheck>("acquisitions");
         return services;
     }
-
-    // A token is given inline or as "@path" / a path to a file holding it.
-    private static string? ReadToken(string? value) =>
-        value is null or "" ? null
-        : File.Exists(value.TrimStart('@')) ? File.ReadAllText(value.TrimStart('@')).Trim()
-        : value;
 }

@@ -122,6 +122,7 @@ public sealed partial class AccessTests(OperatorSuiteFixture suite, BrowserFixtu
             await viktor.SendAsync(HttpMethod.Post, "/api/operator/pause", new { acquisition = Acquisition }),
             await viktor.SendAsync(HttpMethod.Post, "/api/operator/pause", null),
             await viktor.SendAsync(HttpMethod.Post, $"/api/operator/acquisitions/{Acquisition}/stop", null),
+            await viktor.SendAsync(HttpMethod.Post, "/api/operator/config", new { path = "config/experiment.json" }),
         };
         foreach (var response in attempts)
         {
@@ -138,7 +139,7 @@ public sealed partial class AccessTests(OperatorSuiteFixture suite, BrowserFixtu
 
         var refused = (await File.ReadAllLinesAsync(AuditFile).DefaultTimeout()).Select(l => JsonDocument.Parse(l).RootElement)
             .Where(l => l.GetProperty("user").GetString() == "viktor" && l.GetProperty("status").GetInt32() == 403).ToList();
-        Assert.Equal(4, refused.Count);
+        Assert.Equal(5, refused.Count);
     }
 
     [Fact]

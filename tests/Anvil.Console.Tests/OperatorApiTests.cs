@@ -203,6 +203,112 @@ public sealed class OperatorApiTests(OperatorSuiteFixture suite)
         Assert.DoesNotContain(names, n => n!.StartsWith(OperatorSuiteFixture.Acquisition + "_r", StringComparison.Ordinal) || n.StartsWith("never_recorded", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task ConfigFile_Valid_PreviewShowsTheChangesAndRestarts_ApplyPublishesThem_Audited()
+    {
+        var before = await GetJsonAsync("/api/operator/settings");
+        // The file `./anvil up --config` takes, below the data root; its paths are taken from its own folder.
+        var npt = before.GetProperty("npt").GetInt32() == 1400 ? 1401 : 1400;
+        WriteConfig("config/exp-good.json", $$"""
+            { "Pipeline": { "DataRoot": "..", "Poni": "../calib/L2.poni", "Npt": {{npt}}, "Unit": "q_nm^-1", "Method": "bbox", "Polarization": 0.95, "StitchBatch": 7, "ChunkReadableTimeout": "00:00:03" } }
+            """);
+
+        var preview = await GetJsonAsync("/api/operator/config?path=config/exp-good.json");
+        Assert.True(preview.GetProperty("valid").GetBoolean());
+        var changes = preview.GetProperty("changes");
+        Assert.Equal(npt, changes.GetProperty("npt").GetProperty("to").GetInt32());
+        Assert.Equal("q_nm^-1", changes.GetProperty("unit").GetProperty("to").GetString());
+        Assert.Equal(0.95, changes.GetProperty("polarization").GetProperty("to").GetDouble());
+        Assert.False(changes.TryGetProperty("poni", out _));
+        // StitchBatch differs from the running suite's (16): needs a restart, never applied. DataRoot and the timeout are the suite's own.
+        var restart = preview.GetProperty("restart").EnumerateArray().Select(r => r.GetProperty("key").GetString()).ToList();
+        Assert.Equal(["StitchBatch"], restart);
+        Assert.Contains("need a restart of the suite", preview.GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Equal(before.GetRawText(), (await GetJsonAsync("/api/operator/settings")).GetRawText());
+
+        var response = await PostAsync("/api/operator/config", new { path = "config/exp-good.json" });
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var applied = await ReadJsonAsync(response);
+        Assert.True(applied.GetProperty("applied").GetBoolean());
+        var now = await GetJsonAsync("/api/operator/settings");
+        Assert.True(now.GetProperty("version").GetUInt64() > before.GetProperty("version").GetUInt64());
+        Assert.Equal((npt, "q_nm^-1", 0.95, suite.Poni), (now.GetProperty("npt").GetInt32(), now.GetProperty("unit").GetString(), now.GetProperty("polarization").GetDouble(), now.GetProperty("poni").GetString()));
+        Assert.Equal(now.GetProperty("version").GetUInt64(), applied.GetProperty("targets")[0].GetProperty("version").GetUInt64());
+
+        // Applying it again changes nothing and says so.
+        var again = await ReadJsonAsync(await PostAsync("/api/operator/config", new { path = "config/exp-good.json" }));
+        Assert.Contains("nothing to change", again.GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Equal(now.GetProperty("version").GetUInt64(), (await GetJsonAsync("/api/operator/settings")).GetProperty("version").GetUInt64());
+
+        var audit = (await File.ReadAllLinesAsync(Path.Combine(suite.OutputDir, "console-audit.jsonl")).DefaultTimeout()).Select(l => JsonDocument.Parse(l).RootElement)
+            .Last(l => l.GetProperty("action").GetString() == "config" && l.GetProperty("status").GetInt32() == 200 && l.TryGetProperty("changes", out var c) && c.ValueKind == JsonValueKind.Object);
+        Assert.Equal(npt, audit.GetProperty("changes").GetProperty("npt").GetProperty("to").GetInt32());
+
+        // Back to what was in force, for the other tests.
+        Assert.Equal(HttpStatusCode.OK, (await PutSettingsAsync(new { npt = before.GetProperty("npt").GetInt32(), unit = before.GetProperty("unit").GetString(), polarization = (double?)null })).StatusCode);
+    }
+
+    [Fact]
+    public async Task ConfigFile_InvalidValues_422NamingTheFieldWithTheModelsMessage_NothingApplied()
+    {
+        var before = await GetJsonAsync("/api/operator/settings");
+        WriteConfig("config/exp-bad.json", """{ "Pipeline": { "Poni": "../calib/L2.poni", "Npt": 1, "Polarization": 3 } }""");
+        var response = await PostAsync("/api/operator/config", new { path = "config/exp-bad.json" });
+        Assert.Equal((HttpStatusCode)422, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        var errors = (await ReadJsonAsync(response)).GetProperty("errors");
+        var model = (IntegrationSettings.Default with { Npt = 1, PolarizationFactor = 3 }).Validate(checkFiles: false).ToDictionary(e => e.Field, e => e.Message);
+        Assert.Equal(model["npt"], errors.GetProperty("npt")[0].GetString());
+        Assert.Equal(model["polarization"], errors.GetProperty("polarization")[0].GetString());
+        Assert.Equal(before.GetRawText(), (await GetJsonAsync("/api/operator/settings")).GetRawText());
+
+        // A word where a number belongs, a PONI that does not load, JSON that is not JSON: each names what is wrong.
+        WriteConfig("config/exp-word.json", """{ "Pipeline": { "Npt": "many" } }""");
+        var word = (await ReadJsonAsync(await PostAsync("/api/operator/config", new { path = "config/exp-word.json" }))).GetProperty("errors");
+        Assert.Contains("Pipeline:Npt", word.GetProperty("npt")[0].GetString(), StringComparison.Ordinal);
+        WriteConfig("config/exp-poni.json", """{ "Pipeline": { "Poni": "../calib/missing.poni" } }""");
+        var poni = (await ReadJsonAsync(await PostAsync("/api/operator/config", new { path = "config/exp-poni.json" }))).GetProperty("errors");
+        Assert.Contains("missing.poni", poni.GetProperty("poni")[0].GetString(), StringComparison.Ordinal);
+        WriteConfig("config/exp-broken.json", """{ "Pipeline": { "Npt": """);
+        var broken = await PostAsync("/api/operator/config", new { path = "config/exp-broken.json" });
+        Assert.Equal((HttpStatusCode)422, broken.StatusCode);
+        Assert.Contains("exp-broken.json does not read", (await ReadJsonAsync(broken)).GetProperty("errors").GetProperty("file")[0].GetString(), StringComparison.Ordinal);
+        Assert.Equal(before.GetRawText(), (await GetJsonAsync("/api/operator/settings")).GetRawText());
+    }
+
+    [Fact]
+    public async Task ConfigFile_OutsideTheDataRootMissingOrWithoutHeader_RefusedNothingApplied()
+    {
+        var before = await GetJsonAsync("/api/operator/settings");
+        var outside = Path.Combine(suite.WorkDir, "outside.json");
+        await File.WriteAllTextAsync(outside, """{ "Pipeline": { "Npt": 1200 } }""").DefaultTimeout();
+        foreach (var path in new[] { "../outside.json", outside, "/etc/passwd" })
+        {
+            var response = await PostAsync("/api/operator/config", new { path });
+            Assert.True(response.StatusCode == HttpStatusCode.BadRequest, $"{path}: {response.StatusCode}");
+            Assert.Contains("below the data root", (await ReadJsonAsync(response)).GetProperty("title").GetString(), StringComparison.OrdinalIgnoreCase);
+            Assert.Equal(HttpStatusCode.BadRequest, (await suite.Http.GetAsync($"{Url}/api/operator/config?path={Uri.EscapeDataString(path)}").DefaultTimeout()).StatusCode);
+        }
+
+        Assert.Equal(HttpStatusCode.NotFound, (await PostAsync("/api/operator/config", new { path = "config/none.json" })).StatusCode);
+
+        // From another PC (a console without accounts) or without the operator header: refused like every write.
+        WriteConfig("config/exp-remote.json", """{ "Pipeline": { "Npt": 1200 } }""");
+        using var remote = new HttpRequestMessage(HttpMethod.Post, suite.ConsoleAt(OperatorSuiteFixture.RemoteStandIn()) + "/api/operator/config") { Content = JsonContent.Create(new { path = "config/exp-remote.json" }) };
+        remote.Headers.Add("X-Anvil-Operator", "1");
+        Assert.Equal(HttpStatusCode.Forbidden, (await suite.Http.SendAsync(remote).DefaultTimeout()).StatusCode);
+        using var headerless = new HttpRequestMessage(HttpMethod.Post, Url + "/api/operator/config") { Content = JsonContent.Create(new { path = "config/exp-remote.json" }) };
+        Assert.Equal(HttpStatusCode.Forbidden, (await suite.Http.SendAsync(headerless).DefaultTimeout()).StatusCode);
+        Assert.Equal(before.GetRawText(), (await GetJsonAsync("/api/operator/settings")).GetRawText());
+    }
+
+    private void WriteConfig(string relative, string json)
+    {
+        var path = Path.Combine(suite.DataRoot, relative);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllText(path, json);
+    }
+
     private async Task<JsonElement> RowAsync() =>
         (await GetJsonAsync("/api/operator/status")).GetProperty("acquisitions").EnumerateArray().Single(a => a.GetProperty("name").GetString() == OperatorSuiteFixture.Acquisition);
 

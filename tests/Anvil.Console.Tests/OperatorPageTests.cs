@@ -165,6 +165,92 @@ public sealed class OperatorPageTests(OperatorSuiteFixture suite, BrowserFixture
     }
 
     [Fact]
+    public async Task AcquisitionsTable_At1280And1024Wide_EveryButtonInsideTheWindow_Screenshots()
+    {
+        // A finished acquisition with a long beamline-style name and a result file: the widest rows the table gets.
+        const string acquisition = "layout_testasapo1_1009_00004";
+        await suite.AnnounceFinishedAsync(acquisition);
+        var page = await browser.Browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 800 } }).DefaultTimeout();
+        await page.GotoAsync(suite.ConsoleUrl + "/?tab=operate").DefaultTimeout();
+        var row = page.Locator($"#op-table tbody tr[data-name={acquisition}]");
+        await TaskTimeoutExtensions.UntilAsync("the long-named acquisition's row shows its result file", async () =>
+            await row.CountAsync().DefaultTimeout() == 1 && (await row.InnerTextAsync().DefaultTimeout()).Contains(acquisition + ".nxs", StringComparison.Ordinal), TimeSpan.FromSeconds(120));
+
+        foreach (var width in new[] { 1280, 1024 })
+        {
+            await page.SetViewportSizeAsync(width, 800).DefaultTimeout();
+            await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(BrowserFixture.Artifacts, $"operate-{width}.png") }).DefaultTimeout();
+
+            // Every row's buttons lie wholly inside the window (no horizontal scrolling needed), and the page is no wider than it.
+            var outside = await page.EvaluateAsync<string[]>(@"w => [...document.querySelectorAll('#op-table button, .op-bar button, #op-settings button')]
+                .map(b => ({ b, r: b.getBoundingClientRect() }))
+                .filter(x => x.r.width > 0 && (x.r.left < 0 || x.r.right > w))
+                .map(x => `${x.b.closest('tr')?.dataset.name ?? ''} ${x.b.textContent}: ${Math.round(x.r.left)}..${Math.round(x.r.right)}`)", width).DefaultTimeout();
+            Assert.True(outside.Length == 0, $"at {width} px, outside the window: {string.Join("; ", outside)}");
+            var reprocess = await row.Locator("button[data-op=reprocess]").BoundingBoxAsync().DefaultTimeout();
+            Assert.NotNull(reprocess);
+            Assert.True(reprocess.X >= 0 && reprocess.X + reprocess.Width <= width, $"at {width} px the Reprocess button spans {reprocess.X}..{reprocess.X + reprocess.Width}");
+            var wider = await page.EvaluateAsync<string[]>(@"w => [...document.querySelectorAll('#operate *')].filter(e => e.getBoundingClientRect().right > w)
+                .map(e => `${e.tagName}#${e.id}.${e.className}: ${Math.round(e.getBoundingClientRect().right)}`)", width).DefaultTimeout();
+            Assert.True(await page.EvaluateAsync<int>("document.documentElement.scrollWidth").DefaultTimeout() <= width, $"the page is wider than {width} px: {string.Join("; ", wider.Take(8))}");
+        }
+
+        // Still usable at 1024: the button works (a reprocessing of it starts).
+        await row.Locator("button[data-op=reprocess]").ClickAsync().DefaultTimeout();
+        await WaitTextAsync(page, "#op-note", $"as {acquisition}_r1");
+        await page.CloseAsync().DefaultTimeout();
+    }
+
+    [Fact]
+    public async Task ConfigFile_BrowsedShownAppliedAndABadOneRefusedBesideIt_Screenshot()
+    {
+        var before = await suite.Http.GetFromJsonAsync<JsonElement>(suite.ConsoleUrl + "/api/operator/settings").DefaultTimeout();
+        var npt = before.GetProperty("npt").GetInt32() == 1450 ? 1451 : 1450;
+        Directory.CreateDirectory(Path.Combine(suite.DataRoot, "config"));
+        await File.WriteAllTextAsync(Path.Combine(suite.DataRoot, "config", "page-exp.json"),
+            $$"""{ "Pipeline": { "Poni": "../calib/L2.poni", "Npt": {{npt}}, "Unit": "2th_deg", "Method": "bbox", "StitchBatch": 9 } }""").DefaultTimeout();
+        await File.WriteAllTextAsync(Path.Combine(suite.DataRoot, "config", "page-bad.json"), """{ "Pipeline": { "Poni": "../calib/L2.poni", "Npt": 1 } }""").DefaultTimeout();
+
+        var page = await OpenOperateAsync();
+        Assert.True(await page.Locator("#op-detector-field").IsHiddenAsync().DefaultTimeout(), "one detector: no detector selector");
+        await page.Locator("[data-browse=op-config-path]").ClickAsync().DefaultTimeout();
+        await page.Locator("#op-browse-list li.folder", new PageLocatorOptions { HasText = "config" }).ClickAsync().DefaultTimeout();
+        await page.Locator("#op-browse-list li.file", new PageLocatorOptions { HasText = "page-exp.json" }).ClickAsync().DefaultTimeout();
+        Assert.Equal("config/page-exp.json", await page.Locator("#op-config-path").InputValueAsync().DefaultTimeout());
+
+        await page.Locator("#op-config-preview").ClickAsync().DefaultTimeout();
+        await WaitTextAsync(page, "#op-config-changes tbody", $"{npt}");
+        Assert.Contains("npt", await page.Locator("#op-config-changes tbody tr[data-field=npt]").InnerTextAsync().DefaultTimeout(), StringComparison.Ordinal);
+        Assert.Contains("StitchBatch", await page.Locator("#op-config-restart").InnerTextAsync().DefaultTimeout(), StringComparison.Ordinal);
+        Assert.Equal(before.GetProperty("version").GetUInt64(), (await suite.Http.GetFromJsonAsync<JsonElement>(suite.ConsoleUrl + "/api/operator/settings").DefaultTimeout()).GetProperty("version").GetUInt64());
+        await page.Locator("#op-config").ScreenshotAsync(new LocatorScreenshotOptions { Path = Path.Combine(BrowserFixture.Artifacts, "operate-config.png") }).DefaultTimeout();
+
+        await page.Locator("#op-config-apply").ClickAsync().DefaultTimeout();
+        await WaitTextAsync(page, "#op-config-note", "Applied config/page-exp.json");
+        Assert.Equal(npt, (await suite.Http.GetFromJsonAsync<JsonElement>(suite.ConsoleUrl + "/api/operator/settings").DefaultTimeout()).GetProperty("npt").GetInt32());
+        await TaskTimeoutExtensions.UntilAsync("the form shows the file's npt", async () => await page.Locator("#op-npt").InputValueAsync().DefaultTimeout() == npt.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+        // A bad file: the model's message in the list, nothing applied.
+        var version = (await suite.Http.GetFromJsonAsync<JsonElement>(suite.ConsoleUrl + "/api/operator/settings").DefaultTimeout()).GetProperty("version").GetUInt64();
+        await page.Locator("#op-config-path").FillAsync("config/page-bad.json").DefaultTimeout();
+        await page.Locator("#op-config-apply").ClickAsync().DefaultTimeout();
+        var expected = (IntegrationSettings.Default with { Npt = 1 }).Validate(checkFiles: false).Single(e => e.Field == "npt").Message;
+        await WaitTextAsync(page, "#op-config-errors", "npt: " + expected);
+        await WaitTextAsync(page, "#op-config-note", "Nothing was changed");
+        Assert.Equal(version, (await suite.Http.GetFromJsonAsync<JsonElement>(suite.ConsoleUrl + "/api/operator/settings").DefaultTimeout()).GetProperty("version").GetUInt64());
+
+        // A path out of the data root: said beside the field.
+        await page.Locator("#op-config-path").FillAsync("../../etc/passwd").DefaultTimeout();
+        await page.Locator("#op-config-preview").ClickAsync().DefaultTimeout();
+        await WaitTextAsync(page, "#op-config [data-error=config]", "data root");
+        await page.CloseAsync().DefaultTimeout();
+
+        using var restore = new HttpRequestMessage(HttpMethod.Put, suite.ConsoleUrl + "/api/operator/settings") { Content = JsonContent.Create(new { npt = before.GetProperty("npt").GetInt32() }) };
+        restore.Headers.Add("X-Anvil-Operator", "1");
+        Assert.Equal(HttpStatusCode.OK, (await suite.Http.SendAsync(restore).DefaultTimeout()).StatusCode);
+    }
+
+    [Fact]
     public async Task FromAnotherPc_ViewOnly_StatusShownButtonsDisabled()
     {
         var address = OperatorSuiteFixture.RemoteStandIn();

@@ -17,7 +17,7 @@ namespace Anvil.Console.Tests;
 /// One acquisition is under way (two of its five chunk parts announced, real Lambda frames), so the table has a row.
 /// As under `./anvil up`, a supervisor restarts a service that dies and serves its JSON API to the console's Status tab.
 /// </summary>
-public sealed class OperatorSuiteFixture : IAsyncLifetime
+public class OperatorSuiteFixture : IAsyncLifetime
 {
     public const string Acquisition = "op_1009_00001";
 
@@ -48,41 +48,56 @@ public sealed class OperatorSuiteFixture : IAsyncLifetime
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Poni)!);
         File.Copy(Path.Combine(TestPaths.LambdaFixtures, "L2.poni"), Poni);
+        var pipeline = new Dictionary<string, string>
+        {
+            ["DataRoot"] = DataRoot,
+            ["OutputDir"] = Path.Combine(WorkDir, "out"),
+            ["Poni"] = Poni,
+            ["Npt"] = "1500",
+            ["Unit"] = "2th_deg",
+            ["Method"] = "bbox",
+            ["ChunkReadableTimeout"] = "00:00:03",
+        };
+        Configure(pipeline);
         Suite = await Suite.StartAsync(new SuiteOptions
         {
             WorkDir = WorkDir,
             Ports = PortPlan.Free(),
             Console = Ports,
-            SupervisorPort = FreePort(),
-            ReprocessPool = true,
+            SupervisorPort = Supervised ? FreePort() : null,
+            ReprocessPool = Supervised,
 
             // Only 127.0.0.1 may operate here, so a client on ::1 stands in for another PC without leaving loopback.
             Environment = new Dictionary<string, string> { ["Console__OperatorAddresses__0"] = "127.0.0.1" },
-            Pipeline = new Dictionary<string, string>
-            {
-                ["DataRoot"] = DataRoot,
-                ["OutputDir"] = Path.Combine(WorkDir, "out"),
-                ["Poni"] = Poni,
-                ["Npt"] = "1500",
-                ["Unit"] = "2th_deg",
-                ["Method"] = "bbox",
-                ["ChunkReadableTimeout"] = "00:00:03",
-            },
+            Pipeline = pipeline,
         }, TimeSpan.FromSeconds(120), CancellationToken.None);
         ConsoleUrl = Suite.ConsoleUrl!.TrimEnd('/');
-        Supervisor = await SupervisorApi.StartAsync(Suite, Suite.Options.SupervisorPort!.Value, CancellationToken.None).DefaultTimeout();
-        supervision = Suite.SuperviseAsync(TextWriter.Null, stopSupervision.Token);
+        if (Supervised)
+        {
+            Supervisor = await SupervisorApi.StartAsync(Suite, Suite.Options.SupervisorPort!.Value, CancellationToken.None).DefaultTimeout();
+            supervision = Suite.SuperviseAsync(TextWriter.Null, stopSupervision.Token);
+        }
 
-        // An acquisition under way: parts 0 and 1 of five (10 frames each), not finished.
-        await AnnounceAsync(Acquisition, parts: 2);
+        await StartAcquisitionsAsync();
     }
 
-    /// <summary>Announces the first <paramref name="parts"/> chunk parts (3 modules, 10 frames each) of a copy of the real Lambda frames.</summary>
-    public async Task AnnounceAsync(string acquisition, int parts)
+    /// <summary>Supervised as `./anvil up` supervises, with the reprocess pool (the operator and Status tests); false: the chain and the console only.</summary>
+    protected virtual bool Supervised => true;
+
+    /// <summary>Adds to the pipeline configuration the suite starts with (a subclass's detectors).</summary>
+    protected virtual void Configure(Dictionary<string, string> pipeline)
     {
-        var copied = RealFrameAcquisition.Copy(TestPaths.LambdaFixtures, Path.Combine(DataRoot, acquisition), acquisition);
+    }
+
+    /// <summary>An acquisition under way: parts 0 and 1 of five (10 frames each), not finished.</summary>
+    protected virtual Task StartAcquisitionsAsync() => AnnounceAsync(Acquisition, parts: 2);
+
+    /// <summary>Announces the first <paramref name="parts"/> chunk parts (3 modules, 10 frames each) of a copy of the real Lambda frames.</summary>
+    public async Task AnnounceAsync(string acquisition, int parts, string detector = "")
+    {
+        var copied = RealFrameAcquisition.Copy(TestPaths.LambdaFixtures, Path.Combine(DataRoot, detector, acquisition), acquisition);
         using var channel = GrpcChannel.ForAddress(Suite.IngestAddress);
-        await AcquisitionDriver.AnnouncePartsAsync(new Ingest.IngestClient(channel), acquisition, copied.Take(parts), CancellationToken.None).DefaultTimeout();
+        await AcquisitionDriver.AnnouncePartsAsync(new Ingest.IngestClient(channel), acquisition, copied.Take(parts), CancellationToken.None, detector: detector).DefaultTimeout();
     }
 
     /// <summary>Announces all five chunk parts of a copy of the real Lambda frames and finishes the acquisition (50 frames).</summary>

@@ -123,6 +123,76 @@ public sealed class ChainTests(SuiteFixture suite)
     }
 
     [Fact]
+    public async Task Announce_MissingAndTruncatedModuleFiles_FailTheirFramesNamingTheFileWithoutWaitingOutTheTimeout()
+    {
+        // Issue 15 item 6: a missing module file took a run from 7 s to 48 s, since stitch waited ChunkReadableTimeout
+        // (20 s, the default this suite runs with) for each damaged file. Module 2 of part 1 is missing, module 3 of part 3
+        // truncated; files that stay so for ChunkSettleTime (2 s) fail their frames, with reasons naming them.
+        const string acquisition = "damaged_1009_00007";
+        var folder = suite.CopyRealFrames("damaged", acquisition);
+        var missing = Path.Combine(folder, ChunkFileName.Format(acquisition, 2, 1));
+        var truncated = Path.Combine(folder, ChunkFileName.Format(acquisition, 3, 3));
+        File.Delete(missing);
+        using (var stream = new FileStream(truncated, FileMode.Open))
+        {
+            stream.SetLength(stream.Length / 2);
+        }
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await suite.AnnounceAsync(acquisition, folder, [0, 1, 2, 3, 4]);
+        await suite.Ingest.FinishAcquisitionAsync(new Anvil.Pipeline.V1.FinishAcquisitionRequest { Acquisition = acquisition, Parts = 5 }).ResponseAsync.DefaultTimeout();
+        var result = await suite.WaitForResultAsync(acquisition);
+        var elapsed = clock.Elapsed;
+
+        using var nxs = Hdf5File.OpenRead(result);
+        var failed = nxs.ReadDataset<long>("/processed/process/failed_frames");
+        var reasons = nxs.ReadStrings("/processed/process/failed_reasons");
+        Assert.Equal(Enumerable.Range(11, 10).Concat(Enumerable.Range(31, 10)).Select(f => (long)f), failed);
+        Assert.All(reasons.Take(10), r => Assert.Contains($"module 2 (damaged/{Path.GetFileName(missing)}): no such file", r, StringComparison.Ordinal));
+        Assert.All(reasons.Skip(10), r => Assert.Contains($"module 3 (damaged/{Path.GetFileName(truncated)}):", r, StringComparison.Ordinal));
+        Assert.All(reasons.Skip(10), r => Assert.Contains("damaged or incomplete", r, StringComparison.Ordinal));
+        var data = nxs.ReadDataset<float>("/processed/result/data");
+        Assert.DoesNotContain(data.AsSpan(0, 10 * suite.Npt).ToArray(), float.IsNaN);
+        Assert.DoesNotContain(data.AsSpan(20 * suite.Npt, 10 * suite.Npt).ToArray(), float.IsNaN);
+        Assert.True(elapsed < TimeSpan.FromSeconds(20), $"the acquisition took {elapsed.TotalSeconds:0.0} s: a damaged file must not cost the 20 s ChunkReadableTimeout");
+    }
+
+    [Fact]
+    public async Task Announce_ModuleFileWrittenAfterItsAnnouncement_IsWaitedForAndIntegrated()
+    {
+        // The other side of the rule: a file announced before it is visible or complete (a network file system, a writer
+        // still closing it) is read once it is there, as long as it keeps changing. Module 1 of part 0 appears 1 s after
+        // its announcement (half the settle time) and then grows in steps for 3 s more (longer than the settle time).
+        const string acquisition = "late_1009_00008";
+        var folder = suite.CopyRealFrames("late", acquisition);
+        var late = Path.Combine(folder, ChunkFileName.Format(acquisition, 1, 0));
+        var bytes = await File.ReadAllBytesAsync(late).DefaultTimeout();
+        File.Delete(late);
+
+        var writing = Task.Run(async () =>
+        {
+            await Task.Delay(TimeSpan.FromSeconds(1));
+            await using var stream = new FileStream(late, FileMode.CreateNew, FileAccess.Write);
+            const int Steps = 6;
+            for (var step = 1; step <= Steps; step++)
+            {
+                var from = bytes.Length * (step - 1) / Steps;
+                await stream.WriteAsync(bytes.AsMemory(from, (bytes.Length * step / Steps) - from));
+                await stream.FlushAsync();
+                await Task.Delay(TimeSpan.FromMilliseconds(500));
+            }
+        });
+        await suite.AnnounceAsync(acquisition, folder, [0, 1, 2, 3, 4]);
+        await suite.Ingest.FinishAcquisitionAsync(new Anvil.Pipeline.V1.FinishAcquisitionRequest { Acquisition = acquisition, Parts = 5 }).ResponseAsync.DefaultTimeout();
+        await writing.DefaultTimeout();
+        var result = await suite.WaitForResultAsync(acquisition);
+
+        using var nxs = Hdf5File.OpenRead(result);
+        Assert.Empty(nxs.ReadDataset<long>("/processed/process/failed_frames"));
+        Assert.DoesNotContain(nxs.ReadDataset<float>("/processed/result/data"), float.IsNaN);
+    }
+
+    [Fact]
     public async Task Replay_ModuleFileOfAnotherShape_FailsThatChunksFramesWithTheReasonInsteadOfWrongRows()
     {
         // Same real data; module 2 of part 2 rewritten with only its first 1000 columns (issue 15: integrated into wrong

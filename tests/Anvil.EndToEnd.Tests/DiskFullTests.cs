@@ -1,5 +1,6 @@
 using Anvil.Cli;
 using Anvil.Hdf5;
+using Anvil.Hosting;
 using Anvil.Pipeline;
 using Anvil.Pipeline.V1;
 using Anvil.Testing;

@@ -44,7 +44,6 @@ public class SuiteFixture : IAsyncLifetime
             ["Unit"] = "2th_deg",
             ["Method"] = "bbox",
             ["Polarization"] = "0.99",
-            ["ChunkReadableTimeout"] = "00:00:03",
             ["ResendDelay"] = "00:00:05",
         };
         var environment = new Dictionary<string, string>(Otlp.Environment())

@@ -1,5 +1,5 @@
 using Anvil.Hdf5;
-using Anvil.Testing;
+using Anvil.Hosting;
 
 namespace Anvil.Pipeline.Tests;
 

@@ -33,7 +33,16 @@ public static class BrokerServiceExtensions
             sp.GetRequiredService<BrokerMetrics>(),
             recoverInBackground: true));
         builder.Services.AddHostedService<BrokerStartup>();
-        builder.Services.AddHealthChecks().AddCheck<BrokerRecoveryHealthCheck>("broker-recovery");
+        builder.Services.AddHealthChecks().AddCheck<BrokerRecoveryHealthCheck>("broker-recovery").AddCheck<BrokerStorageHealthCheck>(BrokerStorageHealthCheck.Name);
+        builder.Services.AddSingleton<BrokerStorageStatus>();
+
+        // A full disk is reported on its own gRPC health service; the overall health stays SERVING (reads go on, and the
+        // broker recovers by itself once there is room: a restart would not help).
+        builder.Services.Configure<global::Grpc.AspNetCore.HealthChecks.GrpcHealthChecksOptions>(o =>
+        {
+            o.Services.Map("", r => r.Name != BrokerStorageHealthCheck.Name);
+            o.Services.Map(BrokerStorageHealthCheck.GrpcServiceName, r => r.Name == BrokerStorageHealthCheck.Name);
+        });
         builder.Services.AddSingleton<BrokerErrorInterceptor>();
         builder.Services.AddSingleton<BrokerAuth>();
         builder.Services.AddSingleton<AuthInterceptor>();

@@ -1,4 +1,4 @@
-using System.Net;
+using Anvil.ServiceDefaults;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 
@@ -33,25 +33,8 @@ public sealed partial class BindCheck(IServer server, ConsoleAccess access, Audi
         return Task.CompletedTask;
     }
 
-    /// <summary>Whether a bound address (http://127.0.0.1:5181, http://[::1]:0, http://localhost:5181) is loopback only.</summary>
-    public static bool IsLoopback(string address)
-    {
-        var host = BindingHost(address);
-        return host.Equals("localhost", StringComparison.OrdinalIgnoreCase) || (IPAddress.TryParse(host, out var ip) && IPAddress.IsLoopback(ip));
-    }
-
-    private static string BindingHost(string address)
-    {
-        var rest = address.Contains("://", StringComparison.Ordinal) ? address[(address.IndexOf("://", StringComparison.Ordinal) + 3)..] : address;
-        if (rest.StartsWith('['))
-        {
-            return rest[1..rest.IndexOf(']', StringComparison.Ordinal)];
-        }
-
-        var colon = rest.LastIndexOf(':');
-        var slash = rest.IndexOf('/', StringComparison.Ordinal);
-        return colon >= 0 ? rest[..colon] : slash >= 0 ? rest[..slash] : rest;
-    }
+    /// <summary>Whether a bound address (http://127.0.0.1:5181, http://[::1]:0, http://localhost:5181) is loopback only (<see cref="ListenAddresses"/>).</summary>
+    public static bool IsLoopback(string address) => ListenAddresses.IsLoopback(address);
 
     public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 

@@ -22,6 +22,7 @@ public static class OperatorWrites
         var body = await ReadBody(http.Request);
         var acquisition = http.Request.RouteValues.TryGetValue("acquisition", out var a) ? a?.ToString()
             : body?["acquisition"] is JsonValue named && named.TryGetValue<string>(out var text) ? text : null;
+        var detector = body?["detector"] is JsonValue d && d.TryGetValue<string>(out var dn) && dn.Length > 0 ? dn : null;
         var (user, role) = ConsoleAccess.Who(http);
         var entry = new AuditEntry
         {
@@ -29,7 +30,8 @@ public static class OperatorWrites
             Role = role ?? (access.LoginRequired ? string.Empty : "operator"),
             Remote = ConsoleAccess.Remote(http),
             Action = action,
-            Acquisition = string.IsNullOrEmpty(acquisition) ? null : acquisition,
+            // A change of one detector's settings (several detectors) names the detector where an acquisition would stand.
+            Acquisition = !string.IsNullOrEmpty(acquisition) ? acquisition : detector is not null ? $"detector {detector}" : null,
         };
 
         if (Refusal(http, access) is { } refusal)
@@ -38,14 +40,17 @@ public static class OperatorWrites
             return Results.Problem(detail: refusal.Detail, statusCode: 403, title: refusal.Title);
         }
 
-        var before = action == "settings" ? await Settings(http, acquisition) : null;
+        var before = action == "settings" ? await Settings(http, acquisition, detector) : null;
         var result = await next(context);
         var status = (result as IStatusCodeHttpResult)?.StatusCode ?? 200;
         var value = result is IValueHttpResult v ? JsonSerializer.SerializeToNode(v.Value) as JsonObject : null;
         audit.Write(entry with
         {
             Status = status,
-            Changes = status == 200 && action == "settings" && before is not null && value is not null ? Diff(before, value) : null,
+            // Settings: each field before and after; a configuration file: the changes it applied (per detector).
+            Changes = status != 200 || value is null ? null
+                : action == "settings" ? (before is not null ? Diff(before, value) : null)
+                : action == "config" && value["changes"] is JsonObject { Count: > 0 } applied ? applied.DeepClone().AsObject() : null,
             Result = value?["message"]?.ToString() ?? value?["detail"]?.ToString() ?? (status == 200 && action == "settings" ? $"settings version {value?["version"]}" : status.ToString(System.Globalization.CultureInfo.InvariantCulture)),
         });
         return result;
@@ -98,24 +103,25 @@ public static class OperatorWrites
     }
 
     // The version in force before the change, in the shape the endpoint answers with.
-    private static async Task<JsonObject?> Settings(HttpContext http, string? acquisition)
+    private static async Task<JsonObject?> Settings(HttpContext http, string? acquisition, string? detector)
     {
         JsonObject? settings = null;
         await http.RequestServices.GetRequiredService<ControlConnection>().Call(async (client, options) =>
         {
-            var version = await client.GetSettingsAsync(new GetSettingsRequest { Acquisition = acquisition ?? string.Empty }, options);
+            var version = await client.GetSettingsAsync(new GetSettingsRequest { Acquisition = acquisition ?? string.Empty, Detector = detector ?? string.Empty }, options);
             settings = JsonSerializer.SerializeToNode(OperatorEndpoints.SettingsJson(version)) as JsonObject;
             return Results.Ok();
         });
         return settings;
     }
 
-    private static JsonObject Diff(JsonObject before, JsonObject after)
+    /// <summary>The fields that differ between two settings versions in the API's shape: field → {from, to}.</summary>
+    internal static JsonObject Diff(JsonObject before, JsonObject after)
     {
         var changes = new JsonObject();
         foreach (var (field, value) in after)
         {
-            if (field is "version" or "scope")
+            if (field is "version" or "scope" or "detector")
             {
                 continue;
             }

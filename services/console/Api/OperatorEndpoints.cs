@@ -19,13 +19,10 @@ namespace Anvil.Console.Service.Api;
 /// <see cref="OperatorHeader"/> (without), and lands in the audit log. Ingest not answering is a 503 naming it; bad
 /// input a 400, invalid settings a 422 whose <c>errors</c> map holds the settings model's message per field.
 /// </summary>
-public static class OperatorEndpoints
+public static partial class OperatorEndpoints
 {
     /// <summary>The header every write must carry (value 1): a browser sends it only from the console's own page.</summary>
     public const string OperatorHeader = "X-Anvil-Operator";
-
-    /// <summary>The settings fields the page edits, as the settings model names them.</summary>
-    private static readonly string[] PathFields = ["poni", "mask", "dark", "flat"];
 
     public static IEndpointRouteBuilder MapOperatorApi(this IEndpointRouteBuilder app)
     {
@@ -33,7 +30,9 @@ public static class OperatorEndpoints
         api.MapGet("/status", Status)
             .WithSummary("Every acquisition's progress through the chain (ingest's ListAcquisitions), whether the beamtime is paused, and whether this client may operate (canOperate: an operator, or a local client when the console has no accounts).");
         api.MapGet("/settings", GetSettings)
-            .WithSummary("The settings version in force for new acquisitions (no acquisition) or for one acquisition.");
+            .WithSummary("The settings version in force for new acquisitions (no acquisition) or for one acquisition; with several detectors configured, of one detector (detector=NAME, or the acquisition as its stream A_D).");
+        api.MapGet("/detectors", Detectors)
+            .WithSummary("The configured detectors (Pipeline:Detectors; none = one unnamed detector), each with its kind and the settings version in force for its acquisitions.");
         api.MapGet("/browse", Browse)
             .WithSummary("A folder below the data root (ingest's Browse; relative path, '' = the root; no way out of the root), folders first.");
 
@@ -47,13 +46,14 @@ public static class OperatorEndpoints
         write.MapPost("/acquisitions/{acquisition}/reprocess", Reprocess)
             .WithSummary($"Reprocesses a finished acquisition in the reprocess pool (isolated from the live chain) as <acquisition>_r<k>, k the first unused, so no result is overwritten: JSON body of settings changes as for PUT /settings (fields left out keep the acquisition's). 422 with errors per field when they are not valid, 409 while it is still being acquired. Operators only (services/console README \"Access\").");
         write.MapPut("/settings", PutSettings)
-            .WithSummary($"Changes the settings: JSON body {{acquisition?, poni?, mask?, dark?, flat?, npt?, unit?, method?, polarization?, radialRange?: [lo, hi], azimuthRangeDeg?: [lo, hi], dummy?, deltaDummy?, pressure?: \"Au 111\"}} (fields left out keep their value; null switches polarization, a range, dummy or delta dummy off, \"\" or \"off\" the pressure stage; errors are keyed by the settings model's field names: radial_range, azimuth_range_deg, delta_dummy, …). Nothing changes unless all are valid: else 422 with errors per field. Operators only (services/console README \"Access\").");
+            .WithSummary($"Changes the settings: JSON body {{acquisition?, detector?, poni?, mask?, dark?, flat?, npt?, unit?, method?, polarization?, radialRange?: [lo, hi], azimuthRangeDeg?: [lo, hi], dummy?, deltaDummy?, pressure?: \"Au 111\"}} (fields left out keep their value; null switches polarization, a range, dummy or delta dummy off, \"\" or \"off\" the pressure stage; errors are keyed by the settings model's field names: radial_range, azimuth_range_deg, delta_dummy, …). Nothing changes unless all are valid: else 422 with errors per field. Operators only (services/console README \"Access\").");
+        app.MapConfigFileApi();
         return app;
     }
 
     // ------------------------------------------------------------------ endpoints
 
-    private static Task<IResult> Status(HttpContext http, ControlConnection control, ConsoleAccess access) => control.Call(async (client, options) =>
+    private static Task<IResult> Status(HttpContext http, ControlConnection control, ConsoleAccess access, DetectorSet detectors) => control.Call(async (client, options) =>
     {
         var reply = await client.ListAcquisitionsAsync(new ListAcquisitionsRequest(), options);
         return Results.Ok(new
@@ -63,6 +63,9 @@ public static class OperatorEndpoints
             acquisitions = reply.Acquisitions.Select(a => new
             {
                 name = a.Acquisition,
+                // With detectors configured, a stream A_D: its acquisition and detector; a reprocessing (A_r<k>, A_r<k>_D) names what it reprocesses.
+                detector = detectors.Parse(a.Acquisition)?.Detector.Name,
+                reprocessOf = ReprocessOf(a.Acquisition, detectors),
                 state = a.State,
                 chunksAnnounced = a.ChunksAnnounced,
                 framesAnnounced = a.FramesAnnounced,
@@ -84,8 +87,20 @@ public static class OperatorEndpoints
         });
     });
 
-    private static Task<IResult> GetSettings(string? acquisition, ControlConnection control) => control.Call(async (client, options) =>
-        Results.Ok(SettingsJson(await client.GetSettingsAsync(new GetSettingsRequest { Acquisition = acquisition ?? string.Empty }, options))));
+    private static Task<IResult> GetSettings(string? acquisition, string? detector, ControlConnection control) => control.Call(async (client, options) =>
+        Results.Ok(SettingsJson(await client.GetSettingsAsync(new GetSettingsRequest { Acquisition = acquisition ?? string.Empty, Detector = detector ?? string.Empty }, options))));
+
+    private static Task<IResult> Detectors(ControlConnection control, DetectorSet detectors) => control.Call(async (client, options) =>
+    {
+        var list = new List<object>();
+        foreach (var d in detectors.Detectors)
+        {
+            var version = await client.GetSettingsAsync(new GetSettingsRequest { Detector = d.Name }, options);
+            list.Add(new { name = d.Name, kind = d.Kind.Name, settingsVersion = version.Version, settings = SettingsJson(version) });
+        }
+
+        return Results.Ok(new { detectors = list });
+    });
 
     private static Task<IResult> Browse(string? path, string? pattern, ControlConnection control) => control.Call(async (client, options) =>
     {
@@ -161,29 +176,17 @@ public static class OperatorEndpoints
             return Problem(400, "Bad request body", ex.Message);
         }
 
-        var errors = new Dictionary<string, List<string>>(StringComparer.Ordinal);
-        void Add(string field, string message) => (errors.TryGetValue(field, out var list) ? list : errors[field] = []).Add(message);
-        var changes = ReadUpdate(body, Add);
+        var errors = new FieldErrors();
+        var changes = ReadUpdate(body, errors.Add);
         changes.Acquisition = string.Empty;
+        changes.Detector = string.Empty;
         return await control.Call(async (client, options) =>
         {
             // The settings of the reprocessing: the acquisition's, with the changes; validated here for messages per field.
-            var current = (await client.GetSettingsAsync(new GetSettingsRequest { Acquisition = acquisition }, options)).ToSettings();
-            try
+            await CheckAgainstInForceAsync(client, options, new GetSettingsRequest { Acquisition = acquisition }, changes, DataRootOf(pipeline), errors);
+            if (errors.Any)
             {
-                current.Apply(changes, Path.GetFullPath(pipeline.Value.DataRoot));
-            }
-            catch (SettingsException ex)
-            {
-                foreach (var e in ex.Errors.Where(e => !errors.ContainsKey(e.Field)))
-                {
-                    Add(e.Field, e.Message);
-                }
-            }
-
-            if (errors.Count > 0)
-            {
-                return Invalid(errors);
+                return errors.Invalid();
             }
 
             var reply = await client.ReprocessAsync(new ReprocessRequest { Acquisition = acquisition, Settings = changes }, options);
@@ -211,29 +214,16 @@ public static class OperatorEndpoints
             return Problem(400, "Bad request body", ex.Message);
         }
 
-        var errors = new Dictionary<string, List<string>>(StringComparer.Ordinal);
-        void Add(string field, string message) => (errors.TryGetValue(field, out var list) ? list : errors[field] = []).Add(message);
-        var update = ReadUpdate(body, Add);
+        var errors = new FieldErrors();
+        var update = ReadUpdate(body, errors.Add);
         return await control.Call(async (client, options) =>
         {
             // The settings model validates here too (the same Apply ingest runs), so the page gets one message per
             // field; ingest validates again and publishes the version only if all is valid.
-            var current = (await client.GetSettingsAsync(new GetSettingsRequest { Acquisition = update.Acquisition }, options)).ToSettings();
-            try
+            await CheckAgainstInForceAsync(client, options, new GetSettingsRequest { Acquisition = update.Acquisition, Detector = update.Detector }, update, DataRootOf(pipeline), errors);
+            if (errors.Any)
             {
-                current.Apply(update, Path.GetFullPath(pipeline.Value.DataRoot));
-            }
-            catch (SettingsException ex)
-            {
-                foreach (var e in ex.Errors.Where(e => !errors.ContainsKey(e.Field)))
-                {
-                    Add(e.Field, e.Message);
-                }
-            }
-
-            if (errors.Count > 0)
-            {
-                return Invalid(errors);
+                return errors.Invalid();
             }
 
             try
@@ -242,14 +232,52 @@ public static class OperatorEndpoints
             }
             catch (RpcException ex) when (ex.StatusCode == StatusCode.InvalidArgument)
             {
-                var field = ex.Status.Detail.Split(' ', 2)[0].Trim('\'');
-                Add(Array.IndexOf(["npt", "unit", "method", "polarization", "radial_range", "azimuth_range_deg", "dummy", "delta_dummy", "pressure", .. PathFields], field) >= 0 ? field : "settings", ex.Status.Detail);
-                return Invalid(errors);
+                errors.AddFromIngest(ex.Status.Detail);
+                return errors.Invalid();
             }
         });
     }
 
     // ------------------------------------------------------------------ helpers
+
+    /// <summary>What a reprocessing reprocesses: <c>A</c> for <c>A_r&lt;k&gt;</c>, <c>A_D</c> for <c>A_r&lt;k&gt;_D</c> (ingest's names); null for a live acquisition.</summary>
+    internal static string? ReprocessOf(string stream, DetectorSet detectors)
+    {
+        var (acquisition, suffix) = detectors.Parse(stream) is { } p ? (p.Acquisition, "_" + p.Detector.Name) : (stream, string.Empty);
+        var match = ReprocessingName().Match(acquisition);
+        return match.Success ? match.Groups[1].Value + suffix : null;
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^(.+)_r[0-9]+$")]
+    private static partial System.Text.RegularExpressions.Regex ReprocessingName();
+
+    /// <summary>
+    /// Checks a settings change against the settings in force for <paramref name="inForce"/> (ingest's GetSettings), with
+    /// the model's own <see cref="SettingsMessages.Apply"/> that ingest runs before it publishes: every problem is added
+    /// to <paramref name="errors"/> under the model's field name (a field that already has a message from reading the
+    /// request keeps that one), each message prefixed with <paramref name="prefix"/>. Returns the settings the change
+    /// gives, or null when it is not valid. The one check behind the settings form, Reprocess and a configuration file.
+    /// </summary>
+    internal static async Task<(IntegrationSettings Current, IntegrationSettings? Next)> CheckAgainstInForceAsync(
+        Control.ControlClient client, CallOptions options, GetSettingsRequest inForce, UpdateSettingsRequest change, string dataRoot, FieldErrors errors, string prefix = "")
+    {
+        var current = (await client.GetSettingsAsync(inForce, options)).ToSettings();
+        try
+        {
+            return (current, current.Apply(change, dataRoot));
+        }
+        catch (SettingsException ex)
+        {
+            foreach (var e in ex.Errors.Where(e => !errors.Has(e.Field)))
+            {
+                errors.Add(e.Field, prefix + e.Message);
+            }
+
+            return (current, null);
+        }
+    }
+
+    internal static string DataRootOf(IOptions<PipelineOptions> pipeline) => Path.GetFullPath(pipeline.Value.DataRoot);
 
     // The body as a JSON object; FormatException says what to send instead.
     private static async Task<JsonElement> ReadObject(HttpRequest request)
@@ -268,12 +296,6 @@ public static class OperatorEndpoints
         return body.ValueKind == JsonValueKind.Object ? body : throw new FormatException("The body must be a JSON object such as {\"npt\": 2000}.");
     }
 
-    private static IResult Invalid(Dictionary<string, List<string>> errors) => Results.ValidationProblem(
-        errors.ToDictionary(e => e.Key, e => e.Value.ToArray()),
-        detail: "Nothing was changed: " + string.Join(" ", errors.SelectMany(e => e.Value)),
-        statusCode: 422,
-        title: "Settings not valid");
-
     // Reads the JSON fields into an UpdateSettingsRequest; a field of the wrong type gets the model's own message where the
     // value can be given to the model (npt out of range), else one saying what to give.
     private static UpdateSettingsRequest ReadUpdate(JsonElement body, Action<string, string> add)
@@ -286,6 +308,10 @@ public static class OperatorEndpoints
             {
                 case "acquisition":
                     update.Acquisition = v.ValueKind == JsonValueKind.String ? v.GetString()! : string.Empty;
+                    break;
+                case "detector":
+                    // With detectors configured: the detector whose settings change ("" = every detector, each from its own).
+                    update.Detector = v.ValueKind == JsonValueKind.String ? v.GetString()! : string.Empty;
                     break;
                 case "poni" or "mask" or "dark" or "flat":
                     if (v.ValueKind is not (JsonValueKind.String or JsonValueKind.Null))
@@ -410,7 +436,7 @@ public static class OperatorEndpoints
                     update.Pressure = (v.GetString() ?? string.Empty).Trim();
                     break;
                 default:
-                    add(p.Name, $"'{p.Name}' is not a setting the console changes: give poni, mask, dark, flat, npt, unit, method, polarization, radialRange, azimuthRangeDeg, dummy, deltaDummy or pressure.");
+                    add(p.Name, $"'{p.Name}' is not a setting the console changes: give detector, poni, mask, dark, flat, npt, unit, method, polarization, radialRange, azimuthRangeDeg, dummy, deltaDummy or pressure.");
                     break;
             }
         }
@@ -451,6 +477,7 @@ public static class OperatorEndpoints
     {
         version = v.Version,
         scope = v.Scope,
+        detector = v.Detector,
         poni = v.Poni,
         mask = v.Mask,
         dark = v.Dark,
@@ -470,10 +497,51 @@ public static class OperatorEndpoints
 }
 
 /// <summary>
+/// Problems with a settings change, per field as the settings model names them (<c>npt</c>, <c>radial_range</c>, …):
+/// answered as a 422 problem whose <c>errors</c> map holds them and whose detail says nothing was changed.
+/// </summary>
+public sealed class FieldErrors
+{
+    private static readonly string[] Fields = ["poni", "mask", "dark", "flat", "npt", "unit", "method", "polarization", "radial_range", "azimuth_range_deg", "dummy", "delta_dummy", "pressure"];
+    private readonly Dictionary<string, List<string>> byField = new(StringComparer.Ordinal);
+
+    public bool Any => byField.Count > 0;
+
+    public bool Has(string field) => byField.ContainsKey(field);
+
+    public void Add(string field, string message) => (byField.TryGetValue(field, out var list) ? list : byField[field] = []).Add(message);
+
+    /// <summary>Ingest's INVALID_ARGUMENT sentence, under the field it starts with ("npt 1 is out of range: …"), else under <c>settings</c>.</summary>
+    public void AddFromIngest(string detail)
+    {
+        var field = detail.Split(' ', 2)[0].Trim('\'');
+        Add(Fields.Contains(field) ? field : "settings", detail);
+    }
+
+    /// <summary>Every message, in the order added per field.</summary>
+    public IEnumerable<string> Messages => byField.SelectMany(e => e.Value);
+
+    /// <summary>The map as the 422 problem's <c>errors</c> holds it.</summary>
+    public Dictionary<string, string[]> ToJson() => byField.ToDictionary(e => e.Key, e => e.Value.ToArray());
+
+    /// <summary>The 422 problem: <c>errors</c> per field, nothing changed.</summary>
+    public IResult Invalid() => Results.ValidationProblem(
+        ToJson(),
+        detail: "Nothing was changed: " + string.Join(" ", Messages),
+        statusCode: 422,
+        title: "Settings not valid");
+}
+
+/// <summary>
 /// The console's one channel to ingest's <c>Control</c> service (<see cref="ConsoleOptions.Ingest"/>), and the mapping of
 /// its failures onto HTTP problems: not answering → 503, bad input → 400, too early → 409, unknown → 404.
 /// </summary>
-public sealed class ControlConnection(IOptions<ConsoleOptions> options) : IDisposable
+/// <remarks>
+/// Each call carries the pipeline's token (<see cref="PipelineOptions.BrokerToken"/>, the file the suite passes every
+/// service) when one is configured: an ingest that listens beyond loopback takes Control changes only with a token of
+/// access <c>control</c> (README "Reliability").
+/// </remarks>
+public sealed class ControlConnection(IOptions<ConsoleOptions> options, IOptions<PipelineOptions> pipeline) : IDisposable
 {
     private readonly Lazy<Grpc.Net.Client.GrpcChannel> channel = new(() => Grpc.Net.Client.GrpcChannel.ForAddress(options.Value.Ingest));
 
@@ -483,7 +551,8 @@ public sealed class ControlConnection(IOptions<ConsoleOptions> options) : IDispo
         var address = options.Value.Ingest;
         try
         {
-            return await call(new Control.ControlClient(channel.Value), new CallOptions(deadline: DateTime.UtcNow + options.Value.ControlTimeout));
+            var headers = pipeline.Value.ResolveBrokerToken() is { Length: > 0 } token ? new Metadata { { "authorization", "Bearer " + token } } : null;
+            return await call(new Control.ControlClient(channel.Value), new CallOptions(headers, deadline: DateTime.UtcNow + options.Value.ControlTimeout));
         }
         catch (Exception ex) when (ex is UriFormatException or ArgumentException && !channel.IsValueCreated)
         {
@@ -496,6 +565,7 @@ public sealed class ControlConnection(IOptions<ConsoleOptions> options) : IDispo
                 StatusCode.InvalidArgument or StatusCode.OutOfRange => OperatorEndpoints.Problem(400, "Not accepted", ex.Status.Detail),
                 StatusCode.FailedPrecondition => OperatorEndpoints.Problem(409, "Not possible now", ex.Status.Detail),
                 StatusCode.NotFound => OperatorEndpoints.Problem(404, "Not found", ex.Status.Detail),
+                StatusCode.Unauthenticated or StatusCode.PermissionDenied => OperatorEndpoints.Problem(403, "Ingest refused the change", ex.Status.Detail),
                 StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Cancelled => OperatorEndpoints.Problem(503, "Ingest is not answering",
                     $"The console could not reach ingest's Control service at {address} ({ex.Status.Detail}). Is the suite running (./anvil up)? Nothing was changed."),
                 _ => OperatorEndpoints.Problem(502, "Ingest failed", $"Ingest's Control service at {address} answered {ex.StatusCode}: {ex.Status.Detail}"),

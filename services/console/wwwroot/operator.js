@@ -5,7 +5,7 @@
 
 (() => {
   const el = id => document.getElementById(id);
-  const O = { status: null, settings: null, busy: 0, browsePath: '', browseTarget: null, timer: null, refreshes: 0 };
+  const O = { status: null, settings: null, detectors: [], busy: 0, browsePath: '', browseTarget: null, timer: null, refreshes: 0 };
   window.anvilOperator = O;
 
   // A problem body's text, and its errors map (field → messages) for a 422.
@@ -59,7 +59,7 @@
     // A viewer (or another PC when the console has no accounts) views only: the server refuses its writes, so the page does not offer them.
     document.body.classList.toggle('view-only', !s.canOperate);
     el('op-view-only').hidden = s.canOperate;
-    for (const b of [el('op-pause-all'), el('op-resume-all'), el('op-apply')]) if (!s.canOperate) b.disabled = true;
+    for (const b of [el('op-pause-all'), el('op-resume-all'), el('op-apply'), el('op-config-apply')]) if (!s.canOperate) b.disabled = true;
     el('op-beamtime').textContent = s.beamtimePaused ? 'paused' : 'running';
     el('op-beamtime').className = 'op-state ' + (s.beamtimePaused ? 'paused' : 'running');
     const body = el('op-table').tBodies[0];
@@ -69,10 +69,23 @@
       const cells = [a.name, a.state, a.framesAnnounced || '?', a.framesStitched, a.framesIntegrated, a.framesMerged, a.framesFailed, a.backlog,
         a.paused ? 'yes' : 'no', a.resultFile || '—', a.settingsVersion ?? '—'];
       for (const c of cells) { const td = document.createElement('td'); td.textContent = String(c); tr.appendChild(td); }
+      tr.cells[0].className = 'name';
+      tr.cells[0].replaceChildren(breakable(a.detector ? a.name.slice(0, -a.detector.length - 1) : a.name));
+      if (a.detector) {
+        // A detector's stream A_D (several detectors): the acquisition, with its detector beside it.
+        const chip = document.createElement('span'); chip.className = 'op-detector'; chip.textContent = a.detector;
+        tr.cells[0].append(' ', chip);
+        tr.cells[0].title = `detector ${a.detector}'s stream ${a.name} (anvil stop ${a.name})`;
+      }
+      tr.cells[9].replaceChildren(breakable(a.resultFile || '—'));
       tr.cells[1].className = 'state-' + a.state;
+      for (const i of [2, 3, 4, 5, 6, 7, 10]) tr.cells[i].className = 'num';
       tr.cells[8].className = a.paused ? 'paused' : '';
+      tr.cells[9].className = 'file';
+      tr.cells[9].title = a.resultFile || '';
       if (a.failures && a.failures.length) tr.cells[6].title = a.failures.join('\n');
       const actions = document.createElement('td');
+      actions.className = 'actions';
       actions.append(actionButton(a.paused ? 'Resume' : 'Pause', a.paused ? 'resume' : 'pause', a.name, a.paused && s.beamtimePaused),
         actionButton('Stop', 'stop', a.name, a.finished),
         actionButton('Reprocess', 'reprocess', a.name, !a.finished));
@@ -90,7 +103,7 @@
 
   // Reprocessings (<acquisition>_r<k>): what they reprocess, how far the reprocess pool has got, and the result file.
   function showReprocessings(acquisitions) {
-    const rows = acquisitions.filter(a => /_r\d+$/.test(a.name)).map(a => {
+    const rows = acquisitions.filter(a => a.reprocessOf).map(a => {
       const tr = document.createElement('tr');
       tr.dataset.name = a.name;
       const total = Number(a.framesAnnounced) || 0, merged = Number(a.framesMerged) || 0;
@@ -99,7 +112,7 @@
       const bar = document.createElement('span'); bar.className = 'op-progress';
       const fill = document.createElement('span'); fill.style.width = percent + '%'; bar.appendChild(fill);
       progress.append(bar, `${merged} / ${total || '?'} frames merged (${percent} %)${a.framesFailed ? `, ${a.framesFailed} failed` : ''}`);
-      for (const c of [a.name, a.name.replace(/_r\d+$/, ''), a.state]) { const td = document.createElement('td'); td.textContent = c; tr.appendChild(td); }
+      for (const c of [a.name, a.reprocessOf, a.state]) { const td = document.createElement('td'); td.textContent = c; tr.appendChild(td); }
       tr.cells[2].className = 'state-' + a.state;
       tr.appendChild(progress);
       const result = document.createElement('td');
@@ -109,6 +122,16 @@
     });
     el('op-reprocessings').tBodies[0].replaceChildren(...rows);
     el('op-reprocess-empty').hidden = rows.length > 0;
+  }
+
+  // A long acquisition or file name that may wrap only after an '_' or before the '.nxs' (<wbr>), never mid-word.
+  function breakable(text) {
+    const fragment = document.createDocumentFragment();
+    for (const part of text.split(/(?<=_)|(?=\.)/)) {
+      if (fragment.childNodes.length) fragment.appendChild(document.createElement('wbr'));
+      fragment.appendChild(document.createTextNode(part));
+    }
+    return fragment;
   }
 
   function actionButton(label, op, acquisition, disabled) {
@@ -179,9 +202,31 @@
     }
   }
 
+  // The detector the form addresses: the scope's own when the scope is a detector's stream, else the selector's ('' = the only one).
+  function scopeDetector() {
+    const scope = el('op-scope').value;
+    const row = scope && O.status ? O.status.acquisitions.find(a => a.name === scope) : null;
+    return row && row.detector ? { acquisition: scope, detector: '', shown: row.detector } : { acquisition: scope, detector: O.detectors.length > 1 ? el('op-detector').value : '', shown: el('op-detector').value };
+  }
+
+  // The configured detectors and their settings versions; the selector shows only when there are several.
+  async function loadDetectors() {
+    try {
+      O.detectors = (await call('/api/operator/detectors')).detectors;
+    } catch { return; }
+    const select = el('op-detector');
+    const chosen = select.value;
+    select.replaceChildren(...O.detectors.map(d => { const o = document.createElement('option'); o.value = d.name; o.textContent = `${d.name} (${d.kind})`; return o; }));
+    if (O.detectors.some(d => d.name === chosen)) select.value = chosen;
+    el('op-detector-field').hidden = O.detectors.length < 2;
+    el('op-detector-versions').hidden = O.detectors.length < 2;
+    el('op-detector-versions').textContent = 'Settings in force per detector: ' + O.detectors.map(d => `${d.name} version ${d.settingsVersion === 0 ? '0 (configured)' : d.settingsVersion}`).join(' · ');
+  }
+
   function fillSettings(s) {
     O.settings = s;
-    el('op-version').textContent = s.version === 0 ? '0 (configured defaults)' : `${s.version}${s.scope ? ` (for ${s.scope})` : ' (every acquisition)'}`;
+    const of = s.detector ? ` of detector ${s.detector}` : '';
+    el('op-version').textContent = s.version === 0 ? `0 (configured defaults${of})` : `${s.version}${s.scope ? ` (for ${s.scope})` : ` (every acquisition${of})`}`;
     el('op-poni').value = s.poni;
     el('op-mask').value = s.mask;
     el('op-npt').value = s.npt;
@@ -202,7 +247,11 @@
   async function loadSettings() {
     clearErrors();
     try {
-      fillSettings(await call(`/api/operator/settings?acquisition=${encodeURIComponent(el('op-scope').value)}`));
+      if (!O.detectors.length) await loadDetectors();
+      const target = scopeDetector();
+      el('op-detector').disabled = target.acquisition !== '' && target.detector === '' && O.detectors.length > 1;
+      if (el('op-detector').disabled) el('op-detector').value = target.shown;
+      fillSettings(await call(`/api/operator/settings?acquisition=${encodeURIComponent(target.acquisition)}&detector=${encodeURIComponent(target.detector)}`));
       el('op-settings-note').textContent = '';
     } catch (e) {
       el('op-version').textContent = 'unknown';
@@ -215,13 +264,59 @@
     await inFlight(el('op-apply'), async () => {
       clearErrors();
       el('op-settings-note').textContent = 'applying…';
-      const body = { acquisition: el('op-scope').value, ...formChanges() };
+      const target = scopeDetector();
+      const body = { acquisition: target.acquisition, detector: target.detector, ...formChanges() };
       try {
         fillSettings(await write('/api/operator/settings', 'PUT', body));
-        el('op-settings-note').textContent = `Applied: version ${O.settings.version} is in force.`;
+        el('op-settings-note').textContent = `Applied: version ${O.settings.version} is in force${target.shown && O.detectors.length > 1 ? ` for detector ${target.shown}` : ''}.`;
+        loadDetectors();
       } catch (e) {
         if (e.errors) { showErrors(e.errors); el('op-settings-note').textContent = 'Nothing was changed: fix the fields in red.'; }
         else el('op-settings-note').textContent = e.message;
+      }
+    });
+  }
+
+  // ---------------------------------------------------------------- experiment configuration file
+
+  // Shows what a configuration file changes (per detector), its errors and what needs a restart.
+  function showConfig(plan, errors) {
+    const rows = [];
+    for (const t of (plan ? plan.targets : [])) {
+      for (const [field, change] of Object.entries(t.changes || {})) {
+        const tr = document.createElement('tr');
+        tr.dataset.target = t.detector; tr.dataset.field = field;
+        for (const c of [t.label, field, JSON.stringify(change.from), JSON.stringify(change.to)]) { const td = document.createElement('td'); td.textContent = c; tr.appendChild(td); }
+        rows.push(tr);
+      }
+    }
+    el('op-config-changes').tBodies[0].replaceChildren(...rows);
+    el('op-config-changes').hidden = rows.length === 0;
+    const list = (id, items) => {
+      el(id).replaceChildren(...items.map(text => { const li = document.createElement('li'); li.textContent = text; return li; }));
+      el(id).hidden = items.length === 0;
+    };
+    list('op-config-errors', Object.entries(errors || {}).flatMap(([field, messages]) => messages.map(m => `${field}: ${m}`)));
+    list('op-config-restart', plan ? plan.restart.map(r => r.message) : []);
+  }
+
+  async function configFile(apply) {
+    const path = el('op-config-path').value.trim();
+    const button = apply ? el('op-config-apply') : el('op-config-preview');
+    await inFlight(button, async () => {
+      document.querySelector('#op-config [data-error=config]').textContent = '';
+      el('op-config-note').textContent = apply ? 'applying…' : 'reading…';
+      try {
+        const plan = apply
+          ? await write('/api/operator/config', 'POST', { path })
+          : await call(`/api/operator/config?path=${encodeURIComponent(path)}`);
+        showConfig(plan, plan.errors);
+        el('op-config-note').textContent = plan.message;
+        if (apply) { await loadDetectors(); await loadSettings(); }
+      } catch (e) {
+        showConfig(null, e.errors);
+        if (e.errors) el('op-config-note').textContent = 'Nothing was changed: fix the file (see below).';
+        else { document.querySelector('#op-config [data-error=config]').textContent = e.message; el('op-config-note').textContent = ''; }
       }
     });
   }
@@ -275,6 +370,9 @@
   el('op-settings').addEventListener('submit', applySettings);
   el('op-reload').addEventListener('click', loadSettings);
   el('op-scope').addEventListener('change', loadSettings);
+  el('op-detector').addEventListener('change', loadSettings);
+  el('op-config-preview').addEventListener('click', () => configFile(false));
+  el('op-config').addEventListener('submit', event => { event.preventDefault(); configFile(true); });
   for (const b of document.querySelectorAll('[data-browse]')) b.addEventListener('click', () => {
     O.browseTarget = b.dataset.browse;
     const current = el(O.browseTarget).value;

@@ -1,3 +1,4 @@
+using Anvil.Broker.Client;
 using Anvil.Ingest.Service.Ingesting;
 using Anvil.Ingest.Service.Options;
 using Anvil.Pipeline.V1;
@@ -53,7 +54,9 @@ public sealed class IngestService(ChunkAnnouncer announcer, IOptions<IngestOptio
         return reply;
     }
 
-    // Bad input is the caller's to fix: INVALID_ARGUMENT with the message; broker errors pass through.
+    // Bad input is the caller's to fix: INVALID_ARGUMENT with the message. The broker's full disk is UNAVAILABLE, which
+    // detector drivers retry (nothing was stored; the broker keeps each chunk part once, so a retry is safe). Other
+    // broker errors pass through.
     private static async Task<T> Guard<T>(Func<Task<T>> call)
     {
         try
@@ -63,6 +66,11 @@ public sealed class IngestService(ChunkAnnouncer announcer, IOptions<IngestOptio
         catch (ArgumentException ex)
         {
             throw new RpcException(new Status(StatusCode.InvalidArgument, ex.Message));
+        }
+        catch (RpcException ex) when (BrokerClient.Reason(ex) == "STORAGE_FULL")
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable,
+                $"The broker's disk is full: nothing was announced. Retry once there is room in the broker's data directory (Broker:DataDir). Broker: {ex.Status.Detail}"));
         }
     }
 }

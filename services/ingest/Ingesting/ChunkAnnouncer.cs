@@ -96,7 +96,7 @@ public sealed partial class ChunkAnnouncer(BrokerClient broker, PipelineOptions 
             throw new ArgumentException($"path '{request.Path}' is the file of acquisition {fileAcquisition} module {fileModule} part {filePart}, not of {request.Acquisition} module {request.Module} part {request.Part}: announce each file as the chunk its name says.");
         }
 
-        await announced.GetOrAdd(stream, a => AnnounceAcquisitionAsync(a, renamed ? PipelineStreams.ReprocessPool : PipelineStreams.LivePool, cancellationToken));
+        await AnnounceAcquisitionOnceAsync(stream, renamed ? PipelineStreams.ReprocessPool : PipelineStreams.LivePool, cancellationToken);
         var reply = await broker.SendAsync(new SendRequest
         {
             Address = broker.Address(PipelineStreams.Raw, stream),
@@ -123,12 +123,28 @@ public sealed partial class ChunkAnnouncer(BrokerClient broker, PipelineOptions 
         ChunkFileName.CheckAcquisition(request.Acquisition);
         var (stream, _) = detectors.Stream(request.Acquisition, request.Detector);
 
-        await announced.GetOrAdd(stream, a => AnnounceAcquisitionAsync(a, pool, cancellationToken));
+        await AnnounceAcquisitionOnceAsync(stream, pool, cancellationToken);
         var reply = await broker.FinishStreamAsync(broker.Address(PipelineStreams.Raw, stream), request.Parts,
             sourceType: SourceType.Raw, cancellationToken: cancellationToken);
         Interlocked.Increment(ref finished);
         LogFinished(logger, stream, request.Parts);
         return reply;
+    }
+
+    // Once per acquisition and ingest process; an announcement that failed (the broker unavailable or its disk full) is
+    // not remembered, so the driver's retry announces it again.
+    private async Task AnnounceAcquisitionOnceAsync(string stream, string pool, CancellationToken cancellationToken)
+    {
+        var announcing = announced.GetOrAdd(stream, a => AnnounceAcquisitionAsync(a, pool, cancellationToken));
+        try
+        {
+            await announcing;
+        }
+        catch
+        {
+            announced.TryRemove(new KeyValuePair<string, Task<SendReply>>(stream, announcing));
+            throw;
+        }
     }
 
     // Every worker replica of the pool follows its control stream to learn of new acquisitions. A repeated

@@ -26,6 +26,7 @@ public sealed partial class StitchPlanner(BrokerClient broker, PipelineOptions o
     : AcquisitionWorker(broker, options, logger)
 {
     private readonly DataRoot dataRoot = new(options.DataRoot);
+    private readonly ChunkFileWait readable = ChunkFileWait.From(options);
 
     // Each acquisition's module layouts as its first planned chunk had them: a later chunk whose modules differ would be
     // stitched into a canvas of another shape and integrated into wrong but plausible rows, so its frames fail instead.
@@ -230,37 +231,14 @@ public sealed partial class StitchPlanner(BrokerClient broker, PipelineOptions o
         return items;
     }
 
-    // A detector may announce a chunk before its file is complete or while it still holds the file lock:
-    // retry opening until it holds the announced frames or the timeout passes.
-    private async Task<ModuleInfo> WaitReadableAsync(string relative, int announcedFrames, CancellationToken cancellationToken)
-    {
-        var full = dataRoot.ToFull(dataRoot.ToRelative(relative));
-        var deadline = DateTime.UtcNow + Options.ChunkReadableTimeout;
-        var delay = TimeSpan.FromMilliseconds(20);
-        while (true)
+    // A module file is taken once readable with its announced frames; one still arriving is waited for (ChunkFileWait).
+    private Task<ModuleInfo> WaitReadableAsync(string relative, int announcedFrames, CancellationToken cancellationToken) =>
+        readable.WaitAsync(dataRoot.ToFull(dataRoot.ToRelative(relative)), announcedFrames, full =>
         {
-            try
-            {
-                using var file = LambdaModuleFile.Open(full);
-                if (announcedFrames <= 0 || file.FrameCount >= announcedFrames)
-                {
-                    return new ModuleInfo(relative, new ModuleLayout(file.Rows, file.Cols, file.TranslationX, file.TranslationY), file.SequenceNumbers.ToArray());
-                }
-            }
-            catch (Exception ex) when ((ex is Hdf5Exception or IOException) && ex is not Hdf5UnsupportedFilterException && DateTime.UtcNow < deadline)
-            {
-                // Not readable yet: growing, locked or not yet visible on a network file system.
-            }
-
-            if (DateTime.UtcNow >= deadline)
-            {
-                throw new TimeoutException($"not readable with {announcedFrames} frames within {Options.ChunkReadableTimeout.TotalSeconds:0.#} s");
-            }
-
-            await Task.Delay(delay, cancellationToken);
-            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 500));
-        }
-    }
+            using var file = LambdaModuleFile.Open(full);
+            var info = new ModuleInfo(relative, new ModuleLayout(file.Rows, file.Cols, file.TranslationX, file.TranslationY), file.SequenceNumbers.ToArray());
+            return (info, file.FrameCount);
+        }, ChunkFileWait.UnsupportedFilter, cancellationToken);
 
     /// <summary>
     /// A single-image detector's chunk: one image file (TIFF, CBF, EDF, Eiger master) is a one-module chunk whose canvas
@@ -342,44 +320,13 @@ public sealed partial class StitchPlanner(BrokerClient broker, PipelineOptions o
         return items;
     }
 
-    // Like a Lambda chunk, an image may be announced while it is written: retry while the file is missing, still
-    // growing or short of the announced frames; a file that fails twice unchanged is final (an unsupported compression).
-    private async Task<ImageInfo> WaitImageReadableAsync(string relative, int announcedFrames, CancellationToken cancellationToken)
-    {
-        var full = dataRoot.ToFull(dataRoot.ToRelative(relative));
-        var deadline = DateTime.UtcNow + Options.ChunkReadableTimeout;
-        var delay = TimeSpan.FromMilliseconds(20);
-        (long Length, DateTime Written)? failedAs = null;
-        while (true)
+    // Like a Lambda module file, by the same rule (ChunkFileWait).
+    private Task<ImageInfo> WaitImageReadableAsync(string relative, int announcedFrames, CancellationToken cancellationToken) =>
+        readable.WaitAsync(dataRoot.ToFull(dataRoot.ToRelative(relative)), announcedFrames, full =>
         {
-            var state = File.Exists(full) ? (new FileInfo(full).Length, File.GetLastWriteTimeUtc(full)) : ((long, DateTime)?)null;
-            try
-            {
-                using var file = DetectorImageFile.Open(full);
-                if (announcedFrames <= 0 || file.FrameCount >= announcedFrames)
-                {
-                    return new ImageInfo(file.Rows, file.Cols, file.FrameCount, Enumerable.Range(0, file.FrameCount).Select(file.UnixTimeOf).ToArray());
-                }
-            }
-            catch (Exception ex) when ((ex is Hdf5Exception or IOException or FormatException) && ex is not Hdf5UnsupportedFilterException && DateTime.UtcNow < deadline)
-            {
-                if (ex is FormatException && state is not null && state == failedAs)
-                {
-                    throw;
-                }
-
-                failedAs = state;
-            }
-
-            if (DateTime.UtcNow >= deadline)
-            {
-                throw new TimeoutException($"image {relative} not readable with {announcedFrames} frames within {Options.ChunkReadableTimeout.TotalSeconds:0.#} s");
-            }
-
-            await Task.Delay(delay, cancellationToken);
-            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 500));
-        }
-    }
+            using var file = DetectorImageFile.Open(full);
+            return (new ImageInfo(file.Rows, file.Cols, file.FrameCount, Enumerable.Range(0, file.FrameCount).Select(file.UnixTimeOf).ToArray()), file.FrameCount);
+        }, ChunkFileWait.UnsupportedFilter, cancellationToken);
 
     // Timestamps: each frame's time as the file records it (s since the Unix epoch; null = not recorded).
     private sealed record ImageInfo(int Rows, int Cols, int Frames, double?[] Timestamps);

@@ -32,13 +32,27 @@ internal sealed class GroupFiles(string path, string name, RecordWriter writer)
         return journal;
     }
 
+    /// <summary>
+    /// Replaces the journal by a snapshot of <paramref name="state"/>; on a full disk keeps <paramref name="current"/> (whole
+    /// and in force: compaction only saves replay time) and tries again at the next change.
+    /// </summary>
     public GroupJournal Compact(GroupState state, GroupJournal current)
     {
         var temp = path + ".tmp";
         var next = new GroupJournal(File.OpenHandle(temp, FileMode.Create, FileAccess.ReadWrite, FileShare.Read), 0);
-        next.Append(writer.Reset().U8(GroupState.OpName).Str(name).Finish());
-        state.WriteSnapshot(next.Append);
-        RandomAccess.FlushToDisk(next.Handle);
+        try
+        {
+            next.Append(writer.Reset().U8(GroupState.OpName).Str(name).Finish());
+            state.WriteSnapshot(next.Append);
+            RandomAccess.FlushToDisk(next.Handle);
+        }
+        catch (Exception ex) when (ex is BrokerException { Reason: ErrorReasons.StorageFull } || StorageWrites.IsDiskFull(ex))
+        {
+            next.Dispose();
+            File.Delete(temp);
+            return current;
+        }
+
         File.Move(temp, path, overwrite: true);
         BrokerStorage.SyncDirectory(Path.GetDirectoryName(path)!);
         current.Dispose();

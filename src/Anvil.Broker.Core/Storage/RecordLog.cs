@@ -38,25 +38,33 @@ internal abstract class RecordLog : IDisposable
     public abstract void Dispose();
 }
 
-/// <summary>§6: a write that failed because the disk (or the broker's quota) is full becomes RESOURCE_EXHAUSTED STORAGE_FULL.</summary>
-internal static class StorageWrites
+/// <summary>
+/// §6: a write that failed because the disk (or the broker's quota) is full becomes RESOURCE_EXHAUSTED STORAGE_FULL: the
+/// record appends here, and every other file the broker writes (a new stream's directory and key, metadata, an index
+/// checkpoint, a journal's first record) through <see cref="IsDiskFull"/> where the service maps errors.
+/// </summary>
+public static class StorageWrites
 {
     // .NET reports these errnos as an IOException whose HResult is the errno: ENOSPC (28) and EDQUOT (122) on Linux.
     private const int NoSpace = 28;
     private const int QuotaExceeded = 122;
 
-    public static void Write(SafeFileHandle handle, ReadOnlySpan<byte> bytes, long offset)
+    /// <summary>True for an I/O error that says the disk or the quota is full.</summary>
+    public static bool IsDiskFull(Exception ex) => ex is IOException { HResult: NoSpace or QuotaExceeded };
+
+    internal static void Write(SafeFileHandle handle, ReadOnlySpan<byte> bytes, long offset)
     {
         try
         {
             RandomAccess.Write(handle, bytes, offset);
         }
-        catch (IOException ex) when (ex.HResult is NoSpace or QuotaExceeded)
+        catch (IOException ex) when (IsDiskFull(ex))
         {
             throw Full(ex);
         }
     }
 
+    /// <summary>The STORAGE_FULL outcome of a disk-full error: nothing of the call was acknowledged; the caller retries.</summary>
     public static BrokerException Full(IOException ex) =>
         new(BrokerErrorCode.ResourceExhausted, ErrorReasons.StorageFull,
             $"The broker's disk is full ({ex.Message}); nothing was acknowledged. Free space or move Broker:DataDir, then retry.");
@@ -366,18 +374,24 @@ internal sealed class GroupJournal(SafeFileHandle handle, long length) : IDispos
     {
         if (Batching)
         {
-            if (pendingLength + record.Length > pending.Length)
-            {
-                Array.Resize(ref pending, Math.Max(Math.Max(pending.Length * 2, 4096), pendingLength + record.Length));
-            }
-
-            record.CopyTo(pending.AsSpan(pendingLength));
-            pendingLength += record.Length;
+            Keep(record);
             return;
         }
 
-        Flush();
-        StorageWrites.Write(Handle, record, length);
+        try
+        {
+            Flush();
+            StorageWrites.Write(Handle, record, length);
+        }
+        catch (BrokerException)
+        {
+            // The disk is full. The change is already in the group's memory, so its record must not be dropped: it waits
+            // here and goes out, in order, before the next record written (or that write fails the same way). The
+            // journal on disk never skips a change, and bytes a partial write left beyond its end are overwritten.
+            Keep(record);
+            throw;
+        }
+
         length += record.Length;
     }
 
@@ -393,4 +407,15 @@ internal sealed class GroupJournal(SafeFileHandle handle, long length) : IDispos
     }
 
     public void Dispose() => Handle.Dispose();
+
+    private void Keep(ReadOnlySpan<byte> record)
+    {
+        if (pendingLength + record.Length > pending.Length)
+        {
+            Array.Resize(ref pending, Math.Max(Math.Max(pending.Length * 2, 4096), pendingLength + record.Length));
+        }
+
+        record.CopyTo(pending.AsSpan(pendingLength));
+        pendingLength += record.Length;
+    }
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Anvil.Broker.Auth;
 using Anvil.Broker.V1;
 using Anvil.Hdf5;
+using Anvil.Hosting;
 using Anvil.Pipeline;
 using Anvil.Pipeline.V1;
 using Grpc.Core;
@@ -25,6 +26,9 @@ public sealed class ChaosCampaign : IAsyncDisposable
     private static readonly TimeSpan PartPeriod = TimeSpan.FromMilliseconds(500);
     private const int DamagedPart = 2;
 
+    // How long "broker disk full" keeps the broker's disk full.
+    private static readonly TimeSpan FullFor = TimeSpan.FromSeconds(5);
+
     private readonly string work;
     private readonly Suite suite;
     private readonly CancellationTokenSource stopSupervising = new();
@@ -32,13 +36,15 @@ public sealed class ChaosCampaign : IAsyncDisposable
     private readonly GrpcChannel ingestChannel;
     private readonly TextWriter log;
     private readonly bool keep;
+    private readonly FullDisk? brokerDisk;
     private float[] baseline = [];
     private int npt;
     private int trials;
 
-    private ChaosCampaign(string work, Suite suite, TextWriter log, bool keep)
+    private ChaosCampaign(string work, Suite suite, TextWriter log, bool keep, FullDisk? brokerDisk)
     {
         this.work = work;
+        this.brokerDisk = brokerDisk;
         this.keep = keep;
         this.suite = suite;
         this.log = log;
@@ -59,19 +65,39 @@ public sealed class ChaosCampaign : IAsyncDisposable
     /// Starts the suite with the pipeline configuration (config/pipeline.json), on the fixture's calibration; with
     /// <paramref name="keep"/> its work folder (data, results, broker, every service's log) is left for a look afterwards.
     /// </summary>
-    public static async Task<ChaosCampaign> StartAsync(TimeSpan resendDelay, TextWriter log, bool keep, CancellationToken cancellationToken)
+    /// <remarks>
+    /// With <paramref name="brokerDiskFull"/> the broker's data directory is a 512 MB tmpfs the "broker disk full" fault can
+    /// fill (<see cref="BrokerDiskFull"/> says whether it could be mounted: that needs root).
+    /// </remarks>
+    public static async Task<ChaosCampaign> StartAsync(TimeSpan resendDelay, TextWriter log, bool keep, bool brokerDiskFull, CancellationToken cancellationToken)
     {
         var work = Directory.CreateTempSubdirectory("anvil-chaos-").FullName;
+        FullDisk? disk = null;
+        if (brokerDiskFull)
+        {
+            try
+            {
+                disk = FullDisk.Mount(megabytes: 512);
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or System.ComponentModel.Win32Exception)
+            {
+                log.WriteLine($"{ChaosFault.BrokerDiskFullName}: left out, the broker's data directory cannot be a tmpfs here ({ex.Message})");
+            }
+        }
+
         var config = PipelineConfig.Load(null);
         config.Override("DataRoot", Path.Combine(work, "data"));
         config.Override("OutputDir", Path.Combine(work, "out"));
         config.Override("Poni", Path.Combine(Fixtures, "L2.poni"));
         config.Override("ResendDelay", resendDelay.ToString("c"));
         Directory.CreateDirectory(Path.Combine(work, "data"));
-        var suite = await Suite.StartAsync(new SuiteOptions { WorkDir = work, Ports = PortPlan.Free(), Pipeline = config.Values },
+        var suite = await Suite.StartAsync(new SuiteOptions { WorkDir = work, BrokerDataDir = disk?.Path, Ports = PortPlan.Free(), Pipeline = config.Values },
             TimeSpan.FromSeconds(120), cancellationToken);
-        return new ChaosCampaign(work, suite, log, keep);
+        return new ChaosCampaign(work, suite, log, keep, disk);
     }
+
+    /// <summary>Whether the "broker disk full" fault can strike (its tmpfs is mounted).</summary>
+    public bool BrokerDiskFull => brokerDisk is not null;
 
     /// <summary>The undisturbed run every trial is compared with.</summary>
     public async Task<TimeSpan> RunBaselineAsync(CancellationToken cancellationToken)
@@ -130,6 +156,13 @@ public sealed class ChaosCampaign : IAsyncDisposable
             case FaultKind.BadRequests:
                 unexpected = await SendBadRequestsAsync(acquisition, cancellationToken);
                 break;
+            case FaultKind.BrokerDiskFull:
+                await Task.Delay(StrikeAt(random), cancellationToken);
+                struck = DateTime.UtcNow;
+                brokerDisk!.Fill(bytesLeft: 0);
+                await Task.Delay(FullFor, cancellationToken);
+                brokerDisk.MakeRoom();
+                break;
         }
 
         await announcing;
@@ -153,6 +186,17 @@ public sealed class ChaosCampaign : IAsyncDisposable
         ingestChannel.Dispose();
         await suite.DisposeAsync();
         stopSupervising.Dispose();
+        if (brokerDisk is not null)
+        {
+            if (keep)
+            {
+                // The broker's data would go with the tmpfs: keep a copy beside the logs.
+                CopyDirectory(brokerDisk.Path, Path.Combine(work, "broker"));
+            }
+
+            brokerDisk.Dispose();
+        }
+
         if (keep)
         {
             log.WriteLine($"kept {work} (services' logs in {Path.Combine(work, "logs")})");
@@ -331,6 +375,16 @@ public sealed class ChaosCampaign : IAsyncDisposable
         await Expect(StatusCode.ResourceExhausted, () => producer.SendAsync(new SendRequest(send) { Payload = Google.Protobuf.ByteString.CopyFrom(new byte[40 * 1024 * 1024]) },
             authorised, cancellationToken: cancellationToken).ResponseAsync);
         return misses;
+    }
+
+    private static void CopyDirectory(string from, string to)
+    {
+        foreach (var file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories).Where(f => Path.GetFileName(f) != ".filler"))
+        {
+            var target = Path.Combine(to, Path.GetRelativePath(from, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target, overwrite: true);
+        }
     }
 
     private static async Task SignalAsync(string signal, int pid)

@@ -26,9 +26,15 @@ public static class ChaosCommand
         // --quick redelivers a killed worker's frames after 5 s instead of the configured delay, to stay short in CI.
         var resendDelay = quick ? TimeSpan.FromSeconds(5) : PipelineConfig.Load(null).Options.ResendDelay;
         log.WriteLine($"starting a suite on 127.0.0.1 (resend delay {resendDelay.TotalSeconds:0} s, seed {seed}, {trials} trial(s) per fault)");
-        await using var campaign = await ChaosCampaign.StartAsync(resendDelay, log, keep, cancellationToken);
-        var all = ChaosFault.All(campaign.Services);
         var names = only ?? (quick ? QuickFaults : null);
+        var brokerDiskFull = names is null || names.Contains(ChaosFault.BrokerDiskFullName);
+        await using var campaign = await ChaosCampaign.StartAsync(resendDelay, log, keep, brokerDiskFull, cancellationToken);
+        if (only?.Contains(ChaosFault.BrokerDiskFullName) == true && !campaign.BrokerDiskFull)
+        {
+            throw new UsageException($"'{ChaosFault.BrokerDiskFullName}' mounts a tmpfs for the broker's data: run as root, or leave that fault out");
+        }
+
+        var all = ChaosFault.All(campaign.Services).Where(f => f.Kind != FaultKind.BrokerDiskFull || campaign.BrokerDiskFull).ToList();
         var faults = names is null ? all : [.. names.Select(n => all.FirstOrDefault(f => f.Name == n)
             ?? throw new UsageException($"no fault '{n}': give some of {string.Join(", ", all.Select(f => f.Name))}"))];
 

@@ -17,16 +17,22 @@ public enum FaultKind
 
     /// <summary>Malformed, oversized and badly authorised requests sent to every service while the acquisition runs.</summary>
     BadRequests,
+
+    /// <summary>The broker's data directory (a tmpfs) filled up for a few seconds at a random moment, then given room again.</summary>
+    BrokerDiskFull,
 }
 
 /// <summary>One row of the campaign's table: a fault and where it strikes.</summary>
 /// <param name="Name">As printed, e.g. "kill stitch", "corrupt-gzip chunk".</param>
 /// <param name="Kind">What it does.</param>
-/// <param name="Target">The service (Kill, Stop) or the file damage (BadFile: truncated, corrupt-gzip, missing, non-hdf5).</param>
+/// <param name="Target">The service (Kill, Stop, BrokerDiskFull) or the file damage (BadFile: truncated, corrupt-gzip, missing, non-hdf5).</param>
 public sealed record ChaosFault(string Name, FaultKind Kind, string Target)
 {
     /// <summary>What <see cref="FaultKind.BadFile"/> does to the file.</summary>
     public static readonly string[] FileDamages = ["truncated", "corrupt-gzip", "missing", "non-hdf5"];
+
+    /// <summary>The name of the broker's full-disk fault (it needs root, to mount the tmpfs the broker then writes to).</summary>
+    public const string BrokerDiskFullName = "broker disk full";
 
     /// <summary>Every fault of the full campaign, in table order.</summary>
     public static IReadOnlyList<ChaosFault> All(IEnumerable<string> services) =>
@@ -36,6 +42,7 @@ public sealed record ChaosFault(string Name, FaultKind Kind, string Target)
         new("kill merge at finish", FaultKind.KillMergeAtFinish, "merge"),
         .. FileDamages.Select(d => new ChaosFault($"{d} chunk file", FaultKind.BadFile, d)),
         new("bad requests", FaultKind.BadRequests, "all"),
+        new(BrokerDiskFullName, FaultKind.BrokerDiskFull, "broker"),
     ];
 }
 

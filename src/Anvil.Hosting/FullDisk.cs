@@ -1,11 +1,11 @@
 using System.Diagnostics;
 
-namespace Anvil.Testing;
+namespace Anvil.Hosting;
 
 /// <summary>
-/// A real, small file system that can be filled up: a tmpfs mounted on a fresh folder (the tests run as root, as CI
-/// does), with a filler file that leaves only <see cref="Fill"/>'s margin free. <see cref="MakeRoom"/> gives the space
-/// back; disposing unmounts it.
+/// A real, small file system that can be filled up: a tmpfs mounted on a fresh folder (root only: the tests and CI run
+/// as root), with a filler file that leaves only <see cref="Fill"/>'s margin free. <see cref="MakeRoom"/> gives the space
+/// back; disposing unmounts it. The full-disk tests and `anvil chaos`'s "broker disk full" fault use it.
 /// </summary>
 public sealed class FullDisk : IDisposable
 {
@@ -24,16 +24,26 @@ public sealed class FullDisk : IDisposable
         return new FullDisk(path);
     }
 
-    /// <summary>Fills the file system until only <paramref name="bytesLeft"/> remain free.</summary>
+    /// <summary>
+    /// Fills the file system until only <paramref name="bytesLeft"/> remain free; if something else writes meanwhile (a
+    /// running broker), until it is full.
+    /// </summary>
     public void Fill(long bytesLeft)
     {
         var free = new DriveInfo(Path).AvailableFreeSpace;
-        using var filler = new FileStream(Filler, FileMode.Create, FileAccess.Write);
+        using var filler = new FileStream(Filler, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 0);
         var block = new byte[64 * 1024];
         Random.Shared.NextBytes(block);
         for (var left = free - bytesLeft; left > 0; left -= block.Length)
         {
-            filler.Write(block, 0, (int)Math.Min(block.Length, left));
+            try
+            {
+                filler.Write(block, 0, (int)Math.Min(block.Length, left));
+            }
+            catch (IOException ex) when (ex.HResult == 28)
+            {
+                return; // ENOSPC: full already
+            }
         }
     }
 
