@@ -66,11 +66,7 @@ public sealed class BrokerDiskFullTests : IAsyncLifetime
     public async Task Broker_DataDiskFull_ProducersToldHealthSaysSoThenCompletesWhenSpaceReturns_NothingLost()
     {
         var folder = Path.Combine(DataRoot, "full");
-        Directory.CreateDirectory(folder);
-        foreach (var file in Directory.GetFiles(TestPaths.LambdaFixtures, "*.nxs"))
-        {
-            File.Copy(file, Path.Combine(folder, Path.GetFileName(file).Replace("testasapo1_1009_00002", Acquisition, StringComparison.Ordinal)));
-        }
+        RealFrameAcquisition.Copy(TestPaths.LambdaFixtures, folder, Acquisition);
 
         using var ingestChannel = GrpcChannel.ForAddress(suite.IngestAddress);
         var ingest = new Anvil.Pipeline.V1.Ingest.IngestClient(ingestChannel);
