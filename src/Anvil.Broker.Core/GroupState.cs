@@ -25,6 +25,17 @@ internal sealed class Tracked(ulong id)
 
     public bool InFlight => Policy is not null && !Exhausted;
 
+    /// <summary>A copy of the entry as it is now (to restore it).</summary>
+    public Tracked Copy() => new(Id)
+    {
+        DeliveryCount = DeliveryCount,
+        DueReason = DueReason,
+        DueTicks = DueTicks,
+        Policy = Policy,
+        ResendsLeft = ResendsLeft,
+        Exhausted = Exhausted,
+    };
+
     /// <summary>§4.3 step 3: whether this entry can still produce a delivery.</summary>
     public bool CanRedeliver => DueReason is RedeliveryReason.Nack or RedeliveryReason.Late
         || (DueReason == RedeliveryReason.Resend && (Policy!.MaxAttempts == 0 || ResendsLeft > 0));
@@ -44,6 +55,9 @@ internal sealed class GapState(ulong id, string kind, long declaredAtNs, uint mi
 
     public bool Resolved { get; set; }
 }
+
+/// <summary>Where a group's batch of reads stood: its pointer and how many deliveries the batch had made.</summary>
+internal readonly record struct DeliveryMark(ulong Pointer, int Deliveries);
 
 /// <summary>
 /// One consumer group on one stream: the shared read pointer, acks, redeliveries and gaps (§4). Every change is
@@ -69,6 +83,11 @@ internal sealed class GroupState(RecordWriter writer, GroupFiles? files = null)
     private GroupJournal? journal;
     private bool batching;
     private int batchDepth;
+
+    // The deliveries made in the current batch, each with its entry as it was before (null: none), and where the batch
+    // began: what UndoDeliveries restores when the batch's journal write fails.
+    private readonly List<(ulong Id, Tracked? Before)> batchDeliveries = [];
+    private DeliveryMark batchStart;
 
     public ulong Pointer { get; private set; }
 
@@ -185,6 +204,11 @@ internal sealed class GroupState(RecordWriter writer, GroupFiles? files = null)
     /// <summary>Records a delivery of <paramref name="id"/> (first or repeated) under the policy in force.</summary>
     public void Delivered(ulong id, uint deliveryCount, RedeliveryReason reason, ResendPolicy? callPolicy, long nowTicks, long ticksPerMs)
     {
+        if (batchDepth > 0)
+        {
+            batchDeliveries.Add((id, Tracked.TryGetValue(id, out var before) ? before.Copy() : null));
+        }
+
         if (Acks.Contains(id))
         {
             // Read again after SetLastRead (§4.7: acks stay): the group already has it, so it is never in flight and
@@ -274,15 +298,73 @@ internal sealed class GroupState(RecordWriter writer, GroupFiles? files = null)
         WriteTracked(entry);
     }
 
-    /// <summary>An in-flight entry made due at once (its subscription ended, §4.10).</summary>
-    public void DueNow(ulong id, long nowTicks)
+    /// <summary>
+    /// Undoes the reads of the current batch since <paramref name="mark"/> (by default all of it) when their journal records
+    /// cannot be written (a full disk): their consumer never gets the deliveries, so each id goes back to the state it had
+    /// (a new id: the pointer moves back; a redelivery: its count, resends left and due time as they were) and the next
+    /// read delivers it again, as if the failed one had not happened. A delivery that never left the broker neither counts
+    /// as an attempt nor uses up a resend. The compensating records join the unwritten ones in memory, in order.
+    /// </summary>
+    public void UndoDeliveries(DeliveryMark? mark = null)
     {
-        if (Tracked.TryGetValue(id, out var entry) && entry.InFlight && entry.DueReason == RedeliveryReason.Resend)
+        var (pointer, from) = mark ?? batchStart;
+        for (var i = batchDeliveries.Count - 1; i >= from; i--)
         {
-            Unschedule(entry);
-            Schedule(entry, RedeliveryReason.Resend, nowTicks);
-            WriteTracked(entry);
+            var (id, before) = batchDeliveries[i];
+            var existed = RemoveTracked(id);
+            if (before is null)
+            {
+                if (existed)
+                {
+                    Compensate(writer.Reset().U8(OpForget).U64(id));
+                }
+
+                continue;
+            }
+
+            Tracked[id] = before;
+            if (before.InFlight)
+            {
+                InFlightCount++;
+            }
+
+            if (before.DueReason != RedeliveryReason.None)
+            {
+                schedule.Add((before.DueTicks, id));
+            }
+
+            Compensate(TrackedRecord(before));
         }
+
+        if (from < batchDeliveries.Count)
+        {
+            batchDeliveries.RemoveRange(from, batchDeliveries.Count - from);
+        }
+
+        // Reads of new ids moved the pointer: it goes back to where the first undone read found it.
+        if (Pointer != pointer)
+        {
+            Pointer = pointer;
+            Compensate(writer.Reset().U8(OpPointer).U64(pointer));
+        }
+    }
+
+    /// <summary>Where the current batch stands: the pointer and the deliveries made so far (<see cref="UndoDeliveries"/>).</summary>
+    public DeliveryMark Mark => new(Pointer, batchDeliveries.Count);
+
+    // A compensating record: kept in memory behind the unwritten records it answers (never written on its own, so it
+    // cannot fail), it reaches the journal with them before the next change.
+    private void Compensate(RecordWriter record)
+    {
+        if (journal is null)
+        {
+            // No journal could be opened: nothing of the batch is waiting to be written; memory alone is restored.
+            return;
+        }
+
+        journal.Batching = true;
+        journal.Append(record.Finish());
+        journal.Batching = false;
     }
 
     /// <summary>
@@ -448,7 +530,16 @@ internal sealed class GroupState(RecordWriter writer, GroupFiles? files = null)
             return;
         }
 
-        journal ??= files.Open();
+        try
+        {
+            journal ??= files.Open();
+        }
+        catch (IOException ex) when (StorageWrites.IsDiskFull(ex))
+        {
+            // The journal's file or folder could not be created: STORAGE_FULL, like a failed append.
+            throw StorageWrites.Full(ex);
+        }
+
         journal.Batching = batching;
         journal.Append(record.Finish());
         if (journal.Length > files.CompactBytes)
@@ -469,7 +560,12 @@ internal sealed class GroupState(RecordWriter writer, GroupFiles? files = null)
     /// <remarks>Batches nest: only the outermost EndBatch writes.</remarks>
     public void BeginBatch()
     {
-        batchDepth++;
+        if (batchDepth++ == 0)
+        {
+            batchDeliveries.Clear();
+            batchStart = Mark;
+        }
+
         batching = true;
     }
 
@@ -497,6 +593,8 @@ internal sealed class GroupState(RecordWriter writer, GroupFiles? files = null)
                 journal.Batching = false;
             }
         }
+
+        batchDeliveries.Clear();
     }
 
     private void Schedule(Tracked entry, RedeliveryReason reason, long dueTicks)

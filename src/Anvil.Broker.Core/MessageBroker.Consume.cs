@@ -80,7 +80,7 @@ public sealed partial class MessageBroker
             }
             finally
             {
-                EndDeliveries(g, messages.Select(m => m.Id), now.UtcTicks);
+                EndDeliveries(g);
             }
         }, cancellationToken);
     }
@@ -165,24 +165,34 @@ public sealed partial class MessageBroker
         var g = s.Group(groupName);
         Step<(IdRecord Rec, uint Count, RedeliveryReason Reason)> step;
         g.BeginBatch();
+        var mark = g.Mark;
         try
         {
             step = NextChange(s, groupName, datasets, minSize, policy, now, final);
         }
+        catch (BrokerException ex) when (ex.Reason == ErrorReasons.StorageFull)
+        {
+            // A record of this read could not be kept (its journal could not be created, or compacted): the read is undone,
+            // its pointer move included; otherwise the next read would take the id after it, and this one would be skipped.
+            g.UndoDeliveries(mark);
+            EndDeliveries(g);
+            throw;
+        }
         catch
         {
-            EndDeliveries(g, [], now.UtcTicks);
+            EndDeliveries(g);
             throw;
         }
 
-        EndDeliveries(g, step.Done ? [step.Value.Rec.Id] : [], now.UtcTicks);
+        EndDeliveries(g);
         return step;
     }
 
     // Writes a read's journal records. On a full disk (STORAGE_FULL, the records kept in memory for the next write) the
-    // caller gets the error instead of the deliveries, so they are made due again at once rather than after their resend
-    // delay; the group's memory and, once written, its journal, agree: nothing is skipped.
-    private static void EndDeliveries(GroupState g, IEnumerable<ulong> delivered, long nowTicks)
+    // caller gets the error instead of the deliveries, so they are undone (GroupState.UndoDeliveries): the next read
+    // delivers the same ids with the same counts, and a delivery that never left the broker uses up no resend. (Counting
+    // it would exhaust an id whose reads kept failing, and the stream would finish without it.)
+    private static void EndDeliveries(GroupState g)
     {
         try
         {
@@ -190,18 +200,7 @@ public sealed partial class MessageBroker
         }
         catch (BrokerException ex) when (ex.Reason == ErrorReasons.StorageFull)
         {
-            foreach (var id in delivered)
-            {
-                try
-                {
-                    g.DueNow(id, nowTicks);
-                }
-                catch (BrokerException again) when (again.Reason == ErrorReasons.StorageFull)
-                {
-                    // Kept in memory with the rest.
-                }
-            }
-
+            g.UndoDeliveries();
             throw;
         }
     }

@@ -25,11 +25,20 @@ internal sealed class GroupFiles(string path, string name, RecordWriter writer)
         EnsureDirectory?.Invoke();
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         var journal = new GroupJournal(File.OpenHandle(path, FileMode.Create, FileAccess.ReadWrite, FileShare.Read), 0);
-        // Its own writer: the shared one holds the record that made the group open its journal.
-        journal.Append(new RecordWriter().U8(GroupState.OpName).Str(name).Finish());
-        RandomAccess.FlushToDisk(journal.Handle);
-        BrokerStorage.SyncDirectory(Path.GetDirectoryName(path)!);
-        return journal;
+        try
+        {
+            // Its own writer: the shared one holds the record that made the group open its journal.
+            journal.Append(new RecordWriter().U8(GroupState.OpName).Str(name).Finish());
+            RandomAccess.FlushToDisk(journal.Handle);
+            BrokerStorage.SyncDirectory(Path.GetDirectoryName(path)!);
+            return journal;
+        }
+        catch
+        {
+            // A full disk, say: the next change creates the file again.
+            journal.Dispose();
+            throw;
+        }
     }
 
     /// <summary>
