@@ -15,8 +15,8 @@ public sealed partial class MessageBroker
     {
         var (_, state) = GroupRead(address, group, timeout, resend);
         return await WaitAsync(state, timeout,
-            (now, final) => Next(state, group, datasets: false, 0, resend, now, final)
-                .Map(x => ToMessage(state, x.Rec.Id, x.Rec.First, includePayload, x.Count, x.Reason)), cancellationToken);
+            (now, final) => Next(state, group, datasets: false, 0, resend, now, final,
+                x => ToMessage(state, x.Rec.Id, x.Rec.First, includePayload, x.Count, x.Reason)), cancellationToken);
     }
 
     /// <summary>
@@ -41,23 +41,37 @@ public sealed partial class MessageBroker
             g.BeginBatch();
             try
             {
-                var first = Next(state, group, datasets: false, 0, resend, now, final);
+                var first = Next(state, group, datasets: false, 0, resend, now, final,
+                    x => ToMessage(state, x.Rec.Id, x.Rec.First, includePayload, x.Count, x.Reason));
                 if (!first.Done)
                 {
                     return Step<NextBatch>.Wait(first.WakeTicks);
                 }
 
-                messages.Add(ToMessage(state, first.Value.Rec.Id, first.Value.Rec.First, includePayload, first.Value.Count, first.Value.Reason));
+                messages.Add(first.Value!);
                 while (messages.Count < max)
                 {
-                    Step<(IdRecord Rec, uint Count, RedeliveryReason Reason)> next;
+                    Step<(MessageRecord? Message, BrokerException? Error)> next;
                     try
                     {
-                        next = Next(state, group, datasets: false, 0, resend, now, final: false);
+                        // A stored record that fails its check is delivered as an error after the rest (a full disk, by
+                        // contrast, undoes the read: Next).
+                        next = Next(state, group, datasets: false, 0, resend, now, final: false, x =>
+                        {
+                            try
+                            {
+                                return (ToMessage(state, x.Rec.Id, x.Rec.First, includePayload, x.Count, x.Reason), (BrokerException?)null);
+                            }
+                            catch (BrokerException ex) when (ex.Reason != ErrorReasons.StorageFull)
+                            {
+                                return ((MessageRecord?)null, ex);
+                            }
+                        });
                     }
                     catch (BrokerException)
                     {
-                        // Whatever is not simply ready (a dataset, too many in flight, finished) is for the next call.
+                        // Whatever is not simply ready (a dataset, too many in flight, finished, a full disk) is for the
+                        // next call.
                         break;
                     }
 
@@ -66,14 +80,12 @@ public sealed partial class MessageBroker
                         break;
                     }
 
-                    try
+                    if (next.Value.Error is { } error)
                     {
-                        messages.Add(ToMessage(state, next.Value.Rec.Id, next.Value.Rec.First, includePayload, next.Value.Count, next.Value.Reason));
+                        return Step<NextBatch>.Result(new NextBatch(messages, error));
                     }
-                    catch (BrokerException ex)
-                    {
-                        return Step<NextBatch>.Result(new NextBatch(messages, ex));
-                    }
+
+                    messages.Add(next.Value.Message!);
                 }
 
                 return Step<NextBatch>.Result(new NextBatch(messages, null));
@@ -91,8 +103,8 @@ public sealed partial class MessageBroker
     {
         var (_, state) = GroupRead(address, group, timeout, resend);
         return await WaitAsync(state, timeout,
-            (now, final) => Next(state, group, datasets: true, minSize, resend, now, final)
-                .Map(x => ToDataset(state, x.Rec, includePayload, x.Count, x.Reason)), cancellationToken);
+            (now, final) => Next(state, group, datasets: true, minSize, resend, now, final,
+                x => ToDataset(state, x.Rec, includePayload, x.Count, x.Reason)), cancellationToken);
     }
 
     /// <summary>§4.4: the highest stored id; with a group each newest id only once.</summary>
@@ -157,23 +169,26 @@ public sealed partial class MessageBroker
         return (key, State(key));
     }
 
-    // One read's group changes (pointer, in-flight entry, gap) go to the journal together, after the read: on a full disk
-    // none is half-applied (EndDeliveries).
-    private Step<(IdRecord Rec, uint Count, RedeliveryReason Reason)> Next(StreamState s, string groupName, bool datasets, uint minSize,
-        ResendPolicy? policy, DateTimeOffset now, bool final)
+    // One read's group changes (pointer, in-flight entry, gap) go to the journal together, after the read and after
+    // `deliver` made the reply from the record (reading its payload): a full disk at either step undoes the read, so a
+    // delivery its consumer never gets is never counted (EndDeliveries).
+    private Step<T> Next<T>(StreamState s, string groupName, bool datasets, uint minSize, ResendPolicy? policy, DateTimeOffset now,
+        bool final, Func<(IdRecord Rec, uint Count, RedeliveryReason Reason), T> deliver)
     {
         var g = s.Group(groupName);
-        Step<(IdRecord Rec, uint Count, RedeliveryReason Reason)> step;
+        Step<T> result;
         g.BeginBatch();
         var mark = g.Mark;
         try
         {
-            step = NextChange(s, groupName, datasets, minSize, policy, now, final);
+            var step = NextChange(s, groupName, datasets, minSize, policy, now, final);
+            result = step.Done ? Step<T>.Result(deliver(step.Value)) : Step<T>.Wait(step.WakeTicks);
         }
         catch (BrokerException ex) when (ex.Reason == ErrorReasons.StorageFull)
         {
-            // A record of this read could not be kept (its journal could not be created, or compacted): the read is undone,
-            // its pointer move included; otherwise the next read would take the id after it, and this one would be skipped.
+            // A record of this read could not be kept (its journal could not be created, or compacted) or the delivered
+            // record cannot be read back yet (its own write is waiting for room): the read is undone, its pointer move
+            // included; otherwise the next read would take the id after it, and this one would wait for its resend.
             g.UndoDeliveries(mark);
             EndDeliveries(g);
             throw;
@@ -185,7 +200,7 @@ public sealed partial class MessageBroker
         }
 
         EndDeliveries(g);
-        return step;
+        return result;
     }
 
     // Writes a read's journal records. On a full disk (STORAGE_FULL, the records kept in memory for the next write) the

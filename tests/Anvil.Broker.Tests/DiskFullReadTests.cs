@@ -64,6 +64,38 @@ public sealed class DiskFullReadTests : IDisposable
         Assert.Equal(Enumerable.Range(1, pull).Select(i => (ulong)i), first.Messages.Select(m => m.Id));
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(8)]
+    public async Task Read_RecordsWaitingForRoom_FailUntilThereIsRoom_ThenComeAsFirstDeliveries_NoResendWait(int pull)
+    {
+        await using var broker = new MessageBroker(new BrokerOptions { DataDir = disk.Path }, time);
+        await broker.SendIds(address, 1);
+        Assert.Equal(1UL, (await Read(broker, pull)).Single());
+        await broker.AcknowledgeAsync(address, "g", 1).DefaultTimeout();
+
+        // A batch of sends the full disk refused: its records wait in memory for room, and no reader gets them before.
+        disk.Fill(bytesLeft: 0);
+        var batch = Enumerable.Range(2, 199).Select(i => (address, Message((ulong)i, payload: new byte[200]))).ToArray();
+        await Fails(() => broker.SendManyAsync(batch), ErrorReasons.StorageFull);
+        for (var retry = 0; retry < 2 * (Resend.MaxAttempts + 1); retry++)
+        {
+            await Fails(() => Read(broker, pull), ErrorReasons.StorageFull);
+        }
+
+        // Room again: id 2 comes next, a first delivery, without waiting out a resend delay (the clock has not moved).
+        disk.MakeRoom();
+        var delivered = new List<ulong>();
+        while (delivered.Count < 199)
+        {
+            var next = await broker.GetNextManyAsync(address, "g", pull, TimeSpan.Zero, resend: Resend).DefaultTimeout();
+            Assert.All(next.Messages, m => Assert.Equal(1u, m.DeliveryCount));
+            delivered.AddRange(next.Messages.Select(m => m.Id));
+        }
+
+        Assert.Equal(Enumerable.Range(2, 199).Select(i => (ulong)i), delivered);
+    }
+
     private async Task Run(MessageBroker broker, int pull)
     {
         await broker.SendIds(address, Enumerable.Range(1, Messages).Select(i => (ulong)i).ToArray());
