@@ -56,7 +56,8 @@ public sealed record PortPlan(IReadOnlyDictionary<string, int> Ports)
     /// <summary>Free loopback ports for every instance with <paramref name="integrateReplicas"/> integrate replicas (`bench pipeline --replicas`).</summary>
     public static PortPlan Free(int integrateReplicas) => new(Suite.Topology.Services
         .SelectMany(s => (s.Name == "integrate" ? s with { Replicas = integrateReplicas } : s).Instances().Concat(s.ReprocessInstances()))
-        .ToDictionary(i => i.Instance, _ => FreePort())) { Replan = () => Free(integrateReplicas) };
+        .ToDictionary(i => i.Instance, _ => FreePort()))
+    { Replan = () => Free(integrateReplicas) };
 
     private static int FreePort()
     {
