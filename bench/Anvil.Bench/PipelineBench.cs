@@ -35,20 +35,20 @@ internal static class PipelineBench
     public static async Task<int> RunAsync(string[] args)
     {
         var quick = args.Contains("--quick");
-        var frames = IntArg(args, "--frames") ?? (quick ? 400 : 2000);
+        var frames = BenchArgs.Int(args, "--frames") ?? (quick ? 400 : 2000);
         if (frames < FramesPerPart || frames % FramesPerPart != 0)
         {
             Console.Error.WriteLine($"--frames must be a positive multiple of {FramesPerPart} (a chunk part holds {FramesPerPart} frames)");
             return 2;
         }
 
-        var replicaCounts = ListArg(args, "--replicas") ?? [Suite.Topology.Services.Single(s => s.Name == "integrate").Replicas];
-        var liveRates = args.Contains("--no-live") ? [] : ListArg(args, "--live") ?? (quick ? [25, 50, 100, 200] : [25, 50, 100, 200, 400, 800]);
-        var liveFrames = IntArg(args, "--live-frames") ?? (quick ? 300 : 1000);
+        var replicaCounts = BenchArgs.IntList(args, "--replicas") ?? [Suite.Topology.Services.Single(s => s.Name == "integrate").Replicas];
+        var liveRates = args.Contains("--no-live") ? [] : BenchArgs.IntList(args, "--live") ?? (quick ? [25, 50, 100, 200] : [25, 50, 100, 200, 400, 800]);
+        var liveFrames = BenchArgs.Int(args, "--live-frames") ?? (quick ? 300 : 1000);
         var baseline = !args.Contains("--no-baseline");
-        var reprocessPairs = args.Contains("--reprocess") ? IntArg(args, "--reprocess-pairs") ?? 3 : 0;
-        var reprocessFrames = IntArg(args, "--reprocess-frames") ?? (quick ? 300 : 1000);
-        var detectorCount = IntArg(args, "--detectors") ?? 1;
+        var reprocessPairs = args.Contains("--reprocess") ? BenchArgs.Int(args, "--reprocess-pairs") ?? 3 : 0;
+        var reprocessFrames = BenchArgs.Int(args, "--reprocess-frames") ?? (quick ? 300 : 1000);
+        var detectorCount = BenchArgs.Int(args, "--detectors") ?? 1;
         if (detectorCount is < 1 or > 8 || frames % (detectorCount * FramesPerPart) != 0)
         {
             Console.Error.WriteLine($"--detectors takes 1 to 8 detectors, and --frames must then be a multiple of {FramesPerPart} × the detectors (each detector gets its share)");
@@ -62,7 +62,7 @@ internal static class PipelineBench
         }
 
         var root = IntegrateBench.FindRoot();
-        var source = StringArg(args, "--source") ?? Path.Combine(root, "tests", "fixtures", "lambda");
+        var source = BenchArgs.String(args, "--source") ?? Path.Combine(root, "tests", "fixtures", "lambda");
         var poni = Path.Combine(source, "L2.poni");
         var mask = Directory.GetFiles(source, "*.mask").Single();
 
@@ -573,13 +573,4 @@ internal static class PipelineBench
 
         return new BaselineResult(r.GetProperty("seconds").GetDouble(), r.GetProperty("cpu_seconds").GetDouble(), r.GetProperty("pyfai").GetString()!);
     }
-
-    private static int? IntArg(string[] args, string name) =>
-        Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : null;
-
-    private static string? StringArg(string[] args, string name) =>
-        Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
-
-    private static int[]? ListArg(string[] args, string name) =>
-        StringArg(args, name)?.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
 }

@@ -3,7 +3,7 @@ using Anvil.Bench;
 switch (args.Length > 0 ? args[0] : string.Empty)
 {
     case "integrate":
-        var filter = Array.IndexOf(args, "--filter") is var f and >= 0 && f + 1 < args.Length ? args[f + 1] : null;
+        var filter = BenchArgs.String(args, "--filter");
         return IntegrateBench.Run(args.Contains("--quick"), filter, !args.Contains("--no-pyfai"));
     case "broker":
         return await BrokerBench.RunAsync(args.Contains("--quick"));

@@ -37,10 +37,10 @@ internal static class SoakBench
     public static async Task<int> RunAsync(string[] args)
     {
         var quick = args.Contains("--quick");
-        var frames = IntArg(args, "--frames") ?? (quick ? 1500 : 31_000);
-        var chunk = IntArg(args, "--chunk") ?? (quick ? 250 : 2000);
-        var rate = DoubleArg(args, "--rate") ?? 20;
-        var every = TimeSpan.FromSeconds(IntArg(args, "--every") ?? (quick ? 10 : 60));
+        var frames = BenchArgs.Int(args, "--frames") ?? (quick ? 1500 : 31_000);
+        var chunk = BenchArgs.Int(args, "--chunk") ?? (quick ? 250 : 2000);
+        var rate = BenchArgs.Double(args, "--rate") ?? 20;
+        var every = TimeSpan.FromSeconds(BenchArgs.Int(args, "--every") ?? (quick ? 10 : 60));
         var keep = args.Contains("--keep");
         if (frames < 1 || chunk < 1 || rate <= 0 || every <= TimeSpan.Zero)
         {
@@ -49,7 +49,7 @@ internal static class SoakBench
         }
 
         var root = IntegrateBench.FindRoot();
-        var source = StringArg(args, "--source") ?? Path.Combine(root, "tests", "fixtures", "lambda");
+        var source = BenchArgs.String(args, "--source") ?? Path.Combine(root, "tests", "fixtures", "lambda");
         var poni = Path.Combine(source, "L2.poni");
         var mask = Directory.GetFiles(source, "*.mask").Single();
         var work = Directory.CreateTempSubdirectory("anvil-bench-soak-").FullName;
@@ -394,13 +394,4 @@ internal static class SoakBench
             return "?";
         }
     }
-
-    private static int? IntArg(string[] args, string name) =>
-        Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : null;
-
-    private static double? DoubleArg(string[] args, string name) =>
-        Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? double.Parse(args[i + 1], CultureInfo.InvariantCulture) : null;
-
-    private static string? StringArg(string[] args, string name) =>
-        Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
 }
