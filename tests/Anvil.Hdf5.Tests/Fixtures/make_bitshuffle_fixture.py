@@ -34,6 +34,7 @@ frames = np.array([rng.poisson(ring + 10), rng.integers(-32768, 32768, size=(row
 def declared(group, name, filter_id, values, chunks):
     dcpl = h5p.create(h5p.DATASET_CREATE)
     dcpl.set_chunk((1, rows, cols))
+    dcpl.set_obj_track_times(False)  # deterministic bytes
     # Optional, so h5py can create it without the filter; the chunks claim it was applied (mask 0).
     dcpl.set_filter(filter_id, h5z.FLAG_OPTIONAL, values)
     space = h5s.create_simple((len(chunks), rows, cols), (h5s.UNLIMITED, rows, cols))
