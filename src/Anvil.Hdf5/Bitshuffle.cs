@@ -3,6 +3,8 @@ using System.Buffers.Binary;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Anvil.Hdf5;
 
@@ -95,12 +97,12 @@ public static class Bitshuffle
         }
         else
         {
-            Unshuffle(stored, destination, elementSize, blockSize);
+            DecodeUncompressed(stored, destination, elementSize, blockSize);
         }
     }
 
     /// <summary>Undoes bitshuffle without compression: blocks of <paramref name="blockSize"/> elements (0 = default).</summary>
-    public static void Unshuffle(ReadOnlySpan<byte> source, Span<byte> destination, int elementSize, int blockSize)
+    public static void DecodeUncompressed(ReadOnlySpan<byte> source, Span<byte> destination, int elementSize, int blockSize)
     {
         if (source.Length != destination.Length)
         {
@@ -205,7 +207,8 @@ public static class Bitshuffle
     /// <summary>
     /// The inverse bit transpose of one block of <c>n</c> elements (n a multiple of 8): <paramref name="source"/> holds
     /// for each byte j of an element and each bit k (row 8j + k) a row of n bits, bit i (LSB first) being bit k of byte
-    /// j of element i. Writes the n elements to <paramref name="destination"/>.
+    /// j of element i. Writes the n elements to <paramref name="destination"/>: first byte j of every element together
+    /// (plane j), 8 elements per 8 × 8 bit transpose, then the planes interleaved (HDF5's unshuffle).
     /// </summary>
     public static void UntransposeBits(ReadOnlySpan<byte> source, Span<byte> destination, int elementSize)
     {
@@ -215,14 +218,42 @@ public static class Bitshuffle
             throw new ArgumentException($"a block of {bytes} bytes is not a multiple of 8 elements of {elementSize} bytes, or does not fit {destination.Length}", nameof(source));
         }
 
-        var rowBytes = bytes / elementSize / 8;
+        if (elementSize == 1)
+        {
+            UntransposePlanes(source, destination[..bytes], 1);
+            return;
+        }
+
+        byte[]? rented = null;
+        Span<byte> planes = bytes <= StackScratchBytes ? stackalloc byte[StackScratchBytes] : (rented = ArrayPool<byte>.Shared.Rent(bytes));
+        try
+        {
+            UntransposePlanes(source, planes[..bytes], elementSize);
+            Internal.ByteShuffle.Unshuffle(planes[..bytes], destination[..bytes], elementSize);
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                ArrayPool<byte>.Shared.Return(rented);
+            }
+        }
+    }
+
+    // Bit rows → byte planes: plane j (n bytes) holds byte j of elements 0 … n − 1.
+    private static void UntransposePlanes(ReadOnlySpan<byte> source, Span<byte> planes, int elementSize)
+    {
+        var n = source.Length / elementSize;
+        var rowBytes = n / 8;
         ref var input = ref MemoryMarshal.GetReference(source);
-        ref var output = ref MemoryMarshal.GetReference(destination);
+        ref var output = ref MemoryMarshal.GetReference(planes);
         for (var j = 0; j < elementSize; j++)
         {
             // The eight bit rows of byte j, one after the other: row k starts at (8j + k) * rowBytes.
             ref var rows = ref Unsafe.Add(ref input, 8 * j * rowBytes);
-            for (var g = 0; g < rowBytes; g++)
+            ref var plane = ref Unsafe.Add(ref output, j * n);
+            var g = Sse2.IsSupported ? UntransposeSse2(ref rows, ref plane, rowBytes) : 0;
+            for (; g < rowBytes; g++)
             {
                 // Byte k of x: bit k (of byte j) of the eight elements 8g … 8g + 7, element m in bit m.
                 var x = (ulong)Unsafe.Add(ref rows, g)
@@ -233,16 +264,72 @@ public static class Bitshuffle
                     | ((ulong)Unsafe.Add(ref rows, (5 * rowBytes) + g) << 40)
                     | ((ulong)Unsafe.Add(ref rows, (6 * rowBytes) + g) << 48)
                     | ((ulong)Unsafe.Add(ref rows, (7 * rowBytes) + g) << 56);
-                x = Transpose8x8(x);
 
                 // Now byte m of x is byte j of element 8g + m.
-                ref var element = ref Unsafe.Add(ref output, (8 * g * elementSize) + j);
-                for (var m = 0; m < 8; m++)
-                {
-                    Unsafe.Add(ref element, m * elementSize) = (byte)(x >> (8 * m));
-                }
+                Unsafe.WriteUnaligned(ref Unsafe.Add(ref plane, 8 * g), Transpose8x8(x));
             }
         }
+    }
+
+    // 16 columns g at a time: byte-interleave the eight rows (three rounds of unpacks) into sixteen words x, two per
+    // vector, and transpose both words' bits at once. Returns the columns done.
+    private static int UntransposeSse2(ref byte rows, ref byte plane, int rowBytes)
+    {
+        var g = 0;
+        for (; g + 16 <= rowBytes; g += 16)
+        {
+            var r0 = Vector128.LoadUnsafe(ref rows, (nuint)g);
+            var r1 = Vector128.LoadUnsafe(ref rows, (nuint)(rowBytes + g));
+            var r2 = Vector128.LoadUnsafe(ref rows, (nuint)((2 * rowBytes) + g));
+            var r3 = Vector128.LoadUnsafe(ref rows, (nuint)((3 * rowBytes) + g));
+            var r4 = Vector128.LoadUnsafe(ref rows, (nuint)((4 * rowBytes) + g));
+            var r5 = Vector128.LoadUnsafe(ref rows, (nuint)((5 * rowBytes) + g));
+            var r6 = Vector128.LoadUnsafe(ref rows, (nuint)((6 * rowBytes) + g));
+            var r7 = Vector128.LoadUnsafe(ref rows, (nuint)((7 * rowBytes) + g));
+
+            // Pairs (rows 0-1, 2-3, 4-5, 6-7) per column, then quads, then the eight bytes of each column's word.
+            var a01 = Sse2.UnpackLow(r0, r1).AsUInt16();
+            var b01 = Sse2.UnpackHigh(r0, r1).AsUInt16();
+            var a23 = Sse2.UnpackLow(r2, r3).AsUInt16();
+            var b23 = Sse2.UnpackHigh(r2, r3).AsUInt16();
+            var a45 = Sse2.UnpackLow(r4, r5).AsUInt16();
+            var b45 = Sse2.UnpackHigh(r4, r5).AsUInt16();
+            var a67 = Sse2.UnpackLow(r6, r7).AsUInt16();
+            var b67 = Sse2.UnpackHigh(r6, r7).AsUInt16();
+            var q0 = Sse2.UnpackLow(a01, a23).AsUInt32();   // columns 0-3, rows 0-3
+            var q1 = Sse2.UnpackHigh(a01, a23).AsUInt32();  // columns 4-7
+            var q2 = Sse2.UnpackLow(b01, b23).AsUInt32();   // columns 8-11
+            var q3 = Sse2.UnpackHigh(b01, b23).AsUInt32();  // columns 12-15
+            var s0 = Sse2.UnpackLow(a45, a67).AsUInt32();   // the same columns, rows 4-7
+            var s1 = Sse2.UnpackHigh(a45, a67).AsUInt32();
+            var s2 = Sse2.UnpackLow(b45, b67).AsUInt32();
+            var s3 = Sse2.UnpackHigh(b45, b67).AsUInt32();
+            ref var target = ref Unsafe.Add(ref plane, 8 * g);
+            Store(Sse2.UnpackLow(q0, s0), ref target, 0);
+            Store(Sse2.UnpackHigh(q0, s0), ref target, 16);
+            Store(Sse2.UnpackLow(q1, s1), ref target, 32);
+            Store(Sse2.UnpackHigh(q1, s1), ref target, 48);
+            Store(Sse2.UnpackLow(q2, s2), ref target, 64);
+            Store(Sse2.UnpackHigh(q2, s2), ref target, 80);
+            Store(Sse2.UnpackLow(q3, s3), ref target, 96);
+            Store(Sse2.UnpackHigh(q3, s3), ref target, 112);
+        }
+
+        return g;
+
+        static void Store(Vector128<uint> words, ref byte target, int offset) => Transpose8x8(words.AsUInt64()).AsByte().StoreUnsafe(ref target, (nuint)offset);
+    }
+
+    /// <summary><see cref="Transpose8x8(ulong)"/> on each 64-bit lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<ulong> Transpose8x8(Vector128<ulong> x)
+    {
+        var t = (x ^ Vector128.ShiftRightLogical(x, 7)) & Vector128.Create(0x00AA00AA00AA00AAUL);
+        x ^= t ^ Vector128.ShiftLeft(t, 7);
+        t = (x ^ Vector128.ShiftRightLogical(x, 14)) & Vector128.Create(0x0000CCCC0000CCCCUL);
+        x ^= t ^ Vector128.ShiftLeft(t, 14);
+        t = (x ^ Vector128.ShiftRightLogical(x, 28)) & Vector128.Create(0x00000000F0F0F0F0UL);
+        return x ^ t ^ Vector128.ShiftLeft(t, 28);
     }
 
     /// <summary>Transposes the 8 × 8 bit matrix whose row r is byte r and column c bit c (an involution).</summary>

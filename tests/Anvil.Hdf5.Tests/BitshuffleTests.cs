@@ -59,6 +59,40 @@ public sealed class BitshuffleTests
         }
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(4)]
+    [InlineData(8)]
+    public void UntransposeBits_InvertsTheTransposeAsBitshuffleDefinesIt(int elementSize)
+    {
+        // Block sizes below, at and past the 16-column vector step, with a scalar remainder.
+        var random = new Random(elementSize);
+        foreach (var n in new[] { 8, 64, 120, 128, 136, 880, 2048 })
+        {
+            var elements = new byte[n * elementSize];
+            random.NextBytes(elements);
+
+            // The definition: row 8j + k holds bit k of byte j of every element, element i in bit i % 8 of byte i / 8.
+            var rows = new byte[elements.Length];
+            for (var i = 0; i < n; i++)
+            {
+                for (var j = 0; j < elementSize; j++)
+                {
+                    for (var k = 0; k < 8; k++)
+                    {
+                        var bit = (elements[(i * elementSize) + j] >> k) & 1;
+                        rows[((8 * j) + k) * (n / 8) + (i / 8)] |= (byte)(bit << (i % 8));
+                    }
+                }
+            }
+
+            var back = new byte[elements.Length];
+            Bitshuffle.UntransposeBits(rows, back, elementSize);
+            Assert.Equal(elements, back);
+        }
+    }
+
     [Fact]
     public void DecodeChunk_EqualsTheReference()
     {

@@ -225,7 +225,7 @@ internal sealed unsafe class FrameChunkReader
                 else
                 {
                     RequireLength(sourceLength, frame);
-                    Unshuffle(source.AsSpan(0, sourceLength), output, elementSize);
+                    ByteShuffle.Unshuffle(source.AsSpan(0, sourceLength), output, elementSize);
                 }
 
                 source = temporary!;
@@ -278,22 +278,5 @@ internal sealed unsafe class FrameChunkReader
         {
             throw new Hdf5Exception($"Frame {frame} of {where}: an unfiltered chunk holds {length} bytes, expected {FrameBytes}.", where, string.Empty);
         }
-    }
-
-    /// <summary>HDF5's shuffle stores byte k of every element together; trailing bytes that fill no element stay put.</summary>
-    private static void Unshuffle(ReadOnlySpan<byte> source, Span<byte> destination, int elementSize)
-    {
-        var count = source.Length / elementSize;
-        for (var b = 0; b < elementSize; b++)
-        {
-            var plane = source.Slice(b * count, count);
-            for (var i = 0; i < count; i++)
-            {
-                destination[(i * elementSize) + b] = plane[i];
-            }
-        }
-
-        var tail = count * elementSize;
-        source[tail..].CopyTo(destination[tail..]);
     }
 }
