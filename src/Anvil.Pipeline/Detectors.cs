@@ -1,6 +1,5 @@
 using System.Text.RegularExpressions;
 using Anvil.Integration;
-using Anvil.Pressure;
 
 namespace Anvil.Pipeline;
 
@@ -42,23 +41,13 @@ public static class DetectorKinds
 /// <c>Flat</c> belong to this detector alone (left out = none); the numbers (<c>Npt</c>, <c>Unit</c>, <c>Method</c>,
 /// <c>Polarization</c>, <c>Pressure</c>) left out take the pipeline's.
 /// </summary>
-public sealed record DetectorOptions
+public sealed record DetectorOptions : IntegrationOptions
 {
     /// <summary>The detector kind (<see cref="DetectorKinds"/>), e.g. <c>lambda2m</c>.</summary>
     public string? Kind { get; init; }
 
     /// <summary>Watch mode: the detector's files, a pattern of the path below the watched folder (<c>*</c> and <c>?</c>, <c>*</c> also across folders), e.g. <c>lambda1/*.nxs</c>.</summary>
     public string? Pattern { get; init; }
-
-    public string? Poni { get; init; }
-    public string? Mask { get; init; }
-    public string? Dark { get; init; }
-    public string? Flat { get; init; }
-    public int? Npt { get; init; }
-    public string? Unit { get; init; }
-    public string? Method { get; init; }
-    public double? Polarization { get; init; }
-    public PressureSettings? Pressure { get; init; }
 }
 
 /// <summary>A configured detector, checked: its name, kind, watch pattern and integration settings (paths absolute).</summary>
@@ -149,18 +138,7 @@ public sealed partial class DetectorSet
             IntegrationSettings? settings = null;
             try
             {
-                settings = new IntegrationSettings
-                {
-                    Poni = d.Poni ?? string.Empty,
-                    Mask = d.Mask ?? string.Empty,
-                    Dark = d.Dark ?? string.Empty,
-                    Flat = d.Flat ?? string.Empty,
-                    Npt = d.Npt ?? options.Npt ?? IntegrationSettings.Default.Npt,
-                    Unit = (d.Unit ?? options.Unit) is { } unit ? RadialUnits.Parse(unit) : IntegrationSettings.Default.Unit,
-                    Method = (d.Method ?? options.Method) is { } method ? SplitMethods.Parse(method) : IntegrationSettings.Default.Method,
-                    PolarizationFactor = d.Polarization ?? options.Polarization,
-                    Pressure = (d.Pressure ?? options.Pressure) is { Enabled: true } pressure ? pressure : null,
-                }.Resolve(dataRoot);
+                settings = d.ToSettings(dataRoot, numbersFrom: options);
             }
             catch (FormatException ex)
             {

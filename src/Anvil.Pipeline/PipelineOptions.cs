@@ -1,5 +1,4 @@
 using Anvil.Integration;
-using Anvil.Pressure;
 
 namespace Anvil.Pipeline;
 
@@ -9,7 +8,7 @@ namespace Anvil.Pipeline;
 /// such as <c>Pipeline__Npt=5000</c>. <see cref="DataRoot"/> and <see cref="OutputDir"/> are relative to the working
 /// directory; settings files (PONI, mask, dark, flat) to the data root (<see cref="IntegrationSettings.Resolve"/>).
 /// </summary>
-public sealed record PipelineOptions
+public sealed record PipelineOptions : IntegrationOptions
 {
     /// <summary>The configuration section name.</summary>
     public const string Section = "Pipeline";
@@ -48,39 +47,6 @@ public sealed record PipelineOptions
         value is null or "" ? null
         : File.Exists(value.TrimStart('@')) ? File.ReadAllText(value.TrimStart('@')).Trim()
         : value;
-
-    // The integration settings of new acquisitions (settings version 0). Keys left out take the defaults of the one
-    // settings model, Anvil.Integration.IntegrationSettings; IntegrationDefaults() reads them into it.
-
-    /// <summary>pyFAI PONI calibration file (absolute, or relative to the data root).</summary>
-    public string? Poni { get; init; }
-
-    /// <summary>Optional mask: DIOPTAS .mask (TIFF), .npy, .edf or <c>file.h5::/path</c>; 1 = masked.</summary>
-    public string? Mask { get; init; }
-
-    /// <summary>Optional dark image subtracted from each frame.</summary>
-    public string? Dark { get; init; }
-
-    /// <summary>Optional flat image each frame is divided by.</summary>
-    public string? Flat { get; init; }
-
-    /// <summary>Number of radial bins.</summary>
-    public int? Npt { get; init; }
-
-    /// <summary>Radial unit: 2th_deg, 2th_rad, q_nm^-1, q_A^-1 or d_A.</summary>
-    public string? Unit { get; init; }
-
-    /// <summary>Pixel splitting: no, bbox or full.</summary>
-    public string? Method { get; init; }
-
-    /// <summary>Polarization factor (−1..1); left out = no polarization correction.</summary>
-    public double? Polarization { get; init; }
-
-    /// <summary>
-    /// The online pressure stage of new acquisitions (section <c>Pipeline:Pressure</c>: <c>Marker</c>, <c>Reflection</c>,
-    /// <c>WindowLo</c>/<c>WindowHi</c>, <c>Eos</c>, … as <see cref="PressureSettings"/>; <c>Enabled: false</c> or no section = off).
-    /// </summary>
-    public PressureSettings? Pressure { get; init; }
 
     /// <summary>
     /// Seconds between frames when the detector's files do not say (they are not readable where merge runs); the Lambda's
@@ -121,26 +87,11 @@ public sealed record PipelineOptions
     public TimeSpan ResendDelay { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
-    /// The configured integration settings in the one settings model, paths resolved by its rule (relative ones from
-    /// the data root). Not validated here: <see cref="IntegrationSettings.Validate"/> says what is wrong.
-    /// Throws <see cref="FormatException"/> for a unit or method that is no name of one.
+    /// The configured integration settings (of new acquisitions: settings version 0) in the one settings model, paths
+    /// resolved by its rule (relative ones from the data root). Not validated here: <see cref="IntegrationSettings.Validate"/>
+    /// says what is wrong. Throws <see cref="FormatException"/> for a unit or method that is no name of one.
     /// </summary>
-    public IntegrationSettings IntegrationDefaults()
-    {
-        var d = IntegrationSettings.Default;
-        return new IntegrationSettings
-        {
-            Poni = Poni ?? d.Poni,
-            Mask = Mask ?? d.Mask,
-            Dark = Dark ?? d.Dark,
-            Flat = Flat ?? d.Flat,
-            Npt = Npt ?? d.Npt,
-            Unit = Unit is null ? d.Unit : RadialUnits.Parse(Unit),
-            Method = Method is null ? d.Method : SplitMethods.Parse(Method),
-            PolarizationFactor = Polarization,
-            Pressure = Pressure is { Enabled: true } pressure ? pressure : null,
-        }.Resolve(Path.GetFullPath(DataRoot));
-    }
+    public IntegrationSettings IntegrationDefaults() => ToSettings(Path.GetFullPath(DataRoot));
 }
 
 /// <summary>The fixed default addresses of the suite on one machine (documented in the README).</summary>

@@ -66,7 +66,12 @@ public sealed record ResultMetadata(string CalibrationFile, string Method, strin
 public sealed partial class ResultFileWriter : IDisposable
 {
     private const int ChunkRows = 32;
-    private const int Deflate = 1;
+
+    // Intensities and their errors are noisy float32 rows that gzip shrinks by only ~13 % (a real 800-frame run: 6.40 →
+    // 5.53 MB) at ~40 % of merge's CPU, so they are stored as they are; the counts per bin repeat from frame to frame and
+    // shrink ~30-fold, so they keep gzip level 1 (bench/FINDINGS-pipeline.md, third round).
+    private const int RowsUncompressed = 0;
+    private const int CountsDeflate = 1;
     private readonly string finalPath;
     private readonly string temporaryPath;
     private readonly Hdf5File file;
@@ -357,13 +362,13 @@ public sealed partial class ResultFileWriter : IDisposable
             this.binning = binning;
             this.requestedRadial = requestedRadial;
             Group = group;
-            Data = file.CreateExtendible2D<float>(group + "/data", binning.Length, ChunkRows, Deflate);
-            Errors = file.CreateExtendible2D<float>(group + "/errors", binning.Length, ChunkRows, Deflate);
-            Counts = file.CreateExtendible2D<float>(group + "/count", binning.Length, ChunkRows, Deflate);
+            Data = file.CreateExtendible2D<float>(group + "/data", binning.Length, ChunkRows, RowsUncompressed);
+            Errors = file.CreateExtendible2D<float>(group + "/errors", binning.Length, ChunkRows, RowsUncompressed);
+            Counts = file.CreateExtendible2D<float>(group + "/count", binning.Length, ChunkRows, CountsDeflate);
             if (requestedNpt is { } npt)
             {
-                RequestedData = file.CreateExtendible2D<float>(group + "_requested/data", npt, ChunkRows, Deflate);
-                RequestedErrors = file.CreateExtendible2D<float>(group + "_requested/errors", npt, ChunkRows, Deflate);
+                RequestedData = file.CreateExtendible2D<float>(group + "_requested/data", npt, ChunkRows, RowsUncompressed);
+                RequestedErrors = file.CreateExtendible2D<float>(group + "_requested/errors", npt, ChunkRows, RowsUncompressed);
             }
         }
 
