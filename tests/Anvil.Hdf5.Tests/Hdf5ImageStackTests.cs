@@ -195,6 +195,7 @@ public sealed class Hdf5ImageStackTests
 
     [Theory]
     [InlineData("/other/zstd", 32008, "HDF5 filter 32008 (bitshuffle-LZ4), which is not supported: its blocks are compressed with Zstandard (cd_values[4] = 3)")]
+    [InlineData("/other/image2d", 32008, "HDF5 filter 32008 (bitshuffle-LZ4), which is not supported: Anvil decodes bitshuffle only in little-endian frame stacks stored one frame per chunk")]
     [InlineData("/other/unknown", 32999, "HDF5 filter 32999 (unregistered filter), which is not supported: Anvil decodes deflate, shuffle and bitshuffle-LZ4, and the installed libhdf5 has no plugin")]
     public void Open_FilterNeitherAnvilNorLibhdf5Decodes_IsNamed(string dataset, int filter, string message)
     {

@@ -113,7 +113,7 @@ internal sealed unsafe class FrameChunkReader
     private static bool IsFastPathLayout(Hdf5DatasetInfo info)
     {
         var chunk = info.ChunkShape;
-        var oneFramePerChunk = chunk is not null && chunk[0] == 1 && chunk[1] == info.Shape[1] && chunk[2] == info.Shape[2];
+        var oneFramePerChunk = info.Rank == 3 && chunk is not null && chunk[0] == 1 && chunk[1] == info.Shape[1] && chunk[2] == info.Shape[2];
         var knownFilters = info.Filters.Select((f, i) => f is FilterDeflate or FilterShuffle
             || (f == Bitshuffle.FilterId && Bitshuffle.Unsupported(info.FilterParameters[i], info.ElementSize) is null)).All(known => known);
         return oneFramePerChunk && knownFilters && info.IsLittleEndian && info.ElementSize is 1 or 2 or 4 or 8;

@@ -10,6 +10,7 @@ No plugin is installable here, so the chunks are encoded by tests/fixtures/image
   /other/plain                      the same frames bitshuffled without compression (cd_values[4] = 0), 32-element blocks
   /other/zstd                       bitshuffle with Zstandard (cd_values[4] = 3): not decoded by Anvil
   /other/unknown                    a made-up filter id (32999) with no decoder anywhere
+  /other/image2d                    one 9 x 13 image in row chunks (1, 13) with bitshuffle-LZ4: not a frame per chunk
 
 Run with Debian's interpreter: /usr/bin/python3 make_bitshuffle_fixture.py"""
 import os
@@ -31,16 +32,19 @@ frames = np.array([rng.poisson(ring + 10), rng.integers(-32768, 32768, size=(row
                    np.full((rows, cols), 7)], dtype="<i2")
 
 
-def declared(group, name, filter_id, values, chunks):
+def declared(group, name, filter_id, values, chunks, image=False):
     dcpl = h5p.create(h5p.DATASET_CREATE)
-    dcpl.set_chunk((1, rows, cols))
+    dcpl.set_chunk((1, cols) if image else (1, rows, cols))
     dcpl.set_obj_track_times(False)  # deterministic bytes
     # Optional, so h5py can create it without the filter; the chunks claim it was applied (mask 0).
     dcpl.set_filter(filter_id, h5z.FLAG_OPTIONAL, values)
-    space = h5s.create_simple((len(chunks), rows, cols), (h5s.UNLIMITED, rows, cols))
+    if image:
+        space = h5s.create_simple((rows, cols))
+    else:
+        space = h5s.create_simple((len(chunks), rows, cols), (h5s.UNLIMITED, rows, cols))
     data = h5py.Dataset(h5d.create(group.id, name.encode(), h5t.STD_I16LE, space, dcpl))
     for k, chunk in enumerate(chunks):
-        data.id.write_direct_chunk((k, 0, 0), chunk, filter_mask=0)
+        data.id.write_direct_chunk((k, 0) if image else (k, 0, 0), chunk, filter_mask=0)
     return data
 
 
@@ -58,3 +62,4 @@ with h5py.File(os.path.join(HERE, "bitshuffle_lz4.nxs"), "w") as f:
     declared(other, "plain", 32008, (0, 2, 2, 32, 0), [bitshuffle_lz4(frame.tobytes(), 2, 32, compress=False) for frame in frames])
     declared(other, "zstd", 32008, (0, 2, 2, 0, 3), [bytes(40)])
     declared(other, "unknown", 32999, (1,), [bytes(40)])
+    declared(other, "image2d", 32008, (0, 2, 2, 0, 2), [bitshuffle_lz4(frames[0][0].tobytes(), 2)], image=True)
