@@ -44,13 +44,20 @@ public sealed record PortPlan(IReadOnlyDictionary<string, int> Ports)
 
     public int this[string instance] => Ports.TryGetValue(instance, out var port) ? port : throw new KeyNotFoundException($"no port planned for {instance}");
 
+    /// <summary>
+    /// How to choose these ports again when one was taken between choosing and binding (another process's connection got
+    /// it as its local port, say): set for <see cref="Free()"/> plans, which <see cref="Suite.StartAsync"/> then retries.
+    /// </summary>
+    public Func<PortPlan>? Replan { get; init; }
+
     /// <summary>Free loopback ports for every instance, for runs beside another suite (demo, tests).</summary>
-    public static PortPlan Free() => new(Defaults.Ports.Keys.ToDictionary(name => name, _ => FreePort()));
+    public static PortPlan Free() => new(Defaults.Ports.Keys.ToDictionary(name => name, _ => FreePort())) { Replan = Free };
 
     /// <summary>Free loopback ports for every instance with <paramref name="integrateReplicas"/> integrate replicas (`bench pipeline --replicas`).</summary>
     public static PortPlan Free(int integrateReplicas) => new(Suite.Topology.Services
         .SelectMany(s => (s.Name == "integrate" ? s with { Replicas = integrateReplicas } : s).Instances().Concat(s.ReprocessInstances()))
-        .ToDictionary(i => i.Instance, _ => FreePort()));
+        .ToDictionary(i => i.Instance, _ => FreePort()))
+    { Replan = () => Free(integrateReplicas) };
 
     private static int FreePort()
     {
@@ -149,6 +156,24 @@ public sealed class Suite : IAsyncDisposable
 
     /// <summary>Starts every service and waits until all answer health checks.</summary>
     public static async Task<Suite> StartAsync(SuiteOptions options, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        // A free port is free when chosen, not always when bound: a plan of free ports is chosen again (twice at most) when
+        // a service found its port taken.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await StartOnceAsync(options, timeout, cancellationToken);
+            }
+            catch (InvalidOperationException ex) when (attempt < 3 && options.Ports.Replan is { } replan
+                && ex.Message.Contains("address already in use", StringComparison.Ordinal))
+            {
+                options = options with { Ports = replan() };
+            }
+        }
+    }
+
+    private static async Task<Suite> StartOnceAsync(SuiteOptions options, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var suite = new Suite(options);
         try
