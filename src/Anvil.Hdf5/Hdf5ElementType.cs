@@ -28,7 +28,8 @@ public enum Hdf5ObjectKind
 
 /// <summary>
 /// Shape and storage of a dataset. <see cref="MaxShape"/> holds -1 for unlimited dimensions; <see cref="ChunkShape"/>
-/// is null for contiguous or compact layouts; <see cref="Filters"/> lists the filter pipeline's ids in order.
+/// is null for contiguous or compact layouts; <see cref="Filters"/> lists the filter pipeline's ids in order and
+/// <see cref="FilterParameters"/> each one's client data (<c>cd_values</c>), e.g. bitshuffle's element size and compression.
 /// </summary>
 public sealed record Hdf5DatasetInfo(
     string Path,
@@ -38,7 +39,8 @@ public sealed record Hdf5DatasetInfo(
     int ElementSize,
     bool IsLittleEndian,
     long[]? ChunkShape,
-    int[] Filters)
+    int[] Filters,
+    uint[][] FilterParameters)
 {
     /// <summary>The number of dimensions (0 for a scalar).</summary>
     public int Rank => Shape.Length;

@@ -37,7 +37,7 @@ public class Hdf5Exception : IOException
     public string Hdf5Error { get; }
 }
 
-/// <summary>A dataset uses an HDF5 filter this process cannot decode (e.g. 32008, bitshuffle-LZ4). Retrying will not help.</summary>
+/// <summary>A dataset uses an HDF5 filter neither Anvil nor the installed libhdf5 decodes (e.g. 32001 Blosc without its plugin, bitshuffle with Zstandard). Retrying will not help.</summary>
 public sealed class Hdf5UnsupportedFilterException : Hdf5Exception
 {
     public Hdf5UnsupportedFilterException()

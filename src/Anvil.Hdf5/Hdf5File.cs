@@ -335,6 +335,9 @@ public sealed unsafe partial class Hdf5File : IDisposable
         };
     }
 
+    // The client data read per filter (bitshuffle uses 5; a longer list is cut here).
+    private const int MaxFilterParameters = 16;
+
     /// <summary>Describes an open dataset (caller holds the lock).</summary>
     internal static Hdf5DatasetInfo Describe(long dataset, string path, string where)
     {
@@ -356,16 +359,19 @@ public sealed unsafe partial class Hdf5File : IDisposable
 
         var filterCount = Check(NativeMethods.H5Pget_nfilters(dcpl), "H5Pget_nfilters", where);
         var filters = new int[filterCount];
+        var parameters = new uint[filterCount][];
+        uint* values = stackalloc uint[MaxFilterParameters];
         for (var i = 0; i < filterCount; i++)
         {
-            nuint cdCount = 0;
-            filters[i] = Check(NativeMethods.H5Pget_filter2(dcpl, (uint)i, out _, ref cdCount, null, 0, null, out _), "H5Pget_filter2", where);
+            nuint cdCount = MaxFilterParameters;
+            filters[i] = Check(NativeMethods.H5Pget_filter2(dcpl, (uint)i, out _, ref cdCount, values, 0, null, out _), "H5Pget_filter2", where);
+            parameters[i] = new ReadOnlySpan<uint>(values, (int)Math.Min(cdCount, MaxFilterParameters)).ToArray();
         }
 
         var elementType = ElementTypeOf(type);
         var size = elementType == Hdf5ElementType.String && NativeMethods.H5Tis_variable_str(type) > 0 ? 0 : (int)NativeMethods.H5Tget_size(type);
         var littleEndian = elementType == Hdf5ElementType.String || NativeMethods.H5Tget_order(type) == OrderLittleEndian;
-        return new Hdf5DatasetInfo(path, ToLongs(dims), ToLongs(maxDims), elementType, size, littleEndian, chunk, filters);
+        return new Hdf5DatasetInfo(path, ToLongs(dims), ToLongs(maxDims), elementType, size, littleEndian, chunk, filters, parameters);
     }
 
     /// <summary>Shape, element type, chunking and filters of a dataset.</summary>

@@ -8,8 +8,9 @@ namespace Anvil.Hdf5;
 
 /// <summary>
 /// A stack of 2-D images in any HDF5/NeXus file (the offline CLI's input): a (frames, rows, cols) dataset, or one
-/// (rows, cols) image as a stack of one. Frames of any integer or float type are read as float32. One-frame gzip
-/// chunks take the same raw-chunk fast path as <see cref="LambdaModuleFile"/>; everything else goes through H5Dread.
+/// (rows, cols) image as a stack of one. Frames of any integer or float type are read as float32. One-frame chunks
+/// (gzip, shuffle, bitshuffle-LZ4) take the same raw-chunk fast path as <see cref="LambdaModuleFile"/>; everything else
+/// goes through H5Dread.
 /// </summary>
 public sealed unsafe class Hdf5ImageStack : IDisposable
 {

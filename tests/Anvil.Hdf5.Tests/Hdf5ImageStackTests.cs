@@ -159,17 +159,49 @@ public sealed class Hdf5ImageStackTests
     }
 
     [Fact]
-    public void Open_BitshuffleLz4_NamesTheUnsupportedFilter()
+    public void Open_BitshuffleLz4_DecodesEveryFrameAsNumpyWroteIt()
     {
-        var path = Path.Combine(TestPaths.RepoRoot, "tests", "Anvil.Hdf5.Tests", "Fixtures", "bitshuffle_lz4.nxs");
-
-        var viaModule = Assert.Throws<Hdf5UnsupportedFilterException>(() => LambdaModuleFile.Open(path));
-        var viaStack = Assert.Throws<Hdf5UnsupportedFilterException>(() => Hdf5ImageStack.Open(path));
-
-        foreach (var ex in new[] { viaModule, viaStack })
+        // Frames encoded by python3-lz4 + numpy's bit transpose (Fixtures/make_bitshuffle_fixture.py), reference uncompressed.
+        var path = BitshuffleTests.FixturePath;
+        short[] reference;
+        using (var file = Hdf5File.OpenRead(path))
         {
-            Assert.Equal(32008, ex.FilterId);
-            Assert.Contains("HDF5 filter 32008 (bitshuffle-LZ4), which is not supported", ex.Message);
+            reference = file.ReadDataset<short>("/reference/data");
         }
+
+        const int Pixels = 9 * 13;
+        using var module = LambdaModuleFile.Open(path);
+        using var stack = Hdf5ImageStack.Open(path);
+        Assert.Equal(3, module.FrameCount);
+        Assert.True(stack.UsesChunkFastPath);
+        var shorts = new short[Pixels];
+        var floats = new float[Pixels];
+        for (var k = 0; k < 3; k++)
+        {
+            module.ReadFrame(k, shorts);
+            Assert.Equal(reference.AsSpan(k * Pixels, Pixels).ToArray(), shorts);
+            stack.ReadFrame(k, floats);
+            Assert.Equal(reference.AsSpan(k * Pixels, Pixels).ToArray().Select(v => (float)v), floats);
+        }
+
+        // The same frames bitshuffled without compression (cd_values[4] = 0, 32-element blocks).
+        using var plain = Hdf5ImageStack.Open(path, "/other/plain");
+        for (var k = 0; k < 3; k++)
+        {
+            plain.ReadFrame(k, floats);
+            Assert.Equal(reference.AsSpan(k * Pixels, Pixels).ToArray().Select(v => (float)v), floats);
+        }
+    }
+
+    [Theory]
+    [InlineData("/other/zstd", 32008, "HDF5 filter 32008 (bitshuffle-LZ4), which is not supported: its blocks are compressed with Zstandard (cd_values[4] = 3)")]
+    [InlineData("/other/image2d", 32008, "HDF5 filter 32008 (bitshuffle-LZ4), which is not supported: Anvil decodes bitshuffle only in little-endian frame stacks stored one frame per chunk")]
+    [InlineData("/other/unknown", 32999, "HDF5 filter 32999 (unregistered filter), which is not supported: Anvil decodes deflate, shuffle and bitshuffle-LZ4, and the installed libhdf5 has no plugin")]
+    public void Open_FilterNeitherAnvilNorLibhdf5Decodes_IsNamed(string dataset, int filter, string message)
+    {
+        var ex = Assert.Throws<Hdf5UnsupportedFilterException>(() => Hdf5ImageStack.Open(BitshuffleTests.FixturePath, dataset));
+        Assert.Equal(filter, ex.FilterId);
+        Assert.StartsWith($"{BitshuffleTests.FixturePath}:{dataset} is compressed with ", ex.Message);
+        Assert.Contains(message, ex.Message);
     }
 }

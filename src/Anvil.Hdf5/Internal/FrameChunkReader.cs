@@ -6,15 +6,18 @@ namespace Anvil.Hdf5.Internal;
 
 /// <summary>
 /// Reads one frame of a (frames, rows, cols) dataset. Fast path, when every chunk is one whole frame and the filter
-/// pipeline is empty, deflate, or shuffle + deflate: only <c>H5Dread_chunk</c> of the compressed bytes into a pooled
-/// buffer runs under the HDF5 lock; inflating (.NET zlib) and unshuffling run outside it, so several threads decode in
-/// parallel. Anything else goes through <c>H5Dread</c>, which lets libhdf5 decode and convert.
+/// pipeline holds only deflate, shuffle and bitshuffle (32008, with LZ4 or without compression; see
+/// <see cref="Bitshuffle"/>): only <c>H5Dread_chunk</c> of the compressed bytes into a pooled buffer runs under the HDF5
+/// lock; inflating (.NET zlib), unshuffling and bitshuffle-LZ4 run outside it, so several threads decode in parallel.
+/// Anything else goes through <c>H5Dread</c>, which lets libhdf5 decode and convert. Bitshuffle is decoded only here:
+/// libhdf5 on this machine has no plugin for it.
 /// </summary>
 internal sealed unsafe class FrameChunkReader
 {
     private readonly long dataset;
     private readonly string where;
     private readonly int[] filters;
+    private readonly uint[][] parameters;
     private readonly int elementSize;
 
     private FrameChunkReader(long dataset, string where, Hdf5DatasetInfo info)
@@ -22,6 +25,7 @@ internal sealed unsafe class FrameChunkReader
         this.dataset = dataset;
         this.where = where;
         filters = info.Filters;
+        parameters = info.FilterParameters;
         elementSize = info.ElementSize;
         Rows = (int)info.Shape[1];
         Cols = (int)info.Shape[2];
@@ -49,14 +53,29 @@ internal sealed unsafe class FrameChunkReader
         return new FrameChunkReader(dataset, where, info);
     }
 
-    /// <summary>Names a filter libhdf5 cannot apply here, instead of letting H5Dread fail with "can't open plugin".</summary>
+    /// <summary>
+    /// Names a filter neither Anvil nor libhdf5 can apply here, instead of letting H5Dread fail with "can't open plugin".
+    /// Bitshuffle passes when Anvil decodes it itself: parameters it knows, one frame per chunk (see <see cref="Bitshuffle"/>).
+    /// </summary>
     public static void RequireAvailableFilters(Hdf5DatasetInfo info, string where)
     {
-        foreach (var filter in info.Filters)
+        for (var i = 0; i < info.Filters.Length; i++)
         {
+            var filter = info.Filters[i];
             if (filter is FilterDeflate or FilterShuffle)
             {
                 continue;
+            }
+
+            string? reason = null;
+            if (filter == Bitshuffle.FilterId)
+            {
+                reason = Bitshuffle.Unsupported(info.FilterParameters[i], info.ElementSize)
+                    ?? (IsFastPathLayout(info) ? null : "Anvil decodes bitshuffle only in little-endian frame stacks stored one frame per chunk");
+                if (reason is null)
+                {
+                    continue;
+                }
             }
 
             bool available;
@@ -69,14 +88,15 @@ internal sealed unsafe class FrameChunkReader
             if (!available)
             {
                 throw new Hdf5UnsupportedFilterException(
-                    $"{where} is compressed with HDF5 filter {filter} ({FilterName(filter)}), which is not supported: Anvil decodes deflate and shuffle, and the installed libhdf5 has no plugin for this filter.",
+                    $"{where} is compressed with HDF5 filter {filter} ({FilterName(filter)}), which is not supported: {reason ?? "Anvil decodes deflate, shuffle and bitshuffle-LZ4"}, and the installed libhdf5 has no plugin for this filter.",
                     where,
                     filter);
             }
         }
     }
 
-    private static string FilterName(int filter) => filter switch
+    /// <summary>The name of a registered HDF5 filter id, for messages.</summary>
+    public static string FilterName(int filter) => filter switch
     {
         3 => "Fletcher32 checksum",
         4 => "szip",
@@ -93,8 +113,9 @@ internal sealed unsafe class FrameChunkReader
     private static bool IsFastPathLayout(Hdf5DatasetInfo info)
     {
         var chunk = info.ChunkShape;
-        var oneFramePerChunk = chunk is not null && chunk[0] == 1 && chunk[1] == info.Shape[1] && chunk[2] == info.Shape[2];
-        var knownFilters = info.Filters.All(f => f is FilterDeflate or FilterShuffle);
+        var oneFramePerChunk = info.Rank == 3 && chunk is not null && chunk[0] == 1 && chunk[1] == info.Shape[1] && chunk[2] == info.Shape[2];
+        var knownFilters = info.Filters.Select((f, i) => f is FilterDeflate or FilterShuffle
+            || (f == Bitshuffle.FilterId && Bitshuffle.Unsupported(info.FilterParameters[i], info.ElementSize) is null)).All(known => known);
         return oneFramePerChunk && knownFilters && info.IsLittleEndian && info.ElementSize is 1 or 2 or 4 or 8;
     }
 
@@ -171,7 +192,7 @@ internal sealed unsafe class FrameChunkReader
         {
             if ((mask & (1u << i)) == 0)
             {
-                active[activeCount++] = filters[i];
+                active[activeCount++] = i;
             }
         }
 
@@ -192,14 +213,19 @@ internal sealed unsafe class FrameChunkReader
             {
                 var last = step == active.Length - 1;
                 var output = last ? destination : temporary.AsSpan(0, FrameBytes);
-                if (active[step] == FilterDeflate)
+                var filter = active[step];
+                if (filters[filter] == FilterDeflate)
                 {
                     Inflate(source, sourceLength, output, frame);
+                }
+                else if (filters[filter] == Bitshuffle.FilterId)
+                {
+                    DecodeBitshuffle(source.AsSpan(0, sourceLength), output, parameters[filter], frame);
                 }
                 else
                 {
                     RequireLength(sourceLength, frame);
-                    Unshuffle(source.AsSpan(0, sourceLength), output, elementSize);
+                    ByteShuffle.Unshuffle(source.AsSpan(0, sourceLength), output, elementSize);
                 }
 
                 source = temporary!;
@@ -234,28 +260,23 @@ internal sealed unsafe class FrameChunkReader
         }
     }
 
+    private void DecodeBitshuffle(ReadOnlySpan<byte> source, Span<byte> output, uint[] filterParameters, long frame)
+    {
+        try
+        {
+            Bitshuffle.DecodeChunk(source, output, filterParameters, elementSize);
+        }
+        catch (InvalidDataException ex)
+        {
+            throw new Hdf5Exception($"{where}: frame {frame}'s bitshuffle chunk is corrupt: {ex.Message}.", where, string.Empty);
+        }
+    }
+
     private void RequireLength(int length, long frame)
     {
         if (length != FrameBytes)
         {
             throw new Hdf5Exception($"Frame {frame} of {where}: an unfiltered chunk holds {length} bytes, expected {FrameBytes}.", where, string.Empty);
         }
-    }
-
-    /// <summary>HDF5's shuffle stores byte k of every element together; trailing bytes that fill no element stay put.</summary>
-    private static void Unshuffle(ReadOnlySpan<byte> source, Span<byte> destination, int elementSize)
-    {
-        var count = source.Length / elementSize;
-        for (var b = 0; b < elementSize; b++)
-        {
-            var plane = source.Slice(b * count, count);
-            for (var i = 0; i < count; i++)
-            {
-                destination[(i * elementSize) + b] = plane[i];
-            }
-        }
-
-        var tail = count * elementSize;
-        source[tail..].CopyTo(destination[tail..]);
     }
 }

@@ -293,16 +293,11 @@ public sealed class DetectorImageFile : IDisposable
                 stacks.Add(Hdf5ImageStack.Open(path));
             }
 
+            // Bitshuffle-LZ4 (32008, the Eiger default), gzip and shuffle are decoded by Anvil.Hdf5's frame reader; any
+            // other filter without a libhdf5 plugin fails here with Hdf5UnsupportedFilterException naming file, link and filter.
             foreach (var link in links)
             {
-                try
-                {
-                    stacks.Add(Hdf5ImageStack.Open(path, link));
-                }
-                catch (Hdf5UnsupportedFilterException ex)
-                {
-                    throw new Hdf5UnsupportedFilterException($"{path}: {link} is compressed with HDF5 filter {ex.FilterId}{FilterName(ex.FilterId)}, which libhdf5 cannot decode on this machine (no plugin in HDF5_PLUGIN_PATH); install the filter plugin or have the detector write gzip or uncompressed data.", ex.Path, ex.FilterId);
-                }
+                stacks.Add(Hdf5ImageStack.Open(path, link));
             }
 
             return new DetectorImageFile(path, [.. stacks], metadata, start);
@@ -313,13 +308,6 @@ public sealed class DetectorImageFile : IDisposable
             throw;
         }
     }
-
-    private static string FilterName(int id) => id switch
-    {
-        32008 => " (bitshuffle-LZ4, the Eiger default)",
-        32004 => " (LZ4)",
-        _ => string.Empty,
-    };
 
     private static (ImageMetadata, string?) EigerMetadata(Hdf5File master)
     {
