@@ -45,6 +45,13 @@ internal static class PipelineBench
         var replicaCounts = BenchArgs.IntList(args, "--replicas") ?? [Suite.Topology.Services.Single(s => s.Name == "integrate").Replicas];
         var liveRates = args.Contains("--no-live") ? [] : BenchArgs.IntList(args, "--live") ?? (quick ? [25, 50, 100, 200] : [25, 50, 100, 200, 400, 800]);
         var liveFrames = BenchArgs.Int(args, "--live-frames") ?? (quick ? 300 : 1000);
+        var warmupFrames = BenchArgs.Int(args, "--warmup") ?? (quick ? 200 : 1000);
+        if (warmupFrames < FramesPerPart || warmupFrames % FramesPerPart != 0)
+        {
+            Console.Error.WriteLine($"--warmup must be a positive multiple of {FramesPerPart} (a chunk part holds {FramesPerPart} frames)");
+            return 2;
+        }
+
         var baseline = !args.Contains("--no-baseline");
         var reprocessPairs = args.Contains("--reprocess") ? BenchArgs.Int(args, "--reprocess-pairs") ?? 3 : 0;
         var reprocessFrames = BenchArgs.Int(args, "--reprocess-frames") ?? (quick ? 300 : 1000);
@@ -86,7 +93,7 @@ internal static class PipelineBench
             foreach (var replicas in replicaCounts)
             {
                 var run = await RunSuiteAsync(work, poni, mask, detectors, replicas, batch, replicas == replicaCounts[0] ? liveRates : [], liveFrames, source, replicaCounts.Length > 1,
-                    replicas == replicaCounts[0] ? reprocessPairs : 0, reprocessFrames);
+                    replicas == replicaCounts[0] ? reprocessPairs : 0, reprocessFrames, warmupFrames);
                 anvilBatch ??= run;
             }
 
@@ -116,7 +123,7 @@ internal static class PipelineBench
     private sealed record BatchResult(int Frames, double Seconds, double CpuSeconds);
 
     private static async Task<BatchResult> RunSuiteAsync(string work, string poni, string mask, BenchDetector[] detectors, int replicas, BenchRun batch,
-        int[] liveRates, int liveFrames, string source, bool scaleOut, int reprocessPairs, int reprocessFrames)
+        int[] liveRates, int liveFrames, string source, bool scaleOut, int reprocessPairs, int reprocessFrames, int warmupFrames)
     {
         var config = PipelineConfig.Load(null);
         var output = Path.Combine(work, $"out-{replicas}");
@@ -152,9 +159,11 @@ internal static class PipelineBench
             var ingest = new Ingest.IngestClient(channel);
             using var broker = BrokerClient.Connect(suite.BrokerAddress, new BrokerClientOptions { Beamtime = config.Values.GetValueOrDefault("Beamtime", "demo"), Token = suite.BrokerToken });
 
-            // A short acquisition first, as a running `anvil up` has had: JIT, connections and the integration engines
-            // (the CSR matrix of these settings, built once per replica and cached) are warm before the clock starts.
-            var warmup = BuildRun(source, Path.Combine(work, "data", $"warmup{replicas}"), $"warmup{replicas}_1009_00001", 50 * detectors.Length, detectors);
+            // An acquisition first, as a running `anvil up` has had: JIT, connections and the integration engines (the CSR
+            // matrix of these settings, built once per replica and cached) are warm before the clock starts. 1,000 frames
+            // by default (200 with --quick): services that have run a while, as through a beamtime, their tiered JIT done;
+            // --warmup 50 measures the first acquisition after a start (bench/FINDINGS-pipeline.md, third round).
+            var warmup = BuildRun(source, Path.Combine(work, "data", $"warmup{replicas}"), $"warmup{replicas}_1009_00001", warmupFrames * detectors.Length, detectors);
             var warm = await AnnounceAndWaitAsync(ingest, broker, warmup, output, rate: 0, suite);
             Console.WriteLine($"warm-up acquisition of {warmup.Frames} frames in {warm.Seconds:0.0} s (not counted)");
 
