@@ -18,19 +18,13 @@ public sealed class SuitePortTests
     public async Task StartAsync_FreePortTakenBeforeTheBrokerBindsIt_ChoosesThePortsAgainAndStarts()
     {
         var workDir = Directory.CreateTempSubdirectory("anvil-ports-").FullName;
-        using var taken = new TcpListener(IPAddress.Loopback, 0);
-        taken.Start();
-        var takenPort = ((IPEndPoint)taken.LocalEndpoint).Port;
+        using var taken = Taken(out var takenPort);
         var free = PortPlan.Free();
         var plan = free with { Ports = new Dictionary<string, int>(free.Ports) { ["broker"] = takenPort } };
         try
         {
-            await using var suite = await Suite.StartAsync(new SuiteOptions
-            {
-                WorkDir = workDir,
-                Ports = plan,
-                Pipeline = new Dictionary<string, string> { ["DataRoot"] = Path.Combine(workDir, "data"), ["OutputDir"] = Path.Combine(workDir, "out") },
-            }, TimeSpan.FromSeconds(90), CancellationToken.None).DefaultTimeout(TimeSpan.FromMinutes(3));
+            await using var suite = await Suite.StartAsync(Options(workDir, plan), TimeSpan.FromSeconds(90), CancellationToken.None)
+                .DefaultTimeout(TimeSpan.FromMinutes(3));
 
             Assert.NotEqual($"http://127.0.0.1:{takenPort}", suite.BrokerAddress);
             using var channel = GrpcChannel.ForAddress(suite.BrokerAddress);
@@ -47,21 +41,14 @@ public sealed class SuitePortTests
     public async Task StartAsync_FixedPortTaken_FailsNamingTheTakenAddress()
     {
         var workDir = Directory.CreateTempSubdirectory("anvil-ports-").FullName;
-        using var taken = new TcpListener(IPAddress.Loopback, 0);
-        taken.Start();
-        var takenPort = ((IPEndPoint)taken.LocalEndpoint).Port;
-        var free = PortPlan.Free();
+        using var taken = Taken(out var takenPort);
 
         // A plan someone fixed (no Replan): its ports are what the operator asked for, so a taken one fails, saying which.
-        var plan = new PortPlan(new Dictionary<string, int>(free.Ports) { ["broker"] = takenPort });
+        var plan = new PortPlan(new Dictionary<string, int>(PortPlan.Free().Ports) { ["broker"] = takenPort });
         try
         {
-            var failed = await Assert.ThrowsAsync<InvalidOperationException>(() => Suite.StartAsync(new SuiteOptions
-            {
-                WorkDir = workDir,
-                Ports = plan,
-                Pipeline = new Dictionary<string, string> { ["DataRoot"] = Path.Combine(workDir, "data"), ["OutputDir"] = Path.Combine(workDir, "out") },
-            }, TimeSpan.FromSeconds(90), CancellationToken.None).DefaultTimeout(TimeSpan.FromMinutes(3)));
+            var failed = await Assert.ThrowsAsync<InvalidOperationException>(() => Suite.StartAsync(Options(workDir, plan), TimeSpan.FromSeconds(90),
+                CancellationToken.None).DefaultTimeout(TimeSpan.FromMinutes(3)));
             Assert.Contains($"127.0.0.1:{takenPort}", failed.Message, StringComparison.Ordinal);
             Assert.Contains("address already in use", failed.Message, StringComparison.Ordinal);
         }
@@ -70,4 +57,20 @@ public sealed class SuitePortTests
             Directory.Delete(workDir, recursive: true);
         }
     }
+
+    // A loopback port held by this test: taken for whoever binds it next.
+    private static TcpListener Taken(out int port)
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        return listener;
+    }
+
+    private static SuiteOptions Options(string workDir, PortPlan ports) => new()
+    {
+        WorkDir = workDir,
+        Ports = ports,
+        Pipeline = new Dictionary<string, string> { ["DataRoot"] = Path.Combine(workDir, "data"), ["OutputDir"] = Path.Combine(workDir, "out") },
+    };
 }
