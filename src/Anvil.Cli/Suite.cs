@@ -472,6 +472,13 @@ public sealed class Suite : IAsyncDisposable
             var all = Services;
             if (!supervised && all.FirstOrDefault(s => s.Process.HasExited) is { } dead)
             {
+                // Its last lines reach the log after the exit: wait until its output is drained (a few ms), then read them.
+                using (var drained = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+                {
+                    drained.CancelAfter(TimeSpan.FromSeconds(5));
+                    await dead.Process.WaitForExitAsync(drained.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                }
+
                 throw new InvalidOperationException($"{dead.Name} exited with code {dead.Process.ExitCode} while starting:\n{Tail(dead)}");
             }
 

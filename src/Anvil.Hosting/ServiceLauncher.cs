@@ -51,6 +51,7 @@ public sealed partial class ServiceLauncher : IAsyncDisposable
     private readonly Queue<string> tail = new();
     private readonly TaskCompletionSource<string> listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly StreamWriter? logFile;
+    private int openStreams = 2;
 
     private ServiceLauncher(Process process, StreamWriter? logFile)
     {
@@ -159,14 +160,9 @@ public sealed partial class ServiceLauncher : IAsyncDisposable
 
         process.OutputDataReceived += (_, e) => launched.OnLine(e.Data);
         process.ErrorDataReceived += (_, e) => launched.OnLine(e.Data);
-        process.Exited += (_, _) =>
-        {
-            launched.listening.TrySetException(new InvalidOperationException($"{Path.GetFileName(options.Dll)} exited during startup."));
-            lock (launched.tail)
-            {
-                logFile?.Dispose();
-            }
-        };
+        // The log is closed once both output streams have ended (OnLine), not when the process exits: its last lines (an
+        // unhandled exception's, say "address already in use") are still on their way then.
+        process.Exited += (_, _) => launched.listening.TrySetException(new InvalidOperationException($"{Path.GetFileName(options.Dll)} exited during startup."));
         if (!process.Start())
         {
             throw new InvalidOperationException($"could not start {options.Dll}");
@@ -309,6 +305,15 @@ public sealed partial class ServiceLauncher : IAsyncDisposable
     {
         if (line is null)
         {
+            // One of the two output streams ended; after both, nothing more comes.
+            if (Interlocked.Decrement(ref openStreams) == 0)
+            {
+                lock (tail)
+                {
+                    logFile?.Dispose();
+                }
+            }
+
             return;
         }
 
@@ -326,7 +331,7 @@ public sealed partial class ServiceLauncher : IAsyncDisposable
             }
             catch (ObjectDisposedException)
             {
-                // The process exited while its last lines were in flight.
+                // The launcher was disposed while its last lines were in flight.
             }
         }
 
