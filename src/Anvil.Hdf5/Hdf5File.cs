@@ -399,6 +399,9 @@ public sealed unsafe partial class Hdf5File : IDisposable
             using var dataset = OpenDataset(path);
             var info = Describe(dataset, path, Where(path));
             RequireNumeric(info);
+
+            // A mask, dark or flat compressed with a filter nothing here applies is named, not left to "can't open plugin".
+            Internal.FrameChunkReader.RequireAvailableFilters(info, Where(path));
             var result = new T[checked((int)info.ElementCount)];
             fixed (T* p = result)
             {

@@ -204,4 +204,18 @@ public sealed class Hdf5ImageStackTests
         Assert.StartsWith($"{BitshuffleTests.FixturePath}:{dataset} is compressed with ", ex.Message);
         Assert.Contains(message, ex.Message);
     }
+
+    // A whole dataset read at once (a mask, dark or flat given as file.h5::/path) names the filter the same way, instead of
+    // libhdf5's "can't open plugin".
+    [Theory]
+    [InlineData("/other/image2d", 32008, "Anvil decodes bitshuffle only in little-endian frame stacks stored one frame per chunk")]
+    [InlineData("/other/unknown", 32999, "the installed libhdf5 has no plugin")]
+    public void ReadDataset_FilterNeitherAnvilNorLibhdf5Decodes_IsNamed(string dataset, int filter, string message)
+    {
+        using var file = Hdf5File.OpenRead(BitshuffleTests.FixturePath);
+        var ex = Assert.Throws<Hdf5UnsupportedFilterException>(() => file.ReadDataset<double>(dataset));
+        Assert.Equal(filter, ex.FilterId);
+        Assert.Contains($"{dataset} is compressed with HDF5 filter {filter}", ex.Message);
+        Assert.Contains(message, ex.Message);
+    }
 }
