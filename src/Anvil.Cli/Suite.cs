@@ -51,19 +51,33 @@ public sealed record PortPlan(IReadOnlyDictionary<string, int> Ports)
     public Func<PortPlan>? Replan { get; init; }
 
     /// <summary>Free loopback ports for every instance, for runs beside another suite (demo, tests).</summary>
-    public static PortPlan Free() => new(Defaults.Ports.Keys.ToDictionary(name => name, _ => FreePort())) { Replan = Free };
+    public static PortPlan Free() => new(FreePorts(Defaults.Ports.Keys)) { Replan = Free };
 
     /// <summary>Free loopback ports for every instance with <paramref name="integrateReplicas"/> integrate replicas (`bench pipeline --replicas`).</summary>
-    public static PortPlan Free(int integrateReplicas) => new(Suite.Topology.Services
+    public static PortPlan Free(int integrateReplicas) => new(FreePorts(Suite.Topology.Services
         .SelectMany(s => (s.Name == "integrate" ? s with { Replicas = integrateReplicas } : s).Instances().Concat(s.ReprocessInstances()))
-        .ToDictionary(i => i.Instance, _ => FreePort()))
+        .Select(i => i.Instance)))
     { Replan = () => Free(integrateReplicas) };
 
-    private static int FreePort()
+    // One free port per name, all held open until every one is chosen, so no two names get the same port.
+    private static Dictionary<string, int> FreePorts(IEnumerable<string> names)
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        var listeners = new List<(string Name, TcpListener Listener)>();
+        try
+        {
+            foreach (var name in names)
+            {
+                var listener = new TcpListener(IPAddress.Loopback, 0);
+                listeners.Add((name, listener));
+                listener.Start();
+            }
+
+            return listeners.ToDictionary(l => l.Name, l => ((IPEndPoint)l.Listener.LocalEndpoint).Port);
+        }
+        finally
+        {
+            listeners.ForEach(l => l.Listener.Stop());
+        }
     }
 }
 
@@ -238,6 +252,24 @@ public sealed class Suite : IAsyncDisposable
         {
             await suite.DisposeAsync();
             throw;
+        }
+    }
+
+    // The last lines of a crashed service's log, led by its unhandled exception's first line when the stack trace pushed it
+    // out of them (that line says what went wrong: "address already in use", say).
+    private static string CrashTail(ServiceProcess service)
+    {
+        var tail = Tail(service);
+        try
+        {
+            using var stream = new FileStream(service.LogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            using var reader = new StreamReader(stream);
+            var crash = reader.ReadToEnd().Split('\n').LastOrDefault(l => l.StartsWith("Unhandled exception.", StringComparison.Ordinal));
+            return crash is null || tail.Contains(crash, StringComparison.Ordinal) ? tail : crash + "\n…\n" + tail;
+        }
+        catch (IOException)
+        {
+            return tail;
         }
     }
 
@@ -479,7 +511,7 @@ public sealed class Suite : IAsyncDisposable
                     await dead.Process.WaitForExitAsync(drained.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 }
 
-                throw new InvalidOperationException($"{dead.Name} exited with code {dead.Process.ExitCode} while starting:\n{Tail(dead)}");
+                throw new InvalidOperationException($"{dead.Name} exited with code {dead.Process.ExitCode} while starting:\n{CrashTail(dead)}");
             }
 
             var answers = await Task.WhenAll(all.Select(s => s.Launcher.AnswersHealthAsync(TimeSpan.FromSeconds(2), cancellationToken)));

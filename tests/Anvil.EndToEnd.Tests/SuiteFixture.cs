@@ -137,11 +137,26 @@ public class SuiteFixture : IAsyncLifetime
     }
 
     // The suite gives service k the Prometheus port first + k: find a run of free ones.
+    private static int EphemeralStart()
+    {
+        try
+        {
+            return int.Parse(File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split((char[])['\t', ' '], StringSplitOptions.RemoveEmptyEntries)[0],
+                System.Globalization.CultureInfo.InvariantCulture);
+        }
+        catch (Exception ex) when (ex is IOException or FormatException or UnauthorizedAccessException)
+        {
+            return 32768;
+        }
+    }
+
     private static int FreeConsecutivePorts(int count)
     {
         for (var attempt = 0; attempt < 50; attempt++)
         {
-            var first = Random.Shared.Next(20000, 60000);
+            // Below the kernel's ephemeral range (ip_local_port_range), where free ports (bind to 0) and outgoing
+            // connections take their ports: a suite's gRPC port or a connection can never land on these.
+            var first = Random.Shared.Next(20000, EphemeralStart() - count);
             var listeners = new List<System.Net.Sockets.TcpListener>();
             try
             {
