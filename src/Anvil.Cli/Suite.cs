@@ -255,38 +255,28 @@ public sealed class Suite : IAsyncDisposable
         }
     }
 
-    // The last lines of a crashed service's log, led by its unhandled exception's first line when the stack trace pushed it
-    // out of them (that line says what went wrong: "address already in use", say).
-    private static string CrashTail(ServiceProcess service)
-    {
-        var tail = Tail(service);
-        try
-        {
-            using var stream = new FileStream(service.LogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-            using var reader = new StreamReader(stream);
-            var crash = reader.ReadToEnd().Split('\n').LastOrDefault(l => l.StartsWith("Unhandled exception.", StringComparison.Ordinal));
-            return crash is null || tail.Contains(crash, StringComparison.Ordinal) ? tail : crash + "\n…\n" + tail;
-        }
-        catch (IOException)
-        {
-            return tail;
-        }
-    }
-
     /// <summary>The last lines of a service's log (for failure messages).</summary>
-    public static string Tail(ServiceProcess service, int lines = 30)
+    public static string Tail(ServiceProcess service, int lines = 30) => Tail(service, lines, leadWithCrash: false);
+
+    // With leadWithCrash, the lines are led by the service's unhandled exception's first line when its stack trace pushed
+    // it out of them (that line says what went wrong: "address already in use", say).
+    private static string Tail(ServiceProcess service, int lines, bool leadWithCrash)
     {
+        string[] all;
         try
         {
             using var stream = new FileStream(service.LogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
             using var reader = new StreamReader(stream);
-            var all = reader.ReadToEnd().Split('\n');
-            return string.Join('\n', all.TakeLast(lines));
+            all = reader.ReadToEnd().Split('\n');
         }
         catch (IOException ex)
         {
             return $"(no log: {ex.Message})";
         }
+
+        var tail = string.Join('\n', all.TakeLast(lines));
+        var crash = leadWithCrash ? Array.FindLastIndex(all, l => l.StartsWith("Unhandled exception.", StringComparison.Ordinal)) : -1;
+        return crash >= 0 && crash < all.Length - lines ? all[crash] + "\n…\n" + tail : tail;
     }
 
     /// <summary>How long a live service may leave its health check unanswered before the supervisor restarts it.</summary>
@@ -511,7 +501,7 @@ public sealed class Suite : IAsyncDisposable
                     await dead.Process.WaitForExitAsync(drained.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 }
 
-                throw new InvalidOperationException($"{dead.Name} exited with code {dead.Process.ExitCode} while starting:\n{CrashTail(dead)}");
+                throw new InvalidOperationException($"{dead.Name} exited with code {dead.Process.ExitCode} while starting:\n{Tail(dead, 30, leadWithCrash: true)}");
             }
 
             var answers = await Task.WhenAll(all.Select(s => s.Launcher.AnswersHealthAsync(TimeSpan.FromSeconds(2), cancellationToken)));
